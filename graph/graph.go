@@ -51,6 +51,20 @@ type Model struct {
 	// Files are auxiliary files of a checkpoint directory (tokenizer files,
 	// generation_config.json, ...) by base name, to be carried over.
 	Files map[string][]byte
+	// Closers release what the tensor sources read from (open files).
+	Closers []io.Closer
+}
+
+// Close releases the files the model's tensor sources read from.
+func (m *Model) Close() error {
+	var first error
+	for _, c := range m.Closers {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	m.Closers = nil
+	return first
 }
 
 // Tensor returns the tensor with the given canonical name, or nil.
