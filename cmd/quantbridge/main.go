@@ -33,7 +33,7 @@ func main() {
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(interspersed(os.Args, commands)); err != nil {
 		fmt.Fprintln(os.Stderr, "quantbridge:", err)
 		if ee, ok := err.(*exitError); ok {
 			os.Exit(ee.code)
