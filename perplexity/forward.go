@@ -1,0 +1,255 @@
+package perplexity
+
+import (
+	"fmt"
+	"math"
+)
+
+// runner holds the buffers of one forward pass over a batch of tokens.
+// A Model may be shared by several runners; a runner is not safe for
+// concurrent use.
+type runner struct {
+	m       *Model
+	threads int
+	sc      scratch
+	act     actCache
+
+	x, h, q, k, v, att, o []float32
+	g, u                  []float32
+	logits                []float32
+	cos, sin              []float32 // [positions][ropeDims/2]
+	ropeLen               int
+}
+
+func newRunner(m *Model, threads int) *runner {
+	return &runner{m: m, threads: defaultThreads(threads)}
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// forward runs tokens (positions 0..len-1, one sequence, causal attention)
+// through the model and returns the logits of positions from..len-1, one
+// row of Vocab floats each. The returned slice is reused by the next call.
+func (r *runner) forward(tokens []int, from int) ([]float32, error) {
+	m := r.m
+	T := len(tokens)
+	if T == 0 || from < 0 || from >= T {
+		return nil, fmt.Errorf("forward: %d tokens, logits from %d", T, from)
+	}
+	E, qDim, kvDim := m.Embd, m.Heads*m.HeadDim, m.KVHeads*m.HeadDim
+	r.x = grow(r.x, T*E)
+	r.h = grow(r.h, T*E)
+	r.q = grow(r.q, T*qDim)
+	r.k = grow(r.k, T*kvDim)
+	r.v = grow(r.v, T*kvDim)
+	r.att = grow(r.att, T*qDim)
+	r.o = grow(r.o, T*E)
+	r.g = grow(r.g, T*m.FFN)
+	r.u = grow(r.u, T*m.FFN)
+	r.ropeTables(T)
+
+	for t, id := range tokens {
+		if id < 0 || id >= m.Vocab {
+			return nil, fmt.Errorf("token id %d at position %d is outside the vocabulary (%d)", id, t, m.Vocab)
+		}
+		m.tokEmbd.dequantRow(r.x[t*E:(t+1)*E], id)
+	}
+	for li := range m.layers {
+		l := &m.layers[li]
+		rmsNorm(r.h, r.x, l.attnNorm, T, E, m.eps)
+		r.act.reset()
+		r.mul(r.q, l.wq, r.h, T)
+		r.mul(r.k, l.wk, r.h, T)
+		r.mul(r.v, l.wv, r.h, T)
+		addBias(r.q, l.bq, T)
+		addBias(r.k, l.bk, T)
+		addBias(r.v, l.bv, T)
+		r.rope(r.q, T, m.Heads)
+		r.rope(r.k, T, m.KVHeads)
+		r.attention(T)
+		r.act.reset()
+		r.mul(r.o, l.wo, r.att, T)
+		addBias(r.o, l.bo, T)
+		addTo(r.x[:T*E], r.o[:T*E])
+
+		rmsNorm(r.h, r.x, l.ffnNorm, T, E, m.eps)
+		r.act.reset()
+		r.mul(r.g, l.gate, r.h, T)
+		r.mul(r.u, l.up, r.h, T)
+		swiglu(r.g[:T*m.FFN], r.u[:T*m.FFN])
+		r.act.reset()
+		r.mul(r.o, l.down, r.g, T)
+		addTo(r.x[:T*E], r.o[:T*E])
+	}
+	n := T - from
+	rmsNorm(r.h, r.x[from*E:], m.outNorm, n, E, m.eps)
+	r.logits = grow(r.logits, n*m.Vocab)
+	r.act.reset()
+	r.mul(r.logits, m.output, r.h, n)
+	return r.logits, nil
+}
+
+// mul is matMul with the activations rounded as llama.cpp rounds them for
+// w's type when the model emulates it.
+func (r *runner) mul(dst []float32, w *weight, x []float32, nTok int) {
+	if r.m.activations {
+		x = r.act.rounded(w.typ, x[:nTok*w.cols], w.cols)
+	}
+	matMul(dst, w, x, nTok, r.threads, &r.sc)
+}
+
+// rmsNorm writes y[t] = x[t] / sqrt(mean(x[t]²) + eps) * w for n rows of
+// width e. The sum of squares is accumulated in float64 as ggml does.
+func rmsNorm(y, x, w []float32, n, e int, eps float32) {
+	w = w[:e]
+	for t := 0; t < n; t++ {
+		xr := x[t*e : (t+1)*e]
+		yr := y[t*e : (t+1)*e]
+		var ss float64
+		for _, v := range xr {
+			ss += float64(v) * float64(v)
+		}
+		mean := float32(ss / float64(e))
+		scale := float32(1 / math.Sqrt(float64(mean+eps)))
+		for i, v := range xr {
+			yr[i] = v * scale * w[i]
+		}
+	}
+}
+
+func addBias(y, b []float32, n int) {
+	if b == nil {
+		return
+	}
+	e := len(b)
+	for t := 0; t < n; t++ {
+		addTo(y[t*e:(t+1)*e], b)
+	}
+}
+
+// addTo adds s to dst element-wise.
+func addTo(dst, s []float32) {
+	s = s[:len(dst)]
+	for i := range dst {
+		dst[i] += s[i]
+	}
+}
+
+// swiglu writes silu(g)*u into g.
+func swiglu(g, u []float32) {
+	u = u[:len(g)]
+	for i, x := range g {
+		g[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
+	}
+}
+
+// ropeTables fills cos/sin for positions 0..T-1.
+func (r *runner) ropeTables(T int) {
+	half := r.m.ropeDims / 2
+	if r.ropeLen >= T {
+		return
+	}
+	r.cos = grow(r.cos, T*half)
+	r.sin = grow(r.sin, T*half)
+	for p := 0; p < T; p++ {
+		for i := 0; i < half; i++ {
+			th := float64(p) * r.m.invFreq[i]
+			r.cos[p*half+i] = float32(math.Cos(th))
+			r.sin[p*half+i] = float32(math.Sin(th))
+		}
+	}
+	r.ropeLen = T
+}
+
+// rope rotates the first ropeDims of every head of x ([T][heads*HeadDim]) by
+// its position: NORM mode rotates adjacent pairs (2i, 2i+1), NEOX mode pairs
+// (i, i+ropeDims/2).
+func (r *runner) rope(x []float32, T, heads int) {
+	m := r.m
+	D, half := m.HeadDim, m.ropeDims/2
+	for t := 0; t < T; t++ {
+		cs := r.cos[t*half : (t+1)*half]
+		sn := r.sin[t*half : (t+1)*half]
+		for h := 0; h < heads; h++ {
+			v := x[(t*heads+h)*D : (t*heads+h+1)*D]
+			if m.neox {
+				a, b := v[:half], v[half:2*half]
+				for i := range a {
+					x0, x1 := a[i], b[i]
+					a[i] = x0*cs[i] - x1*sn[i]
+					b[i] = x0*sn[i] + x1*cs[i]
+				}
+			} else {
+				for i := 0; i < half; i++ {
+					x0, x1 := v[2*i], v[2*i+1]
+					v[2*i] = x0*cs[i] - x1*sn[i]
+					v[2*i+1] = x0*sn[i] + x1*cs[i]
+				}
+			}
+		}
+	}
+}
+
+// attention computes causal multi-head attention with grouped key/value
+// heads: att[t, head] = Σ_{j≤t} softmax_j(q_t·k_j/√D) v_j.
+func (r *runner) attention(T int) {
+	m := r.m
+	D, H, KV := m.HeadDim, m.Heads, m.KVHeads
+	qDim, kvDim := H*D, KV*D
+	group := H / KV
+	scale := float32(1 / math.Sqrt(float64(D)))
+	const qBlock = 16
+	blocks := (T + qBlock - 1) / qBlock
+	bufs := r.sc.attnBufs(r.threads, T)
+	q, k, v, att := r.q, r.k, r.v, r.att
+	parallelFor(r.threads, H*blocks, func(worker, item int) {
+		h, b := item/blocks, item%blocks
+		kvh := h / group
+		s := bufs[worker]
+		for t := b * qBlock; t < min((b+1)*qBlock, T); t++ {
+			qv := q[t*qDim+h*D : t*qDim+(h+1)*D]
+			mx := float32(math.Inf(-1))
+			for j := 0; j <= t; j++ {
+				x := dot(qv, k[j*kvDim+kvh*D:]) * scale
+				s[j] = x
+				mx = max(mx, x)
+			}
+			var sum float64
+			for j := 0; j <= t; j++ {
+				e := float32(math.Exp(float64(s[j] - mx)))
+				s[j] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			out := att[t*qDim+h*D : t*qDim+(h+1)*D]
+			clear(out)
+			for j := 0; j <= t; j++ {
+				p := s[j] * inv
+				vv := v[j*kvDim+kvh*D : j*kvDim+(kvh+1)*D]
+				for d := range out {
+					out[d] += p * vv[d]
+				}
+			}
+		}
+	})
+}
+
+func (s *scratch) attnBufs(threads, n int) [][]float32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.attn) < threads {
+		s.attn = append(s.attn, nil)
+	}
+	for i := 0; i < threads; i++ {
+		if cap(s.attn[i]) < n {
+			s.attn[i] = make([]float32, n)
+		}
+		s.attn[i] = s.attn[i][:n]
+	}
+	return s.attn[:threads]
+}

@@ -1,0 +1,179 @@
+package perplexity
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// dot returns the float32 dot product of a and b[:len(a)] with eight
+// independent accumulators (summation order differs from a naive loop in
+// the last bits only).
+func dot(a, b []float32) float32 {
+	n := len(a)
+	b = b[:n]
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		aa := a[i : i+8 : i+8]
+		bb := b[i : i+8 : i+8]
+		s0 += aa[0] * bb[0]
+		s1 += aa[1] * bb[1]
+		s2 += aa[2] * bb[2]
+		s3 += aa[3] * bb[3]
+		s4 += aa[4] * bb[4]
+		s5 += aa[5] * bb[5]
+		s6 += aa[6] * bb[6]
+		s7 += aa[7] * bb[7]
+	}
+	for ; i < n; i++ {
+		s0 += a[i] * b[i]
+	}
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+// dot4x1 computes the dot products of one activation row x with four weight
+// rows at once, so each activation element is loaded once for four rows.
+// All slices must be at least len(x) long.
+func dot4x1(x, w0, w1, w2, w3 []float32) (r0, r1, r2, r3 float32) {
+	n := len(x)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	var a0, a1, a2, a3, b0, b1, b2, b3 float32
+	i := 0
+	for ; i+2 <= n; i += 2 {
+		x0, x1 := x[i], x[i+1]
+		a0 += x0 * w0[i]
+		a1 += x0 * w1[i]
+		a2 += x0 * w2[i]
+		a3 += x0 * w3[i]
+		b0 += x1 * w0[i+1]
+		b1 += x1 * w1[i+1]
+		b2 += x1 * w2[i+1]
+		b3 += x1 * w3[i+1]
+	}
+	for ; i < n; i++ {
+		x0 := x[i]
+		a0 += x0 * w0[i]
+		a1 += x0 * w1[i]
+		a2 += x0 * w2[i]
+		a3 += x0 * w3[i]
+	}
+	return a0 + b0, a1 + b1, a2 + b2, a3 + b3
+}
+
+// rowTile is how many weight rows one work item dequantizes and multiplies
+// against every activation row; tokBlock is how many activation rows are
+// processed per pass over a tile (keeps the tile and the activation block in
+// L1/L2).
+const (
+	rowTile  = 16
+	tokBlock = 32
+)
+
+// parallelFor runs fn(worker, i) for i in [0, n) on up to threads goroutines,
+// handing out indices dynamically. worker is in [0, threads).
+func parallelFor(threads, n int, fn func(worker, i int)) {
+	if threads <= 1 || n <= 1 {
+		for i := 0; i < n; i++ {
+			fn(0, i)
+		}
+		return
+	}
+	if threads > n {
+		threads = n
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(threads)
+	for w := 0; w < threads; w++ {
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(w, i)
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+func defaultThreads(n int) int {
+	if n <= 0 {
+		return runtime.NumCPU()
+	}
+	return n
+}
+
+// matMul computes dst[t*w.rows+r] = x[t*w.cols : (t+1)*w.cols] · row r of w
+// for t in [0, nTok): a batch of activation rows times the transposed weight
+// matrix. Work is split over output rows; each work item dequantizes a tile
+// of rowTile weight rows once into a per-worker buffer and multiplies it
+// against all activation rows, so the dequantization cost is amortized over
+// the whole batch. act says how activations are rounded for the weight type
+// (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
+// quantizeActivations), otherwise xq == x.
+func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
+	k, n := w.cols, w.rows
+	dst = dst[:nTok*n]
+	x = x[:nTok*k]
+	tiles := (n + rowTile - 1) / rowTile
+	bufs := scratch.tileBufs(threads, rowTile*k)
+	parallelFor(threads, tiles, func(worker, tile int) {
+		r0 := tile * rowTile
+		r1 := min(r0+rowTile, n)
+		nr := r1 - r0
+		var rows []float32
+		if w.f32 != nil {
+			rows = w.f32[r0*k : r1*k]
+		} else {
+			rows = bufs[worker][:nr*k]
+			w.dequantRows(rows, r0, r1)
+		}
+		for t0 := 0; t0 < nTok; t0 += tokBlock {
+			t1 := min(t0+tokBlock, nTok)
+			r := 0
+			for ; r+4 <= nr; r += 4 {
+				w0 := rows[r*k : (r+1)*k]
+				w1 := rows[(r+1)*k : (r+2)*k]
+				w2 := rows[(r+2)*k : (r+3)*k]
+				w3 := rows[(r+3)*k : (r+4)*k]
+				for t := t0; t < t1; t++ {
+					xr := x[t*k : (t+1)*k]
+					d := dst[t*n+r0+r : t*n+r0+r+4]
+					d[0], d[1], d[2], d[3] = dot4x1(xr, w0, w1, w2, w3)
+				}
+			}
+			for ; r < nr; r++ {
+				wr := rows[r*k : (r+1)*k]
+				for t := t0; t < t1; t++ {
+					dst[t*n+r0+r] = dot(wr, x[t*k:(t+1)*k])
+				}
+			}
+		}
+	})
+}
+
+// scratch holds reusable per-worker buffers.
+type scratch struct {
+	mu    sync.Mutex
+	tiles [][]float32
+	attn  [][]float32
+}
+
+func (s *scratch) tileBufs(threads, size int) [][]float32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.tiles) < threads {
+		s.tiles = append(s.tiles, nil)
+	}
+	for i := 0; i < threads; i++ {
+		if cap(s.tiles[i]) < size {
+			s.tiles[i] = make([]float32, size)
+		}
+		s.tiles[i] = s.tiles[i][:size]
+	}
+	return s.tiles[:threads]
+}

@@ -1,0 +1,146 @@
+package perplexity
+
+import (
+	"math"
+
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
+)
+
+// Activation rounding (llama.cpp's vec_dot_type).
+//
+// ggml's CPU backend never multiplies a quantized or 16-bit weight row by a
+// float32 activation row: it first converts the activations to the weight
+// type's vec_dot_type (ggml-cpu.c type_traits_cpu) and then takes an
+// integer (or 16-bit) dot product. Mathematically that dot product equals
+// the float dot product of the dequantized weight row with the activation
+// row rounded through that encoding, so emulating llama.cpp needs no
+// integer kernels: the activations are rounded once per matrix product and
+// the float kernel is used unchanged. Only the summation order differs.
+type actKind uint8
+
+const (
+	actF32  actKind = iota // no rounding
+	actF16                 // F16 weights: activations to fp16
+	actBF16                // BF16 weights: activations to bf16
+	actQ8_0                // Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4, Q4_1/Q5_1 (Q8_1 rounds the same)
+	actQ8_K                // k-quants and the other i-quants
+	nActKinds
+)
+
+// activationKind returns the activation encoding llama.cpp's CPU backend
+// uses for weights of type t. MLX affine weights have no llama.cpp
+// counterpart and use float32 activations (as MLX does).
+func activationKind(t graph.Type) actKind {
+	switch t {
+	case graph.F16:
+		return actF16
+	case graph.BF16:
+		return actBF16
+	case graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0, graph.Q8_1,
+		graph.IQ4_NL, graph.MXFP4, graph.NVFP4, graph.Q1_0, graph.Q2_0:
+		return actQ8_0
+	case graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K, graph.Q8_K,
+		graph.IQ2_XXS, graph.IQ2_XS, graph.IQ3_XXS, graph.IQ1_S, graph.IQ3_S,
+		graph.IQ2_S, graph.IQ4_XS, graph.IQ1_M, graph.TQ1_0, graph.TQ2_0:
+		return actQ8_K
+	}
+	return actF32
+}
+
+// actCache keeps the rounded copies of the current matrix-product input, so
+// Q, K and V (or gate and up) share one rounding.
+type actCache struct {
+	valid [nActKinds]bool
+	buf   [nActKinds][]float32
+}
+
+func (c *actCache) reset() { c.valid = [nActKinds]bool{} }
+
+// rounded returns x (rows of n values) rounded as llama.cpp rounds
+// activations for weight type t.
+func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
+	k := activationKind(t)
+	if k == actF32 {
+		return x
+	}
+	if c.valid[k] && len(c.buf[k]) == len(x) {
+		return c.buf[k]
+	}
+	c.buf[k] = grow(c.buf[k], len(x))
+	roundActivations(c.buf[k], x, n, k)
+	c.valid[k] = true
+	return c.buf[k]
+}
+
+// roundActivations writes x rounded through encoding k into dst, row by row
+// (rows of n values).
+func roundActivations(dst, x []float32, n int, k actKind) {
+	switch k {
+	case actF16:
+		for i, v := range x {
+			dst[i] = quantize.FP16ToFP32(quantize.FP32ToFP16(v))
+		}
+	case actBF16:
+		for i, v := range x {
+			dst[i] = quantize.BF16ToFP32(quantize.FP32ToBF16(v))
+		}
+	case actQ8_0:
+		for i := 0; i+32 <= len(x); i += 32 {
+			roundQ8_0(dst[i:i+32], x[i:i+32])
+		}
+	case actQ8_K:
+		for i := 0; i+256 <= len(x); i += 256 {
+			roundQ8_K(dst[i:i+256], x[i:i+256])
+		}
+	default:
+		copy(dst, x)
+	}
+}
+
+// roundQ8_0 is ggml's x86 quantize_row_q8_0 for one block of 32 followed by
+// its dequantization: d = amax/127 stored as fp16, codes round(x*127/amax)
+// with ties to even.
+func roundQ8_0(dst, x []float32) {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	d := quantize.FP16ToFP32(quantize.FP32ToFP16(amax / 127))
+	var id float32
+	if amax != 0 {
+		id = 127 / amax
+	}
+	for i, v := range x {
+		dst[i] = d * float32(math.RoundToEven(float64(v*id)))
+	}
+}
+
+// roundQ8_K is ggml's quantize_row_q8_K_ref for one block of 256 followed by
+// its dequantization: the signed value of largest magnitude maps to -127,
+// codes nearest_int(x*iscale) capped at 127, d = 1/iscale in float32.
+func roundQ8_K(dst, x []float32) {
+	var amax, mx float32
+	for _, v := range x {
+		if a := float32(math.Abs(float64(v))); a > amax {
+			amax, mx = a, v
+		}
+	}
+	if amax == 0 {
+		clear(dst[:len(x)])
+		return
+	}
+	iscale := -127 / mx
+	d := 1 / iscale
+	for i, v := range x {
+		q := min(nearestInt(iscale*v), 127)
+		dst[i] = d * float32(q)
+	}
+}
+
+// nearestInt is ggml's nearest_int: round half to even via the 1.5·2²³
+// magic number (valid for |f| <= 4194303).
+func nearestInt(f float32) int32 {
+	val := f + 12582912
+	return int32(math.Float32bits(val)&0x007fffff) - 0x00400000
+}

@@ -1,0 +1,294 @@
+package perplexity
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quantbridge/quantbridge/graph"
+)
+
+// Model is a decoder prepared for the forward pass: hyperparameters checked,
+// weights read into memory in their stored encoding, RoPE tables built.
+type Model struct {
+	Arch                     string
+	Vocab, Embd, FFN, Layers int
+	Heads, KVHeads, HeadDim  int
+	eps                      float32
+	neox                     bool      // rotate halves (NEOX) instead of adjacent pairs (NORM)
+	ropeDims                 int       // rotated dimensions per head
+	invFreq                  []float64 // ropeDims/2 inverse frequencies, scaling applied
+	tokEmbd, output          *weight
+	outNorm                  []float32
+	layers                   []layerWeights
+	source                   string // model path for errors
+	activations              bool   // emulate llama.cpp activation rounding (see Options)
+	tokenizer                *graph.Tokenizer
+}
+
+type layerWeights struct {
+	attnNorm, ffnNorm []float32
+	wq, wk, wv, wo    *weight
+	bq, bk, bv, bo    []float32
+	gate, up, down    *weight
+}
+
+// LoadModel prepares m for the forward pass. It supports the llama family
+// (llama, mistral) and qwen2. Every weight is read into memory in its stored
+// encoding; quantized and 16-bit weights stay encoded and are expanded tile
+// by tile inside the matrix products.
+func LoadModel(m *graph.Model) (*Model, error) {
+	if m == nil {
+		return nil, fmt.Errorf("perplexity: nil model")
+	}
+	arch := m.Arch
+	if arch == "" {
+		arch = "llama"
+	}
+	if arch != "llama" && arch != "qwen2" {
+		return nil, fmt.Errorf("%s: %w", m.Path, &graph.UnsupportedArchError{Arch: arch})
+	}
+	p := m.Params
+	fm := &Model{Arch: arch, source: m.Path, tokenizer: m.Tokenizer}
+	errf := func(format string, a ...any) error {
+		return fmt.Errorf("%s: "+format, append([]any{m.Path}, a...)...)
+	}
+	get := func(name string) (*graph.Tensor, error) {
+		t := m.Tensor(name)
+		if t == nil {
+			return nil, errf("missing tensor %s", name)
+		}
+		return t, nil
+	}
+
+	te, err := get("token_embd.weight")
+	if err != nil {
+		return nil, err
+	}
+	if len(te.Shape) != 2 {
+		return nil, errf("token_embd.weight: shape %v, want [vocab, embedding]", te.Shape)
+	}
+	fm.Vocab, fm.Embd = int(te.Shape[0]), int(te.Shape[1])
+	if p.Embedding != 0 && p.Embedding != fm.Embd {
+		return nil, errf("embedding length %d in metadata, token_embd.weight has %d", p.Embedding, fm.Embd)
+	}
+	fm.Layers = p.Layers
+	if fm.Layers == 0 {
+		for _, t := range m.Tensors {
+			if l := graph.LayerIndex(t.Name); l+1 > fm.Layers {
+				fm.Layers = l + 1
+			}
+		}
+	}
+	if fm.Layers <= 0 || fm.Layers > 1<<16 {
+		return nil, errf("bad layer count %d", fm.Layers)
+	}
+	fm.Heads = p.Heads
+	if fm.Heads <= 0 {
+		return nil, errf("attention head count missing from the model's metadata")
+	}
+	fm.KVHeads = p.KVHeads
+	if fm.KVHeads == 0 {
+		fm.KVHeads = fm.Heads
+	}
+	if fm.KVHeads < 0 || fm.Heads%fm.KVHeads != 0 {
+		return nil, errf("%d attention heads are not a multiple of %d key/value heads", fm.Heads, fm.KVHeads)
+	}
+	fm.HeadDim = p.HeadDim
+	if fm.HeadDim == 0 {
+		if fm.Embd%fm.Heads != 0 {
+			return nil, errf("embedding %d not divisible by %d heads and no head_dim given", fm.Embd, fm.Heads)
+		}
+		fm.HeadDim = fm.Embd / fm.Heads
+	}
+	if fm.HeadDim <= 0 || fm.HeadDim%2 != 0 {
+		return nil, errf("bad head dimension %d", fm.HeadDim)
+	}
+	eps := p.RMSEps
+	if eps == 0 {
+		eps = 1e-5
+		if arch == "qwen2" {
+			eps = 1e-6
+		}
+	}
+	fm.eps = float32(eps)
+
+	// RoPE. llama.cpp's llama arch rotates adjacent pairs (NORM) because
+	// convert_hf_to_gguf permutes Q/K rows; HF/MLX llama weights are
+	// unpermuted, and rotating halves (NEOX) on them is the same function.
+	fm.neox = arch == "qwen2" || m.Format != graph.FormatGGUF
+	fm.ropeDims = p.RopeDims
+	if fm.ropeDims == 0 {
+		fm.ropeDims = fm.HeadDim
+	}
+	if fm.ropeDims <= 0 || fm.ropeDims > fm.HeadDim || fm.ropeDims%2 != 0 {
+		return nil, errf("bad rotary dimension count %d (head dimension %d)", fm.ropeDims, fm.HeadDim)
+	}
+	base := p.RopeBase
+	if base == 0 {
+		base = 10000
+		if arch == "qwen2" {
+			base = 1000000
+		}
+	}
+	var freqFactors []float32
+	if t := m.Tensor("rope_freqs.weight"); t != nil {
+		if freqFactors, err = readVector(t, fm.ropeDims/2); err != nil {
+			return nil, errf("%v", err)
+		}
+	}
+	if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
+		return nil, errf("%v", err)
+	}
+
+	loadW := func(name string, rows, cols int) (*weight, error) {
+		t, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.Shape) != 2 || t.Shape[0] != int64(rows) || t.Shape[1] != int64(cols) {
+			return nil, errf("%s: shape %v, want [%d %d]", name, t.Shape, rows, cols)
+		}
+		w, err := newWeight(t)
+		if err != nil {
+			return nil, errf("%v", err)
+		}
+		return w, nil
+	}
+	loadV := func(name string, n int, optional bool) ([]float32, error) {
+		t := m.Tensor(name)
+		if t == nil {
+			if optional {
+				return nil, nil
+			}
+			return nil, errf("missing tensor %s", name)
+		}
+		v, err := readVector(t, n)
+		if err != nil {
+			return nil, errf("%v", err)
+		}
+		return v, nil
+	}
+
+	if fm.tokEmbd, err = loadW("token_embd.weight", fm.Vocab, fm.Embd); err != nil {
+		return nil, err
+	}
+	if m.Tensor("output.weight") != nil {
+		if fm.output, err = loadW("output.weight", fm.Vocab, fm.Embd); err != nil {
+			return nil, err
+		}
+	} else {
+		fm.output = fm.tokEmbd // tied embeddings
+	}
+	if fm.outNorm, err = loadV("output_norm.weight", fm.Embd, false); err != nil {
+		return nil, err
+	}
+	qDim, kvDim := fm.Heads*fm.HeadDim, fm.KVHeads*fm.HeadDim
+	ffn := p.FFN
+	if ffn == 0 {
+		if t := m.Tensor("blk.0.ffn_up.weight"); t != nil && len(t.Shape) == 2 {
+			ffn = int(t.Shape[0])
+		}
+	}
+	if ffn <= 0 {
+		return nil, errf("feed-forward length unknown")
+	}
+	fm.FFN = ffn
+	fm.layers = make([]layerWeights, fm.Layers)
+	for i := range fm.layers {
+		l := &fm.layers[i]
+		pre := fmt.Sprintf("blk.%d.", i)
+		if l.attnNorm, err = loadV(pre+"attn_norm.weight", fm.Embd, false); err != nil {
+			return nil, err
+		}
+		if l.ffnNorm, err = loadV(pre+"ffn_norm.weight", fm.Embd, false); err != nil {
+			return nil, err
+		}
+		for _, x := range []struct {
+			w          **weight
+			b          *[]float32
+			name       string
+			rows, cols int
+		}{
+			{&l.wq, &l.bq, "attn_q", qDim, fm.Embd},
+			{&l.wk, &l.bk, "attn_k", kvDim, fm.Embd},
+			{&l.wv, &l.bv, "attn_v", kvDim, fm.Embd},
+			{&l.wo, &l.bo, "attn_output", fm.Embd, qDim},
+			{&l.gate, nil, "ffn_gate", ffn, fm.Embd},
+			{&l.up, nil, "ffn_up", ffn, fm.Embd},
+			{&l.down, nil, "ffn_down", fm.Embd, ffn},
+		} {
+			if *x.w, err = loadW(pre+x.name+".weight", x.rows, x.cols); err != nil {
+				return nil, err
+			}
+			if x.b != nil {
+				if *x.b, err = loadV(pre+x.name+".bias", x.rows, true); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return fm, nil
+}
+
+// ropeFrequencies returns the per-pair inverse frequencies θ_i =
+// base^(-2i/dims), divided by llama3-style frequency factors (from a
+// rope_freqs tensor or computed from the scaling parameters) or by a linear
+// scaling factor.
+func ropeFrequencies(base float64, dims int, sc *graph.RopeScaling, factors []float32) ([]float64, error) {
+	inv := make([]float64, dims/2)
+	for i := range inv {
+		inv[i] = math.Pow(base, -float64(2*i)/float64(dims))
+	}
+	if factors != nil {
+		for i := range inv {
+			if factors[i] == 0 {
+				return nil, fmt.Errorf("rope_freqs.weight[%d] is zero", i)
+			}
+			inv[i] /= float64(factors[i])
+		}
+		return inv, nil
+	}
+	if sc == nil || sc.Type == "" || sc.Type == "none" || sc.Type == "default" {
+		return inv, nil
+	}
+	switch sc.Type {
+	case "linear":
+		if sc.Factor <= 0 {
+			return nil, fmt.Errorf("linear RoPE scaling with factor %v", sc.Factor)
+		}
+		for i := range inv {
+			inv[i] /= sc.Factor
+		}
+	case "llama3":
+		factor, low, high, old := sc.Factor, sc.LowFreqFactor, sc.HighFreqFactor, float64(sc.OriginalContext)
+		if factor == 0 {
+			factor = 8
+		}
+		if low == 0 {
+			low = 1
+		}
+		if high == 0 {
+			high = 4
+		}
+		if old == 0 {
+			old = 8192
+		}
+		if high <= low {
+			return nil, fmt.Errorf("llama3 RoPE scaling: high_freq_factor %v <= low_freq_factor %v", high, low)
+		}
+		for i := range inv {
+			wavelen := 2 * math.Pi / inv[i]
+			switch {
+			case wavelen < old/high:
+			case wavelen > old/low:
+				inv[i] /= factor
+			default:
+				smooth := (old/wavelen - low) / (high - low)
+				inv[i] *= (1-smooth)/factor + smooth
+			}
+		}
+	default:
+		return nil, fmt.Errorf("RoPE scaling type %q is not supported by the forward pass", sc.Type)
+	}
+	return inv, nil
+}
