@@ -106,3 +106,19 @@ func TestVocabGPT2(t *testing.T) {
 	// llama.cpp's .inp is the same for every vocabulary.
 	checkVocabTests(t, v, testref.Local(t, "real", "gguf", "ggml-vocab-llama-spm.gguf.inp"), p+".out")
 }
+
+// checkIDs compares token ids and reports the first difference.
+func checkIDs(t *testing.T, got, want []int) {
+	t.Helper()
+	for i := 0; i < len(got) && i < len(want); i++ {
+		if got[i] != want[i] {
+			lo := max(0, i-3)
+			t.Fatalf("id %d differs: got %v..., want %v... (lengths %d, %d)",
+				i, got[lo:min(len(got), i+4)], want[lo:min(len(want), i+4)], len(got), len(want))
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d ids, want %d", len(got), len(want))
+	}
+	t.Logf("%d ids equal", len(got))
+}
