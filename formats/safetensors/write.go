@@ -46,6 +46,13 @@ type PlanOptions struct {
 	// name. It takes precedence over SortByName. With neither, tensors are
 	// written in the order given.
 	SortByDType bool
+	// MLXStyle spells the header as MLX's save_safetensors does (nlohmann
+	// json): every object's keys sorted, "__metadata__" included and always
+	// present (null when Metadata is empty), tensor fields in the order
+	// data_offsets, dtype, shape. Data stays in the order the other options
+	// give (MLX's own is unordered_map order). MLX does not pad (leave Pad8
+	// off to match it).
+	MLXStyle bool
 }
 
 // Layout is a planned file. Header is the complete prefix: the 8-byte
@@ -67,10 +74,10 @@ type Layout struct {
 // Plan lays out a safetensors file: the header bytes and where each tensor's
 // data goes. The header is compact JSON in the reference (serde_json)
 // spelling: "__metadata__" first when present, then each tensor as
-// {"dtype":..,"shape":[..],"data_offsets":[b,e]}; data is contiguous in
-// header order.
+// {"dtype":..,"shape":[..],"data_offsets":[b,e]} in data order; data is
+// contiguous. MLXStyle changes the spelling (see PlanOptions).
 func Plan(tensors []PlanTensor, opt PlanOptions) (*Layout, error) {
-	if opt.MetadataNull && opt.Metadata != nil {
+	if opt.MetadataNull && len(opt.Metadata) > 0 {
 		return nil, fmt.Errorf("safetensors: plan: MetadataNull with non-nil Metadata")
 	}
 	n := len(tensors)
@@ -122,57 +129,96 @@ func Plan(tensors []PlanTensor, opt PlanOptions) (*Layout, error) {
 		sort.SliceStable(l.Order, func(a, b int) bool { return tensors[l.Order[a]].Name < tensors[l.Order[b]].Name })
 	}
 
-	js := make([]byte, 8, 8+64*n+64)
-	js = append(js, '{')
-	first := true
-	switch {
-	case opt.MetadataNull:
-		js = append(js, `"__metadata__":null`...)
-		first = false
-	case opt.Metadata != nil:
-		keys, err := metadataOrder(opt.Metadata, opt.MetadataKeys)
-		if err != nil {
-			return nil, err
-		}
-		js = append(js, `"__metadata__":{`...)
-		for i, k := range keys {
-			if i > 0 {
-				js = append(js, ',')
-			}
-			js = appendSerdeString(js, k)
-			js = append(js, ':')
-			js = appendSerdeString(js, opt.Metadata[k])
-		}
-		js = append(js, '}')
-		first = false
-	}
+	// Data offsets, in data order.
 	var pos int64
 	for _, i := range l.Order {
-		if !first {
-			js = append(js, ',')
-		}
-		first = false
-		t := tensors[i]
-		js = appendSerdeString(js, t.Name)
-		js = append(js, `:{"dtype":"`...)
-		js = append(js, infos[i].name...)
-		js = append(js, `","shape":[`...)
-		for k, d := range t.Shape {
-			if k > 0 {
-				js = append(js, ',')
-			}
-			js = strconv.AppendInt(js, d, 10)
-		}
-		js = append(js, `],"data_offsets":[`...)
-		js = strconv.AppendInt(js, pos, 10)
-		js = append(js, ',')
 		if pos > math.MaxInt64-l.Sizes[i] {
 			return nil, fmt.Errorf("safetensors: plan: total data size overflows")
 		}
 		l.Offsets[i] = pos // relative for now
 		pos += l.Sizes[i]
-		js = strconv.AppendInt(js, pos, 10)
-		js = append(js, "]}"...)
+	}
+
+	// Header entries: in data order, or sorted by key for MLXStyle.
+	metaNull := opt.MetadataNull || (opt.MLXStyle && len(opt.Metadata) == 0)
+	hasMeta := metaNull || opt.Metadata != nil
+	type entry struct {
+		key    string
+		tensor int // -1 for __metadata__
+	}
+	var entries []entry
+	if hasMeta {
+		entries = append(entries, entry{"__metadata__", -1})
+	}
+	for _, i := range l.Order {
+		entries = append(entries, entry{tensors[i].Name, i})
+	}
+	if opt.MLXStyle {
+		sort.SliceStable(entries, func(a, b int) bool { return entries[a].key < entries[b].key })
+	}
+
+	js := make([]byte, 8, 8+64*n+64)
+	js = append(js, '{')
+	for k, e := range entries {
+		if k > 0 {
+			js = append(js, ',')
+		}
+		js = appendSerdeString(js, e.key)
+		js = append(js, ':')
+		if e.tensor < 0 {
+			if metaNull {
+				js = append(js, "null"...)
+				continue
+			}
+			order := opt.MetadataKeys
+			if opt.MLXStyle {
+				order = nil // nlohmann objects are sorted
+			}
+			keys, err := metadataOrder(opt.Metadata, order)
+			if err != nil {
+				return nil, err
+			}
+			js = append(js, '{')
+			for m, mk := range keys {
+				if m > 0 {
+					js = append(js, ',')
+				}
+				js = appendSerdeString(js, mk)
+				js = append(js, ':')
+				js = appendSerdeString(js, opt.Metadata[mk])
+			}
+			js = append(js, '}')
+			continue
+		}
+		i := e.tensor
+		var shape []byte
+		for k, d := range tensors[i].Shape {
+			if k > 0 {
+				shape = append(shape, ',')
+			}
+			shape = strconv.AppendInt(shape, d, 10)
+		}
+		var offs []byte
+		offs = strconv.AppendInt(offs, l.Offsets[i], 10)
+		offs = append(offs, ',')
+		offs = strconv.AppendInt(offs, l.Offsets[i]+l.Sizes[i], 10)
+		if opt.MLXStyle { // fields in key order
+			js = append(js, `{"data_offsets":[`...)
+			js = append(js, offs...)
+			js = append(js, `],"dtype":"`...)
+			js = append(js, infos[i].name...)
+			js = append(js, `","shape":[`...)
+			js = append(js, shape...)
+			js = append(js, "]}"...)
+		} else {
+			js = append(js, `{"dtype":"`...)
+			js = append(js, infos[i].name...)
+			js = append(js, `","shape":[`...)
+			js = append(js, shape...)
+			js = append(js, `],"data_offsets":[`...)
+			js = append(js, offs...)
+			js = append(js, "]}"...)
+		}
 	}
 	js = append(js, '}')
 	if opt.Pad8 {

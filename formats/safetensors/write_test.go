@@ -50,6 +50,10 @@ func TestRewriteByteIdentical(t *testing.T) {
 		{[]string{"real", "safetensors", "tiny-random-llama-2", "model.safetensors"}, PlanOptions{SortByDType: true, Pad8: true}},
 		{[]string{"kjv-llama", "model.safetensors"}, PlanOptions{SortByDType: true, Pad8: true}},
 		{[]string{"kjv-llama.ref_logits.safetensors"}, PlanOptions{SortByDType: true, Pad8: true}},
+		// MLX save_safetensors: sorted nlohmann JSON, no padding, data in
+		// the file's own (hash) order.
+		{[]string{"real", "mlx", "dpo-adapters-qwen2.5-0.5b-4bit", "adapters.safetensors"}, PlanOptions{MLXStyle: true}},
+		{[]string{"real", "mlx", "mlx-swift-lm-fixture", "case_01_greedy.safetensors"}, PlanOptions{MLXStyle: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path[len(tc.path)-1], func(t *testing.T) {
@@ -63,11 +67,14 @@ func TestRewriteByteIdentical(t *testing.T) {
 				t.Fatal(err)
 			}
 			pts, data := planFrom(f)
-			// shuffle the input order: the sort options must restore it
-			for i, j := 0, len(pts)-1; i < j; i, j = i+1, j-1 {
-				pts[i], pts[j] = pts[j], pts[i]
+			rev := data
+			if tc.opt.SortByName || tc.opt.SortByDType {
+				// reverse the input order: the sort options must restore it
+				for i, j := 0, len(pts)-1; i < j; i, j = i+1, j-1 {
+					pts[i], pts[j] = pts[j], pts[i]
+				}
+				rev = func(k int) (graph.Source, error) { return data(len(pts) - 1 - k) }
 			}
-			rev := func(k int) (graph.Source, error) { return data(len(pts) - 1 - k) }
 			opt := tc.opt
 			opt.Metadata = f.Metadata
 			opt.MetadataKeys = f.MetadataKeys
@@ -110,6 +117,12 @@ func TestReferenceVectors(t *testing.T) {
 			`{"__metadata__":{"framework":"pt"}}     `},
 		{"mlx null metadata", []PlanTensor{{"s", graph.I32, []int64{}}}, PlanOptions{MetadataNull: true},
 			`{"__metadata__":null,"s":{"dtype":"I32","shape":[],"data_offsets":[0,4]}}`},
+		// nlohmann sorts keys bytewise: "A" < "__metadata__" < "b"; data
+		// stays in input order.
+		{"mlx style", []PlanTensor{{"b", graph.U8, []int64{2}}, {"A", graph.F16, []int64{1}}}, PlanOptions{MLXStyle: true},
+			`{"A":{"data_offsets":[2,4],"dtype":"F16","shape":[1]},"__metadata__":null,"b":{"data_offsets":[0,2],"dtype":"U8","shape":[2]}}`},
+		{"mlx style metadata", nil, PlanOptions{MLXStyle: true, Metadata: map[string]string{"format": "mlx", "a": "\x7f\n"}},
+			"{\"__metadata__\":{\"a\":\"\x7f\\n\",\"format\":\"mlx\"}}"}, // DEL verbatim, newline escaped
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -504,7 +517,7 @@ func TestPlanErrors(t *testing.T) {
 		{"ggml type", []PlanTensor{{"a", graph.Q4_K, []int64{256}}}, PlanOptions{}, "no safetensors dtype"},
 		{"negative", []PlanTensor{{"a", graph.F32, []int64{-1}}}, PlanOptions{}, "negative"},
 		{"overflow", []PlanTensor{{"a", graph.F32, []int64{1 << 31, 1 << 31, 1 << 2}}}, PlanOptions{}, "overflows"},
-		{"null+meta", nil, PlanOptions{MetadataNull: true, Metadata: map[string]string{}}, "MetadataNull"},
+		{"null+meta", nil, PlanOptions{MetadataNull: true, Metadata: map[string]string{"a": "b"}}, "MetadataNull"},
 		{"meta keys", nil, PlanOptions{Metadata: map[string]string{"a": "1"}, MetadataKeys: []string{"b"}}, "MetadataKeys"},
 	}
 	for _, tc := range cases {
