@@ -3,8 +3,9 @@ package quantize
 import "math"
 
 // FP32ToFP16 converts to IEEE half precision with round-to-nearest-even, as
-// ggml's GGML_FP32_TO_FP16 does (F16C _cvtss_sh and the portable fallback
-// agree). NaN stays NaN (quiet), overflow goes to ±Inf.
+// ggml's GGML_FP32_TO_FP16 (ggml-impl.h ggml_compute_fp32_to_fp16, the
+// portable code ggml-quants.c uses) does: overflow goes to ±Inf and every NaN
+// becomes sign|0x7E00 (the payload is dropped).
 func FP32ToFP16(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
@@ -12,7 +13,7 @@ func FP32ToFP16(f float32) uint16 {
 	man := b & 0x7fffff
 	if exp == 0xff { // Inf or NaN
 		if man != 0 {
-			return sign | 0x7e00 | uint16(man>>13)
+			return sign | 0x7e00
 		}
 		return sign | 0x7c00
 	}

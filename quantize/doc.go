@@ -1,0 +1,19 @@
+// Package quantize holds quantbridge's numeric kernels: element conversions
+// (fp16/bf16/fp8/integers <-> float32), ggml's block quantization formats,
+// and MLX's affine quantization (files mlx*.go).
+//
+// The GGUF kernels (QuantizeRow, DequantizeRow, ToFloat32, FromFloat32 and
+// the per-type QuantizeQ4K, DequantizeQ4K, ... functions) are pure functions
+// on one row: dst first, no files, no shared mutable state, so goroutines may
+// call them concurrently on disjoint rows. Quantization reproduces ggml's
+// quantize_row_*_ref functions (ggml-quants.c, llama.cpp commit 34af94cd),
+// which is what llama-quantize runs when it has no importance matrix: the
+// output is byte-identical to llama-quantize built without fused
+// multiply-add contraction, on every GOARCH (every product that feeds a sum
+// is rounded explicitly so Go never fuses it).
+//
+// Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
+// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
+// Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
+// types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
+package quantize

@@ -1,0 +1,273 @@
+package quantize
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Exactness notes for this file and the other ggml_*.go kernels:
+//   - All arithmetic is float32 in C source order, left to right.
+//   - Every product that feeds an addition or subtraction is wrapped in
+//     float32(...) so that Go never fuses it into an FMA (the Go spec lets a
+//     compiler fuse x*y+z unless the product is explicitly converted).
+//   - C integer conversions (int -> uint8_t/int8_t) wrap, as Go's do.
+
+// groupMaxEps is ggml-quants.c GROUP_MAX_EPS.
+const groupMaxEps = float32(1e-15)
+
+// nearestInt is ggml's nearest_int: round half to even via the float
+// magic-number trick. Like the C code (asserts compiled out in a release
+// build) it returns garbage-but-deterministic results for |f| > 4194303, and
+// this port reproduces that garbage bit for bit.
+func nearestInt(f float32) int32 {
+	// float32(f) keeps an inlined caller's product from fusing into the add.
+	v := float32(f) + 12582912
+	return int32(math.Float32bits(v)&0x007fffff) - 0x00400000
+}
+
+func abs32(f float32) float32 {
+	return math.Float32frombits(math.Float32bits(f) &^ (1 << 31))
+}
+
+func clampI32(v, lo, hi int32) int32 {
+	if v > hi {
+		v = hi
+	}
+	if v < lo {
+		v = lo
+	}
+	return v
+}
+
+func putF16(b []byte, f float32) { binary.LittleEndian.PutUint16(b, FP32ToFP16(f)) }
+func getF16(b []byte) float32    { return FP16ToFP32(binary.LittleEndian.Uint16(b)) }
+
+// makeQKX2 is ggml's make_qkx2_quants: an asymmetric (scale, min) fit of
+// len(x) values to codes 0..nmax, trying nstep+1 candidate scales and keeping
+// the one with the smallest weighted error (squared, or absolute with
+// useMad). It writes the codes to L, uses Laux as scratch, and returns the
+// scale and -min (a non-negative offset).
+func makeQKX2(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) (scale, theMin float32) {
+	n := len(x)
+	weights = weights[:n]
+	L = L[:n]
+	Laux = Laux[:n]
+	min := x[0]
+	max := x[0]
+	sumW := weights[0]
+	sumX := float32(sumW * x[0])
+	for i := 1; i < n; i++ {
+		if x[i] < min {
+			min = x[i]
+		}
+		if x[i] > max {
+			max = x[i]
+		}
+		w := weights[i]
+		sumW += w
+		sumX += float32(w * x[i])
+	}
+	if min > 0 {
+		min = 0
+	}
+	if max == min {
+		for i := range L {
+			L[i] = 0
+		}
+		return 0, -min
+	}
+	fnmax := float32(nmax)
+	iscale := fnmax / (max - min)
+	scale = 1 / iscale
+	var bestError float32
+	for i := range n {
+		l := clampI32(nearestInt(iscale*(x[i]-min)), 0, nmax)
+		L[i] = uint8(l)
+		diff := float32(scale*float32(l)) + min - x[i]
+		if useMad {
+			diff = abs32(diff)
+		} else {
+			diff = diff * diff
+		}
+		bestError += float32(weights[i] * diff)
+	}
+	if nstep < 1 {
+		return scale, -min
+	}
+	for is := 0; is <= nstep; is++ {
+		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (max - min)
+		var sumL, sumL2, sumXL float32
+		for i := range n {
+			l := clampI32(nearestInt(iscale*(x[i]-min)), 0, nmax)
+			Laux[i] = uint8(l)
+			w := weights[i]
+			fl := float32(l)
+			wl := w * fl
+			sumL += float32(wl)
+			sumL2 += float32(float32(wl) * fl)
+			sumXL += float32(float32(wl) * x[i])
+		}
+		D := float32(sumW*sumL2) - float32(sumL*sumL)
+		if D > 0 {
+			thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+			thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+			if thisMin > 0 {
+				thisMin = 0
+				thisScale = sumXL / sumL2
+			}
+			var curError float32
+			for i := range n {
+				diff := float32(thisScale*float32(Laux[i])) + thisMin - x[i]
+				if useMad {
+					diff = abs32(diff)
+				} else {
+					diff = diff * diff
+				}
+				curError += float32(weights[i] * diff)
+			}
+			if curError < bestError {
+				copy(L, Laux)
+				bestError = curError
+				scale = thisScale
+				min = thisMin
+			}
+		}
+	}
+	return scale, -min
+}
+
+// makeQX is ggml's make_qx_quants with qw == NULL and rmse_type == 1 (the
+// only form quantize_row_q6_K_ref uses): a symmetric fit of len(x) values to
+// codes -nmax..nmax-1 (stored +nmax in L), weights x², trying 19 scales.
+func makeQX(nmax int32, x []float32, L []int8) float32 {
+	n := len(x)
+	L = L[:n]
+	var max, amax float32
+	for i := range n {
+		ax := abs32(x[i])
+		if ax > amax {
+			amax = ax
+			max = x[i]
+		}
+	}
+	if amax < groupMaxEps {
+		for i := range L {
+			L[i] = 0
+		}
+		return 0
+	}
+	fnmax := float32(nmax)
+	iscale := -fnmax / max
+	var sumlx, suml2 float32
+	for i := range n {
+		l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
+		L[i] = int8(l + nmax)
+		w := x[i] * x[i]
+		fl := float32(l)
+		sumlx += float32(float32(w*x[i]) * fl)
+		suml2 += float32(float32(w*fl) * fl)
+	}
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best := scale * sumlx
+	for is := -9; is <= 9; is++ {
+		if is == 0 {
+			continue
+		}
+		iscale = -(fnmax + float32(0.1*float32(is))) / max
+		sumlx, suml2 = 0, 0
+		for i := range n {
+			l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
+			w := x[i] * x[i]
+			fl := float32(l)
+			sumlx += float32(float32(w*x[i]) * fl)
+			suml2 += float32(float32(w*fl) * fl)
+		}
+		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
+			for i := range n {
+				l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
+				L[i] = int8(l + nmax)
+			}
+			scale = sumlx / suml2
+			best = scale * sumlx
+		}
+	}
+	return scale
+}
+
+// makeQ3 is ggml's make_q3_quants with do_rmse == true (as
+// quantize_row_q3_K_ref calls it): a symmetric fit to codes -nmax..nmax-1
+// (stored +nmax in L) refined by up to 5 rounds of coordinate descent.
+func makeQ3(nmax int32, x []float32, L []int8) float32 {
+	n := len(x)
+	L = L[:n]
+	var max, amax float32
+	for i := range n {
+		ax := abs32(x[i])
+		if ax > amax {
+			amax = ax
+			max = x[i]
+		}
+	}
+	if amax < groupMaxEps {
+		for i := range L {
+			L[i] = 0
+		}
+		return 0
+	}
+	iscale := -float32(nmax) / max
+	var sumlx, suml2 float32
+	for i := range n {
+		l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
+		L[i] = int8(l)
+		w := x[i] * x[i]
+		fl := float32(l)
+		sumlx += float32(float32(w*x[i]) * fl)
+		suml2 += float32(float32(w*fl) * fl)
+	}
+	for range 5 {
+		changed := false
+		for i := range n {
+			w := x[i] * x[i]
+			fL := float32(L[i])
+			slx := sumlx - float32(float32(w*x[i])*fL)
+			if slx > 0 {
+				sl2 := suml2 - float32(float32(w*fL)*fL)
+				newL := clampI32(nearestInt(float32(x[i]*sl2)/slx), -nmax, nmax-1)
+				if newL != int32(L[i]) {
+					fn := float32(newL)
+					slx += float32(float32(w*x[i]) * fn)
+					sl2 += float32(float32(w*fn) * fn)
+					if sl2 > 0 && float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
+						L[i] = int8(newL)
+						sumlx = slx
+						suml2 = sl2
+						changed = true
+					}
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for i := range L {
+		L[i] += int8(nmax)
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
+}
+
+// getScaleMinK4 is ggml's get_scale_min_k4: the 6-bit scale and min of
+// sub-block j from the 12 packed bytes of a Q4_K/Q5_K block.
+func getScaleMinK4(j int, q []byte) (d, m uint8) {
+	q = q[:12]
+	if j < 4 {
+		return q[j] & 63, q[j+4] & 63
+	}
+	return (q[j+4] & 0xF) | ((q[j-4] >> 6) << 4), (q[j+4] >> 4) | ((q[j] >> 6) << 4)
+}
