@@ -1,7 +1,5 @@
 package perplexity
 
-import "container/heap"
-
 // Byte-level BPE as llama.cpp's llm_tokenizer_bpe_session: the text is split
 // into words by the pre-tokenizer (pretok.go), each word's bytes are mapped
 // to GPT-2's printable characters, and within a word the adjacent pair with
@@ -21,22 +19,53 @@ type bpeBigram struct {
 	leftN, size int
 }
 
+// bpeQueue is a binary min-heap of bigrams: lowest merge rank first, then
+// leftmost (llama.cpp's llm_bigram_bpe::comparator).
 type bpeQueue []bpeBigram
 
-func (q bpeQueue) Len() int { return len(q) }
-func (q bpeQueue) Less(i, j int) bool {
+func (q bpeQueue) before(i, j int) bool {
 	if q[i].rank != q[j].rank {
 		return q[i].rank < q[j].rank
 	}
 	return q[i].left < q[j].left
 }
-func (q bpeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *bpeQueue) Push(x any)   { *q = append(*q, x.(bpeBigram)) }
-func (q *bpeQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+
+func (q *bpeQueue) push(b bpeBigram) {
+	*q = append(*q, b)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.before(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *bpeQueue) pop() bpeBigram {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		c := l
+		if r := l + 1; r < n && h.before(r, l) {
+			c = r
+		}
+		if !h.before(c, i) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	*q = h
+	return top
 }
 
 type bpeSession struct {
@@ -86,8 +115,8 @@ func (s *bpeSession) word(v *Vocab, w string, out []int) []int {
 	for i := 1; i < len(s.syms); i++ {
 		s.addBigram(v, w, i-1, i)
 	}
-	for s.queue.Len() > 0 {
-		b := heap.Pop(&s.queue).(bpeBigram)
+	for len(s.queue) > 0 {
+		b := s.queue.pop()
 		l, r := &s.syms[b.left], &s.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n != b.leftN || l.n+r.n != b.size {
 			continue // outdated
@@ -135,7 +164,7 @@ func (s *bpeSession) addBigram(v *Vocab, w string, left, right int) {
 	if !ok {
 		return
 	}
-	heap.Push(&s.queue, bpeBigram{left: left, right: right, rank: rank, leftN: l.n, size: l.n + r.n})
+	s.queue.push(bpeBigram{left: left, right: right, rank: rank, leftN: l.n, size: l.n + r.n})
 }
 
 func onlyNewlines(s string) bool {

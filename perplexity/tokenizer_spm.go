@@ -1,7 +1,5 @@
 package perplexity
 
-import "container/heap"
-
 // SentencePiece tokenization as llama.cpp's llm_tokenizer_spm_session: the
 // text (spaces already escaped to U+2581) is cut into UTF-8 characters, then
 // the adjacent pair whose concatenation is the highest-scoring vocabulary
@@ -23,22 +21,53 @@ type spmBigram struct {
 	size        int
 }
 
+// spmQueue is a binary max-heap of bigrams: highest score first, then
+// leftmost (llama.cpp's llm_bigram_spm::comparator).
 type spmQueue []spmBigram
 
-func (q spmQueue) Len() int { return len(q) }
-func (q spmQueue) Less(i, j int) bool {
+func (q spmQueue) before(i, j int) bool {
 	if q[i].score != q[j].score {
 		return q[i].score > q[j].score
 	}
 	return q[i].left < q[j].left
 }
-func (q spmQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *spmQueue) Push(x any)   { *q = append(*q, x.(spmBigram)) }
-func (q *spmQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+
+func (q *spmQueue) push(b spmBigram) {
+	*q = append(*q, b)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.before(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *spmQueue) pop() spmBigram {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		c := l
+		if r := l + 1; r < n && h.before(r, l) {
+			c = r
+		}
+		if !h.before(c, i) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	*q = h
+	return top
 }
 
 type spmSession struct {
@@ -76,8 +105,8 @@ func (s *spmSession) tokenize(v *Vocab, text string, out []int) []int {
 	for i := 1; i < len(s.syms); i++ {
 		s.addBigram(v, text, i-1, i)
 	}
-	for s.queue.Len() > 0 {
-		b := heap.Pop(&s.queue).(spmBigram)
+	for len(s.queue) > 0 {
+		b := s.queue.pop()
 		l, r := &s.syms[b.left], &s.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue
@@ -120,7 +149,7 @@ func (s *spmSession) addBigram(v *Vocab, text string, left, right int) {
 	if !ok {
 		return
 	}
-	heap.Push(&s.queue, spmBigram{left: left, right: right, score: v.scores[id], size: len(piece)})
+	s.queue.push(spmBigram{left: left, right: right, score: v.scores[id], size: len(piece)})
 }
 
 // byteToken is llama.cpp's byte_to_token for SentencePiece: the <0xNN>
