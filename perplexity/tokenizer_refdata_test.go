@@ -3,31 +3,11 @@
 package perplexity
 
 import (
-	"encoding/json"
 	"os"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
-
-// kjvIDs reads the reference ids of kjv_eval.txt (sentencepiece's encode,
-// BOS first; llama.cpp gives the same ids).
-func kjvIDs(t testing.TB, path string) []int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string][]int
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	ids := m["kjv_eval.txt"]
-	if len(ids) == 0 {
-		t.Fatalf("%s: no ids for kjv_eval.txt", path)
-	}
-	return ids
-}
 
 // TestKJVFromGGUF tokenizes kjv_eval.txt with the vocabulary llama.cpp's
 // converter wrote into kjv-llama.bf16.gguf.
