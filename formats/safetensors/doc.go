@@ -19,11 +19,22 @@
 //   - OpenCheckpoint opens a file or a checkpoint directory and checks an
 //     index.json weight_map against the shards; ReadModel exposes a file as a
 //     graph.Model (names unchanged, Arch empty).
-//   - Plan/WriteFile write files in the reference writer's byte layout
-//     (compact JSON, "__metadata__" first, tensor keys dtype/shape/
-//     data_offsets, optional space padding to 8), streaming each tensor from a
-//     graph.Source; ShardNames/SplitShards/IndexJSON cover the
-//     save_pretrained / mlx-lm sharding conventions.
+//   - Plan/WriteFile (sequential) and Layout.WriteAt (concurrent, through an
+//     io.WriterAt) write files in the reference writer's byte layout
+//     (serde_json compact JSON, "__metadata__" first, tensor fields
+//     dtype/shape/data_offsets, optional space padding to 8), streaming each
+//     tensor from a graph.Source. Ordering: SortByDType is the current Rust
+//     writer's rule (descending dtype, then name), SortByName the 2022
+//     writer's (name only), neither keeps the caller's order. MLXStyle
+//     spells the header as MLX's save_safetensors (nlohmann, sorted keys,
+//     "__metadata__": null). With these options, files written by
+//     transformers, safetensors 0.2 and MLX are reproduced byte for byte
+//     (see the tests). ShardNames/SplitShards/IndexJSON (transformers) and
+//     IndexJSONMLX (mlx-lm) cover the sharding conventions.
+//
+// Fuzzing: FuzzHeader runs its seeds in the default suite; fuzz longer with
+//
+//	go test ./formats/safetensors -run '^$' -fuzz FuzzHeader -fuzztime 10m
 //
 // What it does not cover: config.json, tokenizers and name mapping (the
 // formats/hf and formats/mlx packages build on this one); dtype conversion;
