@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/quantbridge/quantbridge/formats/gguf"
+	"github.com/quantbridge/quantbridge/formats/hf"
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/perplexity"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "tokenize",
+		Usage:     "print the token ids of a text file, as llama-tokenize --ids does",
+		ArgsUsage: "MODEL TEXTFILE",
+		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory; TEXTFILE is read verbatim (\"-\" reads stdin).\n" +
+			"Like llama-tokenize, BOS is added when the model asks for it and special-token text (e.g. <s>) is parsed.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON array of ids"},
+			&cli.BoolFlag{Name: "no-bos", Usage: "do not add BOS/EOS even if the model asks for them"},
+			&cli.BoolFlag{Name: "no-parse-special", Usage: "tokenize special-token text as plain text (llama-perplexity's behaviour)"},
+		},
+		Action: runTokenize,
+	})
+}
+
+func runTokenize(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return &exitError{2, errors.New("tokenize: want MODEL and TEXTFILE")}
+	}
+	modelPath, textPath := c.Args().Get(0), c.Args().Get(1)
+	gt, err := readTokenizer(modelPath)
+	if err != nil {
+		return err
+	}
+	tok, err := perplexity.NewVocab(gt)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	var text []byte
+	if textPath == "-" {
+		text, err = io.ReadAll(os.Stdin)
+	} else {
+		text, err = os.ReadFile(textPath)
+	}
+	if err != nil {
+		return err
+	}
+	ids := tok.Tokenize(string(text), !c.Bool("no-bos"), !c.Bool("no-parse-special"))
+
+	w := bufio.NewWriter(os.Stdout)
+	if c.Bool("json") {
+		if ids == nil {
+			ids = []int{}
+		}
+		b, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+	} else {
+		w.WriteByte('[')
+		for i, id := range ids {
+			if i > 0 {
+				w.WriteString(", ")
+			}
+			w.WriteString(strconv.Itoa(id))
+		}
+		w.WriteString("]\n")
+	}
+	return w.Flush()
+}
+
+// readTokenizer reads the vocabulary of a GGUF file or a checkpoint
+// directory.
+// TODO(lead): switch to formats.Open once it exists.
+func readTokenizer(path string) (*graph.Tokenizer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var t *graph.Tokenizer
+	if st.IsDir() {
+		_, p, _, err := hf.ReadConfigFile(filepath.Join(path, hf.ConfigName))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if t, err = hf.ReadTokenizer(path, p); err != nil {
+			return nil, err
+		}
+	} else {
+		m, err := gguf.ReadModel(path)
+		if err != nil {
+			return nil, err
+		}
+		m.Close()
+		t = m.Tokenizer
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%s: the model has no tokenizer", path)
+	}
+	return t, nil
+}
