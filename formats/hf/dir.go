@@ -1,0 +1,324 @@
+package hf
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/quantbridge/quantbridge/formats/safetensors"
+	"github.com/quantbridge/quantbridge/graph"
+)
+
+// ReadOptions adjust ReadDirOptions.
+type ReadOptions struct {
+	// TokenizerPre overrides the BPE pre-tokenizer name (--tokenizer-pre).
+	TokenizerPre string
+}
+
+// maxAuxFile bounds an auxiliary file carried in Model.Files.
+const maxAuxFile = 64 << 20
+
+// auxExt are the extensions of auxiliary files ReadDir carries over
+// (tokenizer and generation configs, chat templates, model cards, custom
+// code). Weights in other formats (*.bin, *.pt, *.gguf, ...) are not.
+var auxExt = map[string]bool{".json": true, ".txt": true, ".md": true, ".jinja": true, ".model": true, ".py": true, ".tiktoken": true}
+
+// ReadDir reads an HF checkpoint directory: config.json, the safetensors
+// weights (single file, index.json shards or model*.safetensors) and the
+// tokenizer. The model has Format hf; tensors carry canonical names
+// (graph.CanonicalName; unmapped names are kept) in checkpoint order, with
+// the rotary_emb.inv_freq / attention.masked_bias buffers dropped as
+// convert_hf_to_gguf.py drops them; Config is the raw config.json;
+// Files holds the auxiliary files (tokenizer files, generation_config.json,
+// chat_template.jinja, README.md, ...) by base name. Params.Tied is the
+// effective value: true when the checkpoint has no lm_head.weight (the
+// converter then writes no output tensor), whatever tie_word_embeddings
+// says. Close the model to close the weight files.
+func ReadDir(dir string) (*graph.Model, error) {
+	return ReadDirOptions(dir, ReadOptions{})
+}
+
+// ReadDirOptions is ReadDir with options.
+func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
+	arch, p, raw, err := ReadConfigFile(filepath.Join(dir, ConfigName))
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(ck.Files) == 0 {
+		ck.Close()
+		return nil, fmt.Errorf("%s: no safetensors weights (model.safetensors, %s or model*.safetensors)", dir, safetensors.IndexName)
+	}
+	m := &graph.Model{Format: graph.FormatHF, Path: dir, Arch: arch, Params: p, Config: raw, Files: map[string][]byte{}}
+	for _, f := range ck.Files {
+		m.Closers = append(m.Closers, f)
+	}
+	fail := func(err error) (*graph.Model, error) {
+		m.Close()
+		return nil, err
+	}
+	if f := ck.Files[0]; f != nil {
+		for _, k := range f.MetadataKeys {
+			m.Metadata = append(m.Metadata, graph.KV{Key: k, Value: f.Metadata[k]})
+		}
+	}
+	seen := map[string]string{}
+	hasOutput := false
+	for _, t := range ck.Tensors {
+		if strings.HasSuffix(t.Name, ".rotary_emb.inv_freq") || strings.HasSuffix(t.Name, ".attention.masked_bias") || strings.HasSuffix(t.Name, ".attention.bias") {
+			continue
+		}
+		name, _ := graph.CanonicalName(t.Name)
+		if prev, dup := seen[name]; dup {
+			return fail(fmt.Errorf("%s: tensors %q and %q both map to %q", dir, prev, t.Name, name))
+		}
+		seen[name] = t.Name
+		if name == "output.weight" {
+			hasOutput = true
+		}
+		t.Name = name
+		m.Tensors = append(m.Tensors, t)
+	}
+	m.Params.Tied = !hasOutput
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fail(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || name == ConfigName || name == safetensors.IndexName || !auxExt[strings.ToLower(filepath.Ext(name))] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() > maxAuxFile {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return fail(err)
+		}
+		m.Files[name] = b
+	}
+	tok, err := ReadTokenizerOptions(dir, m.Params, TokenizerOptions{Arch: arch, Pre: opt.TokenizerPre})
+	if err != nil {
+		return fail(err)
+	}
+	m.Tokenizer = tok
+	return m, nil
+}
+
+// DefaultMaxShardSize is save_pretrained's default max_shard_size ("5GB").
+const DefaultMaxShardSize = 5_000_000_000
+
+// WriteOptions adjust WriteDir.
+type WriteOptions struct {
+	// MaxShardSize is the largest shard in bytes; 0 means
+	// DefaultMaxShardSize, negative means a single file.
+	MaxShardSize int64
+	// Overwrite replaces an existing non-empty directory.
+	Overwrite bool
+}
+
+// WriteDir writes m as an HF checkpoint directory the way save_pretrained
+// lays one out: config.json (WriteConfig), the weights in
+// model.safetensors or model-0000i-of-0000N.safetensors shards of at most
+// MaxShardSize bytes plus model.safetensors.index.json, metadata
+// {"format":"pt"}, tensor data ordered like the reference writer (dtype,
+// then name) with the header padded to 8; auxiliary files from m.Files;
+// tokenizer files from m.Files when they hold a tokenizer.json or
+// tokenizer.model, else from WriteTokenizerFiles(m.Tokenizer).
+//
+// Tensors keep their type and bytes: only F32, F16, BF16 (and other plain
+// safetensors dtypes) can be written, and a model read from GGUF must have
+// its llama Q/K rows un-permuted first (package convert). Names are mapped
+// with graph.HFName; rope_freqs.weight (GGUF-only, derived from the RoPE
+// config) is left out. Without an output.weight tensor the config says
+// tie_word_embeddings: true. Everything is written into a temporary
+// directory beside dir and renamed into place at the end.
+func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		if len(ents) > 0 && !opt.Overwrite {
+			return fmt.Errorf("%s exists and is not empty", dir)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+
+	type item struct {
+		hf string
+		t  *graph.Tensor
+	}
+	var items []item
+	hasOutput := false
+	for _, t := range m.Tensors {
+		if t.Name == "rope_freqs.weight" {
+			continue
+		}
+		if _, ok := safetensors.DTypeName(t.Type); !ok || t.Type.IsQuantized() {
+			return fmt.Errorf("hf: tensor %s is %v; an HF checkpoint holds plain F32/F16/BF16 tensors (dequantize first)", t.Name, t.Type)
+		}
+		if t.Data == nil {
+			return fmt.Errorf("hf: tensor %s has no data", t.Name)
+		}
+		if want := t.Bytes(); t.Data.Size() != want {
+			return fmt.Errorf("hf: tensor %s has %d bytes of data, its shape %v of %v needs %d", t.Name, t.Data.Size(), t.Shape, t.Type, want)
+		}
+		if t.Name == "output.weight" {
+			hasOutput = true
+		}
+		name, _ := graph.HFName(t.Name)
+		items = append(items, item{name, t})
+	}
+	// state-dict order: embeddings, layers in order, then the rest.
+	group := func(canon string) int {
+		switch {
+		case canon == "token_embd.weight":
+			return 0
+		case graph.LayerIndex(canon) >= 0:
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := items[i].t.Name, items[j].t.Name
+		if ga, gb := group(a), group(b); ga != gb {
+			return ga < gb
+		}
+		return graph.LayerIndex(a) < graph.LayerIndex(b)
+	})
+	seen := map[string]bool{}
+	for _, it := range items {
+		if seen[it.hf] {
+			return fmt.Errorf("hf: two tensors map to HF name %q", it.hf)
+		}
+		seen[it.hf] = true
+	}
+
+	cm := *m
+	cm.Params.Tied = !hasOutput
+	cfg, err := WriteConfig(&cm)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{}
+	for name, b := range m.Files {
+		if name == ConfigName || name == safetensors.IndexName || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || name == "" {
+			continue
+		}
+		files[name] = b
+	}
+	_, hasJSON := m.Files["tokenizer.json"]
+	_, hasModel := m.Files["tokenizer.model"]
+	if m.Tokenizer != nil && !hasJSON && !hasModel {
+		tf, err := WriteTokenizerFiles(m.Tokenizer)
+		if err != nil {
+			return err
+		}
+		for name, b := range tf {
+			files[name] = b
+		}
+	}
+	files[ConfigName] = cfg
+	if _, ok := files["generation_config.json"]; !ok && m.Tokenizer != nil {
+		gc := map[string]any{"_from_model_config": true}
+		if m.Tokenizer.BOS >= 0 {
+			gc["bos_token_id"] = m.Tokenizer.BOS
+		}
+		if m.Tokenizer.EOS >= 0 {
+			gc["eos_token_id"] = m.Tokenizer.EOS
+		}
+		if b, err := marshalSorted(gc); err == nil {
+			files["generation_config.json"] = b
+		}
+	}
+
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+
+	sizes := make([]int64, len(items))
+	var total int64
+	for i, it := range items {
+		sizes[i] = it.t.Data.Size()
+		total += sizes[i]
+	}
+	maxShard := opt.MaxShardSize
+	if maxShard == 0 {
+		maxShard = DefaultMaxShardSize
+	}
+	shards := safetensors.SplitShards(sizes, maxShard)
+	names := safetensors.ShardNames(len(shards))
+	weightMap := map[string]string{}
+	for si, shard := range shards {
+		pts := make([]safetensors.PlanTensor, len(shard))
+		for k, i := range shard {
+			it := items[i]
+			pts[k] = safetensors.PlanTensor{Name: it.hf, DType: it.t.Type, Shape: it.t.Shape}
+			weightMap[it.hf] = names[si]
+		}
+		data := func(k int) (graph.Source, error) { return items[shard[k]].t.Data, nil }
+		popt := safetensors.PlanOptions{Metadata: map[string]string{"format": "pt"}, Pad8: true, SortByDType: true}
+		if err := safetensors.WriteFile(filepath.Join(tmp, names[si]), pts, data, popt); err != nil {
+			return err
+		}
+	}
+	if len(shards) > 1 {
+		idx, err := safetensors.IndexJSON(weightMap, total, nil)
+		if err != nil {
+			return err
+		}
+		files[safetensors.IndexName] = idx
+	}
+	for _, name := range sortedKeys(files) {
+		if err := os.WriteFile(filepath.Join(tmp, name), files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	var old string
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return err
+	}
+	done = true
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
