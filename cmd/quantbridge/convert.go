@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/quantbridge/quantbridge/convert"
+	"github.com/quantbridge/quantbridge/graph"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "convert",
+		Usage:     "convert or quantize a checkpoint (GGUF, HF safetensors, MLX)",
+		ArgsUsage: "IN OUT",
+		Description: "OUT ending in .gguf is a GGUF file; any other OUT is a checkpoint directory (MLX unless --to hf).\n" +
+			"GGUF → GGUF does what llama-quantize does, byte for byte: --type picks the llama.cpp file type.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF file type: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; for MLX output INT2..INT8, F16, BF16, F32"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "concurrent workers"},
+			&cli.StringFlag{Name: "max-memory", Usage: "bound on tensor buffers in flight, e.g. 2G (default: jobs × largest piece of work)"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output"},
+			&cli.BoolFlag{Name: "allow-requantize", Usage: "allow converting already-quantized tensors (dequantize, then quantize: lossy)"},
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
+			&cli.BoolFlag{Name: "leave-output-tensor", Usage: "keep output.weight unquantized"},
+			&cli.StringFlag{Name: "output-tensor-type", Usage: "GGUF type for output.weight"},
+			&cli.StringFlag{Name: "token-embedding-type", Usage: "GGUF type for token_embd.weight"},
+			&cli.BoolFlag{Name: "pure", Usage: "no k-quant mixture: every quantizable tensor gets the default type"},
+			&cli.StringSliceFlag{Name: "tensor-type", Usage: "PATTERN=TYPE: force the type of tensors whose name matches the regular expression (repeatable)"},
+			&cli.StringFlag{Name: "to", Usage: "directory output format: mlx (default) or hf"},
+			&cli.IntFlag{Name: "bits", Usage: "MLX affine quantization bits (2, 3, 4, 5, 6, 8)"},
+			&cli.IntFlag{Name: "group-size", Value: 64, Usage: "MLX affine group size (32, 64, 128)"},
+			&cli.StringFlag{Name: "dtype", Usage: "MLX/HF float dtype for unquantized tensors: f16, bf16, f32"},
+			&cli.StringFlag{Name: "mlx-rounding", Value: "cpu", Usage: "MLX affine rounding to match: cpu (rint) or gpu (Metal round)"},
+		},
+		Action: runConvert,
+	})
+}
+
+func runConvert(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return &exitError{2, errors.New("convert: want IN and OUT")}
+	}
+	in, out := c.Args().Get(0), c.Args().Get(1)
+	opt := convert.Options{
+		Jobs:            c.Int("jobs"),
+		Force:           c.Bool("force"),
+		AllowRequantize: c.Bool("allow-requantize"),
+		To:              c.String("to"),
+		GroupSize:       c.Int("group-size"),
+		Bits:            c.Int("bits"),
+		Rounding:        c.String("mlx-rounding"),
+		Plan: convert.PlanOptions{
+			LeaveOutputTensor: c.Bool("leave-output-tensor"),
+			Pure:              c.Bool("pure"),
+		},
+		Warn: func(s string) { fmt.Fprintln(os.Stderr, "quantbridge: warning:", s) },
+	}
+	if s := c.String("type"); s != "" {
+		if err := convert.ParseTypeFlag(&opt, s, out); err != nil {
+			return &exitError{2, err}
+		}
+	}
+	if s := c.String("dtype"); s != "" {
+		t, ok := graph.ParseType(s)
+		if !ok {
+			return &exitError{2, fmt.Errorf("--dtype: unknown type %q", s)}
+		}
+		opt.Dtype = t
+	}
+	if s := c.String("max-memory"); s != "" {
+		n, err := parseSize(s)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("--max-memory: %w", err)}
+		}
+		opt.MaxMemory = n
+	}
+	for _, f := range []struct {
+		flag string
+		dst  **graph.Type
+	}{{"output-tensor-type", &opt.Plan.OutputTensorType}, {"token-embedding-type", &opt.Plan.TokenEmbeddingType}} {
+		if s := c.String(f.flag); s != "" {
+			t, err := convert.ParseTensorType(s)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("--%s: %w", f.flag, err)}
+			}
+			*f.dst = &t
+		}
+	}
+	for _, s := range c.StringSlice("tensor-type") {
+		pat, typ, ok := strings.Cut(s, "=")
+		if !ok || pat == "" {
+			return &exitError{2, fmt.Errorf("--tensor-type %q: want PATTERN=TYPE", s)}
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("--tensor-type %q: %w", s, err)}
+		}
+		t, err := convert.ParseTensorType(typ)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("--tensor-type %q: %w", s, err)}
+		}
+		opt.Plan.TensorTypes = append(opt.Plan.TensorTypes, convert.TensorTypeRule{Pattern: re, Type: t})
+	}
+
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		var bar *progressbar.ProgressBar
+		opt.Progress = func(p convert.Progress) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(p.Bytes,
+					progressbar.OptionSetWriter(os.Stderr),
+					progressbar.OptionShowBytes(true),
+					progressbar.OptionSetPredictTime(true),
+					progressbar.OptionSetElapsedTime(true),
+					progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish(),
+					progressbar.OptionFullWidth())
+			}
+			bar.Describe(fmt.Sprintf("[%d/%d tensors]", p.TensorsDone, p.Tensors))
+			bar.Set64(p.BytesDone)
+		}
+		defer func() {
+			if bar != nil {
+				bar.Finish()
+			}
+		}()
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := convert.Convert(ctx, in, out, opt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{130, fmt.Errorf("interrupted; %s not written", out)}
+		}
+		return &exitError{1, err}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	fmt.Fprintf(os.Stderr, "quantbridge: wrote %s (%s): %d tensors, %.2f MiB, %.2f bits per weight, %.1fs\n",
+		s.Output, s.Type, len(s.Tensors), float64(s.TotalBytes)/(1<<20), s.BitsPerWeight, s.Seconds)
+	return nil
+}
+
+// parseSize parses a byte count with an optional K, M, G or T suffix
+// (powers of 1024).
+func parseSize(s string) (int64, error) {
+	u := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "B"), "i"))
+	mult := int64(1)
+	if n := len(u); n > 0 {
+		switch u[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			u = u[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
+	if err != nil || v <= 0 || v > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return v * mult, nil
+}
