@@ -158,23 +158,19 @@ func (d *decoder) errorf(off int64, format string, args ...any) error {
 
 func (d *decoder) remaining() int64 { return d.size - d.pos }
 
-// need checks that n more bytes exist, naming what is being read.
-func (d *decoder) need(n int64, what string) error {
-	if n > d.remaining() {
-		return d.errorf(d.pos, "unexpected end of file reading %s: need %d bytes, %d left", what, n, d.remaining())
-	}
-	return nil
-}
+func (d *decoder) fill(b []byte, what string) error { return d.fill2(b, what, "") }
 
-func (d *decoder) fill(b []byte, what string) error {
-	if err := d.need(int64(len(b)), what); err != nil {
-		return err
+// fill2 reads len(b) bytes; what+suffix names them in errors (the two
+// parts are joined only on error, so hot loops do not allocate).
+func (d *decoder) fill2(b []byte, what, suffix string) error {
+	if int64(len(b)) > d.remaining() {
+		return d.errorf(d.pos, "unexpected end of file reading %s%s: need %d bytes, %d left", what, suffix, len(b), d.remaining())
 	}
 	if _, err := io.ReadFull(d.br, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return d.errorf(d.pos, "unexpected end of file reading %s", what)
+			return d.errorf(d.pos, "unexpected end of file reading %s%s", what, suffix)
 		}
-		return d.errorf(d.pos, "reading %s: %v", what, err)
+		return d.errorf(d.pos, "reading %s%s: %v", what, suffix, err)
 	}
 	d.pos += int64(len(b))
 	return nil
@@ -214,9 +210,17 @@ func (d *decoder) lenSize() int64 {
 // 150k-token vocabulary costs a handful of allocations.
 func (d *decoder) str(what string) (string, error) {
 	at := d.pos
-	n, err := d.count(what + " length")
-	if err != nil {
-		return "", err
+	var n uint64
+	if d.version == 1 {
+		if err := d.fill2(d.scratch[:4], what, " length"); err != nil {
+			return "", err
+		}
+		n = uint64(binary.LittleEndian.Uint32(d.scratch[:4]))
+	} else {
+		if err := d.fill2(d.scratch[:8], what, " length"); err != nil {
+			return "", err
+		}
+		n = binary.LittleEndian.Uint64(d.scratch[:8])
 	}
 	if n > uint64(d.remaining()) {
 		return "", d.errorf(at, "%s length %d exceeds the %d bytes left in the file", what, n, d.remaining())
@@ -228,7 +232,7 @@ func (d *decoder) str(what string) (string, error) {
 		return "", nil
 	}
 	if uint64(cap(d.arena)-len(d.arena)) < n {
-		c := max(int(n), headerBufferLen)
+		c := max(int(n), int(min(d.remaining(), headerBufferLen)))
 		d.arena = make([]byte, 0, c)
 	}
 	start := len(d.arena)
@@ -245,7 +249,7 @@ func read(r io.ReaderAt, size int64, path string) (*File, error) {
 	if size < 0 {
 		return nil, d.errorf(0, "negative file size %d", size)
 	}
-	d.br = bufio.NewReaderSize(io.NewSectionReader(r, 0, size), headerBufferLen)
+	d.br = bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(min(size, headerBufferLen)))
 
 	var m [4]byte
 	if err := d.fill(m[:], "magic"); err != nil {
@@ -541,11 +545,11 @@ func (d *decoder) value(key string) (any, error) {
 
 // array reads n elements of type et; n has been checked against the file.
 func (d *decoder) array(key string, et uint32, n int) (any, error) {
-	what := "array of key " + quote(key)
+	what := "array element of key " + quote(key)
 	if et == typeString {
 		out := make([]string, n)
 		for i := range out {
-			s, err := d.str(what + " element")
+			s, err := d.str(what)
 			if err != nil {
 				return nil, err
 			}

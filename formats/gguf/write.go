@@ -187,11 +187,16 @@ func Write(w io.Writer, kv []graph.KV, tensors []TensorInfo, data func(i int) (g
 
 // Rewrite writes f out again from its parsed header and tensor data. A
 // v2 or v3 file written by llama.cpp comes out byte for byte identical; a
-// v1 file is written as v3.
+// v1 file is written as v3 (as v2 if it holds flat-block legacy tensors).
 func Rewrite(w io.Writer, f *File) error {
 	v := f.Version
 	if v < 2 {
 		v = latestVersion
+		for _, t := range f.Tensors {
+			if len(t.Shape) > 0 && t.Shape[len(t.Shape)-1]%t.Type.BlockSize() != 0 {
+				v = 2 // flat-block legacy tensors cannot be written as v3
+			}
+		}
 	}
 	l, err := PlanVersion(v, f.KV, f.Tensors, f.Alignment)
 	if err != nil {
