@@ -211,6 +211,15 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 
 	cm := *m
 	cm.Params.Tied = !hasOutput
+	if cm.Params.TorchDType == "" {
+		// the dtype of the weight matrices, as save_pretrained records it
+		for _, it := range items {
+			if len(it.t.Shape) >= 2 {
+				cm.Params.TorchDType = map[graph.Type]string{graph.F32: "float32", graph.F16: "float16", graph.BF16: "bfloat16"}[it.t.Type]
+				break
+			}
+		}
+	}
 	cfg, err := WriteConfig(&cm)
 	if err != nil {
 		return err

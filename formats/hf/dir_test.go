@@ -222,6 +222,9 @@ func TestWriteDirFromGGUFStyleModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer got.Close()
+	if got.Params.TorchDType != "float32" {
+		t.Errorf("torch_dtype %q, want float32", got.Params.TorchDType)
+	}
 	if !got.Params.Tied || got.Config["tie_word_embeddings"] != true {
 		t.Errorf("tied: params %v config %v", got.Params.Tied, got.Config["tie_word_embeddings"])
 	}
