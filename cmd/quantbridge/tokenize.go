@@ -58,7 +58,7 @@ func runTokenize(c *cli.Context) error {
 	}
 	ids := tok.Tokenize(string(text), !c.Bool("no-bos"), !c.Bool("no-parse-special"))
 
-	w := bufio.NewWriter(os.Stdout)
+	w := bufio.NewWriter(c.App.Writer)
 	if c.Bool("json") {
 		if ids == nil {
 			ids = []int{}
