@@ -249,14 +249,20 @@ func AffineQuantizeRow(packed []uint32, scales, biases []byte, src []float32, p 
 		}
 		pos := uint(g*gs) * bits
 		for _, x := range w {
-			q := round((x - bias) / scale)
-			if q < 0 { // never below -0 for finite input; kept for safety
-				q = 0
+			v := float64((x - bias) / scale)
+			if p.Rounding == RoundGPU {
+				v = math.Round(v)
+			} else {
+				v = math.RoundToEven(v)
 			}
-			if q > nBins {
-				q = nBins
+			// Clamp to [0, nBins]; below -0 never happens for finite
+			// input, the lower bound is kept for safety.
+			c := uint32(0)
+			if v >= float64(nBins) {
+				c = uint32(nBins)
+			} else if v > 0 {
+				c = uint32(v)
 			}
-			c := uint32(q)
 			k, off := pos>>5, pos&31
 			packed[k] |= c << off
 			if off+bits > 32 {
