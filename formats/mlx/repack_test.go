@@ -3,9 +3,11 @@ package mlx
 import (
 	"bytes"
 	"encoding/binary"
+	"reflect"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
+	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
@@ -81,4 +83,41 @@ func TestRepackRealQ8_0(t *testing.T) {
 		t.Errorf("%d tensors with rows not a multiple of 32, want the 5 ffn_down", skipped)
 	}
 	t.Logf("%d Q8_0 tensors, %d elements repacked exactly; %d skipped", tensors, elems, skipped)
+}
+
+// TestConfigJSONFromGGUF: a model without a source config (read from GGUF)
+// gets hf.WriteConfig's config plus the quantization keys, which reads back
+// to the same hyperparameters; its tokenizer becomes tokenizer files.
+func TestConfigJSONFromGGUF(t *testing.T) {
+	m, err := gguf.ReadModel(testref.Local(t, "real", "gguf", "stories260K-q8_0-ggufv2.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	q := &Quantization{GroupSize: 32, Bits: 8, Mode: ModeAffine}
+	b, err := ConfigJSON(m, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch, p, raw, err := hf.ParseConfig(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arch != "llama" || p.Layers != 5 || p.Embedding != 64 || p.FFN != 172 || p.Heads != 8 || p.KVHeads != 4 ||
+		p.VocabSize != 512 || p.RMSEps != m.Params.RMSEps || p.RopeBase != 10000 || p.Tied != m.Params.Tied {
+		t.Errorf("config reads back as %s %+v; model %+v", arch, p, m.Params)
+	}
+	if _, ok := raw["tie_word_embeddings"]; !ok {
+		t.Error("tie_word_embeddings not written")
+	}
+	if q2, err := ParseQuantization(raw); err != nil || !reflect.DeepEqual(q2, q) {
+		t.Errorf("quantization reads back as %+v, %v", q2, err)
+	}
+	files, err := auxFiles(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files["tokenizer.model"]) == 0 || len(files["tokenizer_config.json"]) == 0 {
+		t.Errorf("tokenizer files %v", len(files))
+	}
 }
