@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -61,11 +62,27 @@ func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	ts := make([]*outTensor, len(plans))
-	for i, p := range plans {
-		ts[i] = &outTensor{Name: p.Name, Shape: p.Shape, From: p.From, To: p.To, Src: p.Tensor.Data}
+	requant := 0
+	for _, p := range plans {
+		if p.From.IsQuantized() && p.From != p.To {
+			if !opt.AllowRequantize {
+				return nil, fmt.Errorf("tensor %s: requantizing from type %v is disabled (use --allow-requantize)", p.Name, p.From)
+			}
+			requant++
+		}
 	}
-	s, err := writeGGUFFile(ctx, out, QuantizeKV(m.Metadata, opt.Type.LlamaFType), ts, &opt)
+	if requant > 0 {
+		opt.warn("dequantizing %d already-quantized tensors to convert them: the first quantization's loss stays and the new one adds to it", requant)
+	}
+	infos := make([]gguf.TensorInfo, len(plans))
+	for i, p := range plans {
+		infos[i] = gguf.TensorInfo{Name: p.Name, Shape: p.Shape, Type: p.To}
+	}
+	s, err := writeGGUFFile(ctx, out, QuantizeKV(m.Metadata, opt.Type.LlamaFType), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+		p := plans[i]
+		sp := spec{name: p.Name, src: p.Tensor, to: p.To, w: w, off: off, check: p.From != p.To}
+		return sp.build()
+	}, &opt)
 	if err != nil {
 		return nil, err
 	}
@@ -73,34 +90,35 @@ func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	return s, nil
 }
 
-// writeGGUFFile lays out a GGUF file with kv and the tensors ts (in
-// order), converts and writes it under a temporary name and renames it to
-// out. On any error the temporary file is removed.
-func writeGGUFFile(ctx context.Context, out string, kv []graph.KV, ts []*outTensor, opt *Options) (*Summary, error) {
+// writeGGUFFile lays out a GGUF file with kv and tensors (in order),
+// builds the job producing each tensor i at offset off of w, runs them, and
+// renames the temporary file to out. On any error the temporary file is
+// removed.
+func writeGGUFFile(ctx context.Context, out string, kv []graph.KV, infos []gguf.TensorInfo,
+	mk func(i int, w io.WriterAt, off int64) (*job, error), opt *Options) (*Summary, error) {
 	start := time.Now()
-	infos := make([]gguf.TensorInfo, len(ts))
-	for i, t := range ts {
-		infos[i] = gguf.TensorInfo{Name: t.Name, Shape: t.Shape, Type: t.To}
-	}
 	layout, err := gguf.Plan(kv, infos, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", out, err)
-	}
-	for i, t := range ts {
-		t.Offset = layout.Offsets[i]
 	}
 	tmp, err := createTemp(out)
 	if err != nil {
 		return nil, err
 	}
 	defer tmp.abort()
+	jobs := make([]*job, len(infos))
+	for i := range infos {
+		if jobs[i], err = mk(i, tmp, layout.Offsets[i]); err != nil {
+			return nil, err
+		}
+	}
 	if err := tmp.Truncate(layout.Size); err != nil {
 		return nil, fmt.Errorf("%s: %w", tmp.Name(), err)
 	}
 	if _, err := tmp.WriteAt(layout.Header, 0); err != nil {
 		return nil, fmt.Errorf("%s: %w", tmp.Name(), err)
 	}
-	sums, err := writeTensors(ctx, tmp, ts, opt)
+	sums, err := writeJobs(ctx, jobs, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -108,15 +126,20 @@ func writeGGUFFile(ctx context.Context, out string, kv []graph.KV, ts []*outTens
 		return nil, err
 	}
 	s := &Summary{Output: out, Tensors: sums, TotalBytes: layout.Size, Seconds: time.Since(start).Seconds()}
-	var bytes, elems int64
-	for i, t := range ts {
-		bytes += sums[i].Bytes
-		elems += t.elems()
-	}
-	if elems > 0 {
-		s.BitsPerWeight = float64(bytes) * 8 / float64(elems)
-	}
+	s.BitsPerWeight = bitsPerWeight(jobs, sums)
 	return s, nil
+}
+
+func bitsPerWeight(jobs []*job, sums []TensorSummary) float64 {
+	var bytes, elems int64
+	for i, j := range jobs {
+		bytes += sums[i].Bytes
+		elems += j.Elements
+	}
+	if elems == 0 {
+		return 0
+	}
+	return float64(bytes) * 8 / float64(elems)
 }
 
 // isGGUF reports whether path is a file starting with the GGUF magic.

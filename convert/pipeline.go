@@ -33,11 +33,12 @@ type Options struct {
 	// MaxMemory bounds the bytes of tensor buffers in flight (0: Jobs ×
 	// the largest piece of work). A piece larger than MaxMemory runs alone.
 	MaxMemory int64
-	// SlabBytes caps the float32 working set of one piece of work; larger
-	// tensors are processed in slabs of whole rows (0: 64 MiB).
+	// SlabBytes caps the working set of one piece of work; larger tensors
+	// are processed in slabs of whole rows (0: 64 MiB).
 	SlabBytes int64
-	// AllowRequantize permits converting an already-quantized tensor to
-	// another quantized type (dequantize → quantize, lossy).
+	// AllowRequantize permits converting an already-quantized GGUF tensor
+	// to another type (dequantize → quantize), as llama-quantize's
+	// --allow-requantize does.
 	AllowRequantize bool
 	// Force overwrites an existing output.
 	Force bool
@@ -91,161 +92,95 @@ type Summary struct {
 	BitsPerWeight float64         `json:"bits_per_weight"`
 }
 
-// work is one piece of the pipeline: rows [row0, row0+rows) of a tensor.
-type work struct {
-	ti         int // index into the tensor list
-	row0, rows int64
-	cost       int64
+// job is one tensor to produce. Rows are the unit of work: Load decodes
+// rows [r0, r0+n) to float32 and Store encodes and writes them; a job
+// without Load copies its rows' bytes from Src to Dst unchanged.
+type job struct {
+	Name     string
+	Shape    []int64
+	From, To string // type names for the summary
+
+	// Rows is the number of rows and RowGroup the number of rows a slab
+	// must keep together (a multiple of it; 0 or 1: any).
+	Rows, RowGroup int64
+	// InRowBytes is the size of one input row (what Load or the copy reads),
+	// OutRowBytes of one output row (all parts together), RowLen the number
+	// of values per row.
+	InRowBytes, OutRowBytes, RowLen int64
+
+	Load  func(r0, n int64) ([]float32, error)
+	Store func(f []float32, r0, n int64) error
+
+	// Copy path.
+	Src graph.Source
+	Dst io.WriterAt
+	Off int64
+
+	Elements int64 // logical elements, for bits per weight
 }
 
-// outTensor is one tensor to write: where its bytes come from and how to
-// turn them into the output encoding.
-type outTensor struct {
-	Name  string
-	Shape []int64
-	From  graph.Type
-	To    graph.Type
-	Src   graph.Source
-	// Offset is the absolute file offset of the tensor's first byte.
-	Offset int64
-	// Transform, if set, rewrites the float32 rows [row0, row0+n) in place
-	// before encoding (e.g. Q/K row permutation needs whole heads, so it is
-	// applied per tensor: see rowGroup).
-	Transform func(rows []float32, row0 int64) error
-	// RowGroup is the number of rows a slab must keep together (0 or 1: any).
-	RowGroup int64
-}
-
-func (t *outTensor) rowLen() int64 {
-	if len(t.Shape) == 0 {
-		return 1
-	}
-	return t.Shape[len(t.Shape)-1]
-}
-
-func (t *outTensor) elems() int64 {
-	n := int64(1)
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
-func (t *outTensor) rows() int64 {
-	if r := t.rowLen(); r > 0 {
-		return t.elems() / r
-	}
-	return 0
-}
-
-// check validates that the tensor can be produced and returns its output
-// and input row sizes.
-func (t *outTensor) check(opt *Options) (inRS, outRS int64, err error) {
-	rl := t.rowLen()
-	inRS, err = graph.RowSize(t.From, rl)
-	if err != nil {
-		return 0, 0, fmt.Errorf("tensor %s: %w", t.Name, err)
-	}
-	outRS, err = graph.RowSize(t.To, rl)
-	if err != nil {
-		return 0, 0, fmt.Errorf("tensor %s: %w", t.Name, err)
-	}
-	if t.Src == nil {
-		return 0, 0, fmt.Errorf("tensor %s: no data", t.Name)
-	}
-	if want := inRS * t.rows(); t.Src.Size() < want {
-		return 0, 0, fmt.Errorf("tensor %s: %d bytes of data, want %d for %v %v", t.Name, t.Src.Size(), want, t.From, t.Shape)
-	}
-	if t.From == t.To && t.Transform == nil {
-		return inRS, outRS, nil
-	}
-	if !canDecode(t.From) {
-		return 0, 0, fmt.Errorf("tensor %s: cannot convert from type %v", t.Name, t.From)
-	}
-	if !canEncode(t.To) {
-		return 0, 0, fmt.Errorf("tensor %s: cannot convert to type %v", t.Name, t.To)
-	}
-	if t.From.IsQuantized() && t.From != t.To && !opt.AllowRequantize {
-		return 0, 0, fmt.Errorf("tensor %s: requantizing from type %v is disabled (use --allow-requantize)", t.Name, t.From)
-	}
-	return inRS, outRS, nil
-}
-
-// writeTensors converts and writes every tensor at its offset in w, with
-// opt.jobs() workers and bounded memory. Header bytes must be written by
-// the caller. It returns per-tensor summaries in input order.
-func writeTensors(ctx context.Context, w io.WriterAt, ts []*outTensor, opt *Options) ([]TensorSummary, error) {
+// writeJobs runs every job with opt.jobs() workers and bounded memory and
+// returns per-job summaries.
+func writeJobs(ctx context.Context, jobs []*job, opt *Options) ([]TensorSummary, error) {
 	slab := opt.SlabBytes
 	if slab <= 0 {
 		slab = 64 << 20
 	}
-	inRS := make([]int64, len(ts))
-	outRS := make([]int64, len(ts))
-	var works []work
-	var total int64
-	var maxCost int64
-	requant := 0
-	for i, t := range ts {
-		var err error
-		inRS[i], outRS[i], err = t.check(opt)
-		if err != nil {
-			return nil, err
+	type piece struct {
+		ji       int
+		r0, n    int64
+		cost     int64
+		outBytes int64
+	}
+	var pieces []piece
+	var total, maxCost int64
+	for i, j := range jobs {
+		total += j.OutRowBytes * j.Rows
+		perRow := j.InRowBytes
+		if j.Load != nil {
+			perRow += 4*j.RowLen + j.OutRowBytes
 		}
-		if t.From.IsQuantized() && t.From != t.To {
-			requant++
-		}
-		rows := t.rows()
-		total += outRS[i] * rows
-		convert := t.From != t.To || t.Transform != nil
-		perRow := inRS[i]
-		if convert {
-			perRow += 4*t.rowLen() + outRS[i]
-		}
-		step := rows
+		step := j.Rows
 		if perRow > 0 {
 			step = max(1, slab/perRow)
 		}
-		if g := t.RowGroup; g > 1 {
+		if g := j.RowGroup; g > 1 {
 			step = max(g, step/g*g)
 		}
-		if rows == 0 {
-			works = append(works, work{ti: i})
+		if j.Rows == 0 {
+			pieces = append(pieces, piece{ji: i})
 			continue
 		}
-		for r := int64(0); r < rows; r += step {
-			n := min(step, rows-r)
+		for r := int64(0); r < j.Rows; r += step {
+			n := min(step, j.Rows-r)
 			c := n * perRow
 			maxCost = max(maxCost, c)
-			works = append(works, work{ti: i, row0: r, rows: n, cost: c})
+			pieces = append(pieces, piece{ji: i, r0: r, n: n, cost: c, outBytes: n * j.OutRowBytes})
 		}
 	}
-	if requant > 0 {
-		opt.warn("dequantizing %d already-quantized tensors to convert them: quality lost to the first quantization stays, and requantizing adds more", requant)
-	}
-	jobs := opt.jobs()
+	workers := opt.jobs()
 	limit := opt.MaxMemory
 	if limit <= 0 {
-		limit = max(1, maxCost*int64(jobs))
+		limit = max(1, maxCost*int64(workers))
 	}
 	sem := semaphore.NewWeighted(limit)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
+	g.SetLimit(workers)
 
 	type tstate struct {
 		left       int
 		start, end time.Time
 	}
 	var mu sync.Mutex
-	state := make([]tstate, len(ts))
-	for _, wk := range works {
-		state[wk.ti].left++
+	state := make([]tstate, len(jobs))
+	for _, p := range pieces {
+		state[p.ji].left++
 	}
-	sums := make([]TensorSummary, len(ts))
-	var prog Progress
-	prog.Tensors, prog.Bytes = len(ts), total
+	sums := make([]TensorSummary, len(jobs))
+	prog := Progress{Tensors: len(jobs), Bytes: total}
 
-	for _, wk := range works {
-		c := min(wk.cost, limit)
+	for _, p := range pieces {
+		c := min(p.cost, limit)
 		if err := sem.Acquire(gctx, c); err != nil {
 			break
 		}
@@ -254,15 +189,15 @@ func writeTensors(ctx context.Context, w io.WriterAt, ts []*outTensor, opt *Opti
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			t := ts[wk.ti]
+			j := jobs[p.ji]
 			start := time.Now()
-			if err := runWork(t, wk, inRS[wk.ti], outRS[wk.ti], w); err != nil {
+			if err := runPiece(j, p.r0, p.n); err != nil {
 				return err
 			}
 			end := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
-			st := &state[wk.ti]
+			st := &state[p.ji]
 			if st.start.IsZero() || start.Before(st.start) {
 				st.start = start
 			}
@@ -270,12 +205,12 @@ func writeTensors(ctx context.Context, w io.WriterAt, ts []*outTensor, opt *Opti
 				st.end = end
 			}
 			st.left--
-			prog.BytesDone += wk.rows * outRS[wk.ti]
-			prog.Tensor = t.Name
+			prog.BytesDone += p.outBytes
+			prog.Tensor = j.Name
 			if st.left == 0 {
 				prog.TensorsDone++
-				sums[wk.ti] = TensorSummary{Name: t.Name, From: t.From.String(), To: t.To.String(),
-					Bytes: outRS[wk.ti] * t.rows(), Seconds: st.end.Sub(st.start).Seconds()}
+				sums[p.ji] = TensorSummary{Name: j.Name, From: j.From, To: j.To,
+					Bytes: j.OutRowBytes * j.Rows, Seconds: st.end.Sub(st.start).Seconds()}
 			}
 			if opt.Progress != nil {
 				opt.Progress(prog)
@@ -293,49 +228,38 @@ func writeTensors(ctx context.Context, w io.WriterAt, ts []*outTensor, opt *Opti
 	return sums, nil
 }
 
-// runWork converts and writes one slab.
-func runWork(t *outTensor, wk work, inRS, outRS int64, w io.WriterAt) error {
-	if wk.rows == 0 {
+// runPiece produces rows [r0, r0+n) of j.
+func runPiece(j *job, r0, n int64) error {
+	if n == 0 {
 		return nil
 	}
-	in := make([]byte, wk.rows*inRS)
-	if n, err := t.Src.ReadAt(in, wk.row0*inRS); n < len(in) {
+	if j.Load == nil {
+		b, err := readRows(j.Src, j.Name, r0, n, j.InRowBytes)
+		if err != nil {
+			return err
+		}
+		if _, err := j.Dst.WriteAt(b, j.Off+r0*j.InRowBytes); err != nil {
+			return fmt.Errorf("tensor %s: write: %w", j.Name, err)
+		}
+		return nil
+	}
+	f, err := j.Load(r0, n)
+	if err != nil {
+		return err
+	}
+	return j.Store(f, r0, n)
+}
+
+// readRows reads rows [r0, r0+n) of rowBytes each from src.
+func readRows(src graph.Source, name string, r0, n, rowBytes int64) ([]byte, error) {
+	b := make([]byte, n*rowBytes)
+	if k, err := src.ReadAt(b, r0*rowBytes); k < len(b) {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return fmt.Errorf("tensor %s: read rows %d..%d: %w", t.Name, wk.row0, wk.row0+wk.rows, err)
+		return nil, fmt.Errorf("tensor %s: read rows %d..%d: %w", name, r0, r0+n, err)
 	}
-	out := in
-	if t.From != t.To || t.Transform != nil {
-		rl := t.rowLen()
-		f := make([]float32, wk.rows*rl)
-		if err := decodeRows(f, in, t.From); err != nil {
-			return fmt.Errorf("tensor %s: %w", t.Name, err)
-		}
-		if t.From != t.To {
-			if i := firstNonFinite(f); i >= 0 {
-				return errNonFinite(t.Name, wk.row0*rl+int64(i), f[i])
-			}
-		}
-		if t.Transform != nil {
-			if err := t.Transform(f, wk.row0); err != nil {
-				return fmt.Errorf("tensor %s: %w", t.Name, err)
-			}
-		}
-		out = make([]byte, wk.rows*outRS)
-		if err := encodeRows(out, f, t.To); err != nil {
-			return fmt.Errorf("tensor %s: %w", t.Name, err)
-		}
-		if t.To == graph.F16 || t.To == graph.BF16 {
-			if i := firstNonFinite16(out, t.To); i >= 0 {
-				return fmt.Errorf("tensor %s: element %d (%v) overflows %v", t.Name, wk.row0*rl+int64(i), f[i], t.To)
-			}
-		}
-	}
-	if _, err := w.WriteAt(out, t.Offset+wk.row0*outRS); err != nil {
-		return fmt.Errorf("tensor %s: write: %w", t.Name, err)
-	}
-	return nil
+	return b, nil
 }
 
 // firstNonFinite16 returns the first F16/BF16 element that is Inf or NaN.

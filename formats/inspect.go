@@ -8,17 +8,17 @@ import (
 
 // Info is the stable summary `quantbridge inspect --json` prints.
 type Info struct {
-	Path         string          `json:"path"`
-	Format       graph.Format    `json:"format"`
-	Architecture string          `json:"architecture"`
-	Params       graph.Params    `json:"params"`
-	Tokenizer    *TokenizerInfo  `json:"tokenizer"`
-	Tensors      []TensorInfo    `json:"tensors"`
-	Parameters   int64           `json:"total_parameters"`
-	TotalBytes   int64           `json:"total_bytes"`
-	BitsPerWeigh float64         `json:"bits_per_weight"`
-	TypeCounts   map[string]int  `json:"type_counts"`
-	Metadata     []MetadataEntry `json:"metadata,omitempty"`
+	Path          string          `json:"path"`
+	Format        graph.Format    `json:"format"`
+	Architecture  string          `json:"architecture"`
+	Params        graph.Params    `json:"params"`
+	Tokenizer     *TokenizerInfo  `json:"tokenizer"`
+	Tensors       []TensorInfo    `json:"tensors"`
+	Parameters    int64           `json:"total_parameters"`
+	TotalBytes    int64           `json:"total_bytes"`
+	BitsPerWeight float64         `json:"bits_per_weight"`
+	TypeCounts    map[string]int  `json:"type_counts"`
+	Metadata      []MetadataEntry `json:"metadata,omitempty"`
 }
 
 // TensorInfo is one row of the tensor table. Shape is outermost first
@@ -85,7 +85,7 @@ func Inspect(m *graph.Model) *Info {
 		info.TypeCounts[ti.Type]++
 	}
 	if info.Parameters > 0 {
-		info.BitsPerWeigh = float64(info.TotalBytes) * 8 / float64(info.Parameters)
+		info.BitsPerWeight = float64(info.TotalBytes) * 8 / float64(info.Parameters)
 	}
 	for _, kv := range m.Metadata {
 		info.Metadata = append(info.Metadata, MetadataEntry{Key: kv.Key, Type: fmt.Sprintf("%T", kv.Value), Value: summarize(kv.Value)})

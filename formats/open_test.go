@@ -91,8 +91,8 @@ func TestInspect(t *testing.T) {
 		for _, ti := range info.Tensors {
 			sum += ti.Bytes
 		}
-		if sum != info.TotalBytes || info.BitsPerWeigh <= 0 {
-			t.Errorf("%v: total %d vs sum %d, bpw %v", tc.path, info.TotalBytes, sum, info.BitsPerWeigh)
+		if sum != info.TotalBytes || info.BitsPerWeight <= 0 {
+			t.Errorf("%v: total %d vs sum %d, bpw %v", tc.path, info.TotalBytes, sum, info.BitsPerWeight)
 		}
 	}
 }

@@ -71,6 +71,11 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		addBias(r.v, l.bv, T)
 		r.rope(r.q, T, m.Heads)
 		r.rope(r.k, T, m.KVHeads)
+		if m.activations {
+			// llama.cpp's KV cache holds K (after RoPE) and V as F16.
+			roundActivations(r.k[:T*kvDim], r.k[:T*kvDim], kvDim, actF16)
+			roundActivations(r.v[:T*kvDim], r.v[:T*kvDim], kvDim, actF16)
+		}
 		r.attention(T)
 		r.act.reset()
 		r.mul(r.o, l.wo, r.att, T)

@@ -38,27 +38,38 @@ func dot(a, b []float32) float32 {
 func dot4x1(x, w0, w1, w2, w3 []float32) (r0, r1, r2, r3 float32) {
 	n := len(x)
 	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	var a0, a1, a2, a3 float32
+	for i, u := range x {
+		a0 += u * w0[i]
+		a1 += u * w1[i]
+		a2 += u * w2[i]
+		a3 += u * w3[i]
+	}
+	return a0, a1, a2, a3
+}
+
+// dot4x2 computes the eight dot products of two activation rows x0, x1
+// with four weight rows: each loaded weight serves two tokens and each
+// loaded activation four rows (eight accumulators fit the SSE registers
+// without spilling). d receives [x0·w0..x0·w3, x1·w0..x1·w3].
+func dot4x2(d *[8]float32, x0, x1, w0, w1, w2, w3 []float32) {
+	n := len(x0)
+	x1 = x1[:n]
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
 	var a0, a1, a2, a3, b0, b1, b2, b3 float32
-	i := 0
-	for ; i+2 <= n; i += 2 {
-		x0, x1 := x[i], x[i+1]
-		a0 += x0 * w0[i]
-		a1 += x0 * w1[i]
-		a2 += x0 * w2[i]
-		a3 += x0 * w3[i]
-		b0 += x1 * w0[i+1]
-		b1 += x1 * w1[i+1]
-		b2 += x1 * w2[i+1]
-		b3 += x1 * w3[i+1]
+	for i, u := range x0 {
+		v := x1[i]
+		c0, c1, c2, c3 := w0[i], w1[i], w2[i], w3[i]
+		a0 += u * c0
+		a1 += u * c1
+		a2 += u * c2
+		a3 += u * c3
+		b0 += v * c0
+		b1 += v * c1
+		b2 += v * c2
+		b3 += v * c3
 	}
-	for ; i < n; i++ {
-		x0 := x[i]
-		a0 += x0 * w0[i]
-		a1 += x0 * w1[i]
-		a2 += x0 * w2[i]
-		a3 += x0 * w3[i]
-	}
-	return a0 + b0, a1 + b1, a2 + b2, a3 + b3
+	*d = [8]float32{a0, a1, a2, a3, b0, b1, b2, b3}
 }
 
 // rowTile is how many weight rows one work item dequantizes and multiplies
@@ -140,10 +151,16 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 				w1 := rows[(r+1)*k : (r+2)*k]
 				w2 := rows[(r+2)*k : (r+3)*k]
 				w3 := rows[(r+3)*k : (r+4)*k]
-				for t := t0; t < t1; t++ {
-					xr := x[t*k : (t+1)*k]
+				t := t0
+				var d8 [8]float32
+				for ; t+2 <= t1; t += 2 {
+					dot4x2(&d8, x[t*k:(t+1)*k], x[(t+1)*k:(t+2)*k], w0, w1, w2, w3)
+					copy(dst[t*n+r0+r:t*n+r0+r+4], d8[:4])
+					copy(dst[(t+1)*n+r0+r:(t+1)*n+r0+r+4], d8[4:])
+				}
+				if t < t1 {
 					d := dst[t*n+r0+r : t*n+r0+r+4]
-					d[0], d[1], d[2], d[3] = dot4x1(xr, w0, w1, w2, w3)
+					d[0], d[1], d[2], d[3] = dot4x1(x[t*k:(t+1)*k], w0, w1, w2, w3)
 				}
 			}
 			for ; r < nr; r++ {

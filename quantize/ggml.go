@@ -78,6 +78,32 @@ func CheckFinite(src []float32) error {
 	return nil
 }
 
+// maxMagnitude is the largest |x| QuantizeRow accepts for types with fp16
+// scales. Every such type's scales overflow fp16 well below it (Q6_K, the
+// widest, near 3e8), so ggml fails its row validation there anyway; above it
+// (from about 1e12) ggml's float32 sums overflow and some types silently
+// write zeros instead of failing.
+const maxMagnitude = 1e10
+
+// checkRow is CheckFinite plus the maxMagnitude limit, in one pass.
+func checkRow(src []float32, t graph.Type) error {
+	var maxBits uint32
+	for _, v := range src {
+		maxBits = max(maxBits, math.Float32bits(v)&0x7fffffff)
+	}
+	if maxBits >= 0x7f800000 {
+		return CheckFinite(src)
+	}
+	if t != graph.Q8_K && math.Float32frombits(maxBits) > maxMagnitude {
+		for i, v := range src {
+			if abs32(v) > maxMagnitude {
+				return fmt.Errorf("element %d (%g) is too large for %v: its fp16 scales overflow: %w", i, v, t, ErrInvalidData)
+			}
+		}
+	}
+	return nil
+}
+
 func rowBytes(t graph.Type, n int) (int, error) {
 	size, err := graph.RowSize(t, int64(n))
 	if err != nil {
@@ -90,7 +116,11 @@ func rowBytes(t graph.Type, n int) (int, error) {
 // which must be exactly graph.RowSize(t, len(src)) bytes long. For block
 // types the bytes are those llama-quantize writes without an importance
 // matrix; a NaN or infinity in src is an error (wrapping ErrNonFinite). For
-// plain types it is FromFloat32.
+// plain types it is FromFloat32. Like llama-quantize, it fails (wrapping
+// ErrInvalidData) when a block's fp16 scale overflows, that is for values
+// too large for the type (Q8_0: |x| above about 8.3e6; Q4_1: a negative
+// minimum below -65504); it also refuses |x| > 1e10 outright for every type
+// but Q8_K, since ggml's float32 arithmetic breaks down further up.
 func QuantizeRow(dst []byte, src []float32, t graph.Type) error {
 	q, ok := quantizers[t]
 	if !ok {
@@ -106,10 +136,13 @@ func QuantizeRow(dst []byte, src []float32, t graph.Type) error {
 	if len(dst) != want {
 		return fmt.Errorf("quantize: %v row of %d values needs %d bytes, got %d", t, len(src), want, len(dst))
 	}
-	if err := CheckFinite(src); err != nil {
+	if err := checkRow(src, t); err != nil {
 		return fmt.Errorf("quantize to %v: %w", t, err)
 	}
 	q(dst, src)
+	if err := ValidateRow(dst, t); err != nil {
+		return fmt.Errorf("quantize to %v: values too large for the type's fp16 scales: %w", t, err)
+	}
 	return nil
 }
 

@@ -106,5 +106,5 @@ func printInfo(w io.Writer, info *formats.Info) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d tensors, %d parameters, %d bytes, %.3f bits per weight\n",
-		len(info.Tensors), info.Parameters, info.TotalBytes, info.BitsPerWeigh)
+		len(info.Tensors), info.Parameters, info.TotalBytes, info.BitsPerWeight)
 }
