@@ -94,7 +94,7 @@ func makeQKX2(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta fl
 	if nstep < 1 {
 		return scale, -min
 	}
-	for is := 0; is < nstep; is++ {
+	for is := 0; is <= nstep; is++ {
 		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (max - min)
 		var sumL, sumL2, sumXL float32
 		for i := range n {

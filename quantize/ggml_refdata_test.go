@@ -1,0 +1,199 @@
+//go:build refdata
+
+package quantize_test
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/formats/gguf"
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/testref"
+	"github.com/quantbridge/quantbridge/quantize"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/quant/golden.bin from the reference files")
+
+// The quantized kjv-llama files llama-quantize wrote from kjv-llama.bf16.gguf.
+var kjvQuantFiles = []string{"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K"}
+
+func openGGUF(t *testing.T, path string) *gguf.File {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func tensorBytes(t *testing.T, f *gguf.File, i int) []byte {
+	t.Helper()
+	b, err := io.ReadAll(f.TensorReader(i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// reproduce re-encodes every tensor of out from the same tensor of src and
+// compares bytes. It returns, per output type, the number of tensors and
+// elements checked.
+func reproduce(t *testing.T, src, out *gguf.File, each func(name string, typ graph.Type, n int, in []float32, want []byte)) map[graph.Type][2]int {
+	counts := map[graph.Type][2]int{}
+	for i, ti := range out.Tensors {
+		si := src.TensorIndex(ti.Name)
+		if si < 0 {
+			t.Errorf("%s: tensor %s not in %s", out.Path(), ti.Name, src.Path())
+			continue
+		}
+		st := src.Tensors[si]
+		n := int(st.Shape[len(st.Shape)-1])
+		elems := 1
+		for _, d := range st.Shape {
+			elems *= int(d)
+		}
+		in := make([]float32, elems)
+		if err := quantize.ToFloat32(in, tensorBytes(t, src, si), st.Type); err != nil {
+			t.Fatalf("%s %s: %v", src.Path(), st.Name, err)
+		}
+		want := tensorBytes(t, out, i)
+		if int64(n)%ti.Type.BlockSize() != 0 {
+			// 2023 llama.cpp (stories260K ffn_down, ne0 = 172) quantized
+			// such a tensor as one flat array, blocks crossing rows.
+			n = elems
+		}
+		rowBytes, err := graph.RowSize(ti.Type, int64(n))
+		if err != nil {
+			t.Fatalf("%s: %v", ti.Name, err)
+		}
+		got := make([]byte, len(want))
+		for r := 0; r < elems/n; r++ {
+			row := got[r*int(rowBytes) : (r+1)*int(rowBytes)]
+			if err := quantize.FromFloat32(row, in[r*n:(r+1)*n], ti.Type); err != nil {
+				t.Fatalf("%s row %d: %v", ti.Name, r, err)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			bs := int(ti.Type.TypeSize())
+			for b := 0; b < len(got); b += bs {
+				if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
+					t.Errorf("%s: %s (%v) differs first at block %d (byte %d):\n got  %x\n want %x",
+						filepath.Base(out.Path()), ti.Name, ti.Type, b/bs, b, got[b:b+bs], want[b:b+bs])
+					break
+				}
+			}
+		}
+		c := counts[ti.Type]
+		counts[ti.Type] = [2]int{c[0] + 1, c[1] + elems}
+		if each != nil {
+			each(ti.Name, ti.Type, n, in, want)
+		}
+	}
+	return counts
+}
+
+// Every tensor of every llama-quantize output for kjv-llama is reproduced
+// byte for byte from the bf16 GGUF.
+func TestReproduceLlamaQuantize(t *testing.T) {
+	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	for _, name := range kjvQuantFiles {
+		t.Run(name, func(t *testing.T) {
+			out := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama."+name+".gguf"))
+			counts := reproduce(t, src, out, nil)
+			total := 0
+			for _, typ := range sortedTypes(counts) {
+				c := counts[typ]
+				t.Logf("%v: %d tensors, %d values identical", typ, c[0], c[1])
+				total += c[0]
+			}
+			if total != len(out.Tensors) || total == 0 {
+				t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
+			}
+		})
+	}
+}
+
+// stories260K-q8_0-ggufv2.gguf (llama.cpp quantize, 2023) is reproduced from
+// stories260K-f32-ggufv1.gguf.
+func TestReproduceStories260KQ8_0(t *testing.T) {
+	src := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-f32-ggufv1.gguf"))
+	out := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-q8_0-ggufv2.gguf"))
+	counts := reproduce(t, src, out, nil)
+	if counts[graph.Q8_0][0] == 0 {
+		t.Errorf("no Q8_0 tensors checked: %v", counts)
+	}
+	for _, typ := range sortedTypes(counts) {
+		c := counts[typ]
+		t.Logf("%v: %d tensors, %d values identical", typ, c[0], c[1])
+	}
+	if n := counts[graph.Q8_0][0] + counts[graph.F32][0]; n != len(out.Tensors) {
+		t.Errorf("checked %d of %d tensors", n, len(out.Tensors))
+	}
+}
+
+func sortedTypes(m map[graph.Type][2]int) []graph.Type {
+	ts := make([]graph.Type, 0, len(m))
+	for t := range m {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// TestGenerateGolden writes testdata/quant/golden.bin (run with -update):
+// for each reference file and each block type in it, four rows of the first
+// two tensors of that type, the input as stored in the source file and llama-quantize's output
+// bytes. Without -update it checks the committed file is what it would write.
+func TestGenerateGolden(t *testing.T) {
+	var cases []goldenCase
+	pick := func(file string) func(name string, typ graph.Type, n int, in []float32, want []byte) {
+		seen := map[graph.Type]int{}
+		return func(name string, typ graph.Type, n int, in []float32, want []byte) {
+			if !typ.IsQuantized() || seen[typ] == 2 {
+				return
+			}
+			seen[typ]++
+			rows := min(4, len(in)/n)
+			rb := len(want) / (len(in) / n)
+			cases = append(cases, goldenCase{
+				Name: fmt.Sprintf("%s/%s", file, name), Type: typ, N: n, Rows: rows,
+				In: in[:rows*n], Want: want[:rows*rb],
+			})
+		}
+	}
+	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	for _, name := range kjvQuantFiles {
+		out := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama."+name+".gguf"))
+		reproduce(t, src, out, pick("kjv-llama."+name))
+	}
+	src = openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-f32-ggufv1.gguf"))
+	out := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-q8_0-ggufv2.gguf"))
+	reproduce(t, src, out, pick("stories260K-q8_0"))
+
+	data := encodeGolden(cases)
+	path := testref.Local(t, "quant", "golden.bin")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s: %d cases, %d bytes", path, len(cases), len(data))
+		return
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, data) {
+		t.Errorf("%s is stale: run go test -tags refdata -run TestGenerateGolden -update ./quantize/", path)
+	}
+}
