@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/quantbridge/quantbridge/batch"
+	"github.com/quantbridge/quantbridge/convert"
+	"github.com/quantbridge/quantbridge/formats"
+	"github.com/quantbridge/quantbridge/perplexity"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "batch",
+		Usage:     "requantize a model zoo from a manifest: resumable, idempotent, shardable, with a report",
+		ArgsUsage: "MANIFEST.yaml",
+		Description: "Runs every (model, target) item of the manifest that belongs to this shard. Finished items\n" +
+			"(a .qb.json record beside the output matching the input and settings) are not redone, so a\n" +
+			"killed run resumes where it stopped. The shard comes from --shard I/N, else from Kubernetes\n" +
+			"Indexed Jobs (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) or Slurm arrays (SLURM_ARRAY_TASK_ID,\n" +
+			"SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN). Relative paths in the manifest are relative\n" +
+			"to the manifest's directory.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "shard", Usage: "I/N: do only items k with k mod N == I (0-based)"},
+			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "workers per conversion (default: manifest jobs, else all cores)"},
+			&cli.StringFlag{Name: "report", Usage: "write report.json, report.csv, report.md and report.svg into `DIR`"},
+			&cli.BoolFlag{Name: "report-only", Usage: "convert nothing: build the report from the records on disk (after all shards finished)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report rows as JSON on stdout"},
+			&cli.IntFlag{Name: "threads", Usage: "threads for evaluation (default: all cores)"},
+		},
+		Action: runBatch,
+	})
+}
+
+func runBatch(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return &exitError{2, fmt.Errorf("batch: want one MANIFEST argument")}
+	}
+	m, err := batch.ParseManifest(c.Args().First())
+	if err != nil {
+		return &exitError{2, err}
+	}
+	shard := batch.All
+	if s := c.String("shard"); s != "" {
+		if shard, err = batch.ParseShard(s); err != nil {
+			return &exitError{2, err}
+		}
+	} else if s, ok, err := batch.ShardFromEnv(nil); err != nil {
+		return &exitError{2, err}
+	} else if ok {
+		shard = s
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var outcomes []batch.Outcome
+	var runErr error
+	if !c.Bool("report-only") {
+		items := 0
+		for _, it := range m.Items() {
+			if shard.Has(it.Index) {
+				items++
+			}
+		}
+		fmt.Fprintf(os.Stderr, "quantbridge batch: %d of %d items in shard %s\n", items, len(m.Items()), shard)
+		var bar *progressbar.ProgressBar
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			bar = progressbar.NewOptions(items, progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetDescription("manifest"), progressbar.OptionShowCount(),
+				progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(true))
+		}
+		threads := c.Int("threads")
+		outcomes, runErr = batch.Run(ctx, m, batch.Options{
+			Shard:   shard,
+			Jobs:    c.Int("jobs"),
+			Convert: batchConvert,
+			Evaluate: func(ctx context.Context, model, base string, ev batch.EvalSpec, text string) (batch.EvalResult, error) {
+				return batchEval(ctx, model, base, ev, text, threads)
+			},
+			Log: logLines{bar},
+			OnItem: func(batch.Item, string) {
+				if bar != nil {
+					bar.Add(1)
+				}
+			},
+		})
+		if bar != nil {
+			bar.Finish()
+			fmt.Fprintln(os.Stderr)
+		}
+	}
+	rep := batch.Collect(m, outcomes)
+	if dir := c.String("report"); dir != "" {
+		if err := rep.WriteFiles(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "quantbridge batch: report written to %s\n", dir)
+	}
+	if c.Bool("json") {
+		if err := writeJSON(c.App.Writer, rep); err != nil {
+			return err
+		}
+	} else if c.String("report") == "" || c.Bool("report-only") {
+		c.App.Writer.Write(rep.Markdown())
+	}
+	return runErr
+}
+
+// logLines prints per-item lines above the progress bar.
+type logLines struct{ bar *progressbar.ProgressBar }
+
+func (l logLines) Write(p []byte) (int, error) {
+	if l.bar != nil {
+		l.bar.Clear()
+	}
+	return os.Stderr.Write(p)
+}
+
+func batchConvert(ctx context.Context, it batch.Item, jobs int) (batch.ConvertResult, error) {
+	opt := convert.Options{
+		Jobs:  jobs,
+		Force: true, // the item's record, not the output's existence, says whether it is done
+		Warn:  func(s string) { fmt.Fprintf(os.Stderr, "quantbridge: %s: warning: %s\n", it.ID(), s) },
+	}
+	out := it.Output
+	switch it.Target.Format {
+	case "mlx":
+		opt.To, opt.GroupSize = "mlx", it.Target.GroupSize
+	case "hf":
+		opt.To = "hf"
+	}
+	if err := convert.ParseTypeFlag(&opt, it.Target.Type, out); err != nil {
+		return batch.ConvertResult{}, err
+	}
+	if err := os.MkdirAll(dirOf(out), 0o755); err != nil {
+		return batch.ConvertResult{}, err
+	}
+	sum, err := convert.Convert(ctx, it.Input, out, opt)
+	if err != nil {
+		return batch.ConvertResult{}, err
+	}
+	return batch.ConvertResult{Bytes: sum.TotalBytes, BitsPerWeight: sum.BitsPerWeight}, nil
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[:i]
+	}
+	return "."
+}
+
+func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textPath string, threads int) (batch.EvalResult, error) {
+	start := time.Now()
+	m, err := formats.Open(model)
+	if err != nil {
+		return batch.EvalResult{}, err
+	}
+	defer m.Close()
+	if m.Tokenizer == nil {
+		return batch.EvalResult{}, fmt.Errorf("%s: the model has no tokenizer", model)
+	}
+	tok, err := perplexity.NewTokenizer(m.Tokenizer)
+	if err != nil {
+		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
+	}
+	text, err := os.ReadFile(textPath)
+	if err != nil {
+		return batch.EvalResult{}, err
+	}
+	opt := perplexity.Options{Ctx: ev.Ctx, Chunks: ev.Chunks, Threads: threads}
+	if base != "" {
+		bm, err := formats.Open(base)
+		if err != nil {
+			return batch.EvalResult{}, err
+		}
+		defer bm.Close()
+		opt.KLBase = bm
+	}
+	res, err := perplexity.Evaluate(ctx, m, tok, string(text), opt)
+	if err != nil {
+		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
+	}
+	out := batch.EvalResult{PPL: res.PPL, PPLStderr: res.PPLStderr, Seconds: time.Since(start).Seconds()}
+	if res.KL != nil {
+		out.HasKL, out.KLD, out.KLDStderr, out.Top1 = true, res.KL.KLD, res.KL.KLDStderr, res.KL.SameTop
+	}
+	return out, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
