@@ -11,14 +11,6 @@ import (
 	"github.com/quantbridge/quantbridge/graph"
 )
 
-// TextEncoder is what Evaluate needs from a tokenizer; the package's
-// Tokenizer satisfies it.
-type TextEncoder interface {
-	Encode(text string, addSpecial bool) []int
-	BOS() int
-	AddBOS() bool
-}
-
 // Activations selects how matrix-product inputs are rounded.
 type Activations int
 
@@ -70,7 +62,7 @@ var ErrTooFewTokens = errors.New("perplexity: text too short")
 // Evaluate scores text on m exactly as llama-perplexity does (see the
 // package documentation): tokenize once, cut into Ctx-token chunks, score
 // the second half of each chunk.
-func Evaluate(ctx context.Context, m *graph.Model, tok TextEncoder, text string, opt Options) (*Result, error) {
+func Evaluate(ctx context.Context, m *graph.Model, tok Tokenizer, text string, opt Options) (*Result, error) {
 	if tok == nil {
 		return nil, fmt.Errorf("perplexity: no tokenizer")
 	}
@@ -96,7 +88,7 @@ func EvaluateTokens(ctx context.Context, m *graph.Model, tokens []int, addBOS bo
 		if base.Vocab != fm.Vocab {
 			return nil, fmt.Errorf("perplexity: KL base %s has a vocabulary of %d tokens, %s has %d", opt.KLBase.Path, base.Vocab, m.Path, fm.Vocab)
 		}
-		if err := sameTokens(opt.KLBase.Tokenizer, m.Tokenizer); err != nil {
+		if err := SameVocabulary(opt.KLBase.Tokenizer, m.Tokenizer); err != nil {
 			return nil, fmt.Errorf("perplexity: KL base %s and %s: %w", opt.KLBase.Path, m.Path, err)
 		}
 	}
@@ -113,9 +105,9 @@ func useLlamaActivations(m *graph.Model, a Activations) bool {
 	return m.Format == graph.FormatGGUF
 }
 
-// sameTokens checks that two tokenizers (when both are known) have the same
-// pieces.
-func sameTokens(a, b *graph.Tokenizer) error {
+// SameVocabulary returns an error when two tokenizers (when both are known)
+// do not have the same pieces, so token ids of one are not the other's.
+func SameVocabulary(a, b *graph.Tokenizer) error {
 	if a == nil || b == nil {
 		return nil
 	}

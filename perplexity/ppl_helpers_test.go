@@ -5,60 +5,35 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/formats/hf"
+	"github.com/quantbridge/quantbridge/formats/mlx"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
-// loadCheckpoint reads an HF or MLX checkpoint directory (config.json +
-// model.safetensors) into a graph.Model with canonical names, attaching MLX
-// .scales/.biases to their packed weights.
-func loadCheckpoint(tb testing.TB, dir string, format graph.Format) *graph.Model {
+// loadDir reads an HF or MLX checkpoint directory.
+func loadDir(tb testing.TB, dir string, format graph.Format) *graph.Model {
 	tb.Helper()
-	m, err := safetensors.ReadModel(filepath.Join(dir, "model.safetensors"))
+	var m *graph.Model
+	var err error
+	if format == graph.FormatMLX {
+		m, err = mlx.ReadDir(dir)
+	} else {
+		m, err = hf.ReadDir(dir)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { m.Close() })
-	arch, p, raw, err := hf.ReadConfigFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m.Arch, m.Params, m.Config, m.Format, m.Path = arch, p, raw, format, dir
-	byName := map[string]*graph.Tensor{}
-	for _, t := range m.Tensors {
-		t.Name, _ = graph.CanonicalName(t.Name)
-		byName[t.Name] = t
-	}
-	var kept []*graph.Tensor
-	for _, t := range m.Tensors {
-		if strings.HasSuffix(t.Name, ".scales") || strings.HasSuffix(t.Name, ".biases") {
-			continue
-		}
-		base := strings.TrimSuffix(t.Name, ".weight")
-		if sc, ok := byName[base+".scales"]; ok && t.Type == graph.U32 {
-			bi := byName[base+".biases"]
-			q, _ := raw["quantization"].(map[string]any)
-			bits := int(q["bits"].(float64))
-			gs := int(q["group_size"].(float64))
-			t.Type = graph.MLXAffine
-			t.Shape = []int64{t.Shape[0], t.Shape[1] * 32 / int64(bits)}
-			t.Affine = &graph.Affine{Bits: bits, GroupSize: gs, ScaleType: sc.Type, Scales: sc.Data, Biases: bi.Data}
-		}
-		kept = append(kept, t)
-	}
-	m.Tensors = kept
 	return m
 }
 
 func loadKJV(tb testing.TB) *graph.Model {
-	return loadCheckpoint(tb, testref.Local(tb, "kjv-llama"), graph.FormatHF)
+	return loadDir(tb, testref.Local(tb, "kjv-llama"), graph.FormatHF)
 }
 
 func loadGGUF(tb testing.TB, path string) *graph.Model {

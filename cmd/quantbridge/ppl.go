@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/quantbridge/quantbridge/formats"
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/perplexity"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "ppl",
+		Usage:     "perplexity of a model on a text file, computed as llama-perplexity does",
+		ArgsUsage: "-f TEXT MODEL",
+		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory. The text is tokenized once (BOS first),\n" +
+			"cut into --ctx token chunks (BOS overwrites each chunk's first token) and the second half of every\n" +
+			"chunk is scored. The running perplexity is printed as llama-perplexity prints it ([1]54.1315,...).\n" +
+			"Gates: --max-ppl X and --max-ppl-increase PCT --baseline MODEL exit with status 1 when exceeded.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "text file to score", Required: true},
+			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "context (chunk) length in tokens"},
+			&cli.IntFlag{Name: "chunks", Usage: "maximum number of chunks (default all)"},
+			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "worker threads (default: number of CPUs)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON (running values go to stderr)"},
+			&cli.StringFlag{Name: "kl-base", Usage: "also compute KL divergence against this base `MODEL` (same vocabulary)"},
+			&cli.Float64Flag{Name: "max-ppl", Usage: "exit with status 1 if the perplexity exceeds `X`"},
+			&cli.Float64Flag{Name: "max-ppl-increase", Usage: "exit with status 1 if the perplexity exceeds the --baseline model's by more than `PCT` percent"},
+			&cli.StringFlag{Name: "baseline", Usage: "baseline `MODEL` for --max-ppl-increase"},
+			&cli.StringFlag{Name: "activations", Value: "auto", Usage: "matrix-product input rounding: auto (llama.cpp's for GGUF, float32 otherwise), llama, float"},
+		},
+		Action: runPPL,
+	})
+}
+
+type pplJSON struct {
+	PPL             float64   `json:"ppl"`
+	PPLStderr       float64   `json:"ppl_stderr"`
+	Ctx             int       `json:"ctx"`
+	Chunks          int       `json:"chunks"`
+	TokensScored    int       `json:"tokens_scored"`
+	Seconds         float64   `json:"seconds"`
+	TokensPerSecond float64   `json:"tokens_per_second"`
+	Running         []float64 `json:"running"`
+	KLD             *float64  `json:"kld,omitempty"`
+	KLDStderr       *float64  `json:"kld_stderr,omitempty"`
+	Top1Agreement   *float64  `json:"top1_agreement,omitempty"`
+	PPLRatio        *float64  `json:"ppl_ratio,omitempty"`
+	BaselinePPL     *float64  `json:"baseline_ppl,omitempty"`
+}
+
+func openModel(path string) (*graph.Model, error) {
+	m, err := formats.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func runPPL(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return &exitError{2, errors.New("ppl: want exactly one MODEL argument")}
+	}
+	if c.IsSet("max-ppl-increase") && c.String("baseline") == "" {
+		return &exitError{2, errors.New("ppl: --max-ppl-increase needs --baseline MODEL")}
+	}
+	opt := perplexity.Options{Ctx: c.Int("ctx"), Chunks: c.Int("chunks"), Threads: c.Int("threads")}
+	switch c.String("activations") {
+	case "auto":
+	case "llama":
+		opt.Activations = perplexity.ActivationsLlamaCpp
+	case "float":
+		opt.Activations = perplexity.ActivationsFloat32
+	default:
+		return &exitError{2, fmt.Errorf("ppl: --activations %q: want auto, llama or float", c.String("activations"))}
+	}
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	asJSON := c.Bool("json")
+	if asJSON {
+		opt.Progress = stderr
+	} else {
+		opt.Progress = stdout
+	}
+
+	modelPath := c.Args().Get(0)
+	m, err := openModel(modelPath)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Tokenizer == nil {
+		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
+	}
+	tok, err := perplexity.NewTokenizer(m.Tokenizer)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	text, err := os.ReadFile(c.String("file"))
+	if err != nil {
+		return err
+	}
+	tokens := tok.Encode(string(text), true)
+
+	if p := c.String("kl-base"); p != "" {
+		base, err := openModel(p)
+		if err != nil {
+			return err
+		}
+		defer base.Close()
+		opt.KLBase = base
+	}
+	ctx := context.Background()
+	res, err := perplexity.EvaluateTokens(ctx, m, tokens, tok.AddBOS(), tok.BOS(), opt)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	out := pplJSON{
+		PPL: res.PPL, PPLStderr: res.PPLStderr, Ctx: res.Ctx, Chunks: res.Chunks,
+		TokensScored: res.TokensScored, Seconds: res.Seconds, TokensPerSecond: res.TokensPerSecond,
+		Running: res.Running,
+	}
+	if !asJSON {
+		fmt.Fprintf(stdout, "Final estimate: PPL = %.4f +/- %.5f\n", res.PPL, res.PPLStderr)
+		fmt.Fprintf(stderr, "%d chunks of %d tokens, %d scored, %.2f s, %.1f tokens/s\n",
+			res.Chunks, res.Ctx, res.TokensScored, res.Seconds, res.TokensPerSecond)
+	}
+	if kl := res.KL; kl != nil {
+		out.KLD, out.KLDStderr, out.Top1Agreement, out.PPLRatio = &kl.KLD, &kl.KLDStderr, &kl.SameTop, &kl.Ratio
+		if !asJSON {
+			fmt.Fprintln(stdout)
+			if err := kl.WriteReport(stdout); err != nil {
+				return err
+			}
+		}
+	}
+
+	// Gates.
+	var gateErr error
+	if c.IsSet("max-ppl") && res.PPL > c.Float64("max-ppl") {
+		gateErr = fmt.Errorf("perplexity %.4f exceeds --max-ppl %g", res.PPL, c.Float64("max-ppl"))
+	}
+	if bp := c.String("baseline"); bp != "" {
+		var basePPL float64
+		if res.KL != nil && bp == c.String("kl-base") {
+			basePPL = res.KL.BasePPL
+		} else {
+			b, err := openModel(bp)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if err := perplexity.SameVocabulary(b.Tokenizer, m.Tokenizer); err != nil {
+				return fmt.Errorf("baseline %s and %s: %w", bp, modelPath, err)
+			}
+			bopt := opt
+			bopt.KLBase = nil
+			bopt.Progress = io.Discard
+			br, err := perplexity.EvaluateTokens(ctx, b, tokens, tok.AddBOS(), tok.BOS(), bopt)
+			if err != nil {
+				return fmt.Errorf("baseline %s: %w", bp, err)
+			}
+			basePPL = br.PPL
+		}
+		out.BaselinePPL = &basePPL
+		inc := 100 * (res.PPL/basePPL - 1)
+		if !asJSON {
+			fmt.Fprintf(stdout, "Baseline PPL = %.4f (%s); increase %+.3f%%\n", basePPL, bp, inc)
+		}
+		if c.IsSet("max-ppl-increase") && inc > c.Float64("max-ppl-increase") && gateErr == nil {
+			gateErr = fmt.Errorf("perplexity %.4f is %.3f%% above the baseline's %.4f (--max-ppl-increase %g%%)",
+				res.PPL, inc, basePPL, c.Float64("max-ppl-increase"))
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	}
+	if gateErr != nil {
+		return &exitError{1, gateErr}
+	}
+	return nil
+}
