@@ -35,9 +35,10 @@
 //
 // Metadata: ReadModel returns a graph.Model whose Params and Tokenizer
 // come from the {arch}.* and tokenizer.* keys (with llama.cpp's defaults
-// where keys are absent); ModelKV produces the KVs that llama.cpp's
-// convert_hf_to_gguf.py writes for a model read from another format
-// (llama and qwen2).
+// where keys are absent); ModelKV(m, fileType) produces the KVs that
+// llama.cpp's convert_hf_to_gguf.py writes for a model read from another
+// format (llama and qwen2), general.file_type being the caller's
+// fileType argument.
 //
 // Not covered: big-endian GGUF files, split (sharded) files as one model,
 // and decoding tensor data (see the quantize package).
