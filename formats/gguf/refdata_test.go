@@ -120,3 +120,54 @@ func elements(s []int64) int64 {
 	}
 	return n
 }
+
+// Params and tokenizers of the other reference files (values from
+// testdata/real/README.md's header dumps).
+func TestReferenceModels(t *testing.T) {
+	open := func(t *testing.T, elem ...string) *graph.Model {
+		m, err := ReadModel(testref.Shared(t, elem...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	t.Run("llama-2-tiny-random-f16", func(t *testing.T) {
+		m := open(t, "real", "gguf", "llama-2-tiny-random-f16.gguf")
+		want := graph.Params{Layers: 1, Embedding: 8, FFN: 32, Heads: 2, KVHeads: 2, HeadDim: 4, RopeBase: 10000,
+			RopeType: "norm", RopeDims: 4, RMSEps: m.Params.RMSEps, ContextLength: 4096, VocabSize: 32000}
+		if m.Params != want {
+			t.Errorf("params %+v\nwant   %+v", m.Params, want)
+		}
+		tok := m.Tokenizer
+		if len(tok.Tokens) != 32000 || tok.BOS != 1 || tok.EOS != 2 || tok.UNK != 0 || !tok.AddBOS || len(m.Tensors) != 12 {
+			t.Errorf("tokenizer: %d tokens bos %d eos %d unk %d addbos %v; %d tensors", len(tok.Tokens), tok.BOS, tok.EOS, tok.UNK, tok.AddBOS, len(m.Tensors))
+		}
+	})
+	t.Run("bert-bge", func(t *testing.T) {
+		m := open(t, "real", "gguf", "ggml-vocab-bert-bge.gguf")
+		tok := m.Tokenizer
+		if tok.Model != "bert" || tok.Pre != "bert-bge" || len(tok.Tokens) != 30522 || tok.SEP != 102 || tok.CLS != 101 ||
+			tok.MASK != 103 || tok.PAD != 0 || tok.UNK != 100 || !tok.AddBOS || m.Params.RopeType != "neox" {
+			t.Errorf("bert tokenizer %+v rope %q", *tok, m.Params.RopeType)
+		}
+		if v, _ := m.Meta("bert.attention.causal"); v != false {
+			t.Errorf("bert.attention.causal = %v", v)
+		}
+	})
+	t.Run("phi-3", func(t *testing.T) {
+		m := open(t, "real", "gguf", "ggml-vocab-phi-3.gguf")
+		tok := m.Tokenizer
+		if tok.Model != "llama" || len(tok.ChatTemplate) != 269 || tok.EOS != 32000 || tok.PAD != 32000 || m.Params.RopeType != "neox" {
+			t.Errorf("phi-3 tokenizer: model %q template %d bytes eos %d pad %d rope %q", tok.Model, len(tok.ChatTemplate), tok.EOS, tok.PAD, m.Params.RopeType)
+		}
+	})
+	t.Run("kjv bf16", func(t *testing.T) {
+		m := open(t, "llama.cpp", "kjv-llama.bf16.gguf")
+		want := graph.Params{Layers: 6, Embedding: 256, FFN: 768, Heads: 8, KVHeads: 4, HeadDim: 32, RopeBase: 10000,
+			RopeType: "norm", RopeDims: 32, RMSEps: 1e-5, ContextLength: 512, VocabSize: 4096}
+		if m.Params != want {
+			t.Errorf("params %+v\nwant   %+v", m.Params, want)
+		}
+	})
+}
