@@ -3,6 +3,7 @@ package quantize_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,22 +15,31 @@ import (
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
-// goldenCase is a few rows of a real tensor and llama-quantize's encoding of
-// them, extracted from the reference GGUF files by TestGenerateGolden
-// (-tags refdata).
+// goldenCase is a run of rows of a real tensor and llama-quantize's
+// encoding of them, extracted from the reference GGUF files by
+// TestGenerateGolden (-tags refdata). The input rows either come from the
+// repository's kjv-llama checkpoint (Source names the safetensors tensor;
+// the GGUF bf16 rows are the same for every tensor but the permuted Q/K
+// projections) or are stored in golden.bin.
 type goldenCase struct {
 	Name       string
+	Source     string // tensor of testdata/kjv-llama/model.safetensors, or ""
 	Type       graph.Type
-	N, Rows    int
+	N          int // row length
+	Row0, Rows int // first row and row count
 	In         []float32
 	Want       []byte
-	InEncoding graph.Type // BF16 or F32, as stored in golden.bin
 }
 
-// golden.bin layout (little endian): "QBGOLD1\n", u32 case count, then per
-// case: u16 name length, name, u32 output type, u32 input encoding (BF16 or
-// F32), u32 row length, u32 rows, input rows, u32 output length, output bytes.
-const goldenMagic = "QBGOLD1\n"
+// golden.bin layout (little endian): "QBGOLD2\n", u32 case count, then per
+// case: u16 name length, name, u16 source length, source, u32 output type,
+// u32 row length, u32 first row, u32 rows, u32 input encoding (0xFFFFFFFF:
+// read from Source; else BF16 or F32) and the input values in it, u32 output length,
+// output bytes.
+const goldenMagic = "QBGOLD2\n"
+
+// fromSource is the input encoding of a case whose rows come from Source.
+const fromSource = graph.Type(0xFFFFFFFF)
 
 func encodeGolden(cases []goldenCase) []byte {
 	var b bytes.Buffer
@@ -37,78 +47,150 @@ func encodeGolden(cases []goldenCase) []byte {
 	b.WriteString(goldenMagic)
 	binary.Write(&b, le, uint32(len(cases)))
 	for _, c := range cases {
-		enc := graph.BF16
-		for _, v := range c.In {
-			if quantize.BF16ToFP32(quantize.FP32ToBF16(v)) != v {
-				enc = graph.F32
-				break
-			}
-		}
 		binary.Write(&b, le, uint16(len(c.Name)))
 		b.WriteString(c.Name)
-		binary.Write(&b, le, [4]uint32{uint32(c.Type), uint32(enc), uint32(c.N), uint32(c.Rows)})
-		raw := make([]byte, len(c.In)*int(enc.TypeSize()))
-		if err := quantize.FromFloat32(raw, c.In, enc); err != nil {
-			panic(err)
+		binary.Write(&b, le, uint16(len(c.Source)))
+		b.WriteString(c.Source)
+		enc := fromSource
+		if c.Source == "" {
+			enc = graph.BF16
+			for _, v := range c.In {
+				if quantize.BF16ToFP32(quantize.FP32ToBF16(v)) != v {
+					enc = graph.F32
+					break
+				}
+			}
 		}
-		b.Write(raw)
+		binary.Write(&b, le, [5]uint32{uint32(c.Type), uint32(c.N), uint32(c.Row0), uint32(c.Rows), uint32(enc)})
+		if enc != fromSource {
+			raw := make([]byte, len(c.In)*int(enc.TypeSize()))
+			if err := quantize.FromFloat32(raw, c.In, enc); err != nil {
+				panic(err)
+			}
+			b.Write(raw)
+		}
 		binary.Write(&b, le, uint32(len(c.Want)))
 		b.Write(c.Want)
 	}
 	return b.Bytes()
 }
 
-func decodeGolden(data []byte) ([]goldenCase, error) {
-	le := binary.LittleEndian
-	r := bytes.NewReader(data)
-	var magic [8]byte
-	if _, err := r.Read(magic[:]); err != nil || string(magic[:]) != goldenMagic {
+// goldenReader reads golden.bin's fields, remembering the first error.
+type goldenReader struct {
+	b   []byte
+	err error
+}
+
+func (r *goldenReader) next(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.err = fmt.Errorf("field of %d bytes runs past the end (%d left)", n, len(r.b))
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *goldenReader) u16() int {
+	if v := r.next(2); v != nil {
+		return int(binary.LittleEndian.Uint16(v))
+	}
+	return 0
+}
+
+func (r *goldenReader) u32() int {
+	if v := r.next(4); v != nil {
+		return int(binary.LittleEndian.Uint32(v))
+	}
+	return 0
+}
+
+// decodeGolden parses golden.bin, reading Source rows from st.
+func decodeGolden(data []byte, st *stFile) ([]goldenCase, error) {
+	r := &goldenReader{b: data}
+	if string(r.next(len(goldenMagic))) != goldenMagic {
 		return nil, errors.New("bad magic")
 	}
-	var n uint32
-	if err := binary.Read(r, le, &n); err != nil {
-		return nil, err
-	}
-	cases := make([]goldenCase, 0, min(n, 1000))
-	for range n {
-		var nl uint16
-		if err := binary.Read(r, le, &nl); err != nil {
-			return nil, err
+	n := r.u32()
+	var cases []goldenCase
+	for i := 0; i < n && r.err == nil; i++ {
+		c := goldenCase{Name: string(r.next(r.u16())), Source: string(r.next(r.u16()))}
+		c.Type, c.N, c.Row0, c.Rows = graph.Type(r.u32()), r.u32(), r.u32(), r.u32()
+		enc := graph.Type(r.u32())
+		if r.err != nil {
+			break
 		}
-		name := make([]byte, nl)
-		if _, err := r.Read(name); err != nil {
-			return nil, err
+		if c.N <= 0 || c.Rows <= 0 || c.N*c.Rows > 1<<22 {
+			return nil, fmt.Errorf("%s: bad size %d x %d", c.Name, c.Rows, c.N)
 		}
-		var h [4]uint32
-		if err := binary.Read(r, le, &h); err != nil {
-			return nil, err
+		c.In = make([]float32, c.N*c.Rows)
+		var err error
+		if enc == fromSource {
+			err = st.rows(c.In, c.Source, c.Row0, c.N)
+		} else {
+			err = quantize.ToFloat32(c.In, r.next(len(c.In)*int(enc.TypeSize())), enc)
 		}
-		c := goldenCase{Name: string(name), Type: graph.Type(h[0]), InEncoding: graph.Type(h[1]), N: int(h[2]), Rows: int(h[3])}
-		cnt := c.N * c.Rows
-		if int64(cnt)*c.InEncoding.TypeSize() > int64(r.Len()) {
-			return nil, fmt.Errorf("%s: input past end", c.Name)
-		}
-		raw := make([]byte, int64(cnt)*c.InEncoding.TypeSize())
-		r.Read(raw)
-		c.In = make([]float32, cnt)
-		if err := quantize.ToFloat32(c.In, raw, c.InEncoding); err != nil {
+		if err != nil && r.err == nil {
 			return nil, fmt.Errorf("%s: %v", c.Name, err)
 		}
-		var wl uint32
-		if err := binary.Read(r, le, &wl); err != nil {
-			return nil, err
-		}
-		if int(wl) > r.Len() {
-			return nil, fmt.Errorf("%s: output past end", c.Name)
-		}
-		c.Want = make([]byte, wl)
-		r.Read(c.Want)
+		c.Want = r.next(r.u32())
 		cases = append(cases, c)
 	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", r.Len())
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
 	}
 	return cases, nil
+}
+
+// stFile is just enough of a safetensors reader for the golden inputs.
+type stFile struct {
+	data    []byte
+	tensors map[string]struct {
+		Dtype   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+}
+
+func openST(t testing.TB, path string) *stFile {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &stFile{}
+	hl := int(binary.LittleEndian.Uint64(data))
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(data[8:8+hl], &hdr); err != nil {
+		t.Fatal(err)
+	}
+	delete(hdr, "__metadata__")
+	raw, _ := json.Marshal(hdr)
+	if err := json.Unmarshal(raw, &f.tensors); err != nil {
+		t.Fatal(err)
+	}
+	f.data = data[8+hl:]
+	return f
+}
+
+// rows decodes len(dst)/n rows of n values of the named BF16 tensor, from
+// row row0 on.
+func (f *stFile) rows(dst []float32, name string, row0, n int) error {
+	ti, ok := f.tensors[name]
+	if !ok || ti.Dtype != "BF16" || ti.Shape[len(ti.Shape)-1] != n {
+		return fmt.Errorf("no BF16 tensor %q with rows of %d", name, n)
+	}
+	off := ti.Offsets[0] + 2*row0*n
+	if off+2*len(dst) > ti.Offsets[1] {
+		return fmt.Errorf("rows past the end of %q", name)
+	}
+	return quantize.ToFloat32(dst, f.data[off:off+2*len(dst)], graph.BF16)
 }
 
 // Rows of real kjv-llama (and stories260K) tensors encode to exactly the bytes
@@ -118,7 +200,7 @@ func TestGoldenLlamaQuantize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases, err := decodeGolden(data)
+	cases, err := decodeGolden(data, openST(t, testref.Local(t, "kjv-llama", "model.safetensors")))
 	if err != nil {
 		t.Fatalf("golden.bin: %v", err)
 	}

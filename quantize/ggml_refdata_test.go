@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
@@ -148,34 +149,87 @@ func sortedTypes(m map[graph.Type][2]int) []graph.Type {
 }
 
 // TestGenerateGolden writes testdata/quant/golden.bin (run with -update):
-// for each reference file and each block type in it, four rows of the first
-// two tensors of that type, the input as stored in the source file and llama-quantize's output
-// bytes. Without -update it checks the committed file is what it would write.
+// for each reference file and each block type in it, a run of rows (about
+// 12 KB of output) of one tensor of that type, preferring tensors whose
+// input rows the repository's kjv-llama safetensors holds (everything but
+// the permuted attn_q/attn_k) and moving on to later rows when a tensor was
+// already used for that type. Without -update it checks that the committed
+// file is what it would write.
 func TestGenerateGolden(t *testing.T) {
+	st := openST(t, testref.Local(t, "kjv-llama", "model.safetensors"))
 	var cases []goldenCase
-	pick := func(file string) func(name string, typ graph.Type, n int, in []float32, want []byte) {
-		seen := map[graph.Type]int{}
-		return func(name string, typ graph.Type, n int, in []float32, want []byte) {
-			if !typ.IsQuantized() || seen[typ] == 2 {
+	used := map[string]int{} // type/tensor -> rows already taken
+	type cand struct {
+		name string
+		n    int
+		in   []float32
+		want []byte
+	}
+	choose := func(file string, byType map[graph.Type][]cand, order []graph.Type, embed bool) {
+		for _, typ := range order {
+			// The eligible tensor with the fewest rows used so far (the
+			// first on ties); the first tensor if none is eligible.
+			cs := byType[typ]
+			best, bestUsed := cs[0], -1
+			for _, c := range cs {
+				hf, ok := graph.HFName(c.name)
+				if !ok || strings.Contains(c.name, "attn_q") || strings.Contains(c.name, "attn_k") || st.tensors[hf].Dtype != "BF16" {
+					continue
+				}
+				if u := used[typ.String()+"/"+c.name]; bestUsed < 0 || u < bestUsed {
+					best, bestUsed = c, u
+				}
+			}
+			key := typ.String() + "/" + best.name
+			total := len(best.in) / best.n
+			rb := len(best.want) / total
+			rows := max(1, min(total, 12288/rb))
+			row0 := used[key] % total
+			rows = min(rows, total-row0)
+			used[key] += rows
+			c := goldenCase{
+				Name: fmt.Sprintf("%s/%s[%d:%d]", file, best.name, row0, row0+rows),
+				Type: typ, N: best.n, Row0: row0, Rows: rows,
+				In:   best.in[row0*best.n : (row0+rows)*best.n],
+				Want: best.want[row0*rb : (row0+rows)*rb],
+			}
+			if hf, ok := graph.HFName(best.name); ok && !embed {
+				in := make([]float32, len(c.In))
+				if st.rows(in, hf, row0, best.n) == nil && slices.Equal(in, c.In) {
+					c.Source = hf
+				}
+			}
+			if c.Source == "" { // keep embedded inputs small
+				c.Rows = min(c.Rows, max(1, 2048/best.n))
+				c.Name = fmt.Sprintf("%s/%s[%d:%d]", file, best.name, row0, row0+c.Rows)
+				c.In = c.In[:c.Rows*c.N]
+				c.Want = c.Want[:c.Rows*rb]
+			}
+			cases = append(cases, c)
+		}
+	}
+	collect := func(src, out *gguf.File, file string, embed bool) {
+		byType := map[graph.Type][]cand{}
+		var order []graph.Type
+		reproduce(t, src, out, func(name string, typ graph.Type, n int, in []float32, want []byte) {
+			if !typ.IsQuantized() || n == len(in) && len(in) > 4096 {
 				return
 			}
-			seen[typ]++
-			rows := min(4, len(in)/n)
-			rb := len(want) / (len(in) / n)
-			cases = append(cases, goldenCase{
-				Name: fmt.Sprintf("%s/%s", file, name), Type: typ, N: n, Rows: rows,
-				In: in[:rows*n], Want: want[:rows*rb],
-			})
-		}
+			if byType[typ] == nil {
+				order = append(order, typ)
+			}
+			byType[typ] = append(byType[typ], cand{name, n, in, want})
+		})
+		choose(file, byType, order, embed)
 	}
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
 	for _, name := range kjvQuantFiles {
 		out := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama."+name+".gguf"))
-		reproduce(t, src, out, pick("kjv-llama."+name))
+		collect(src, out, "kjv-llama."+name, false)
 	}
 	src = openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-f32-ggufv1.gguf"))
 	out := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-q8_0-ggufv2.gguf"))
-	reproduce(t, src, out, pick("stories260K-q8_0"))
+	collect(src, out, "stories260K-q8_0", true)
 
 	data := encodeGolden(cases)
 	path := testref.Local(t, "quant", "golden.bin")
