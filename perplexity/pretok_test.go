@@ -65,6 +65,10 @@ func TestPreTokenizerSplits(t *testing.T) {
 		{"default", "a+b=3000", []string{"a", "+", "b", "=", "300", "0"}},
 		// deepseek-coder: '=' is a symbol, not \p{P}, so " = " stays whole.
 		{"deepseek-coder", "x = 42\n", []string{"x", " = ", "4", "2", "\n"}},
+		// deepseek-llm: explicit classes applied in turn. ':-~' in the
+		// punctuation class takes ASCII letters too, and U+0800-U+4E00 in
+		// the CJK class takes U+1F7D etc.
+		{"deepseek-llm", "a\u1f7d\u1fbe\u2126\u212a b", []string{"a", "\u1f7d\u1fbe\u2126\u212a", " b"}},
 	}
 	for _, c := range cases {
 		got := splitWords(t, c.pre, c.text)
@@ -164,6 +168,16 @@ func TestByteToUnicode(t *testing.T) {
 	for b := 0; b < 256; b++ {
 		if unicodeToByte[byteToUnicode[b]] != byte(b) {
 			t.Fatalf("byte %d does not round-trip", b)
+		}
+	}
+}
+
+// Every pre-tokenizer llama.cpp knows must compile in the std::regex
+// emulation (a reversed class range, for one, is a compile error).
+func TestPreTypesCompile(t *testing.T) {
+	for name, cfg := range preTypes {
+		if _, err := newSplitter(cfg.regexes, true); err != nil {
+			t.Errorf("pre-tokenizer %q: %v", name, err)
 		}
 	}
 }

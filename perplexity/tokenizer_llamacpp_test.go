@@ -1,0 +1,119 @@
+//go:build llamacppvocab
+
+// Cross-check of the tokenizers against llama.cpp's own vocabulary tests
+// (tests/test-tokenizer-0.cpp with the models/ggml-vocab-*.gguf files and
+// their .inp/.out cases). It needs a llama.cpp checkout, so it sits behind a
+// build tag:
+//
+//	LLAMA_CPP_MODELS=~/llama.cpp/models go test -tags llamacppvocab -run LlamaCppVocab -v ./perplexity
+//
+// LLAMA_CPP_MODELS defaults to ~/llama.cpp/models. Every ggml-vocab-*.gguf
+// with both .inp and .out is tried; vocabularies whose tokenizer.ggml.model
+// is neither "llama" (SentencePiece) nor "gpt2" (byte-level BPE) are listed
+// as not supported (e.g. bert-bge's WordPiece) and not failed. As
+// test-tokenizer-0 does, each input is tokenized with add_special=false and
+// parse_special=false, and the cases are kept in a map keyed by the input
+// text, so a repeated input counts once (its last expected ids win).
+package perplexity
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/formats/gguf"
+	"github.com/quantbridge/quantbridge/graph"
+)
+
+func llamaCppModelsDir(t *testing.T) string {
+	dir := os.Getenv("LLAMA_CPP_MODELS")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(home, "llama.cpp", "models")
+	}
+	if strings.HasPrefix(dir, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(home, dir[2:])
+	}
+	return dir
+}
+
+func TestLlamaCppVocab(t *testing.T) {
+	dir := llamaCppModelsDir(t)
+	paths, err := filepath.Glob(filepath.Join(dir, "ggml-vocab-*.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(paths)
+	tested := 0
+	var summary []string
+	for _, p := range paths {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "ggml-vocab-"), ".gguf")
+		if _, err := os.Stat(p + ".inp"); err != nil {
+			summary = append(summary, name+": no .inp")
+			continue
+		}
+		if _, err := os.Stat(p + ".out"); err != nil {
+			summary = append(summary, name+": no .out")
+			continue
+		}
+		m, err := gguf.ReadModel(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		tk := m.Tokenizer
+		m.Close()
+		if tk == nil {
+			t.Errorf("%s: no tokenizer", p)
+			continue
+		}
+		if tk.Model != graph.TokenizerSPM && tk.Model != graph.TokenizerBPE {
+			summary = append(summary, name+": tokenizer model "+tk.Model+" not supported")
+			continue
+		}
+		tested++
+		t.Run(name, func(t *testing.T) {
+			v, err := NewVocab(tk)
+			if err != nil {
+				t.Fatalf("%s (pre %q): %v", p, tk.Pre, err)
+			}
+			texts, ids := readVocabTests(t, p+".inp", p+".out")
+			cases := map[string][]int{}
+			for i, s := range texts {
+				cases[s] = ids[i]
+			}
+			keys := make([]string, 0, len(cases))
+			for s := range cases {
+				keys = append(keys, s)
+			}
+			sort.Strings(keys)
+			pass := 0
+			for _, s := range keys {
+				got := v.Tokenize(s, false, false)
+				if equalIDs(got, cases[s]) {
+					pass++
+					continue
+				}
+				t.Errorf("%q:\n got  %v\n want %v", s, got, cases[s])
+			}
+			t.Logf("%s (model %s, pre %q): %d/%d", name, tk.Model, tk.Pre, pass, len(keys))
+			summary = append(summary, fmt.Sprintf("%s: %d/%d", name, pass, len(keys)))
+		})
+	}
+	for _, s := range summary {
+		t.Log(s)
+	}
+	if tested == 0 {
+		t.Fatalf("no ggml-vocab-*.gguf with .inp/.out under %s", dir)
+	}
+}
