@@ -21,7 +21,18 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 	if !st.IsDir() && isGGUF(in) && toGGUF {
 		return ConvertGGUF(ctx, in, out, opt)
 	}
-	return nil, fmt.Errorf("%s -> %s: this conversion direction is not supported yet", in, out)
+	if err := checkPaths(in, out, opt.Force); err != nil {
+		return nil, err
+	}
+	m, err := openModel(in)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if toGGUF {
+		return convertToGGUF(ctx, m, in, out, opt)
+	}
+	return convertToDir(ctx, m, in, out, opt)
 }
 
 // ParseTypeFlag interprets a --type value for the output out: a llama.cpp

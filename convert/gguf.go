@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
@@ -152,4 +153,128 @@ func isGGUF(path string) bool {
 	var b [4]byte
 	_, err = f.ReadAt(b[:], 0)
 	return err == nil && string(b[:]) == "GGUF"
+}
+
+// ftypeOfFloat is general.file_type for a converter outtype.
+func ftypeOfFloat(t graph.Type) FileType {
+	for _, ft := range fileTypes {
+		if (ft.Name == "F32" || ft.Name == "F16" || ft.Name == "BF16") && ft.Default == t {
+			return ft
+		}
+	}
+	return FileType{Name: "F16", LlamaFType: ftypeF16, Default: graph.F16}
+}
+
+// autoOutType is convert_hf_to_gguf's --outtype auto: BF16 when the first
+// tensor of two or more dimensions is BF16, F16 when it is F16 and F16
+// otherwise. An MLX affine tensor counts as its scale type (what it
+// dequantizes to).
+func autoOutType(m *graph.Model) graph.Type {
+	for _, t := range m.Tensors {
+		if len(t.Shape) < 2 {
+			continue
+		}
+		if ft := floatTypeOf(t); ft == graph.BF16 {
+			return graph.BF16
+		}
+		return graph.F16
+	}
+	return graph.F16
+}
+
+// converterType is the type convert_hf_to_gguf.py gives a tensor for
+// outtype (conversion/base.py prepare_tensors): F32 for 1-D tensors,
+// norms, biases (names not ending in .weight) and the few tensors it always
+// keeps in float32; outtype otherwise.
+func converterType(name string, shape []int64, outtype graph.Type) graph.Type {
+	if len(shape) <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
+		return graph.F32
+	}
+	for _, s := range []string{"ffn_gate_inp.weight", "ffn_gate_inp_shexp.weight", "position_embd.weight", "token_types.weight", "ssm_conv1d.weight"} {
+		if strings.HasSuffix(name, s) {
+			return graph.F32
+		}
+	}
+	return outtype
+}
+
+// convertToGGUF writes an HF or MLX model as GGUF. For --type F32, F16 or
+// BF16 (or no --type: the converter's "auto" type) the file is what
+// llama.cpp's convert_hf_to_gguf.py --outtype writes: its metadata
+// (gguf.ModelKV), its tensor order and types, llama Q/K rows permuted. For
+// any other type it is what llama-quantize makes of that file: the
+// converter's output in its auto type, then PlanGGUF's mixture, the KVs
+// rewritten by QuantizeKV and llama.cpp's tensor order. The intermediate
+// file is never written: each tensor goes from the source to its final
+// type in one step, rounded through the intermediate type on the way so
+// the result is the same.
+func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Options) (*Summary, error) {
+	if err := checkArch(m); err != nil {
+		return nil, err
+	}
+	auto := autoOutType(m)
+	ft := opt.Type
+	direct := ft.Name == "" || !ft.Default.IsQuantized()
+	outtype := auto
+	if ft.Name != "" && direct {
+		outtype = ft.Default
+	}
+	conv := ftypeOfFloat(outtype)
+	if direct {
+		ft = conv
+	}
+	kv, err := gguf.ModelKV(m, conv.LlamaFType)
+	if err != nil {
+		return nil, err
+	}
+	// The converter's tensors, in its (the checkpoint's) order.
+	im := &graph.Model{Format: graph.FormatGGUF, Path: m.Path, Arch: m.Arch, Params: m.Params, Metadata: kv}
+	src := map[string]*graph.Tensor{}
+	lossy := 0
+	for _, t := range m.Tensors {
+		if t.Type.IsQuantized() {
+			lossy++
+		}
+		src[t.Name] = t
+		im.Tensors = append(im.Tensors, &graph.Tensor{Name: t.Name, Shape: t.Shape, Type: converterType(t.Name, t.Shape, outtype)})
+	}
+	mk := func(name string, to graph.Type, w io.WriterAt, off int64) (*job, error) {
+		t := src[name]
+		ct := im.Tensor(name).Type
+		sp := spec{name: name, src: t, perm: rotaryPerm(m, name, true), to: to, w: w, off: off, check: to.IsQuantized()}
+		if to != ct {
+			sp.via = ct
+		}
+		return sp.build()
+	}
+	var s *Summary
+	if direct {
+		infos := make([]gguf.TensorInfo, len(im.Tensors))
+		for i, t := range im.Tensors {
+			infos[i] = gguf.TensorInfo{Name: t.Name, Shape: t.Shape, Type: t.Type}
+		}
+		s, err = writeGGUFFile(ctx, out, kv, infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+			return mk(infos[i].Name, infos[i].Type, w, off)
+		}, &opt)
+	} else {
+		plans, perr := PlanGGUF(im, ft, opt.Plan)
+		if perr != nil {
+			return nil, perr
+		}
+		if lossy > 0 {
+			opt.warn("%d tensors of %s are already quantized: they are dequantized and quantized again (the first quantization's loss stays)", lossy, in)
+		}
+		infos := make([]gguf.TensorInfo, len(plans))
+		for i, p := range plans {
+			infos[i] = gguf.TensorInfo{Name: p.Name, Shape: p.Shape, Type: p.To}
+		}
+		s, err = writeGGUFFile(ctx, out, QuantizeKV(kv, ft.LlamaFType), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+			return mk(plans[i].Name, plans[i].To, w, off)
+		}, &opt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Input, s.Type = in, ft.Name
+	return s, nil
 }

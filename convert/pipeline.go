@@ -110,6 +110,10 @@ type job struct {
 
 	Load  func(r0, n int64) ([]float32, error)
 	Store func(f []float32, r0, n int64) error
+	// Encode turns n rows of floats into the output parts (one, or codes,
+	// scales and biases for MLX affine); PartRowBytes are their row sizes.
+	Encode       func(f []float32, n int64) ([][]byte, error)
+	PartRowBytes []int64
 
 	// Copy path.
 	Src graph.Source

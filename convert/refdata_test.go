@@ -85,3 +85,51 @@ func TestConvertGGUFMatchesLlamaQuantize(t *testing.T) {
 		})
 	}
 }
+
+// TestHFToGGUFMatchesLlamaCpp converts the shared HF kjv-llama checkpoint
+// to BF16 (convert_hf_to_gguf.py's output) and to every quantized type
+// (llama-quantize's output from it) and requires whole-file identity.
+func TestHFToGGUFAllTypes(t *testing.T) {
+	hfDir := testref.Shared(t, "kjv-llama")
+	dir := t.TempDir()
+	for _, name := range append([]string{"bf16"}, refTypes...) {
+		t.Run(name, func(t *testing.T) {
+			opt := Options{Jobs: 2}
+			if name != "bf16" {
+				opt.Type = mustFT(t, name)
+			}
+			out := filepath.Join(dir, name+".gguf")
+			convertOK(t, hfDir, out, opt)
+			want := testref.Shared(t, "llama.cpp", "kjv-llama."+name+".gguf")
+			if got, ref := fileSHA256(t, out), fileSHA256(t, want); got != ref {
+				t.Errorf("sha256 %s, llama.cpp's %s", got, ref)
+			}
+		})
+	}
+}
+
+// TestHFToMLXMatchesOracle quantizes the HF checkpoint as mlx-lm would and
+// compares every tensor (codes, scales, biases, kept norms) and the
+// config/index files with the MLX library's own output.
+func TestHFToMLXMatchesOracle(t *testing.T) {
+	hfDir := testref.Shared(t, "kjv-llama")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name       string
+		bits, size int
+	}{{"int4-g64", 4, 64}, {"int8-g64", 8, 64}, {"int4-g32", 4, 32}, {"int3-g64", 3, 64}} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, c.name)
+			convertOK(t, hfDir, out, Options{Bits: c.bits, GroupSize: c.size})
+			oracle := testref.Shared(t, "mlx-oracle", "kjv-llama-"+c.name)
+			sameTensors(t, c.name, safetensorsTensors(t, out), safetensorsTensors(t, oracle))
+			for _, f := range []string{"config.json", "model.safetensors.index.json", "tokenizer_config.json", "generation_config.json", "tokenizer.model"} {
+				a, _ := os.ReadFile(filepath.Join(out, f))
+				b, _ := os.ReadFile(filepath.Join(oracle, f))
+				if !bytes.Equal(a, b) {
+					t.Errorf("%s differs from the oracle's", f)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,259 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/formats/gguf"
+	"github.com/quantbridge/quantbridge/formats/safetensors"
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/testref"
+)
+
+// refSHA256 are the sha256 sums of llama.cpp's reference files in
+// ../shared/testdata/llama.cpp: kjv-llama.bf16.gguf written by
+// convert_hf_to_gguf.py --outtype bf16 from testdata/kjv-llama, and
+// kjv-llama.TYPE.gguf written by llama-quantize from it (llama.cpp
+// 34af94cd). The default suite reproduces some from the repository's copy
+// of the HF checkpoint; the refdata suite compares whole files.
+var refSHA256 = map[string]string{
+	"BF16":   "f125087a3e23255ef40a6c8b5547bcb52932f92d7bb7d90bb7f20c295ef9f6f8",
+	"Q2_K":   "20ec4f22947ea236d28aa09a2f7166941c57661f0a39dc8fb4564236440908e2",
+	"Q3_K_M": "182174d756d882dda646c18c23e0f6b1c2b1f0fd0383a78a5cfdb593ee2e014d",
+	"Q4_0":   "9b7b5422c5c2607f03c9d9ffa582cbcf77beac0cbf1552373be3cce5048ea31a",
+	"Q4_1":   "0d6e86063ea0ccb8053bd2c4221cdb1bec3ab886854127b2ec584e073f51d3f0",
+	"Q4_K_M": "7bf1ec342399ff64586a302f821eebf8eb64d0209b244c0e84b14a40c0944608",
+	"Q4_K_S": "6bad54c51a8314765dde3794fdec533dfe1fba823306b1a7c0caba4784a46365",
+	"Q5_0":   "df4636938c15dcf9529ba3a58abccf0d2723b8f62e932830376bbece3700827d",
+	"Q5_1":   "9660c11c209dd3bea42fec533de0bb3e3308dc2242b81c48bbf9d1ef741b3dee",
+	"Q5_K_M": "35cce2a06cd55c7ffbe08c4c76e9f0c1b1e8d8aa90b63ea98518c3b12024c832",
+	"Q5_K_S": "bf03e83adcac9708e373b12a557d31c49b65a2fc46be681606ec5ea24af49fe5",
+	"Q6_K":   "e709fe1892e8661c22afdd3db404fb8abb83c1915963b6b90fd06a1448f8e224",
+	"Q8_0":   "8e4056056f1948bbd536a9614775170d3bf1a7773d80b51f723413abe6d86ed7",
+}
+
+func fileSHA256(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func convertOK(t testing.TB, in, out string, opt Options) *Summary {
+	t.Helper()
+	if opt.Jobs == 0 {
+		opt.Jobs = 2
+	}
+	s, err := Convert(context.Background(), in, out, opt)
+	if err != nil {
+		t.Fatalf("convert %s -> %s: %v", in, out, err)
+	}
+	return s
+}
+
+// TestHFToGGUFMatchesLlamaCpp converts the repository's HF kjv-llama
+// checkpoint to GGUF and requires llama.cpp's bytes: BF16 as
+// convert_hf_to_gguf.py writes it, Q8_0 as llama-quantize makes it from
+// that, and the BF16 file quantized GGUF → GGUF to Q4_K_M.
+func TestHFToGGUFMatchesLlamaCpp(t *testing.T) {
+	dir := t.TempDir()
+	hfDir := testref.Local(t, "kjv-llama")
+	bf16 := filepath.Join(dir, "kjv.bf16.gguf")
+	convertOK(t, hfDir, bf16, Options{})
+	if got := fileSHA256(t, bf16); got != refSHA256["BF16"] {
+		t.Errorf("HF -> GGUF (auto = BF16): sha256 %s, want convert_hf_to_gguf's %s", got, refSHA256["BF16"])
+	}
+	q8 := filepath.Join(dir, "kjv.q8_0.gguf")
+	convertOK(t, hfDir, q8, Options{Type: mustFT(t, "Q8_0")})
+	if got := fileSHA256(t, q8); got != refSHA256["Q8_0"] {
+		t.Errorf("HF -> Q8_0: sha256 %s, want llama-quantize's %s", got, refSHA256["Q8_0"])
+	}
+	q4 := filepath.Join(dir, "kjv.q4_k_m.gguf")
+	convertOK(t, bf16, q4, Options{Type: mustFT(t, "Q4_K_M")})
+	if got := fileSHA256(t, q4); got != refSHA256["Q4_K_M"] {
+		t.Errorf("GGUF BF16 -> Q4_K_M: sha256 %s, want llama-quantize's %s", got, refSHA256["Q4_K_M"])
+	}
+
+	// Back to HF: un-permuted Q/K rows, BF16 everywhere (the GGUF norms
+	// are F32 holding BF16 values): the original safetensors file exactly.
+	back := filepath.Join(dir, "hf")
+	convertOK(t, bf16, back, Options{To: "hf", Dtype: graph.BF16})
+	got, err := os.ReadFile(filepath.Join(back, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(hfDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("GGUF BF16 -> HF: model.safetensors differs from the original checkpoint")
+	}
+}
+
+// ggufTensors returns name -> (type, shape, bytes) of a GGUF file.
+func ggufTensors(t testing.TB, path string) map[string]string {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	for i, ti := range f.Tensors {
+		b, err := graph.ReadAll(f.TensorReader(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256(b)
+		out[ti.Name] = fmt.Sprintf("%v %v %x", ti.Type, ti.Shape, h[:8])
+	}
+	return out
+}
+
+// safetensorsTensors returns name -> (dtype, shape, bytes) of every
+// tensor in a directory's model*.safetensors files.
+func safetensorsTensors(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "model*.safetensors"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s: no safetensors (%v)", dir, err)
+	}
+	out := map[string]string{}
+	for _, p := range files {
+		f, err := safetensors.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ti := range f.Tensors {
+			b, err := graph.ReadAll(f.Section(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.Sum256(b)
+			out[ti.Name] = fmt.Sprintf("%v %v %x", ti.DType, ti.Shape, h[:8])
+		}
+		f.Close()
+	}
+	return out
+}
+
+func sameTensors(t *testing.T, what string, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d tensors, want %d", what, len(got), len(want))
+	}
+	bad := 0
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range want {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if got[k] != want[k] {
+			bad++
+			if bad <= 5 {
+				t.Errorf("%s: %s = %q, want %q", what, k, got[k], want[k])
+			}
+		}
+	}
+}
+
+// TestRoundTrips checks the lossless round trips: GGUF F16 → MLX F16 →
+// GGUF F16, and MLX (unquantized) → GGUF → MLX, tensor for tensor.
+func TestRoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	hfDir := testref.Local(t, "kjv-llama")
+	f16 := filepath.Join(dir, "kjv.f16.gguf")
+	convertOK(t, hfDir, f16, Options{Type: mustFT(t, "F16")})
+	mlxDir := filepath.Join(dir, "mlx-f16")
+	convertOK(t, f16, mlxDir, Options{})
+	f16b := filepath.Join(dir, "kjv.f16.again.gguf")
+	convertOK(t, mlxDir, f16b, Options{Type: mustFT(t, "F16")})
+	sameTensors(t, "GGUF F16 -> MLX -> GGUF F16", ggufTensors(t, f16b), ggufTensors(t, f16))
+
+	mlx2 := filepath.Join(dir, "mlx-f16-again")
+	convertOK(t, f16b, mlx2, Options{})
+	sameTensors(t, "MLX -> GGUF F16 -> MLX", safetensorsTensors(t, mlx2), safetensorsTensors(t, mlxDir))
+}
+
+// TestMLXQuantizedToGGUF dequantizes an MLX 4-bit model into GGUF and
+// back to HF: every value must be MLX's dequantization (BF16 scales, so
+// the auto type BF16 holds it exactly), and the Q/K rows go through the
+// GGUF permutation and back.
+func TestMLXQuantizedToGGUF(t *testing.T) {
+	dir := t.TempDir()
+	hfDir := testref.Local(t, "kjv-llama")
+	mlx4 := filepath.Join(dir, "mlx4")
+	s := convertOK(t, hfDir, mlx4, Options{Bits: 4, GroupSize: 64})
+	if s.Type != "MLX 4-bit g64" {
+		t.Errorf("summary type %q", s.Type)
+	}
+	var warned []string
+	g := filepath.Join(dir, "from-mlx.gguf")
+	convertOK(t, mlx4, g, Options{Warn: func(s string) { warned = append(warned, s) }})
+	// Direct dequantization to HF and via GGUF must agree.
+	direct := filepath.Join(dir, "hf-direct")
+	convertOK(t, mlx4, direct, Options{To: "hf"})
+	via := filepath.Join(dir, "hf-via-gguf")
+	convertOK(t, g, via, Options{To: "hf", Dtype: graph.BF16})
+	sameTensors(t, "MLX 4-bit -> HF vs MLX -> GGUF -> HF", safetensorsTensors(t, via), safetensorsTensors(t, direct))
+	// Requantizing the MLX model to Q8_0 is lossy on lossy: warned.
+	warned = nil
+	convertOK(t, mlx4, filepath.Join(dir, "q8.gguf"), Options{Type: mustFT(t, "Q8_0"), Warn: func(s string) { warned = append(warned, s) }})
+	if len(warned) == 0 || !strings.Contains(warned[0], "already quantized") {
+		t.Errorf("warnings %q", warned)
+	}
+}
+
+func TestConvertDirErrors(t *testing.T) {
+	dir := t.TempDir()
+	hfDir := testref.Local(t, "kjv-llama")
+	tests := []struct {
+		name string
+		out  string
+		opt  Options
+		want string
+	}{
+		{"hf-bits", "o1", Options{To: "hf", Bits: 4}, "no quantized tensors"},
+		{"bad-to", "o2", Options{To: "onnx"}, "want mlx or hf"},
+		{"bad-bits", "o3", Options{Bits: 7}, "unsupported bits 7"},
+		{"bad-group", "o4", Options{Bits: 4, GroupSize: 48}, "unsupported group size 48"},
+		{"bad-dtype", "o5", Options{Dtype: graph.Q8_0}, "--dtype"},
+		{"bad-rounding", "o6", Options{Bits: 4, Rounding: "fast"}, "rounding"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Convert(context.Background(), hfDir, filepath.Join(dir, tc.out), tc.opt)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, tc.out)); err == nil {
+				t.Errorf("%s was created", tc.out)
+			}
+		})
+	}
+	// An unsupported architecture names the supported ones.
+	bad := filepath.Join(dir, "gpt2")
+	os.MkdirAll(bad, 0o755)
+	cfg, _ := os.ReadFile(filepath.Join(hfDir, "config.json"))
+	os.WriteFile(filepath.Join(bad, "config.json"), bytes.ReplaceAll(cfg, []byte("LlamaForCausalLM"), []byte("GPT2LMHeadModel")), 0o644)
+	st, _ := os.ReadFile(filepath.Join(hfDir, "model.safetensors"))
+	os.WriteFile(filepath.Join(bad, "model.safetensors"), st, 0o644)
+	_, err := Convert(context.Background(), bad, filepath.Join(dir, "gpt2.gguf"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "llama, qwen2") {
+		t.Errorf("unsupported arch: %v", err)
+	}
+}
