@@ -67,7 +67,7 @@ func runConvert(c *cli.Context) error {
 			LeaveOutputTensor: c.Bool("leave-output-tensor"),
 			Pure:              c.Bool("pure"),
 		},
-		Warn: func(s string) { fmt.Fprintln(os.Stderr, "quantbridge: warning:", s) },
+		Warn: func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge: warning:", s) },
 	}
 	if s := c.String("type"); s != "" {
 		if err := convert.ParseTypeFlag(&opt, s, out); err != nil {
@@ -149,11 +149,11 @@ func runConvert(c *cli.Context) error {
 		return &exitError{1, err}
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	fmt.Fprintf(os.Stderr, "quantbridge: wrote %s (%s): %d tensors, %.2f MiB, %.2f bits per weight, %.1fs\n",
+	fmt.Fprintf(c.App.ErrWriter, "quantbridge: wrote %s (%s): %d tensors, %.2f MiB, %.2f bits per weight, %.1fs\n",
 		s.Output, s.Type, len(s.Tensors), float64(s.TotalBytes)/(1<<20), s.BitsPerWeight, s.Seconds)
 	return nil
 }
