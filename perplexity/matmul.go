@@ -113,7 +113,7 @@ func parallelFor(threads, n int, fn func(worker, i int)) {
 
 func defaultThreads(n int) int {
 	if n <= 0 {
-		return runtime.NumCPU()
+		return runtime.GOMAXPROCS(0)
 	}
 	return n
 }

@@ -1,3 +1,55 @@
+// Package perplexity scores language models the way llama.cpp's
+// llama-perplexity does, in pure Go: a tokenizer (tokenizer*.go), a forward
+// pass for the llama family (llama, mistral) and qwen2 over any
+// graph.Model, the llama-perplexity chunking method, and its KL-divergence
+// statistics.
+//
+// Forward pass (model*.go, forward*.go, matmul*.go): token embedding,
+// RMSNorm (sum of squares in float64), RoPE, grouped-query causal
+// attention, SwiGLU MLP, optional q/k/v(/o) biases, tied output
+// (token_embd when there is no output.weight), RoPE scaling "linear",
+// "llama3" or a rope_freqs.weight tensor. RoPE rotates adjacent pairs
+// (llama.cpp's NORM mode) for llama GGUF files, whose Q/K rows
+// convert_hf_to_gguf permuted, and halves (NEOX) for qwen2 and for HF/MLX
+// llama checkpoints, which are not permuted; the two are the same function
+// (TestForwardSynthetic checks both against a float64 reference). All
+// tokens of a chunk go through each layer together (matrix × matrix),
+// parallelized over output rows.
+//
+// Weights stay in their stored encoding (F16, BF16, every ggml block type
+// package quantize decodes, MLX affine) and are expanded a tile of 16 rows
+// at a time inside the matrix product into a per-worker buffer, then
+// multiplied with all activation rows of the batch. With a batch of a whole
+// chunk (128-512 tokens) the expansion is amortized over the batch: in
+// BenchmarkMatMul (768×256 weights, 128 tokens) tile expansion runs at the
+// float32 kernel's speed within measurement noise, as dequantizing the
+// whole matrix at load does, while the latter would need 4 bytes per
+// weight (8× a 4-bit model's size). F32 weights are decoded once.
+//
+// Activations: ggml's CPU backend rounds the input of every matrix product
+// to the weight type's vec_dot_type (Q8_0 for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0,
+// Q8_K for k-quants, BF16 or F16 for 16-bit weights) and keeps the KV
+// cache in F16. Options.Activations selects this emulation
+// (ActivationsLlamaCpp, see matmul_act.go) or plain float32
+// (ActivationsFloat32); the default (ActivationsAuto) emulates llama.cpp
+// for GGUF models and uses float32 for HF/MLX checkpoints, matching
+// transformers and MLX. On kjv-llama the emulation moves the final PPL of
+// the quantized GGUF files onto llama-perplexity's figure (Q6_K: 0.03%
+// off instead of 0.14%).
+//
+// Method (tools/perplexity/perplexity.cpp perplexity() at llama.cpp
+// 34af94cd): the text is tokenized once with BOS first; n_chunk =
+// tokens/ctx (at most Options.Chunks); each chunk's first token is
+// overwritten by BOS; the logits at positions ctx/2 .. ctx-2 score the
+// next token with a max-subtracted log-softmax whose exp terms are summed
+// in float64; nll and nll² are accumulated in float64; PPL = exp(mean nll)
+// with the delta-method standard error.
+//
+// Not covered: other architectures (no MoE, no sliding-window or
+// soft-capped attention, no qwen3 q/k norms), YaRN/longrope scaling,
+// llama-perplexity's --ppl-stride, HellaSwag/Winogrande modes, and its
+// 16-bit compressed KL base files (the base model is evaluated alongside
+// instead).
 package perplexity
 
 import (
@@ -31,7 +83,7 @@ const (
 type Options struct {
 	Ctx     int // context (chunk) length in tokens; 0 means 512
 	Chunks  int // maximum number of chunks; 0 or negative means all
-	Threads int // worker goroutines; 0 means runtime.NumCPU()
+	Threads int // worker goroutines; 0 means runtime.GOMAXPROCS(0) (the number of CPUs)
 	// Progress receives llama-perplexity's running output
 	// "[1]54.1315,[2]35.7765,..." (and a final newline); nil for none.
 	Progress io.Writer
