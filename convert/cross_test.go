@@ -16,6 +16,7 @@ import (
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
+	"github.com/quantbridge/quantbridge/quantize"
 )
 
 // refSHA256 are the sha256 sums of llama.cpp's reference files in
@@ -189,7 +190,7 @@ func TestRoundTrips(t *testing.T) {
 	sameTensors(t, "MLX -> GGUF F16 -> MLX", safetensorsTensors(t, mlx2), safetensorsTensors(t, mlxDir))
 }
 
-// TestMLXQuantizedToGGUF dequantizes an MLX 4-bit model into GGUF and
+// TestMLXQuantizedToGGUF dequantizes an MLX 4-bit model into GGUF BF16 and
 // back to HF: every value must be MLX's dequantization (BF16 scales, so
 // the auto type BF16 holds it exactly), and the Q/K rows go through the
 // GGUF permutation and back.
@@ -203,7 +204,7 @@ func TestMLXQuantizedToGGUF(t *testing.T) {
 	}
 	var warned []string
 	g := filepath.Join(dir, "from-mlx.gguf")
-	convertOK(t, mlx4, g, Options{Warn: func(s string) { warned = append(warned, s) }})
+	convertOK(t, mlx4, g, Options{Type: mustFT(t, "BF16"), Warn: func(s string) { warned = append(warned, s) }})
 	// Direct dequantization to HF and via GGUF must agree.
 	direct := filepath.Join(dir, "hf-direct")
 	convertOK(t, mlx4, direct, Options{To: "hf"})
@@ -257,3 +258,90 @@ func TestConvertDirErrors(t *testing.T) {
 		t.Errorf("unsupported arch: %v", err)
 	}
 }
+
+// TestMLXToGGUFRepack converts an MLX 4-bit g64 model to GGUF without
+// --type: the quantized tensors must become Q4_1 holding exactly MLX's
+// codes, scales and biases (compared as exact reals, Q/K rows permuted),
+// and the rest BF16.
+func TestMLXToGGUFRepack(t *testing.T) {
+	dir := t.TempDir()
+	mlx4 := filepath.Join(dir, "mlx4")
+	convertOK(t, testref.Local(t, "kjv-llama"), mlx4, Options{Bits: 4, GroupSize: 64})
+	out := filepath.Join(dir, "repacked.gguf")
+	s := convertOK(t, mlx4, out, Options{})
+	if s.Type != "Q4_1" {
+		t.Errorf("summary type %q, want Q4_1", s.Type)
+	}
+	src, err := openModel(mlx4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if v, _ := f.Get("general.file_type"); v != uint32(3) {
+		t.Errorf("general.file_type %v, want 3 (Q4_1)", v)
+	}
+	checked := 0
+	for i, ti := range f.Tensors {
+		mt := src.Tensor(ti.Name)
+		if mt == nil {
+			t.Fatalf("%s not in the MLX model", ti.Name)
+		}
+		if mt.Type != graph.MLXAffine {
+			if ti.Type != graph.F32 && ti.Type != graph.BF16 {
+				t.Errorf("%s: %v", ti.Name, ti.Type)
+			}
+			continue
+		}
+		if ti.Type != graph.Q4_1 {
+			t.Errorf("%s: %v, want Q4_1", ti.Name, ti.Type)
+			continue
+		}
+		gb, _ := graph.ReadAll(f.TensorReader(i))
+		codes, _ := graph.ReadAll(mt.Data)
+		scales, _ := graph.ReadAll(mt.Affine.Scales)
+		biases, _ := graph.ReadAll(mt.Affine.Biases)
+		rows, cols := mt.Shape[0], mt.Shape[1]
+		p := rotaryPerm(src, ti.Name, true)
+		for r := int64(0); r < rows; r++ {
+			sr := r // MLX row held by GGUF row r
+			if p != nil {
+				hd := rows / int64(p.heads)
+				h, k := r/hd, r%hd
+				sr = h*hd + (k%2)*(hd/2) + k/2
+			}
+			for c := int64(0); c < cols; c++ {
+				blk := gb[(r*cols+c)/32*20:]
+				j := c % 32
+				q := blk[4+j%16] & 0xF
+				if j >= 16 {
+					q = blk[4+j%16] >> 4
+				}
+				d := float64(quantizeFP16(blk[0:2]))
+				m := float64(quantizeFP16(blk[2:4]))
+				word := binaryLE32(codes[(sr*cols/8+c/8)*4:])
+				mq := (word >> (4 * uint(c%8))) & 0xF
+				g := sr*(cols/64) + c/64
+				ms := float64(bf16(scales[2*g:]))
+				mb := float64(bf16(biases[2*g:]))
+				if d*float64(q)+m != ms*float64(mq)+mb {
+					t.Fatalf("%s [%d,%d]: GGUF %v*%d+%v, MLX row %d %v*%d+%v", ti.Name, r, c, d, q, m, sr, ms, mq, mb)
+				}
+			}
+		}
+		checked++
+	}
+	if checked != 44 {
+		t.Errorf("%d repacked tensors checked, want 44", checked)
+	}
+}
+
+func binaryLE32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func quantizeFP16(b []byte) float32 {
+	return quantize.FP16ToFP32(uint16(b[0]) | uint16(b[1])<<8)
+}
+func bf16(b []byte) float32 { return quantize.BF16ToFP32(uint16(b[0]) | uint16(b[1])<<8) }

@@ -223,7 +223,41 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	if direct {
 		ft = conv
 	}
-	kv, err := gguf.ModelKV(m, conv.LlamaFType)
+	// With no --type, MLX affine tensors that have an exact GGUF form
+	// (4-bit → Q4_1, 5-bit → Q5_1, 8-bit → Q8_0 when biases are -128 ×
+	// scale) are repacked instead of dequantized.
+	repack := map[string]*repacker{}
+	if opt.Type.Name == "" {
+		counts := map[graph.Type]int{}
+		for _, t := range m.Tensors {
+			to, ok := repackTarget(t.Affine)
+			if t.Type != graph.MLXAffine || !ok {
+				continue
+			}
+			r, err := newRepacker(t, to)
+			if err != nil {
+				return nil, err
+			}
+			if ok, err := r.exact(4096); err != nil {
+				return nil, err
+			} else if ok {
+				repack[t.Name] = r
+				counts[to]++
+			}
+		}
+		best := 0
+		for typ, n := range counts {
+			if n > best {
+				best = n
+				for _, f := range fileTypes {
+					if f.Default == typ && !strings.Contains(f.Name, "_K") {
+						ft = f
+					}
+				}
+			}
+		}
+	}
+	kv, err := gguf.ModelKV(m, ft.LlamaFType)
 	if err != nil {
 		return nil, err
 	}
@@ -252,8 +286,17 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 		infos := make([]gguf.TensorInfo, len(im.Tensors))
 		for i, t := range im.Tensors {
 			infos[i] = gguf.TensorInfo{Name: t.Name, Shape: t.Shape, Type: t.Type}
+			if r := repack[t.Name]; r != nil {
+				infos[i].Type = r.to
+			}
+		}
+		if len(repack) > 0 {
+			opt.warn("%d MLX affine tensors repacked exactly to GGUF (%s); the rest are dequantized to %v", len(repack), ft.Name, outtype)
 		}
 		s, err = writeGGUFFile(ctx, out, kv, infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+			if r := repack[infos[i].Name]; r != nil {
+				return r.job(infos[i].Name, rotaryPerm(m, infos[i].Name, true), w, off), nil
+			}
 			return mk(infos[i].Name, infos[i].Type, w, off)
 		}, &opt)
 	} else {

@@ -114,6 +114,8 @@ type job struct {
 	// scales and biases for MLX affine); PartRowBytes are their row sizes.
 	Encode       func(f []float32, n int64) ([][]byte, error)
 	PartRowBytes []int64
+	// Raw, if set, produces and writes rows [r0, r0+n) by itself.
+	Raw func(r0, n int64) error
 
 	// Copy path.
 	Src graph.Source
@@ -141,7 +143,7 @@ func writeJobs(ctx context.Context, jobs []*job, opt *Options) ([]TensorSummary,
 	for i, j := range jobs {
 		total += j.OutRowBytes * j.Rows
 		perRow := j.InRowBytes
-		if j.Load != nil {
+		if j.Load != nil || j.Raw != nil {
 			perRow += 4*j.RowLen + j.OutRowBytes
 		}
 		step := j.Rows
@@ -236,6 +238,9 @@ func writeJobs(ctx context.Context, jobs []*job, opt *Options) ([]TensorSummary,
 func runPiece(j *job, r0, n int64) error {
 	if n == 0 {
 		return nil
+	}
+	if j.Raw != nil {
+		return j.Raw(r0, n)
 	}
 	if j.Load == nil {
 		b, err := readRows(j.Src, j.Name, r0, n, j.InRowBytes)
