@@ -340,7 +340,9 @@ func TestMLXToGGUFRepack(t *testing.T) {
 	}
 }
 
-func binaryLE32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func binaryLE32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 func quantizeFP16(b []byte) float32 {
 	return quantize.FP16ToFP32(uint16(b[0]) | uint16(b[1])<<8)
 }
