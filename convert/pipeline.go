@@ -34,7 +34,7 @@ type Options struct {
 	// the largest piece of work). A piece larger than MaxMemory runs alone.
 	MaxMemory int64
 	// SlabBytes caps the working set of one piece of work; larger tensors
-	// are processed in slabs of whole rows (0: 64 MiB).
+	// are processed in slabs of whole rows (0: 16 MiB).
 	SlabBytes int64
 	// AllowRequantize permits converting an already-quantized GGUF tensor
 	// to another type (dequantize → quantize), as llama-quantize's
@@ -130,7 +130,7 @@ type job struct {
 func writeJobs(ctx context.Context, jobs []*job, opt *Options) ([]TensorSummary, error) {
 	slab := opt.SlabBytes
 	if slab <= 0 {
-		slab = 64 << 20
+		slab = 16 << 20
 	}
 	type piece struct {
 		ji       int
