@@ -1,7 +1,9 @@
 package quantize
 
 import (
+	"encoding/hex"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -82,3 +84,57 @@ func TestFP32ToFP16MatchesGGML(t *testing.T) {
 		check(b)
 	}
 }
+
+func TestCvttRoundfSpecials(t *testing.T) {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	for _, tc := range []struct {
+		in         float32
+		cvtt, rndf int32
+	}{
+		{inf, math.MinInt32, math.MinInt32}, {-inf, math.MinInt32, math.MinInt32}, {nan, math.MinInt32, math.MinInt32},
+		{3e9, math.MinInt32, math.MinInt32}, {-2147483648, math.MinInt32, math.MinInt32},
+		{2147483520, 2147483520, 2147483520}, {-7.5, -7, -8}, {7.49999, 7, 7}, {16.5, 16, 17},
+	} {
+		if got := cvtt(tc.in); got != tc.cvtt {
+			t.Errorf("cvtt(%g) = %d, want %d", tc.in, got, tc.cvtt)
+		}
+		if got := roundf(tc.in); got != tc.rndf {
+			t.Errorf("roundf(%g) = %d, want %d", tc.in, got, tc.rndf)
+		}
+	}
+}
+
+// A block of denormals: d = amax/127 (or /8, /16) is a denormal, so
+// id = 1/d is infinite and x*id is ±Inf or NaN; ggml's x86 build converts
+// those to int 0x80000000. Expected bytes from quantize_row_*_ref of the
+// reference commit compiled for x86-64.
+func TestDenormalBlockAsX86(t *testing.T) {
+	x := make([]float32, 32)
+	for i := range x {
+		x[i] = math.Float32frombits(uint32(0x123 * (i % 7)))
+		if i%2 == 1 {
+			x[i] = -x[i]
+		}
+	}
+	for _, tc := range []struct {
+		f    func([]byte, []float32)
+		size int
+		want string // hex
+	}{
+		{QuantizeQ4_0, 18, "0080" + zeros(16)},
+		{QuantizeQ4_1, 20, "00000080" + zeros(16)},
+		{QuantizeQ5_0, 22, "0080" + zeros(20)},
+		{QuantizeQ5_1, 24, "00000080" + zeros(20)},
+		{QuantizeQ8_0, 34, zeros(34)},
+		{QuantizeQ8_1, 36, zeros(36)},
+	} {
+		got := make([]byte, tc.size)
+		tc.f(got, x)
+		if h := hex.EncodeToString(got); h != tc.want {
+			t.Errorf("%d-byte block = %s, want %s", tc.size, h, tc.want)
+		}
+	}
+}
+
+func zeros(n int) string { return strings.Repeat("00", n) }

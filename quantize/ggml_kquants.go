@@ -25,8 +25,7 @@ func QuantizeQ2K(dst []byte, src []float32) {
 	dst = dst[:nb*84]
 	var (
 		L       [qkK]uint8
-		Laux    [16]uint8
-		weights [16]float32
+		weights [qkK]float32
 		mins    [16]float32
 		scales  [16]float32
 	)
@@ -35,13 +34,16 @@ func QuantizeQ2K(dst []byte, src []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		y := (*[84]byte)(dst[i*84:])
 		sc := (*[16]byte)(y[0:])
+		for l, v := range x {
+			weights[l] = abs32(v)
+		}
+		for j := 0; j < 16; j += 2 {
+			a, b := 16*j, 16*j+16
+			scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(3, x[a:a+16], x[b:b+16],
+				weights[a:a+16], weights[b:b+16], L[a:a+16], L[b:b+16], -0.5, 0.1, 15, true)
+		}
 		var maxScale, maxMin float32
 		for j := range 16 {
-			xs := x[16*j : 16*j+16]
-			for l, v := range xs {
-				weights[l] = abs32(v)
-			}
-			scales[j], mins[j] = makeQKX2(3, xs, weights[:], L[16*j:16*j+16], Laux[:], -0.5, 0.1, 15, true)
 			if scales[j] > maxScale {
 				maxScale = scales[j]
 			}
@@ -265,8 +267,7 @@ func DequantizeQ3K(dst []float32, src []byte) {
 // of y and returns the 256 codes in L.
 func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 	var (
-		Laux    [32]uint8
-		weights [32]float32
+		weights [qkK]float32
 		mins    [8]float32
 		scales  [8]float32
 	)
@@ -274,7 +275,6 @@ func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 	if nmax == 31 {
 		rmin, nstep = -0.5, 15
 	}
-	var maxScale, maxMin float32
 	for j := range 8 {
 		xs := (*[32]float32)(x[32*j:])
 		var sumX2 float32
@@ -282,10 +282,18 @@ func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 			sumX2 += float32(v * v)
 		}
 		avX := float32(math.Sqrt(float64(sumX2 / 32)))
+		ws := (*[32]float32)(weights[32*j:])
 		for l, v := range xs {
-			weights[l] = avX + abs32(v)
+			ws[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2(nmax, xs[:], weights[:], L[32*j:32*j+32], Laux[:], rmin, 0.1, nstep, false)
+	}
+	for j := 0; j < 8; j += 2 {
+		a, b := 32*j, 32*j+32
+		scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(nmax, x[a:a+32], x[b:b+32],
+			weights[a:a+32], weights[b:b+32], L[a:a+32], L[b:b+32], rmin, 0.1, nstep, false)
+	}
+	var maxScale, maxMin float32
+	for j := range 8 {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -459,9 +467,11 @@ func QuantizeQ6K(dst []byte, src []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		y := (*[210]byte)(dst[i*210:])
 		var maxScale, maxAbsScale float32
-		for ib := range 16 {
-			scale := makeQX(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16])
-			scales[ib] = scale
+		for ib := 0; ib < 16; ib += 2 {
+			a, b := 16*ib, 16*ib+16
+			scales[ib], scales[ib+1] = makeQXPair(32, x[a:a+16], x[b:b+16], L[a:a+16], L[b:b+16])
+		}
+		for _, scale := range scales {
 			if a := abs32(scale); a > maxAbsScale {
 				maxAbsScale = a
 				maxScale = scale

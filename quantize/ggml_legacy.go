@@ -16,11 +16,34 @@ import (
 
 const qk = 32
 
-// roundf is C's roundf (half away from zero) for |r| < 2^28, as an int32.
-// float64(r) ± 0.5 is exact there, so truncating it rounds correctly.
+// cvtt is C's float-to-int conversion as llama.cpp's reference build
+// (x86-64, cvttss2si) executes it: truncation toward zero, and 0x80000000
+// (the "integer indefinite") for NaN and values outside int32. Go's own
+// conversion leaves those cases to the architecture (arm64 saturates).
+// They occur when a block's scale underflows (id = 1/d is infinite).
+func cvtt(f float32) int32 {
+	if f > -2147483648 && f < 2147483648 {
+		return int32(f)
+	}
+	return math.MinInt32
+}
+
+// roundf is C's (int)roundf(r) (half away from zero) with cvtt's handling
+// of NaN and out-of-range values: truncate, then step away from zero when
+// the (exact) remainder is at least one half.
 func roundf(r float32) int32 {
-	f := float64(r)
-	return int32(f + math.Copysign(0.5, f))
+	if !(r > -2147483648 && r < 2147483648) {
+		return math.MinInt32
+	}
+	t := int32(r)
+	d := float32(r) - float32(t) // float32(r): no fusing with an inlined caller's product
+	if d >= 0.5 {
+		t++
+	}
+	if d <= -0.5 {
+		t--
+	}
+	return t
 }
 
 // QuantizeQ4_0 encodes src into Q4_0 blocks (18 bytes per 32 values).
@@ -46,8 +69,8 @@ func QuantizeQ4_0(dst []byte, src []float32) {
 		for j := range qk / 2 {
 			x0 := x[j] * id
 			x1 := x[qk/2+j] * id
-			xi0 := min(15, int8(int32(float32(x0)+8.5)))
-			xi1 := min(15, int8(int32(float32(x1)+8.5)))
+			xi0 := min(15, int8(cvtt(float32(x0)+8.5)))
+			xi1 := min(15, int8(cvtt(float32(x1)+8.5)))
 			y[2+j] = uint8(xi0) | uint8(xi1)<<4
 		}
 	}
@@ -101,8 +124,8 @@ func QuantizeQ4_1(dst []byte, src []float32) {
 		for j := range qk / 2 {
 			x0 := (x[j] - mn) * id
 			x1 := (x[qk/2+j] - mn) * id
-			xi0 := min(15, int8(int32(float32(x0)+0.5)))
-			xi1 := min(15, int8(int32(float32(x1)+0.5)))
+			xi0 := min(15, int8(cvtt(float32(x0)+0.5)))
+			xi1 := min(15, int8(cvtt(float32(x1)+0.5)))
 			y[4+j] = uint8(xi0) | uint8(xi1)<<4
 		}
 	}
@@ -148,8 +171,8 @@ func QuantizeQ5_0(dst []byte, src []float32) {
 		for j := range qk / 2 {
 			x0 := x[j] * id
 			x1 := x[qk/2+j] * id
-			xi0 := uint8(min(31, int8(int32(float32(x0)+16.5))))
-			xi1 := uint8(min(31, int8(int32(float32(x1)+16.5))))
+			xi0 := uint8(min(31, int8(cvtt(float32(x0)+16.5))))
+			xi1 := uint8(min(31, int8(cvtt(float32(x1)+16.5))))
 			y[6+j] = xi0&0xF | (xi1&0xF)<<4
 			qh |= uint32(xi0&0x10) >> 4 << j
 			qh |= uint32(xi1&0x10) >> 4 << (j + qk/2)
@@ -195,8 +218,8 @@ func QuantizeQ5_1(dst []byte, src []float32) {
 		for j := range qk / 2 {
 			x0 := (x[j] - mn) * id
 			x1 := (x[qk/2+j] - mn) * id
-			xi0 := uint8(int32(float32(x0) + 0.5))
-			xi1 := uint8(int32(float32(x1) + 0.5))
+			xi0 := uint8(cvtt(float32(x0) + 0.5))
+			xi1 := uint8(cvtt(float32(x1) + 0.5))
 			y[8+j] = xi0&0xF | (xi1&0xF)<<4
 			qh |= uint32(xi0&0x10) >> 4 << j
 			qh |= uint32(xi1&0x10) >> 4 << (j + qk/2)
@@ -225,16 +248,15 @@ func DequantizeQ5_1(dst []float32, src []byte) {
 }
 
 // q8Scale returns Q8_0's d = amax/127 and id = 1/d (0 when d is 0), with
-// amax found as ggml's MAX(amax, fabsf(v)) does.
+// amax found as ggml's MAX(amax, fabsf(v)) does. For non-NaN floats the
+// order of magnitudes is the order of their bits without the sign, which
+// keeps the loop in integer registers.
 func q8Scale(x *[qk]float32) (d, id float32) {
-	var amax float32
+	var maxBits uint32
 	for _, v := range x {
-		a := abs32(v)
-		if !(amax > a) {
-			amax = a
-		}
+		maxBits = max(maxBits, math.Float32bits(v)&0x7fffffff)
 	}
-	d = amax / 127
+	d = math.Float32frombits(maxBits) / 127
 	if d != 0 {
 		id = 1 / d
 	}
