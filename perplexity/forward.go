@@ -102,10 +102,15 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 // mul is matMul with the activations rounded as llama.cpp rounds them for
 // w's type when the model emulates it.
 func (r *runner) mul(dst []float32, w *weight, x []float32, nTok int) {
-	if r.m.activations {
-		x = r.act.rounded(w.typ, x[:nTok*w.cols], w.cols)
+	if !r.m.activations {
+		matMul(dst, w, x, nTok, r.threads, &r.sc)
+		return
 	}
-	matMul(dst, w, x, nTok, r.threads, &r.sc)
+	xq := r.act.rounded(w.typ, x[:nTok*w.cols], w.cols)
+	matMul(dst, w, xq, nTok, r.threads, &r.sc)
+	if w.mins != nil {
+		addMinCorrection(dst, w, r.act.q81, nTok, r.threads)
+	}
 }
 
 // rmsNorm writes y[t] = x[t] / sqrt(mean(x[t]²) + eps) * w for n rows of

@@ -384,3 +384,57 @@ func TestRoundQ8(t *testing.T) {
 		t.Errorf("Q8_K: extreme element %v rounded to %v", x[imax], got[imax])
 	}
 }
+
+// TestQ81Correction checks the Q4_1 × activation product under llama.cpp
+// emulation against ggml_vec_dot_q4_1_q8_1's formula written out on the
+// integer codes: Σ_b d_w·fp16(d_a)·Σ q_w·q_a + m·fp16(d_a·Σ q_a).
+func TestQ81Correction(t *testing.T) {
+	const cols = 128
+	rng := rand.New(rand.NewPCG(5, 6))
+	wv := make([]float32, cols)
+	x := make([]float32, cols)
+	for i := range wv {
+		wv[i] = float32(rng.NormFloat64()*0.1 + 0.03)
+		x[i] = float32(rng.NormFloat64())
+	}
+	raw, err := encode(wv, graph.Q4_1, []int64{1, cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWeight(&graph.Tensor{Name: "w", Shape: []int64{1, cols}, Type: graph.Q4_1, Data: bytes.NewReader(raw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{m: &Model{activations: true}, threads: 1}
+	got := make([]float32, 1)
+	r.mul(got, w, x, 1)
+
+	var want float64
+	for b := 0; b < cols/32; b++ {
+		blk := raw[b*20 : (b+1)*20]
+		dw := float64(quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk)))
+		mw := float64(quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[2:])))
+		xb := x[b*32 : (b+1)*32]
+		var amax float32
+		for _, v := range xb {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		d := amax / 127
+		qa := make([]int, 32)
+		sumq := 0
+		for i, v := range xb {
+			qa[i] = int(math.RoundToEven(float64(v * (127 / amax))))
+			sumq += qa[i]
+		}
+		isum := 0
+		for j := 0; j < 16; j++ {
+			isum += int(blk[4+j]&15)*qa[j] + int(blk[4+j]>>4)*qa[j+16]
+		}
+		da := float64(quantize.FP16ToFP32(quantize.FP32ToFP16(d)))
+		s := float64(quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sumq))))
+		want += dw*da*float64(isum) + mw*s
+	}
+	if math.Abs(float64(got[0])-want) > 1e-5*math.Max(1, math.Abs(want)) {
+		t.Errorf("Q4_1 row · activations = %v, ggml formula gives %v", got[0], want)
+	}
+}

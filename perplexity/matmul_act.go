@@ -23,7 +23,8 @@ const (
 	actF32  actKind = iota // no rounding
 	actF16                 // F16 weights: activations to fp16
 	actBF16                // BF16 weights: activations to bf16
-	actQ8_0                // Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4, Q4_1/Q5_1 (Q8_1 rounds the same)
+	actQ8_0                // Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4
+	actQ8_1                // Q4_1, Q5_1: Q8_0's rounding plus the block-sum correction
 	actQ8_K                // k-quants and the other i-quants
 	nActKinds
 )
@@ -37,7 +38,9 @@ func activationKind(t graph.Type) actKind {
 		return actF16
 	case graph.BF16:
 		return actBF16
-	case graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0, graph.Q8_1,
+	case graph.Q4_1, graph.Q5_1:
+		return actQ8_1
+	case graph.Q4_0, graph.Q5_0, graph.Q8_0, graph.Q8_1,
 		graph.IQ4_NL, graph.MXFP4, graph.NVFP4, graph.Q1_0, graph.Q2_0:
 		return actQ8_0
 	case graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K, graph.Q8_K,
@@ -53,6 +56,9 @@ func activationKind(t graph.Type) actKind {
 type actCache struct {
 	valid [nActKinds]bool
 	buf   [nActKinds][]float32
+	// q81 holds, for actQ8_1, one correction per block of 32:
+	// fp16(d·Σq) − fp16(d)·Σq (see q81Correction).
+	q81 []float32
 }
 
 func (c *actCache) reset() { c.valid = [nActKinds]bool{} }
@@ -69,8 +75,59 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 	}
 	c.buf[k] = grow(c.buf[k], len(x))
 	roundActivations(c.buf[k], x, n, k)
+	if k == actQ8_1 {
+		c.q81 = grow(c.q81, len(x)/32)
+		for b := range c.q81 {
+			c.q81[b] = q81Correction(x[b*32 : (b+1)*32])
+		}
+	}
 	c.valid[k] = true
 	return c.buf[k]
+}
+
+// q81Correction is what ggml's Q4_1×Q8_1 and Q5_1×Q8_1 dot products add
+// beyond the dot product of the dequantized weights with the rounded
+// activations, per unit of the weight block's minimum m. They compute
+// d_w·d_a·Σq_w·q_a + m·s with s = fp16(d·Σq_a) stored by quantize_row_q8_1
+// (d = amax/127 in float32), whereas the dequantized form gives
+// m·fp16(d)·Σq_a.
+func q81Correction(x []float32) float32 {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	d := amax / 127
+	var id float32
+	if amax != 0 {
+		id = 127 / amax
+	}
+	var sum int32
+	for _, v := range x {
+		sum += int32(math.RoundToEven(float64(v * id)))
+	}
+	s := quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sum)))
+	dh := quantize.FP16ToFP32(quantize.FP32ToFP16(d))
+	return s - dh*float32(sum)
+}
+
+// addMinCorrection adds Σ_b mins[r,b]·corr[t,b] to dst[t,r] (the Q8_1 block
+// sum correction for Q4_1/Q5_1 weights).
+func addMinCorrection(dst []float32, w *weight, corr []float32, nTok, threads int) {
+	nb := w.cols / 32
+	n := w.rows
+	parallelFor(threads, (n+63)/64, func(_, tile int) {
+		for r := tile * 64; r < min((tile+1)*64, n); r++ {
+			m := w.mins[r*nb : (r+1)*nb]
+			for t := 0; t < nTok; t++ {
+				c := corr[t*nb : (t+1)*nb]
+				var s float32
+				for b, v := range m {
+					s += v * c[b]
+				}
+				dst[t*n+r] += s
+			}
+		}
+	})
 }
 
 // roundActivations writes x rounded through encoding k into dst, row by row
@@ -85,7 +142,7 @@ func roundActivations(dst, x []float32, n int, k actKind) {
 		for i, v := range x {
 			dst[i] = quantize.BF16ToFP32(quantize.FP32ToBF16(v))
 		}
-	case actQ8_0:
+	case actQ8_0, actQ8_1:
 		for i := 0; i+32 <= len(x); i += 32 {
 			roundQ8_0(dst[i:i+32], x[i:i+32])
 		}

@@ -22,6 +22,9 @@ type weight struct {
 	// MLX affine: scales and biases decoded to float32 values as MLX's
 	// dequantize uses them (one per group).
 	affine *affineWeight
+	// mins are the per-block minimums m of Q4_1/Q5_1 weights
+	// ([rows * cols/32]), for llama.cpp's Q8_1 block-sum term.
+	mins []float32
 }
 
 type affineWeight struct {
@@ -146,6 +149,15 @@ func newWeight(t *graph.Tensor) (*weight, error) {
 		return w, nil
 	}
 	w.raw = raw
+	if t.Type == graph.Q4_1 || t.Type == graph.Q5_1 {
+		// block_q4_1 / block_q5_1 start with fp16 d, fp16 m.
+		bs := int(t.Type.TypeSize())
+		nb := int(cols) / 32
+		w.mins = make([]float32, int(rows)*nb)
+		for i := range w.mins {
+			w.mins[i] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(raw[i*bs+2:]))
+		}
+	}
 	return w, nil
 }
 
