@@ -8,9 +8,13 @@
 // call them concurrently on disjoint rows. Quantization reproduces ggml's
 // quantize_row_*_ref functions (ggml-quants.c, llama.cpp commit 34af94cd),
 // which is what llama-quantize runs when it has no importance matrix: the
-// output is byte-identical to llama-quantize built without fused
-// multiply-add contraction, on every GOARCH (every product that feeds a sum
-// is rounded explicitly so Go never fuses it).
+// output is byte-identical to llama-quantize built for x86-64 without fused
+// multiply-add contraction, on every GOARCH: every product that feeds a sum
+// is rounded explicitly so Go never fuses it (TestNoFusedMultiplyAdd checks
+// the arm64 and riscv64 code), and C's float-to-int conversions of
+// non-finite values (blocks whose scale underflows) follow x86's cvttss2si.
+// QuantizeRow also applies llama-quantize's row validation (an fp16 scale
+// that overflows is an error).
 //
 // Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
 // Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
