@@ -826,15 +826,30 @@ func addVocab(b *kvBuilder, m *graph.Model) error {
 		return fmt.Errorf("gguf: %s: tokenizer model %q is not supported for HF->GGUF (llama or gpt2)", m.Path, t.Model)
 	}
 	// SpecialVocab.add_to_gguf: ids (types with a GGUFWriter handler, in
-	// special_token_types order), add_*_token flags, chat template.
-	for _, s := range []struct {
+	// the order SpecialVocab found them, see specialIDOrder; types it did
+	// not find in the files in special_token_types order), add_*_token
+	// flags, chat template.
+	type special struct {
+		typ string
 		id  int
 		key string
-	}{
-		{t.BOS, "bos_token_id"}, {t.EOS, "eos_token_id"}, {t.UNK, "unknown_token_id"},
-		{t.SEP, "seperator_token_id"}, {t.PAD, "padding_token_id"}, {t.MASK, "mask_token_id"},
-		{t.EOT, "eot_token_id"}, {t.EOM, "eom_token_id"},
-	} {
+	}
+	specials := []special{
+		{"bos", t.BOS, "bos_token_id"}, {"eos", t.EOS, "eos_token_id"}, {"unk", t.UNK, "unknown_token_id"},
+		{"sep", t.SEP, "seperator_token_id"}, {"pad", t.PAD, "padding_token_id"}, {"mask", t.MASK, "mask_token_id"},
+		{"eot", t.EOT, "eot_token_id"}, {"eom", t.EOM, "eom_token_id"},
+	}
+	var ordered []special
+	for _, typ := range specialIDOrder(m) {
+		for i, s := range specials {
+			if s.typ == typ {
+				ordered = append(ordered, s)
+				specials = append(specials[:i:i], specials[i+1:]...)
+				break
+			}
+		}
+	}
+	for _, s := range append(ordered, specials...) {
 		if s.id >= 0 && s.id < n {
 			b.add("tokenizer.ggml."+s.key, uint32(s.id))
 		}
