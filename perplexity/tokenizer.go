@@ -44,6 +44,8 @@ const (
 	attrControl     = 1 << 3
 	attrUserDefined = 1 << 4
 	attrByte        = 1 << 5
+	attrLStrip      = 1 << 7 // drop whitespace before the token in the text
+	attrRStrip      = 1 << 8 // drop whitespace after the token in the text
 )
 
 type vocabKind int
@@ -86,6 +88,43 @@ type bpePair struct{ left, right string }
 // the reader must store llama.cpp's default when it was absent (true for
 // SentencePiece and for the llama3/tekken/chameleon BPE pre-tokenizers).
 func NewVocab(t *graph.Tokenizer) (*Vocab, error) {
+	return newVocab(t, "", "")
+}
+
+// NewTokenizerForModel is NewTokenizer for a model's vocabulary, also
+// applying llama.cpp's per-model token attributes, which depend on the
+// model's general.name (GGUF metadata) and architecture: for a name
+// containing "phi-3" or "phi3", special tokens swallow the whitespace that
+// follows them in the text (RSTRIP); "<mask>" of the jina-v2-de/es/code
+// pre-tokenizers and "[MASK]" of "modern-bert" models swallow the whitespace
+// before them (LSTRIP). Without GGUF metadata the name is unknown and these
+// rules do not apply.
+func NewTokenizerForModel(m *graph.Model) (Tokenizer, error) {
+	if m == nil {
+		return nil, fmt.Errorf("tokenizer: no model")
+	}
+	return NewVocabForModel(m)
+}
+
+// NewVocabForModel is NewVocab with the per-model token attributes of
+// NewTokenizerForModel.
+func NewVocabForModel(m *graph.Model) (*Vocab, error) {
+	var name, arch string
+	for _, kv := range m.Metadata {
+		switch kv.Key {
+		case "general.name":
+			name, _ = kv.Value.(string)
+		case "general.architecture":
+			arch, _ = kv.Value.(string)
+		}
+	}
+	if arch == "" {
+		arch = m.Arch
+	}
+	return newVocab(m.Tokenizer, name, arch)
+}
+
+func newVocab(t *graph.Tokenizer, modelName, arch string) (*Vocab, error) {
 	if t == nil {
 		return nil, fmt.Errorf("tokenizer: no vocabulary")
 	}
@@ -215,6 +254,7 @@ func NewVocab(t *graph.Tokenizer) (*Vocab, error) {
 	sort.SliceStable(v.special, func(a, b int) bool {
 		return len(v.tokens[v.special[a]]) > len(v.tokens[v.special[b]])
 	})
+	v.setStripAttrs(t, modelName, arch)
 	return v, nil
 }
 
@@ -236,35 +276,40 @@ func typeAttr(t int32) uint32 {
 	return 0
 }
 
-// Token texts llama.cpp recognizes as end-of-turn / fill-in-the-middle
-// markers when the metadata names none, and then forces to control type.
-var controlByName = []struct {
-	kind  string
-	texts []string
-}{
-	{"eot", []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"}},
-	{"eom", []string{"<|eom_id|>"}},
-	{"fim_pre", []string{"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"}},
-	{"fim_suf", []string{"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"}},
-	{"fim_mid", []string{"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"}},
-	{"fim_pad", []string{"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
-	{"fim_rep", []string{"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}},
-	{"fim_sep", []string{"<|file_sep|>"}},
+// Token texts llama.cpp recognizes as fill-in-the-middle markers when the
+// metadata names none; the first match of each kind is forced to control
+// type (llama_vocab::impl::load, "auto-detect special tokens by text").
+var fimByName = [][]string{
+	{"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"},
+	{"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"},
+	{"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"},
+	{"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"},
+	{"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"},
+	{"<|file_sep|>"},
 }
 
-// markControlByName reproduces llama.cpp's auto-detection of special tokens
-// by text: for each kind whose id the metadata does not give, the first
-// matching token gets the control attribute. llama.cpp walks an unordered
-// map, so "first" is unspecified there; the lowest id is used here. The
-// gpt-oss markers are made user-defined, as llama.cpp does.
+// eogTexts are the token texts llama.cpp puts in its end-of-generation set;
+// every token with one of them is forced to control type, whatever the
+// metadata says (so, without parse_special, the text is not cut out as a
+// user-defined token). The end-of-turn texts llama.cpp auto-detects are
+// all among them.
+var eogTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+	"<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+	"<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["}
+
+// markControlByName reproduces llama.cpp's adjustments of token types by
+// text, in its order: the fill-in-the-middle markers (for each kind, the
+// first match gets the control attribute; llama.cpp walks an unordered map,
+// so "first" is unspecified there and the lowest id is used here; the
+// metadata's FIM ids are not read, so the detection always runs), then
+// every end-of-generation text becomes control, the gpt-oss markers become
+// user-defined, "<|end|>" becomes user-defined when "<|return|>" and
+// "<|call|>" (or "<|call|>"/"<|calls|>" and "<|flush|>") exist, and "</s>"
+// becomes normal when "<|tool_response>" exists.
 func (v *Vocab) markControlByName(t *graph.Tokenizer) {
-	given := map[string]bool{"eot": t.EOT >= 0, "eom": t.EOM >= 0}
-	for _, c := range controlByName {
-		if given[c.kind] {
-			continue
-		}
+	for _, texts := range fimByName {
 		best := -1
-		for _, s := range c.texts {
+		for _, s := range texts {
 			if id, ok := v.ids[s]; ok && (best < 0 || id < best) {
 				best = id
 			}
@@ -273,10 +318,65 @@ func (v *Vocab) markControlByName(t *graph.Tokenizer) {
 			v.attrs[best] |= attrControl
 		}
 	}
+	for _, s := range eogTexts {
+		if id, ok := v.ids[s]; ok {
+			v.attrs[id] |= attrControl
+		}
+	}
 	for _, s := range []string{"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"} {
 		if id, ok := v.ids[s]; ok {
 			v.attrs[id] = attrUserDefined
 		}
+	}
+	has := func(s string) bool { _, ok := v.ids[s]; return ok }
+	if end, ok := v.ids["<|end|>"]; ok {
+		call := has("<|call|>") || has("<|calls|>")
+		if (has("<|return|>") && call) || (call && has("<|flush|>")) {
+			v.attrs[end] = attrUserDefined
+		}
+	}
+	if s, ok := v.ids["</s>"]; ok && has("<|tool_response>") {
+		v.attrs[s] = attrNormal
+	}
+}
+
+// setStripAttrs sets llama.cpp's per-model LSTRIP/RSTRIP token attributes
+// (end of llama_vocab::impl::load). It runs after the special-token list
+// is built, as in llama.cpp, so it never changes which tokens are special.
+func (v *Vocab) setStripAttrs(t *graph.Tokenizer, modelName, arch string) {
+	set := func(text string, attr uint32, on bool) {
+		id, ok := v.ids[text]
+		if !ok {
+			return // llama.cpp throws (token_to_id.at) or warns
+		}
+		if on {
+			v.attrs[id] |= attr
+		} else {
+			v.attrs[id] &^= attr
+		}
+	}
+	name := strings.ToLower(modelName)
+	containsAny := func(s string, subs ...string) bool {
+		for _, x := range subs {
+			if strings.Contains(s, x) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case containsAny(t.Pre, "jina-v2-de", "jina-v2-es", "jina-v2-code") || containsAny(arch, "nomic-bert-moe", "jina-bert-v3"):
+		set("<mask>", attrLStrip, true)
+	case containsAny(name, "phi-3", "phi3"):
+		for _, id := range v.special {
+			v.attrs[id] |= attrRStrip
+		}
+		set("</s>", attrRStrip, true)
+		for _, s := range []string{"<unk>", "<s>", "<|endoftext|>"} {
+			set(s, attrRStrip, false)
+		}
+	case containsAny(name, "modern-bert"):
+		set("[MASK]", attrLStrip, true)
 	}
 }
 
@@ -367,7 +467,8 @@ func (v *Vocab) Tokenize(text string, addSpecial, parseSpecial bool) []int {
 // (llama_vocab::impl::tokenizer_st_partition): each special token in turn,
 // longest first, is cut out of every raw fragment left to right. Without
 // parseSpecial, control and unknown tokens are left in the text, but
-// user-defined tokens are still cut out.
+// user-defined tokens are still cut out. A token with the LSTRIP (RSTRIP)
+// attribute also drops the C-locale whitespace before (after) it.
 func (v *Vocab) partition(text string, parseSpecial bool) []fragment {
 	frags := []fragment{{tok: -1, off: 0, n: len(text)}}
 	for _, id := range v.special {
@@ -390,11 +491,22 @@ func (v *Vocab) partition(text string, parseSpecial bool) []fragment {
 					break
 				}
 				changed = true
-				if k > 0 {
-					next = append(next, fragment{tok: -1, off: off, n: k})
+				left := k
+				if a&attrLStrip != 0 {
+					for left > 0 && isCSpace(text[off+left-1]) {
+						left--
+					}
+				}
+				if left > 0 {
+					next = append(next, fragment{tok: -1, off: off, n: left})
 				}
 				next = append(next, fragment{tok: id})
 				off += k + len(tt)
+				if a&attrRStrip != 0 {
+					for off < end && isCSpace(text[off]) {
+						off++
+					}
+				}
 			}
 			if off < end {
 				next = append(next, fragment{tok: -1, off: off, n: end - off})
@@ -406,6 +518,9 @@ func (v *Vocab) partition(text string, parseSpecial bool) []fragment {
 	}
 	return frags
 }
+
+// isCSpace is C's isspace in the "C" locale.
+func isCSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 
 // Decode implements Tokenizer: llama_detokenize with remove_special=false
 // and unparse_special=true.

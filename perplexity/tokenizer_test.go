@@ -262,3 +262,57 @@ func TestBPEPreRegex(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// llama.cpp adjusts token types by text and, for some models, by name
+// (llama_vocab::impl::load); these cases follow its rules.
+func TestSpecialTokenAttributes(t *testing.T) {
+	sp := map[string]float32{"▁": -1, "a": -2, "▁a": -0.5, "e": -2, "n": -2, "d": -2}
+	ud := graph.TokenUserDefined
+	phi := []graph.KV{{Key: "general.name", Value: "Phi3"}}
+	cases := []struct {
+		name     string
+		specials map[string]int32
+		meta     []graph.KV
+		text     string
+		special  bool
+		want     []string
+	}{
+		// An end-of-generation text is forced to control type: not cut out
+		// of the text without parse_special, although user-defined.
+		{"eog user-defined", map[string]int32{"<|end|>": ud}, nil, "a<|end|>", false,
+			[]string{"▁a", "<0x3C>", "<0x7C>", "e", "n", "d", "<0x7C>", "<0x3E>"}},
+		{"eog parsed", map[string]int32{"<|end|>": ud}, nil, "a<|end|>", true, []string{"▁a", "<|end|>"}},
+		// ...unless "<|return|>" and "<|call|>" exist (o200k_harmony).
+		{"harmony end", map[string]int32{"<|end|>": ud, "<|return|>": ud, "<|call|>": ud}, nil, "a<|end|>", false,
+			[]string{"▁a", "<|end|>"}},
+		// "</s>" becomes normal when "<|tool_response>" exists (gemma4).
+		{"gemma4 </s>", map[string]int32{"<|tool_response>": ud}, nil, "a</s>", true,
+			[]string{"▁a", "<0x3C>", "<0x2F>", "<0x73>", "<0x3E>"}},
+		// Phi-3: special tokens drop the whitespace after them, except
+		// <s>, <unk> and <|endoftext|>.
+		{"phi3 rstrip", map[string]int32{"<|user|>": graph.TokenControl}, phi, "<|user|> \n a", true,
+			[]string{"<|user|>", "▁a"}},
+		{"phi3 </s> rstrip", nil, phi, "</s>  a", true, []string{"</s>", "▁a"}},
+		{"phi3 <s> kept", nil, phi, "<s> a", true, []string{"<s>", "▁", "▁a"}},
+		{"no name no rstrip", map[string]int32{"<|user|>": graph.TokenControl}, nil, "<|user|> a", true,
+			[]string{"<|user|>", "▁", "▁a"}},
+	}
+	for _, c := range cases {
+		gt := spmVocab(sp, c.specials)
+		v, err := NewVocabForModel(&graph.Model{Tokenizer: gt, Metadata: c.meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := pieces(v, v.Tokenize(c.text, false, c.special))
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s %q: got %q, want %q", c.name, c.text, got, c.want)
+		}
+	}
+	// LSTRIP: "<mask>" of the jina-v2 pre-tokenizers takes the spaces
+	// before it.
+	gt := byteLevelVocab("jina-v2-es", nil, []string{"x y"}, map[string]int32{"<mask>": ud})
+	v := mustVocab(t, gt)
+	if got, want := pieces(v, v.Tokenize("a  <mask> a", false, false)), []string{"a", "<mask>", "Ġ", "a"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("jina <mask>: got %q, want %q", got, want)
+	}
+}
