@@ -85,22 +85,13 @@ func TestFP32ToFP16MatchesGGML(t *testing.T) {
 	}
 }
 
-func TestCvttRoundfSpecials(t *testing.T) {
-	inf := float32(math.Inf(1))
-	nan := float32(math.NaN())
+func TestRoundfAwayFromZero(t *testing.T) {
 	for _, tc := range []struct {
-		in         float32
-		cvtt, rndf int32
-	}{
-		{inf, math.MinInt32, math.MinInt32}, {-inf, math.MinInt32, math.MinInt32}, {nan, math.MinInt32, math.MinInt32},
-		{3e9, math.MinInt32, math.MinInt32}, {-2147483648, math.MinInt32, math.MinInt32},
-		{2147483520, 2147483520, 2147483520}, {-7.5, -7, -8}, {7.49999, 7, 7}, {16.5, 16, 17},
-	} {
-		if got := cvtt(tc.in); got != tc.cvtt {
-			t.Errorf("cvtt(%g) = %d, want %d", tc.in, got, tc.cvtt)
-		}
-		if got := roundf(tc.in); got != tc.rndf {
-			t.Errorf("roundf(%g) = %d, want %d", tc.in, got, tc.rndf)
+		in   float32
+		want int32
+	}{{2147483520, 2147483520}, {-2147483520, -2147483520}, {-7.5, -8}, {7.49999, 7}, {16.5, 17}, {8388607.5, 8388608}} {
+		if got := roundf(tc.in); got != tc.want {
+			t.Errorf("roundf(%g) = %d, want %d", tc.in, got, tc.want)
 		}
 	}
 }
@@ -138,3 +129,46 @@ func TestDenormalBlockAsX86(t *testing.T) {
 }
 
 func zeros(n int) string { return strings.Repeat("00", n) }
+
+// absMax and minMax (integer keys) pick the same bits as ggml's float loops,
+// signed zeros and ties included.
+func TestAbsMaxMinMaxAsC(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	blocks := [][]float32{
+		{0, negZero}, {negZero, 0}, {negZero}, {1, -1}, {-1, 1}, {-2, 2, -3, 3},
+		{-math.MaxFloat32, math.MaxFloat32}, {math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32},
+	}
+	r := uint32(1)
+	for range 200 {
+		var b []float32
+		for range 32 {
+			r = r*1664525 + 1013904223
+			b = append(b, float32(int32(r>>24)%5-2)*0.5) // many ties
+		}
+		blocks = append(blocks, b)
+	}
+	for _, vals := range blocks {
+		var x [qk]float32
+		copy(x[:], vals)
+		var amax, max float32
+		mn, mx := float32(math.MaxFloat32), float32(-math.MaxFloat32)
+		for _, v := range x {
+			if amax < abs32(v) {
+				amax, max = abs32(v), v
+			}
+			if v < mn {
+				mn = v
+			}
+			if v > mx {
+				mx = v
+			}
+		}
+		if got := absMax(&x); math.Float32bits(got) != math.Float32bits(max) {
+			t.Errorf("absMax(%v) = %g, want %g", vals, got, max)
+		}
+		gmn, gmx := minMax(&x)
+		if math.Float32bits(gmn) != math.Float32bits(mn) || math.Float32bits(gmx) != math.Float32bits(mx) {
+			t.Errorf("minMax(%v) = %g, %g, want %g, %g", vals, gmn, gmx, mn, mx)
+		}
+	}
+}

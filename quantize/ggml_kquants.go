@@ -15,7 +15,8 @@ import (
 //	Q8_K 292 bytes: d(float32) qs[256](int8) bsums[16](int16)
 //
 // The per-type functions take len(src) a multiple of 256 and a dst of at
-// least the row size; they panic otherwise.
+// least the row size; they panic otherwise. Like the legacy ones they expect
+// finite input and match ggml for |x| <= 1e10 (QuantizeRow checks both).
 
 const qkK = 256
 

@@ -8,33 +8,21 @@ import (
 // Legacy 32-element block formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1.
 //
 // The per-type functions take len(src) a multiple of 32 and a dst of at
-// least the row size (graph.RowSize); they panic otherwise. QuantizeRow and
-// DequantizeRow are the checked entry points.
+// least the row size (graph.RowSize); they panic otherwise. Their input must
+// be finite, and their output is ggml's for |x| <= 1e10 (beyond that ggml
+// overflows its fp16 scales, and float32 intermediates may overflow to
+// values whose integer conversion differs between architectures).
+// QuantizeRow and DequantizeRow are the checked entry points.
 //
 // Three rounding rules live here, as in ggml: Q8_0/Q8_1 use roundf (half
 // away from zero); Q4_0/Q4_1/Q5_0/Q5_1 truncate x+8.5 (or +0.5, +16.5).
 
 const qk = 32
 
-// cvtt is C's float-to-int conversion as llama.cpp's reference build
-// (x86-64, cvttss2si) executes it: truncation toward zero, and 0x80000000
-// (the "integer indefinite") for NaN and values outside int32. Go's own
-// conversion leaves those cases to the architecture (arm64 saturates).
-// They occur when a block's scale underflows (id = 1/d is infinite).
-func cvtt(f float32) int32 {
-	if f > -2147483648 && f < 2147483648 {
-		return int32(f)
-	}
-	return math.MinInt32
-}
-
-// roundf is C's (int)roundf(r) (half away from zero) with cvtt's handling
-// of NaN and out-of-range values: truncate, then step away from zero when
-// the (exact) remainder is at least one half.
+// roundf is C's roundf (half away from zero) as an int32, for |r| < 2^31:
+// truncate, then step away from zero when the (exact) remainder is at
+// least one half.
 func roundf(r float32) int32 {
-	if !(r > -2147483648 && r < 2147483648) {
-		return math.MinInt32
-	}
 	t := int32(r)
 	d := float32(r) - float32(t) // float32(r): no fusing with an inlined caller's product
 	if d >= 0.5 {
@@ -46,6 +34,14 @@ func roundf(r float32) int32 {
 	return t
 }
 
+// idOverflow reports whether a block's inverse scale id = 1/d is infinite
+// (d is a tiny subnormal). ggml then computes x*id = ±Inf or NaN for every
+// element, and its x86-64 build converts those to the integer 0x80000000,
+// whose low byte, and thus every code, is 0. Callers write zero codes, so
+// the conversions below only ever see |x*id| <= 127 or so, where Go's
+// conversion is exact on every architecture.
+func idOverflow(id float32) bool { return id > math.MaxFloat32 || id < -math.MaxFloat32 }
+
 // QuantizeQ4_0 encodes src into Q4_0 blocks (18 bytes per 32 values).
 func QuantizeQ4_0(dst []byte, src []float32) {
 	nb := len(src) / qk
@@ -53,24 +49,22 @@ func QuantizeQ4_0(dst []byte, src []float32) {
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[18]byte)(dst[i*18:])
-		var amax, max float32
-		for _, v := range x {
-			if amax < abs32(v) {
-				amax = abs32(v)
-				max = v
-			}
-		}
+		max := absMax(x)
 		d := max / -8
 		var id float32
 		if d != 0 {
 			id = 1 / d
 		}
 		putF16(y[0:], d)
+		if idOverflow(id) {
+			*(*[16]byte)(y[2:]) = [16]byte{}
+			continue
+		}
 		for j := range qk / 2 {
 			x0 := x[j] * id
 			x1 := x[qk/2+j] * id
-			xi0 := min(15, int8(cvtt(float32(x0)+8.5)))
-			xi1 := min(15, int8(cvtt(float32(x1)+8.5)))
+			xi0 := min(15, int8(int32(float32(x0)+8.5)))
+			xi1 := min(15, int8(int32(float32(x1)+8.5)))
 			y[2+j] = uint8(xi0) | uint8(xi1)<<4
 		}
 	}
@@ -91,19 +85,46 @@ func DequantizeQ4_0(dst []float32, src []byte) {
 	}
 }
 
-// minMax returns min and max as quantize_row_q4_1_ref finds them (starting
-// from +FLT_MAX / -FLT_MAX, strict comparisons).
-func minMax(x *[qk]float32) (mn, mx float32) {
-	mn, mx = math.MaxFloat32, -math.MaxFloat32
+// absMax returns the value of largest magnitude (the first one on ties; +0
+// for an all-zero block), as quantize_row_q4_0_ref finds it with
+// `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`. For non-NaN floats
+// the order of magnitudes is the order of the bits without the sign, so the
+// loop runs on integers with conditional moves instead of branches.
+func absMax(x *[qk]float32) float32 {
+	var amax, raw uint32
 	for _, v := range x {
-		if v < mn {
-			mn = v
-		}
-		if v > mx {
-			mx = v
+		b := math.Float32bits(v)
+		if a := b & 0x7fffffff; a > amax {
+			amax, raw = a, b
 		}
 	}
-	return mn, mx
+	return math.Float32frombits(raw)
+}
+
+// orderKey maps a non-NaN float to an int32 with the same order, ±0 equal.
+func orderKey(b uint32) int32 {
+	s := int32(b) >> 31
+	m := int32(b & 0x7fffffff)
+	return m ^ s - s
+}
+
+// minMax returns min and max as quantize_row_q4_1_ref finds them (from
+// +FLT_MAX / -FLT_MAX, strict comparisons: the first of equal values wins),
+// comparing integer order keys to avoid branches.
+func minMax(x *[qk]float32) (mn, mx float32) {
+	kmin, kmax := orderKey(math.Float32bits(math.MaxFloat32)), orderKey(math.Float32bits(-math.MaxFloat32))
+	rawMin, rawMax := math.Float32bits(math.MaxFloat32), math.Float32bits(-math.MaxFloat32)
+	for _, v := range x {
+		b := math.Float32bits(v)
+		k := orderKey(b)
+		if k < kmin {
+			kmin, rawMin = k, b
+		}
+		if k > kmax {
+			kmax, rawMax = k, b
+		}
+	}
+	return math.Float32frombits(rawMin), math.Float32frombits(rawMax)
 }
 
 // QuantizeQ4_1 encodes src into Q4_1 blocks (20 bytes per 32 values).
@@ -121,11 +142,15 @@ func QuantizeQ4_1(dst []byte, src []float32) {
 		}
 		putF16(y[0:], d)
 		putF16(y[2:], mn)
+		if idOverflow(id) {
+			*(*[16]byte)(y[4:]) = [16]byte{}
+			continue
+		}
 		for j := range qk / 2 {
 			x0 := (x[j] - mn) * id
 			x1 := (x[qk/2+j] - mn) * id
-			xi0 := min(15, int8(cvtt(float32(x0)+0.5)))
-			xi1 := min(15, int8(cvtt(float32(x1)+0.5)))
+			xi0 := min(15, int8(int32(float32(x0)+0.5)))
+			xi1 := min(15, int8(int32(float32(x1)+0.5)))
 			y[4+j] = uint8(xi0) | uint8(xi1)<<4
 		}
 	}
@@ -154,25 +179,23 @@ func QuantizeQ5_0(dst []byte, src []float32) {
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[22]byte)(dst[i*22:])
-		var amax, max float32
-		for _, v := range x {
-			if amax < abs32(v) {
-				amax = abs32(v)
-				max = v
-			}
-		}
+		max := absMax(x)
 		d := max / -16
 		var id float32
 		if d != 0 {
 			id = 1 / d
 		}
 		putF16(y[0:], d)
+		if idOverflow(id) {
+			*(*[20]byte)(y[2:]) = [20]byte{}
+			continue
+		}
 		var qh uint32
 		for j := range qk / 2 {
 			x0 := x[j] * id
 			x1 := x[qk/2+j] * id
-			xi0 := uint8(min(31, int8(cvtt(float32(x0)+16.5))))
-			xi1 := uint8(min(31, int8(cvtt(float32(x1)+16.5))))
+			xi0 := uint8(min(31, int8(int32(float32(x0)+16.5))))
+			xi1 := uint8(min(31, int8(int32(float32(x1)+16.5))))
 			y[6+j] = xi0&0xF | (xi1&0xF)<<4
 			qh |= uint32(xi0&0x10) >> 4 << j
 			qh |= uint32(xi1&0x10) >> 4 << (j + qk/2)
@@ -214,12 +237,16 @@ func QuantizeQ5_1(dst []byte, src []float32) {
 		}
 		putF16(y[0:], d)
 		putF16(y[2:], mn)
+		if idOverflow(id) {
+			*(*[20]byte)(y[4:]) = [20]byte{}
+			continue
+		}
 		var qh uint32
 		for j := range qk / 2 {
 			x0 := (x[j] - mn) * id
 			x1 := (x[qk/2+j] - mn) * id
-			xi0 := uint8(cvtt(float32(x0) + 0.5))
-			xi1 := uint8(cvtt(float32(x1) + 0.5))
+			xi0 := uint8(int32(float32(x0) + 0.5))
+			xi1 := uint8(int32(float32(x1) + 0.5))
 			y[8+j] = xi0&0xF | (xi1&0xF)<<4
 			qh |= uint32(xi0&0x10) >> 4 << j
 			qh |= uint32(xi1&0x10) >> 4 << (j + qk/2)
@@ -272,6 +299,10 @@ func QuantizeQ8_0(dst []byte, src []float32) {
 		y := (*[34]byte)(dst[i*34:])
 		d, id := q8Scale(x)
 		putF16(y[0:], d)
+		if idOverflow(id) {
+			*(*[qk]byte)(y[2:]) = [qk]byte{}
+			continue
+		}
 		q := (*[qk]byte)(y[2:])
 		for j, v := range x {
 			q[j] = byte(int8(roundf(v * id)))
@@ -304,6 +335,10 @@ func QuantizeQ8_1(dst []byte, src []float32) {
 		y := (*[36]byte)(dst[i*36:])
 		d, id := q8Scale(x)
 		putF16(y[0:], d)
+		if idOverflow(id) {
+			*(*[34]byte)(y[2:]) = [34]byte{} // s = fp16(0*d) = 0 too
+			continue
+		}
 		q := (*[qk]byte)(y[4:])
 		var sum int32
 		for j := range qk / 2 {
