@@ -175,7 +175,7 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 	if err != nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
 	}
-	text, err := os.ReadFile(textPath)
+	text, err := perplexity.ReadTextFile(textPath, true, true) // as llama-perplexity -f
 	if err != nil {
 		return batch.EvalResult{}, err
 	}
@@ -188,7 +188,7 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 		defer bm.Close()
 		opt.KLBase = bm
 	}
-	res, err := perplexity.Evaluate(ctx, m, tok, string(text), opt)
+	res, err := perplexity.Evaluate(ctx, m, tok, text, opt)
 	if err != nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
 	}

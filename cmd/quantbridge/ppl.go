@@ -26,6 +26,7 @@ func init() {
 			"Gates: --max-ppl X and --max-ppl-increase PCT --baseline MODEL exit with status 1 when exceeded.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "text file to score", Required: true},
+			&cli.BoolFlag{Name: "no-escape", Usage: "do not process escape sequences in the text (llama-perplexity processes \\n, \\t, \\xHH, ... by default)"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "context (chunk) length in tokens"},
 			&cli.IntFlag{Name: "chunks", Usage: "maximum number of chunks (default all)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "worker threads (default: number of CPUs)"},
@@ -105,11 +106,12 @@ func runPPL(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	text, err := os.ReadFile(c.String("file"))
+	// As llama-perplexity reads -f: one trailing newline dropped, escapes processed.
+	text, err := perplexity.ReadTextFile(c.String("file"), !c.Bool("no-escape"), true)
 	if err != nil {
 		return err
 	}
-	tokens := tok.Encode(string(text), true)
+	tokens := tok.Encode(text, true)
 
 	if p := c.String("kl-base"); p != "" {
 		base, err := openModel(p)

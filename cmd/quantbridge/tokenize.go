@@ -29,6 +29,7 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array of ids"},
 			&cli.BoolFlag{Name: "no-bos", Usage: "do not add BOS/EOS even if the model asks for them"},
 			&cli.BoolFlag{Name: "no-parse-special", Usage: "tokenize special-token text as plain text (llama-perplexity's behaviour)"},
+			&cli.BoolFlag{Name: "no-escape", Usage: "do not process escape sequences (\\n, \\t, \\xHH, ...) in the text, as llama-tokenize --no-escape"},
 		},
 		Action: runTokenize,
 	})
@@ -47,16 +48,23 @@ func runTokenize(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
-	var text []byte
+	// As llama-tokenize reads -f: the bytes verbatim, escapes processed
+	// unless --no-escape.
+	var text string
 	if textPath == "-" {
-		text, err = io.ReadAll(os.Stdin)
+		var b []byte
+		b, err = io.ReadAll(os.Stdin)
+		text = string(b)
+		if !c.Bool("no-escape") {
+			text = perplexity.ProcessEscapes(text)
+		}
 	} else {
-		text, err = os.ReadFile(textPath)
+		text, err = perplexity.ReadTextFile(textPath, !c.Bool("no-escape"), false)
 	}
 	if err != nil {
 		return err
 	}
-	ids := tok.Tokenize(string(text), !c.Bool("no-bos"), !c.Bool("no-parse-special"))
+	ids := tok.Tokenize(text, !c.Bool("no-bos"), !c.Bool("no-parse-special"))
 
 	w := bufio.NewWriter(c.App.Writer)
 	if c.Bool("json") {
