@@ -160,6 +160,18 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		}
 	}
 	fromGGUF := m.Format == graph.FormatGGUF
+	if fromGGUF && tm.Params.RopeScaling == nil {
+		// llama3 RoPE scaling lives in GGUF only as rope_freqs.weight.
+		rs, exact, err := ropeScalingFromFreqs(m)
+		if err != nil {
+			return nil, err
+		}
+		if rs != nil && !exact {
+			opt.warn("%s: rope_freqs.weight is not exactly llama3 RoPE scaling with any parameters tried; config.json gets the closest (factor %v, original context %d, low %v, high %v)",
+				in, rs.Factor, rs.OriginalContext, rs.LowFreqFactor, rs.HighFreqFactor)
+		}
+		tm.Params.RopeScaling = rs
+	}
 	lossy := 0
 	var sums []TensorSummary
 	var elems, bytes int64

@@ -265,7 +265,19 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	im := &graph.Model{Format: graph.FormatGGUF, Path: m.Path, Arch: m.Arch, Params: m.Params, Metadata: kv}
 	src := map[string]*graph.Tensor{}
 	lossy := 0
-	for _, t := range m.Tensors {
+	tensors := m.Tensors
+	// LlamaModel.generate_extra_tensors: llama3 RoPE scaling becomes a
+	// rope_freqs.weight tensor, yielded before the checkpoint's tensors.
+	if m.Tensor(ropeFreqsName) == nil {
+		rf, err := ropeFreqsTensor(m)
+		if err != nil {
+			return nil, err
+		}
+		if rf != nil {
+			tensors = append([]*graph.Tensor{rf}, tensors...)
+		}
+	}
+	for _, t := range tensors {
 		if t.Type.IsQuantized() {
 			lossy++
 		}
