@@ -36,13 +36,30 @@ func elementsOf(shape []int64) int64 {
 type perm struct {
 	heads   int
 	inverse bool
+	// headRows is the number of units (rows, or elements of a 1-D bias)
+	// per head: the whole tensor's count / heads. 0 means n / heads of the
+	// n units given to apply (the whole tensor in one piece).
+	headRows int64
+}
+
+// withRows returns p for a tensor of n units (rows or bias elements).
+func (p perm) withRows(n int64) (perm, error) {
+	if p.heads <= 0 || n%int64(p.heads) != 0 || (n/int64(p.heads))%2 != 0 {
+		return p, fmt.Errorf("%d rows cannot be permuted for %d heads", n, p.heads)
+	}
+	p.headRows = n / int64(p.heads)
+	return p, nil
 }
 
 // apply permutes n units of unit floats each (rows of a 2-D tensor, or the
-// elements of a 1-D bias) in place; n must be a whole number of heads.
+// elements of a 1-D bias) in place; n must be a whole number of heads
+// (a slab of whole heads of a larger tensor when headRows is set).
 func (p perm) apply(f []float32, unit, n int64) error {
-	hd := n / int64(p.heads)
-	if p.heads <= 0 || n%int64(p.heads) != 0 || hd%2 != 0 {
+	hd := p.headRows
+	if hd == 0 && p.heads > 0 && n%int64(p.heads) == 0 {
+		hd = n / int64(p.heads)
+	}
+	if p.heads <= 0 || hd <= 0 || n%hd != 0 || hd%2 != 0 {
 		return fmt.Errorf("cannot permute %d rows for %d heads", n, p.heads)
 	}
 	tmp := make([]float32, hd*unit)
@@ -224,20 +241,23 @@ func (s *spec) build() (*job, error) {
 	}
 	j.InRowBytes = rd.rowBytes
 	unit, n := rl, rows
+	var p *perm
 	if s.perm != nil {
 		if len(t.Shape) == 1 {
 			unit, n = 1, rl
 		}
-		if n%int64(s.perm.heads) != 0 || (n/int64(s.perm.heads))%2 != 0 {
-			return nil, fmt.Errorf("tensor %s: %d rows cannot be permuted for %d heads", t.Name, n, s.perm.heads)
+		pp, err := s.perm.withRows(n)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
+		p = &pp
 		if len(t.Shape) == 1 {
 			j.RowGroup = rows
 		} else {
-			j.RowGroup = n / int64(s.perm.heads)
+			j.RowGroup = pp.headRows
 		}
 	}
-	p, via, check, name := s.perm, s.via, s.check, s.name
+	via, check, name := s.via, s.check, s.name
 	j.Load = func(r0, k int64) ([]float32, error) {
 		f, err := rd.load(r0, k)
 		if err != nil {

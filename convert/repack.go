@@ -100,8 +100,14 @@ func (r *repacker) job(name string, p *perm, dst interface {
 	rd := r.rd
 	j := &job{Name: name, Shape: rd.t.Shape, From: fmt.Sprintf("MLX_AFFINE_%dBIT_G%d", rd.ap.Bits, rd.ap.GroupSize), To: r.to.String(),
 		Rows: rd.rows, RowLen: rd.rowLen, InRowBytes: rd.rowBytes, OutRowBytes: r.out, Elements: elementsOf(rd.t.Shape)}
+	var pp perm
 	if p != nil {
-		j.RowGroup = rd.rows / int64(p.heads)
+		var err error
+		if pp, err = p.withRows(rd.rows); err != nil {
+			j.Raw = func(int64, int64) error { return fmt.Errorf("tensor %s: %w", name, err) }
+			return j
+		}
+		j.RowGroup = pp.headRows
 	}
 	j.Raw = func(r0, n int64) error {
 		b, ok, err := r.rows(r0, n)
@@ -113,7 +119,7 @@ func (r *repacker) job(name string, p *perm, dst interface {
 		}
 		if p != nil {
 			// Permute whole output rows: view them as floats-sized units.
-			b, err = permuteBytes(b, r.out, n, *p)
+			b, err = permuteBytes(b, r.out, n, pp)
 			if err != nil {
 				return fmt.Errorf("tensor %s: %w", name, err)
 			}
@@ -128,13 +134,16 @@ func (r *repacker) job(name string, p *perm, dst interface {
 
 // permuteBytes applies p to n rows of rowBytes bytes.
 func permuteBytes(b []byte, rowBytes, n int64, p perm) ([]byte, error) {
-	hd := n / int64(p.heads)
-	if n%int64(p.heads) != 0 || hd%2 != 0 {
+	hd := p.headRows
+	if hd == 0 && p.heads > 0 && n%int64(p.heads) == 0 {
+		hd = n / int64(p.heads)
+	}
+	if p.heads <= 0 || hd <= 0 || n%hd != 0 || hd%2 != 0 {
 		return nil, fmt.Errorf("cannot permute %d rows for %d heads", n, p.heads)
 	}
 	out := make([]byte, len(b))
 	half := hd / 2
-	for h := int64(0); h < int64(p.heads); h++ {
+	for h := int64(0); h < n/hd; h++ {
 		for i := int64(0); i < half; i++ {
 			for k := int64(0); k < 2; k++ {
 				inter, split := h*hd+2*i+k, h*hd+k*half+i
