@@ -14,6 +14,12 @@
 // test-tokenizer-0 does, each input is tokenized with add_special=false and
 // parse_special=false, and the cases are kept in a map keyed by the input
 // text, so a repeated input counts once (its last expected ids win).
+//
+// Each supported vocabulary (those without .inp/.out too) is also checked
+// against testdata/tokenizers/llamacpp-vocab-random.jsonl.gz: llama_tokenize
+// ids of 150 random texts mixing words, scripts, whitespace and special-token
+// texts, with random add_special/parse_special (regenerate with
+// tokenizer_llamacpp_gen_test.go).
 package perplexity
 
 import (
@@ -54,16 +60,30 @@ func TestLlamaCppVocab(t *testing.T) {
 		t.Fatal(err)
 	}
 	sort.Strings(paths)
+	type randomCase struct {
+		text       string
+		add, parse bool
+		ids        []int
+	}
+	random := map[string][]randomCase{}
+	llamaCppGolden(t, "llamacpp-vocab-random.jsonl.gz", func(rec map[string]any) {
+		var ids []int
+		for _, x := range rec["ids"].([]any) {
+			ids = append(ids, int(x.(float64)))
+		}
+		name := rec["vocab"].(string)
+		random[name] = append(random[name], randomCase{unhexString(t, rec["text"]),
+			rec["add_special"].(bool), rec["parse_special"].(bool), ids})
+	})
 	tested := 0
 	var summary []string
 	for _, p := range paths {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "ggml-vocab-"), ".gguf")
-		if _, err := os.Stat(p + ".inp"); err != nil {
-			summary = append(summary, name+": no .inp")
-			continue
-		}
-		if _, err := os.Stat(p + ".out"); err != nil {
-			summary = append(summary, name+": no .out")
+		_, errInp := os.Stat(p + ".inp")
+		_, errOut := os.Stat(p + ".out")
+		hasCases := errInp == nil && errOut == nil
+		if !hasCases && random[name] == nil {
+			summary = append(summary, name+": no .inp/.out and no random cases")
 			continue
 		}
 		m, err := gguf.ReadModel(p)
@@ -83,9 +103,24 @@ func TestLlamaCppVocab(t *testing.T) {
 		}
 		tested++
 		t.Run(name, func(t *testing.T) {
-			v, err := NewVocab(tk)
+			v, err := NewVocabForModel(m) // general.name selects per-model token attributes
 			if err != nil {
 				t.Fatalf("%s (pre %q): %v", p, tk.Pre, err)
+			}
+			if rc := random[name]; rc != nil {
+				pass := 0
+				for _, c := range rc {
+					got := v.Tokenize(c.text, c.add, c.parse)
+					if equalIDs(got, c.ids) {
+						pass++
+						continue
+					}
+					t.Errorf("random add_special=%v parse_special=%v %+q:\n got  %v\n want %v", c.add, c.parse, c.text, got, c.ids)
+				}
+				summary = append(summary, fmt.Sprintf("%s: random %d/%d", name, pass, len(rc)))
+			}
+			if !hasCases {
+				return
 			}
 			texts, ids := readVocabTests(t, p+".inp", p+".out")
 			cases := map[string][]int{}
