@@ -3,6 +3,7 @@ package quantize
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 )
 
 // K-quants: 256-element super-blocks. Block layouts (ggml-common.h):
@@ -38,10 +39,22 @@ func QuantizeQ2K(dst []byte, src []float32) {
 		for l, v := range x {
 			weights[l] = abs32(v)
 		}
-		for j := 0; j < 16; j += 2 {
-			a, b := 16*j, 16*j+16
-			scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(3, x[a:a+16], x[b:b+16],
-				weights[a:a+16], weights[b:b+16], L[a:a+16], L[b:b+16], -0.5, 0.1, 15, true)
+		var lanes [2][12][8]float32 // SIMD: scale, the_min, and (iscale, min) of the codes
+		if useSIMD {
+			var xt, wt, aux [128]float32
+			for g := range 2 {
+				transpose8(xt[:], x[128*g:128*g+128], 16)
+				transpose8(wt[:], weights[128*g:128*g+128], 16)
+				qkx2x8(&xt[0], &wt[0], &aux[0], 16, 3, &q2kNums[0], len(q2kNums), 1, &lanes[g])
+				copy(scales[8*g:8*g+8], lanes[g][0][:])
+				copy(mins[8*g:8*g+8], lanes[g][1][:])
+			}
+		} else {
+			for j := 0; j < 16; j += 2 {
+				a, b := 16*j, 16*j+16
+				scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(3, x[a:a+16], x[b:b+16],
+					weights[a:a+16], weights[b:b+16], L[a:a+16], L[b:b+16], -0.5, 0.1, 15, true)
+			}
 		}
 		var maxScale, maxMin float32
 		for j := range 16 {
@@ -76,9 +89,17 @@ func QuantizeQ2K(dst []byte, src []float32) {
 		for j := range 16 {
 			d := dAll * float32(sc[j]&0xF)
 			if d == 0 {
+				if useSIMD {
+					g, k := j/8, j%8
+					qkx2Codes(L[16*j:16*j+16], x[16*j:16*j+16], lanes[g][2][k], lanes[g][3][k], 3)
+				}
 				continue
 			}
 			dm := float32(mAll * float32(sc[j]>>4))
+			if useSIMD {
+				quantDiv(&L[16*j], &x[16*j], 16, dm, d, 0, 3, 0)
+				continue
+			}
 			for ii := range 16 {
 				l := nearestInt((x[16*j+ii] + dm) / d)
 				L[16*j+ii] = uint8(clampI32(l, 0, 3))
@@ -176,6 +197,10 @@ func QuantizeQ3K(dst []byte, src []float32) {
 			s = (s | int8((sc[8+j%4]>>(2*(j/4)))&3)<<4) - 32
 			d := dAll * float32(s)
 			if d == 0 {
+				continue
+			}
+			if useSIMD {
+				quantDiv((*uint8)(unsafe.Pointer(&L[16*j])), &x[16*j], 16, 0, d, -4, 3, 4)
 				continue
 			}
 			for ii := range 16 {
@@ -288,10 +313,23 @@ func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 			ws[l] = avX + abs32(v)
 		}
 	}
-	for j := 0; j < 8; j += 2 {
-		a, b := 32*j, 32*j+32
-		scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(nmax, x[a:a+32], x[b:b+32],
-			weights[a:a+32], weights[b:b+32], L[a:a+32], L[b:b+32], rmin, 0.1, nstep, false)
+	var lanes [12][8]float32 // SIMD: scale, the_min, and (iscale, min) of the codes
+	if useSIMD {
+		var xt, wt, aux [qkK]float32
+		transpose8(xt[:], x[:], 32)
+		transpose8(wt[:], weights[:], 32)
+		nums := q4kNums
+		if nmax == 31 {
+			nums = q5kNums
+		}
+		qkx2x8(&xt[0], &wt[0], &aux[0], 32, int(nmax), &nums[0], len(nums), 0, &lanes)
+		scales, mins = lanes[0], lanes[1]
+	} else {
+		for j := 0; j < 8; j += 2 {
+			a, b := 32*j, 32*j+32
+			scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(nmax, x[a:a+32], x[b:b+32],
+				weights[a:a+32], weights[b:b+32], L[a:a+32], L[b:b+32], rmin, 0.1, nstep, false)
+		}
 	}
 	var maxScale, maxMin float32
 	for j := range 8 {
@@ -329,12 +367,19 @@ func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 	for j := range 8 {
 		s, m := getScaleMinK4(j, sc[:])
 		d := dAll * float32(s)
+		xs := (*[32]float32)(x[32*j:])
+		ls := (*[32]uint8)(L[32*j:])
 		if d == 0 {
+			if useSIMD {
+				qkx2Codes(ls[:], xs[:], lanes[2][j], lanes[3][j], nmax)
+			}
 			continue
 		}
 		dm := float32(mAll * float32(m))
-		xs := (*[32]float32)(x[32*j:])
-		ls := (*[32]uint8)(L[32*j:])
+		if useSIMD {
+			quantDiv(&ls[0], &xs[0], 32, dm, d, 0, nmax, 0)
+			continue
+		}
 		for ii, v := range xs {
 			ls[ii] = uint8(clampI32(nearestInt((v+dm)/d), 0, nmax))
 		}
@@ -468,9 +513,21 @@ func QuantizeQ6K(dst []byte, src []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		y := (*[210]byte)(dst[i*210:])
 		var maxScale, maxAbsScale float32
-		for ib := 0; ib < 16; ib += 2 {
-			a, b := 16*ib, 16*ib+16
-			scales[ib], scales[ib+1] = makeQXPair(32, x[a:a+16], x[b:b+16], L[a:a+16], L[b:b+16])
+		var lanes [2][8]float32
+		var iscales [16]float32 // SIMD: the iscale of each sub-block's codes
+		if useSIMD {
+			var xt [128]float32
+			for g := range 2 {
+				transpose8(xt[:], x[128*g:128*g+128], 16)
+				qx8(&xt[0], 16, 32, &q6kNums[0], &lanes)
+				copy(scales[8*g:8*g+8], lanes[0][:])
+				copy(iscales[8*g:8*g+8], lanes[1][:])
+			}
+		} else {
+			for ib := 0; ib < 16; ib += 2 {
+				a, b := 16*ib, 16*ib+16
+				scales[ib], scales[ib+1] = makeQXPair(32, x[a:a+16], x[b:b+16], L[a:a+16], L[b:b+16])
+			}
 		}
 		for _, scale := range scales {
 			if a := abs32(scale); a > maxAbsScale {
@@ -492,6 +549,13 @@ func QuantizeQ6K(dst []byte, src []float32) {
 		for j := range 16 {
 			d := dAll * float32(int8(sc[j]))
 			if d == 0 {
+				if useSIMD {
+					qxCodes(L[16*j:16*j+16], x[16*j:16*j+16], iscales[j], 32)
+				}
+				continue
+			}
+			if useSIMD {
+				quantDiv((*uint8)(unsafe.Pointer(&L[16*j])), &x[16*j], 16, 0, d, -32, 31, 32)
 				continue
 			}
 			for ii := range 16 {

@@ -1,0 +1,466 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 lane kernels for the k-quant searches (see ggml_simd.go).
+//
+// Lane j of every YMM register is sub-block j: each lane performs exactly
+// the float32 operations of ggml's scalar code, in the same order (separate
+// VMULPS and VADDPS, never fused; VDIVPS and VSQRTPS are correctly
+// rounded like their scalar forms). Comparisons use ordered predicates
+// (false on NaN) as C's `<` and `>` do, and every C branch becomes a
+// per-lane mask and blend. Go's operand order is the reverse of Intel's:
+// VSUBPS b, a, d is d = a - b; VMINPS b, a, d is d = a < b ? a : b;
+// VBLENDVPS m, b, a, d is d = m ? b : a; VCMPPS $p, b, a, d is d = a p b.
+
+#define CMP_EQ_OQ  $0x00
+#define CMP_NEQ_UQ $0x04
+#define CMP_LT_OQ  $0x11
+#define CMP_GT_OQ  $0x1e
+
+// NEAREST_CLAMP turns the floats in t into ggml's nearest_int(t) clamped
+// to [lo, hi] (int32 lanes; NEAREST_CLAMP converts back to float): t += 12582912f;
+// keep the low 23 bits; subtract 0x400000. Y8 = 12582912f, Y9 = 0x7fffff,
+// Y10 = 0x400000.
+#define NEAREST_CLAMP_INT(t, lo, hi) \
+	VADDPS  Y8, t, t;  \
+	VPAND   Y9, t, t;  \
+	VPSUBD  Y10, t, t; \
+	VPMINSD hi, t, t;  \
+	VPMAXSD lo, t, t
+
+#define NEAREST_CLAMP(t, lo, hi) \
+	NEAREST_CLAMP_INT(t, lo, hi); \
+	VCVTDQ2PS t, t
+
+#define BCAST32(val, reg, xreg) \
+	MOVL         val, AX;   \
+	VMOVQ        AX, xreg;  \
+	VPBROADCASTD xreg, reg
+
+#define MAGIC_CONSTS \
+	BCAST32($0x4b400000, Y8, X8); \
+	BCAST32($0x007fffff, Y9, X9); \
+	BCAST32($0x00400000, Y10, X10)
+
+// Offsets in the 12-vector scratch/result block of qkx2x8.
+#define O_SCALE   0
+#define O_THEMIN  32
+#define O_LISCALE 64
+#define O_LMIN    96
+#define O_MAX     128
+#define O_SUMW    160
+#define O_SUMX    192
+#define O_BEST    224
+#define O_MIN0    256
+
+// func qkx2x8(x, w, aux *float32, n, nmax int, nums *float32, nnums, mad int, out *[12][8]float32)
+//
+// make_qkx2_quants on 8 sub-blocks at once: x and w hold n rows of 8 lanes
+// (row i, lane j = element i of sub-block j), aux is scratch of n rows,
+// nums the nnums (>= 1) numerators rmin + rdelta*is + nmax. Results: out[0]
+// scale, out[1] the_min, out[2], out[3] the (iscale, min) whose codes
+// clamp(nearest_int(iscale*(x-min)), 0, nmax) are the sub-block's L (0, 0
+// for a flat sub-block, whose codes are all 0).
+TEXT ·qkx2x8(SB), NOSPLIT, $0-72
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ aux+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ out+64(FP), R8
+
+	// min, max, sum_w, sum_x.
+	VMOVUPS (SI), Y0
+	VMOVAPS Y0, Y1
+	VMOVUPS (DI), Y2
+	VMULPS  Y0, Y2, Y3
+	LEAQ    32(SI), R9
+	LEAQ    32(DI), R10
+	MOVQ    CX, DX
+	DECQ    DX
+	JZ      statsDone
+
+statsLoop:
+	VMOVUPS (R9), Y4
+	VMINPS  Y0, Y4, Y0 // x < min ? x : min
+	VMAXPS  Y1, Y4, Y1 // x > max ? x : max
+	VMOVUPS (R10), Y5
+	VADDPS  Y5, Y2, Y2
+	VMULPS  Y4, Y5, Y5
+	VADDPS  Y5, Y3, Y3
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	DECQ    DX
+	JNZ     statsLoop
+
+statsDone:
+	VXORPS  Y12, Y12, Y12
+	VMINPS  Y0, Y12, Y0 // if (min > 0) min = 0
+	VMOVUPS Y1, O_MAX(R8)
+	VMOVUPS Y2, O_SUMW(R8)
+	VMOVUPS Y3, O_SUMX(R8)
+	VMOVUPS Y0, O_MIN0(R8)
+
+	MAGIC_CONSTS
+	MOVQ         nmax+32(FP), AX
+	VMOVQ        AX, X11
+	VPBROADCASTD X11, Y11
+
+	// iscale = nmax/(max - min); scale = 1/iscale; first codes and error.
+	VCVTDQ2PS Y11, Y13
+	VSUBPS    Y0, Y1, Y14
+	VDIVPS    Y14, Y13, Y1
+	VMOVUPS   Y1, O_LISCALE(R8)
+	VMOVUPS   Y0, O_LMIN(R8)
+	BCAST32($0x3f800000, Y15, X15)
+	VDIVPS    Y1, Y15, Y5
+	VMOVUPS   Y5, O_SCALE(R8)
+	BCAST32($0x7fffffff, Y2, X2)
+	VXORPS    Y7, Y7, Y7
+	MOVQ      SI, R9
+	MOVQ      DI, R10
+	MOVQ      CX, DX
+	CMPQ      mad+56(FP), $0
+	JNE       firstMad
+
+firstSq:
+	VMOVUPS (R9), Y4
+	VSUBPS  Y0, Y4, Y6
+	VMULPS  Y1, Y6, Y6
+	NEAREST_CLAMP(Y6, Y12, Y11)
+	VMULPS  Y6, Y5, Y6
+	VADDPS  Y0, Y6, Y6
+	VSUBPS  Y4, Y6, Y6
+	VMULPS  Y6, Y6, Y6
+	VMULPS  (R10), Y6, Y6
+	VADDPS  Y6, Y7, Y7
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	DECQ    DX
+	JNZ     firstSq
+	JMP     firstDone
+
+firstMad:
+	VMOVUPS (R9), Y4
+	VSUBPS  Y0, Y4, Y6
+	VMULPS  Y1, Y6, Y6
+	NEAREST_CLAMP(Y6, Y12, Y11)
+	VMULPS  Y6, Y5, Y6
+	VADDPS  Y0, Y6, Y6
+	VSUBPS  Y4, Y6, Y6
+	VANDPS  Y2, Y6, Y6
+	VMULPS  (R10), Y6, Y6
+	VADDPS  Y6, Y7, Y7
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	DECQ    DX
+	JNZ     firstMad
+
+firstDone:
+	VMOVUPS Y7, O_BEST(R8)
+	MOVQ    nums+40(FP), R11
+	MOVQ    nnums+48(FP), R12
+
+stepLoop:
+	// iscale = (rmin + rdelta*is + nmax)/(max - min), min as updated.
+	VBROADCASTSS (R11), Y13
+	VMOVUPS      O_MAX(R8), Y14
+	VSUBPS       Y0, Y14, Y14
+	VDIVPS       Y14, Y13, Y1
+	VXORPS       Y2, Y2, Y2 // sum_l
+	VXORPS       Y3, Y3, Y3 // sum_l2
+	VXORPS       Y4, Y4, Y4 // sum_xl
+	MOVQ         SI, R9
+	MOVQ         DI, R10
+	MOVQ         BX, R13
+	MOVQ         CX, DX
+
+sumLoop:
+	VMOVUPS (R9), Y5
+	VSUBPS  Y0, Y5, Y6
+	VMULPS  Y1, Y6, Y6
+	NEAREST_CLAMP(Y6, Y12, Y11)
+	VMOVUPS Y6, (R13)
+	VMULPS  (R10), Y6, Y7 // w*l
+	VADDPS  Y7, Y2, Y2
+	VMULPS  Y6, Y7, Y13   // w*l*l
+	VADDPS  Y13, Y3, Y3
+	VMULPS  Y5, Y7, Y14   // w*l*x
+	VADDPS  Y14, Y4, Y4
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	ADDQ    $32, R13
+	DECQ    DX
+	JNZ     sumLoop
+
+	VMOVUPS O_SUMW(R8), Y5
+	VMOVUPS O_SUMX(R8), Y6
+	VMULPS  Y3, Y5, Y7      // sum_w*sum_l2
+	VMULPS  Y2, Y2, Y13     // sum_l*sum_l
+	VSUBPS  Y13, Y7, Y7     // D
+	VMULPS  Y4, Y5, Y13     // sum_w*sum_xl
+	VMULPS  Y2, Y6, Y14     // sum_x*sum_l
+	VSUBPS  Y14, Y13, Y13
+	VDIVPS  Y7, Y13, Y13    // this_scale
+	VMULPS  Y6, Y3, Y14     // sum_l2*sum_x
+	VMULPS  Y4, Y2, Y15     // sum_l*sum_xl
+	VSUBPS  Y15, Y14, Y14
+	VDIVPS  Y7, Y14, Y14    // this_min
+	VCMPPS  CMP_GT_OQ, Y12, Y14, Y15
+	VDIVPS  Y3, Y4, Y5      // sum_xl/sum_l2
+	VBLENDVPS Y15, Y5, Y13, Y13
+	VBLENDVPS Y15, Y12, Y14, Y14
+	VCMPPS  CMP_GT_OQ, Y12, Y7, Y7 // D > 0
+
+	VXORPS  Y6, Y6, Y6 // cur_error
+	MOVQ    SI, R9
+	MOVQ    DI, R10
+	MOVQ    BX, R13
+	MOVQ    CX, DX
+	CMPQ    mad+56(FP), $0
+	JNE     errMadStart
+
+errSq:
+	VMOVUPS (R13), Y5
+	VMULPS  Y5, Y13, Y5
+	VADDPS  Y14, Y5, Y5
+	VSUBPS  (R9), Y5, Y5
+	VMULPS  Y5, Y5, Y5
+	VMULPS  (R10), Y5, Y5
+	VADDPS  Y5, Y6, Y6
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	ADDQ    $32, R13
+	DECQ    DX
+	JNZ     errSq
+	JMP     errDone
+
+errMadStart:
+	BCAST32($0x7fffffff, Y2, X2)
+
+errMad:
+	VMOVUPS (R13), Y5
+	VMULPS  Y5, Y13, Y5
+	VADDPS  Y14, Y5, Y5
+	VSUBPS  (R9), Y5, Y5
+	VANDPS  Y2, Y5, Y5
+	VMULPS  (R10), Y5, Y5
+	VADDPS  Y5, Y6, Y6
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	ADDQ    $32, R13
+	DECQ    DX
+	JNZ     errMad
+
+errDone:
+	// improve = D > 0 && cur_error < best_error.
+	VMOVUPS   O_BEST(R8), Y5
+	VCMPPS    CMP_LT_OQ, Y5, Y6, Y15
+	VANDPS    Y7, Y15, Y15
+	VBLENDVPS Y15, Y6, Y5, Y5
+	VMOVUPS   Y5, O_BEST(R8)
+	VMOVUPS   O_SCALE(R8), Y5
+	VBLENDVPS Y15, Y13, Y5, Y5
+	VMOVUPS   Y5, O_SCALE(R8)
+	VMOVUPS   O_LISCALE(R8), Y5
+	VBLENDVPS Y15, Y1, Y5, Y5
+	VMOVUPS   Y5, O_LISCALE(R8)
+	VMOVUPS   O_LMIN(R8), Y5
+	VBLENDVPS Y15, Y0, Y5, Y5
+	VMOVUPS   Y5, O_LMIN(R8)
+	VBLENDVPS Y15, Y14, Y0, Y0
+
+	ADDQ $4, R11
+	DECQ R12
+	JNZ  stepLoop
+
+	// Flat sub-blocks (max == min): scale 0, the_min = -min, codes 0.
+	VMOVUPS   O_MAX(R8), Y1
+	VMOVUPS   O_MIN0(R8), Y2
+	VCMPPS    CMP_EQ_OQ, Y2, Y1, Y3
+	VBLENDVPS Y3, Y2, Y0, Y0
+	BCAST32($0x80000000, Y4, X4)
+	VXORPS    Y4, Y0, Y0
+	VMOVUPS   Y0, O_THEMIN(R8)
+	VMOVUPS   O_SCALE(R8), Y5
+	VBLENDVPS Y3, Y12, Y5, Y5
+	VMOVUPS   Y5, O_SCALE(R8)
+	VMOVUPS   O_LISCALE(R8), Y5
+	VBLENDVPS Y3, Y12, Y5, Y5
+	VMOVUPS   Y5, O_LISCALE(R8)
+	VMOVUPS   O_LMIN(R8), Y5
+	VBLENDVPS Y3, Y12, Y5, Y5
+	VMOVUPS   Y5, O_LMIN(R8)
+	VZEROUPPER
+	RET
+
+// func qx8(x *float32, n, nmax int, nums *float32, out *[2][8]float32)
+//
+// make_qx_quants (rmse_type 1, no quant weights) on 8 sub-blocks at once:
+// x holds n rows of 8 lanes, nums the 18 numerators -(nmax + 0.1f*is) for
+// is = -9..9, is != 0. Results: out[0] scale, out[1] the iscale whose codes
+// clamp(nearest_int(iscale*x), -nmax, nmax-1) + nmax are the sub-block's L
+// (0 for an all-zero sub-block, whose codes are all 0, not nmax).
+TEXT ·qx8(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+32(FP), R8
+
+	// amax, max: the first element of largest magnitude.
+	BCAST32($0x7fffffff, Y15, X15)
+	VXORPS Y0, Y0, Y0 // amax
+	VXORPS Y1, Y1, Y1 // max
+	MOVQ   SI, R9
+	MOVQ   CX, DX
+
+maxLoop:
+	VMOVUPS   (R9), Y2
+	VANDPS    Y15, Y2, Y3
+	VCMPPS    CMP_GT_OQ, Y0, Y3, Y4
+	VBLENDVPS Y4, Y3, Y0, Y0
+	VBLENDVPS Y4, Y2, Y1, Y1
+	ADDQ      $32, R9
+	DECQ      DX
+	JNZ       maxLoop
+
+	BCAST32($0x26901d7d, Y2, X2) // GROUP_MAX_EPS = 1e-15f
+	VCMPPS CMP_LT_OQ, Y2, Y0, Y14 // all-zero lanes
+
+	MAGIC_CONSTS
+	MOVQ         nmax+16(FP), AX
+	MOVQ         AX, DX
+	NEGQ         DX
+	VMOVQ        DX, X11
+	VPBROADCASTD X11, Y11 // lo = -nmax
+	DECQ         AX
+	VMOVQ        AX, X12
+	VPBROADCASTD X12, Y12 // hi = nmax-1
+	VCVTDQ2PS    Y11, Y2
+	VDIVPS       Y1, Y2, Y0 // iscale = -nmax/max
+	VMOVUPS      Y0, 32(R8)
+
+	VXORPS Y2, Y2, Y2 // sumlx
+	VXORPS Y3, Y3, Y3 // suml2
+	MOVQ   SI, R9
+	MOVQ   CX, DX
+
+firstQX:
+	VMOVUPS (R9), Y4
+	VMULPS  Y4, Y0, Y5
+	NEAREST_CLAMP(Y5, Y11, Y12)
+	VMULPS  Y4, Y4, Y6 // w = x*x
+	VMULPS  Y4, Y6, Y7 // w*x
+	VMULPS  Y5, Y7, Y7 // w*x*l
+	VADDPS  Y7, Y2, Y2
+	VMULPS  Y5, Y6, Y6 // w*l
+	VMULPS  Y5, Y6, Y6 // w*l*l
+	VADDPS  Y6, Y3, Y3
+	ADDQ    $32, R9
+	DECQ    DX
+	JNZ     firstQX
+
+	// scale = suml2 ? sumlx/suml2 : 0; best = scale*sumlx.
+	VXORPS  Y13, Y13, Y13
+	VCMPPS  CMP_NEQ_UQ, Y13, Y3, Y4
+	VDIVPS  Y3, Y2, Y5
+	VANDPS  Y4, Y5, Y5
+	VMOVUPS Y5, (R8)
+	VMULPS  Y2, Y5, Y15 // best
+
+	MOVQ nums+24(FP), R11
+	MOVQ $18, R12
+
+stepQX:
+	VBROADCASTSS (R11), Y4
+	VDIVPS       Y1, Y4, Y0 // iscale
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	MOVQ         SI, R9
+	MOVQ         CX, DX
+
+sumQX:
+	VMOVUPS (R9), Y4
+	VMULPS  Y4, Y0, Y5
+	NEAREST_CLAMP(Y5, Y11, Y12)
+	VMULPS  Y4, Y4, Y6
+	VMULPS  Y4, Y6, Y7
+	VMULPS  Y5, Y7, Y7
+	VADDPS  Y7, Y2, Y2
+	VMULPS  Y5, Y6, Y6
+	VMULPS  Y5, Y6, Y6
+	VADDPS  Y6, Y3, Y3
+	ADDQ    $32, R9
+	DECQ    DX
+	JNZ     sumQX
+
+	// if (suml2 > 0 && sumlx*sumlx > best*suml2) take this iscale.
+	VMULPS    Y2, Y2, Y4
+	VMULPS    Y3, Y15, Y5
+	VCMPPS    CMP_GT_OQ, Y5, Y4, Y4
+	VCMPPS    CMP_GT_OQ, Y13, Y3, Y5
+	VANDPS    Y5, Y4, Y4
+	VDIVPS    Y3, Y2, Y5 // scale
+	VMULPS    Y2, Y5, Y6 // best
+	VBLENDVPS Y4, Y6, Y15, Y15
+	VMOVUPS   (R8), Y6
+	VBLENDVPS Y4, Y5, Y6, Y6
+	VMOVUPS   Y6, (R8)
+	VMOVUPS   32(R8), Y6
+	VBLENDVPS Y4, Y0, Y6, Y6
+	VMOVUPS   Y6, 32(R8)
+
+	ADDQ $4, R11
+	DECQ R12
+	JNZ  stepQX
+
+	// All-zero lanes: scale 0, iscale 0.
+	VMOVUPS (R8), Y5
+	VANDNPS Y5, Y14, Y5
+	VMOVUPS Y5, (R8)
+	VMOVUPS 32(R8), Y5
+	VANDNPS Y5, Y14, Y5
+	VMOVUPS Y5, 32(R8)
+	VZEROUPPER
+	RET
+
+// func quantDiv(dst *uint8, x *float32, n int, add, div float32, lo, hi, off int32)
+//
+// dst[i] = clamp(nearest_int((x[i] + add)/div), lo, hi) + off for i < n
+// (n a multiple of 8; the results must fit 0..255).
+TEXT ·quantDiv(SB), NOSPLIT, $0-44
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS add+24(FP), Y0
+	VBROADCASTSS div+28(FP), Y1
+	MOVL         lo+32(FP), AX
+	VMOVQ        AX, X2
+	VPBROADCASTD X2, Y2
+	MOVL         hi+36(FP), AX
+	VMOVQ        AX, X3
+	VPBROADCASTD X3, Y3
+	MOVL         off+40(FP), AX
+	VMOVQ        AX, X4
+	VPBROADCASTD X4, Y4
+	MAGIC_CONSTS
+	SHRQ $3, CX
+	JZ   qdDone
+
+qdLoop:
+	VMOVUPS (SI), Y5
+	VADDPS  Y0, Y5, Y5
+	VDIVPS  Y1, Y5, Y5
+	NEAREST_CLAMP_INT(Y5, Y2, Y3)
+	VPADDD  Y4, Y5, Y5
+	VEXTRACTI128 $1, Y5, X6
+	VPACKSSDW X6, X5, X5
+	VPACKUSWB X5, X5, X5
+	VMOVQ   X5, (DI)
+	ADDQ    $32, SI
+	ADDQ    $8, DI
+	DECQ    CX
+	JNZ     qdLoop
+
+qdDone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,22 @@
+//go:build !amd64 || purego
+
+package quantize
+
+// Without the AVX2 kernels (other GOARCHes, or -tags purego) the portable
+// Go code runs; these stubs are never called.
+
+const simdAvailable = false
+
+var useSIMD = false
+
+func qkx2x8(x, w, aux *float32, n, nmax int, nums *float32, nnums, mad int, out *[12][8]float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
+
+func qx8(x *float32, n, nmax int, nums *float32, out *[2][8]float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
+
+func quantDiv(dst *uint8, x *float32, n int, add, div float32, lo, hi, off int32) {
+	panic("quantize: no SIMD kernels in this build")
+}
