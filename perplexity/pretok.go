@@ -339,7 +339,28 @@ const (
 	catSymbol
 )
 
+// newerUnicode are the codepoints llama.cpp's tables (unicode-data.cpp,
+// Unicode 15.1) assign but Go's unicode package (Unicode 15.0) does not:
+// CJK Unified Ideographs Extension I and the ideographic description
+// characters added in 15.1. TestCodepointCategoriesLlamaCpp checks every
+// codepoint against llama.cpp's table.
+var newerUnicode = []struct {
+	lo, hi rune
+	cat    int
+}{
+	{0x2FFC, 0x2FFF, catSymbol},
+	{0x31EF, 0x31EF, catSymbol},
+	{0x2EBF0, 0x2EE5D, catLetter},
+}
+
 func cptCategory(r rune) int {
+	if r >= 0x2FFC {
+		for _, n := range newerUnicode {
+			if r >= n.lo && r <= n.hi {
+				return n.cat
+			}
+		}
+	}
 	switch {
 	case r < 0 || r > unicode.MaxRune:
 		return catOther

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
@@ -130,4 +132,66 @@ func TestPreTokenizerLlamaCppGolden(t *testing.T) {
 		t.Fatal("no split cases")
 	}
 	t.Logf("%d pre-tokenizer names, %d splits checked, %d differ", len(names), checked, fails)
+}
+
+// TestCodepointCategoriesLlamaCpp checks the codepoint classes the
+// pre-tokenizer uses (category, whitespace) and unicode.ToLower (the
+// contraction matching of the hand-written splitters) against llama.cpp's
+// table for every codepoint.
+func TestCodepointCategoriesLlamaCpp(t *testing.T) {
+	f, err := os.Open(testref.Local(t, "tokenizers", "llamacpp-cpt-flags.txt.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	covered, diffs := rune(0), 0
+	lowered := map[rune]rune{}
+	for sc.Scan() {
+		var lo, hi rune
+		var class int
+		if n, _ := fmt.Sscanf(sc.Text(), "L %x %x", &lo, &hi); n == 2 {
+			lowered[lo] = hi
+			continue
+		}
+		if n, err := fmt.Sscanf(sc.Text(), "%x %x %d", &lo, &hi, &class); n != 3 {
+			t.Fatalf("bad line %q: %v", sc.Text(), err)
+		}
+		if lo != covered {
+			t.Fatalf("runs not contiguous at %U", lo)
+		}
+		for r := lo; r <= hi; r++ {
+			got := cptCategory(r)
+			if isSpaceCpt(r) {
+				got |= 8
+			}
+			if got != class {
+				if diffs++; diffs <= 10 {
+					t.Errorf("%U: class %d, llama.cpp %d", r, got, class)
+				}
+			}
+		}
+		covered = hi + 1
+	}
+	if covered != unicode.MaxRune+1 {
+		t.Fatalf("table ends at %U", covered)
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		want, ok := lowered[r]
+		if !ok {
+			want = r
+		}
+		if got := unicode.ToLower(r); got != want {
+			if diffs++; diffs <= 20 {
+				t.Errorf("ToLower(%U) = %U, llama.cpp %U", r, got, want)
+			}
+		}
+	}
+	if diffs > 0 {
+		t.Errorf("%d codepoints differ", diffs)
+	}
 }

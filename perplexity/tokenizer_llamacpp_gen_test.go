@@ -14,6 +14,9 @@
 //     tokenizer.ggml.pre name llama.cpp accepts, its load flags and the
 //     pieces llama.cpp's pre-tokenizer cuts random texts into (read by the
 //     default test TestPreTokenizerLlamaCppGolden);
+//   - testdata/tokenizers/llamacpp-cpt-flags.txt.gz: llama.cpp's codepoint
+//     categories, whitespace flags and lower-case mapping (read by the
+//     default test TestCodepointCategoriesLlamaCpp);
 //   - testdata/tokenizers/llamacpp-vocab-random.jsonl.gz: llama_tokenize ids
 //     of random texts (both add_special and parse_special values) for each
 //     ggml-vocab-*.gguf of $LLAMA_CPP/models that quantbridge supports (read
@@ -129,6 +132,28 @@ func TestLlamaCppGolden(t *testing.T) {
 	tok := filepath.Join(tmp, "tok_oracle")
 	runCmd(t, "", "g++", "-O1", "-std=c++17", "-I"+filepath.Join(root, "include"), "-I"+filepath.Join(root, "ggml", "include"),
 		"-o", tok, filepath.Join(src, "tok_oracle.cpp"), "-L"+lib, "-lllama", "-lggml", "-lggml-base", "-Wl,-rpath,"+lib)
+
+	// Codepoint table.
+	flags := filepath.Join(tmp, "cpt_flags_oracle")
+	runCmd(t, "", "g++", "-O1", "-std=c++17", "-I"+filepath.Join(root, "src"), "-o", flags,
+		filepath.Join(src, "cpt_flags_oracle.cpp"), filepath.Join(root, "src", "unicode.cpp"), filepath.Join(root, "src", "unicode-data.cpp"))
+	{
+		path := testref.Local(t, "tokenizers") + "/llamacpp-cpt-flags.txt.gz"
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+		if _, err := zw.Write([]byte(runCmd(t, "", flags))); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Pre-tokenizer splits.
 	var recs []any
