@@ -25,3 +25,6 @@ func qx8(x *float32, n, nmax int, nums *float32, out *[2][8]float32)
 
 //go:noescape
 func quantDiv(dst *uint8, x *float32, n int, add, div float32, lo, hi, off int32)
+
+//go:noescape
+func lanePrep(xt, wt, x *float32, n, wmode int)

@@ -464,3 +464,116 @@ qdLoop:
 qdDone:
 	VZEROUPPER
 	RET
+
+// func lanePrep(xt, wt, x *float32, n, wmode int)
+//
+// Transposes 8 sub-blocks of n values (n a multiple of 8) into n rows of 8
+// lanes, xt[8*i+j] = x[n*j+i], and writes the weights of each element to
+// wt: wmode 1: fabsf(x) (Q2_K); wmode 2: sqrtf(sum_x2/32) + fabsf(x), with
+// sum_x2 the sub-block's sum of x*x in element order (Q4_K, Q5_K).
+TEXT ·lanePrep(SB), NOSPLIT, $0-40
+	MOVQ xt+0(FP), DI
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	LEAQ (CX*4), DX // row stride in bytes
+	MOVQ CX, R9
+	SHRQ $3, R9     // tiles
+
+tileLoop:
+	// r_j = x[n*j + 8t : +8]
+	MOVQ    SI, R10
+	VMOVUPS (R10), Y0
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y1
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y2
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y3
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y4
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y5
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y6
+	ADDQ    DX, R10
+	VMOVUPS (R10), Y7
+
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS   $0x44, Y10, Y8, Y0
+	VSHUFPS   $0xee, Y10, Y8, Y1
+	VSHUFPS   $0x44, Y11, Y9, Y2
+	VSHUFPS   $0xee, Y11, Y9, Y3
+	VSHUFPS   $0x44, Y14, Y12, Y4
+	VSHUFPS   $0xee, Y14, Y12, Y5
+	VSHUFPS   $0x44, Y15, Y13, Y6
+	VSHUFPS   $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS   Y8, 0(DI)
+	VMOVUPS   Y9, 32(DI)
+	VMOVUPS   Y10, 64(DI)
+	VMOVUPS   Y11, 96(DI)
+	VMOVUPS   Y12, 128(DI)
+	VMOVUPS   Y13, 160(DI)
+	VMOVUPS   Y14, 192(DI)
+	VMOVUPS   Y15, 224(DI)
+	ADDQ      $32, SI
+	ADDQ      $256, DI
+	DECQ      R9
+	JNZ       tileLoop
+
+	MOVQ xt+0(FP), SI
+	MOVQ wt+8(FP), DI
+	BCAST32($0x7fffffff, Y15, X15)
+	MOVQ wmode+32(FP), AX
+	CMPQ AX, $1
+	JEQ  absW
+	CMPQ AX, $2
+	JNE  prepDone
+
+	// av_x = sqrtf(sum_x2/32)
+	VXORPS Y0, Y0, Y0
+	MOVQ   SI, R10
+	MOVQ   CX, R9
+
+sumX2:
+	VMOVUPS (R10), Y1
+	VMULPS  Y1, Y1, Y1
+	VADDPS  Y1, Y0, Y0
+	ADDQ    $32, R10
+	DECQ    R9
+	JNZ     sumX2
+	BCAST32($0x42000000, Y1, X1) // 32.0f
+	VDIVPS  Y1, Y0, Y0
+	VSQRTPS Y0, Y14
+	JMP     avW
+
+absW:
+	VXORPS Y14, Y14, Y14 // 0 + fabsf(x) == fabsf(x)
+
+avW:
+	VMOVUPS (SI), Y1
+	VANDPS  Y15, Y1, Y1
+	VADDPS  Y1, Y14, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     avW
+
+prepDone:
+	VZEROUPPER
+	RET

@@ -36,20 +36,19 @@ func QuantizeQ2K(dst []byte, src []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		y := (*[84]byte)(dst[i*84:])
 		sc := (*[16]byte)(y[0:])
-		for l, v := range x {
-			weights[l] = abs32(v)
-		}
 		var lanes [2][12][8]float32 // SIMD: scale, the_min, and (iscale, min) of the codes
 		if useSIMD {
 			var xt, wt, aux [128]float32
 			for g := range 2 {
-				transpose8(xt[:], x[128*g:128*g+128], 16)
-				transpose8(wt[:], weights[128*g:128*g+128], 16)
+				lanePrep(&xt[0], &wt[0], &x[128*g], 16, lanePrepAbs)
 				qkx2x8(&xt[0], &wt[0], &aux[0], 16, 3, &q2kNums[0], len(q2kNums), 1, &lanes[g])
 				copy(scales[8*g:8*g+8], lanes[g][0][:])
 				copy(mins[8*g:8*g+8], lanes[g][1][:])
 			}
 		} else {
+			for l, v := range x {
+				weights[l] = abs32(v)
+			}
 			for j := 0; j < 16; j += 2 {
 				a, b := 16*j, 16*j+16
 				scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(3, x[a:a+16], x[b:b+16],
@@ -301,23 +300,10 @@ func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 	if nmax == 31 {
 		rmin, nstep = -0.5, 15
 	}
-	for j := range 8 {
-		xs := (*[32]float32)(x[32*j:])
-		var sumX2 float32
-		for _, v := range xs {
-			sumX2 += float32(v * v)
-		}
-		avX := float32(math.Sqrt(float64(sumX2 / 32)))
-		ws := (*[32]float32)(weights[32*j:])
-		for l, v := range xs {
-			ws[l] = avX + abs32(v)
-		}
-	}
 	var lanes [12][8]float32 // SIMD: scale, the_min, and (iscale, min) of the codes
 	if useSIMD {
 		var xt, wt, aux [qkK]float32
-		transpose8(xt[:], x[:], 32)
-		transpose8(wt[:], weights[:], 32)
+		lanePrep(&xt[0], &wt[0], &x[0], 32, lanePrepAvX)
 		nums := q4kNums
 		if nmax == 31 {
 			nums = q5kNums
@@ -325,6 +311,18 @@ func quantizeK45(x *[qkK]float32, hdr *[16]byte, L *[qkK]uint8, nmax int32) {
 		qkx2x8(&xt[0], &wt[0], &aux[0], 32, int(nmax), &nums[0], len(nums), 0, &lanes)
 		scales, mins = lanes[0], lanes[1]
 	} else {
+		for j := range 8 {
+			xs := (*[32]float32)(x[32*j:])
+			var sumX2 float32
+			for _, v := range xs {
+				sumX2 += float32(v * v)
+			}
+			avX := float32(math.Sqrt(float64(sumX2 / 32)))
+			ws := (*[32]float32)(weights[32*j:])
+			for l, v := range xs {
+				ws[l] = avX + abs32(v)
+			}
+		}
 		for j := 0; j < 8; j += 2 {
 			a, b := 32*j, 32*j+32
 			scales[j], mins[j], scales[j+1], mins[j+1] = makeQKX2Pair(nmax, x[a:a+32], x[b:b+32],
@@ -518,7 +516,7 @@ func QuantizeQ6K(dst []byte, src []float32) {
 		if useSIMD {
 			var xt [128]float32
 			for g := range 2 {
-				transpose8(xt[:], x[128*g:128*g+128], 16)
+				lanePrep(&xt[0], nil, &x[128*g], 16, lanePrepNone)
 				qx8(&xt[0], 16, 32, &q6kNums[0], &lanes)
 				copy(scales[8*g:8*g+8], lanes[0][:])
 				copy(iscales[8*g:8*g+8], lanes[1][:])

@@ -20,3 +20,7 @@ func qx8(x *float32, n, nmax int, nums *float32, out *[2][8]float32) {
 func quantDiv(dst *uint8, x *float32, n int, add, div float32, lo, hi, off int32) {
 	panic("quantize: no SIMD kernels in this build")
 }
+
+func lanePrep(xt, wt, x *float32, n, wmode int) {
+	panic("quantize: no SIMD kernels in this build")
+}

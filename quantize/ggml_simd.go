@@ -39,18 +39,12 @@ func qxNums(nmax int32) *[18]float32 {
 	return &nums
 }
 
-// transpose8 writes the 8 sub-blocks of n values in src as n rows of 8
-// lanes: dst[8*i+j] = src[n*j+i].
-func transpose8(dst, src []float32, n int) {
-	dst = dst[:8*n]
-	src = src[:8*n]
-	for j := range 8 {
-		s := src[n*j : n*j+n]
-		for i, v := range s {
-			dst[8*i+j] = v
-		}
-	}
-}
+// lanePrep weight modes.
+const (
+	lanePrepNone = 0 // transpose only
+	lanePrepAbs  = 1 // fabsf(x) (quantize_row_q2_K_ref)
+	lanePrepAvX  = 2 // sqrtf(sum_x2/32) + fabsf(x) (q4_K, q5_K)
+)
 
 // qkx2Codes writes make_qkx2_quants' codes clamp(nearest_int(iscale*(x -
 // min)), 0, nmax) for the (iscale, min) a lane kernel returned.
