@@ -26,7 +26,8 @@ import (
 // with regexp2. A few gpt2/llama3/qwen2 regexes have hand-written splitters in
 // llama.cpp; for those the collapsed regex gives the same pieces, except the
 // digit-grouping ones (afmoe, tiny_aya), whose hand-written splitter differs
-// from its regex and is ported as is.
+// from its regex and is ported as is, and kimi-k2, whose "\p{Han}+" stands
+// for a hand-written splitter of Kimi's Han-excluding regex, also ported.
 //
 // Regexes taken from a tokenizer.json (graph.Tokenizer.PreRegex, used only
 // when the pre-tokenizer name is not one llama.cpp knows) are run by regexp2
@@ -62,6 +63,7 @@ const (
 	// Marker regexes that llama.cpp routes to hand-written splitters.
 	reAfmoeDigits  = `\p{AFMoE_digits}`
 	reTinyAyaDigit = `\d{1,3}(?=(?:\d{3})*\b)`
+	reKimiK2       = `\p{Han}+`
 )
 
 // preTypes maps each tokenizer.ggml.pre value llama.cpp accepts for a BPE
@@ -140,13 +142,13 @@ var preTypes = func() map[string]preConfig {
 		cleanSpaces: true}, "exaone-moe")
 	add(preConfig{regexes: []string{reNewlines}, cleanSpaces: true, escapeSpaces: true, addBOS: true, gemma4: true}, "gemma4", "granite-embed-multi-311m")
 	add(preConfig{regexes: []string{reNewlines}, escapeSpaces: true}, "sarvam-moe")
+	add(preConfig{regexes: []string{reKimiK2}}, "kimi-k2")
 	return m
 }()
 
 // unsupportedPre are pre-tokenizers llama.cpp implements with code that has
 // no regex equivalent here.
 var unsupportedPre = map[string]string{
-	"kimi-k2":    "Kimi-K2's hand-written Han-aware splitter",
 	"whitespace": "the whitespace (jina-zh) session with lower-casing",
 }
 
@@ -160,6 +162,7 @@ type splitStep struct {
 	collapse bool // match against the collapsed text (llama.cpp \p{..} emulation)
 	llama    bool // built-in regex: non-ASCII whitespace reads as 0x0B
 	afmoe    bool // llama.cpp's hand-written digit grouping
+	kimi     bool // llama.cpp's hand-written Kimi-K2 splitter
 	src      string
 }
 
@@ -174,6 +177,10 @@ func newSplitter(regexes []string, llamaMode bool) (*splitter, error) {
 		switch {
 		case llamaMode && (src == reAfmoeDigits || src == reTinyAyaDigit):
 			st.afmoe = true
+			s.steps = append(s.steps, st)
+			continue
+		case llamaMode && src == reKimiK2:
+			st.kimi = true
 			s.steps = append(s.steps, st)
 			continue
 		case llamaMode:
@@ -399,6 +406,9 @@ func (s *splitter) split(cpts []rune) ([][2]int, error) {
 		case st.afmoe:
 			pieces = splitAfmoeDigits(cpts, pieces)
 			continue
+		case st.kimi:
+			pieces = splitKimiK2(cpts, pieces)
+			continue
 		case st.collapse:
 			if collapsed == nil {
 				collapsed = make([]rune, len(cpts))
@@ -499,6 +509,132 @@ func splitAfmoeDigits(cpts []rune, pieces [][2]int) [][2]int {
 		}
 		if prev < p[1] {
 			emit(p[1])
+		}
+	}
+	return out
+}
+
+// isHan is llama.cpp's unicode_cpt_is_han: the CJK Unified Ideographs
+// blocks up to Extension F and the compatibility ideographs.
+func isHan(r rune) bool {
+	switch {
+	case r >= 0x4E00 && r <= 0x9FFF, r >= 0x3400 && r <= 0x4DBF, r >= 0x20000 && r <= 0x2A6DF,
+		r >= 0x2A700 && r <= 0x2B73F, r >= 0x2B740 && r <= 0x2B81F, r >= 0x2B820 && r <= 0x2CEAF,
+		r >= 0x2CEB0 && r <= 0x2EBEF, r >= 0xF900 && r <= 0xFAFF, r >= 0x2F800 && r <= 0x2FA1F:
+		return true
+	}
+	return false
+}
+
+// splitKimiK2 ports llama.cpp's unicode_regex_split_custom_kimi_k2, its
+// hand-written version of Kimi-K2's regex
+//
+//	[\p{Han}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|...|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//
+// with its simplifications (a word is any run of non-Han letters; marks
+// are not letters), step by step.
+func splitKimiK2(cpts []rune, pieces [][2]int) [][2]int {
+	var out [][2]int
+	for _, p := range pieces {
+		ini, end := p[0], p[1]
+		in := func(i int) bool { return i >= ini && i < end }
+		get := func(i int) rune {
+			if in(i) {
+				return cpts[i]
+			}
+			return -1
+		}
+		letter := func(i int) bool { return in(i) && cptCategory(cpts[i]) == catLetter }
+		number := func(i int) bool { return in(i) && cptCategory(cpts[i]) == catNumber }
+		space := func(i int) bool { return in(i) && isSpaceCpt(cpts[i]) }
+		han := func(i int) bool { return in(i) && isHan(cpts[i]) }
+		word := func(i int) bool { return letter(i) && !han(i) }
+		other := func(i int) bool { return in(i) && !space(i) && !letter(i) && !number(i) }
+		prev := ini
+		add := func(e int) {
+			if e > prev {
+				out = append(out, [2]int{prev, e})
+			}
+			prev = e
+		}
+		for pos := ini; pos < end; {
+			c := cpts[pos]
+			// [\p{Han}]+
+			if han(pos) {
+				for han(pos) {
+					pos++
+				}
+				add(pos)
+				continue
+			}
+			// letter words with an optional leading character and contraction
+			lead := !(c == '\r' || c == '\n' || letter(pos) || number(pos))
+			if word(pos) || (lead && word(pos+1)) {
+				if lead {
+					pos++
+				}
+				for word(pos) {
+					pos++
+				}
+				if get(pos) == '\'' && pos+1 < end {
+					n1 := unicode.ToLower(get(pos + 1))
+					switch {
+					case n1 == 's' || n1 == 't' || n1 == 'm' || n1 == 'd':
+						pos += 2
+					case pos+2 < end:
+						n2 := unicode.ToLower(get(pos + 2))
+						if (n1 == 'r' && n2 == 'e') || (n1 == 'v' && n2 == 'e') || (n1 == 'l' && n2 == 'l') {
+							pos += 3
+						}
+					}
+				}
+				add(pos)
+				continue
+			}
+			// \p{N}{1,3}
+			if number(pos) {
+				start := pos
+				for number(pos) {
+					if pos++; pos-start >= 3 {
+						add(pos)
+						start = pos
+					}
+				}
+				add(pos)
+				continue
+			}
+			// " ?[^\s\p{L}\p{N}]+[\r\n]*"
+			if (c == ' ' && other(pos+1)) || (c != ' ' && other(pos)) {
+				if c == ' ' {
+					pos++
+				}
+				for other(pos) {
+					pos++
+				}
+				for r := get(pos); r == '\r' || r == '\n'; r = get(pos) {
+					pos++
+				}
+				add(pos)
+				continue
+			}
+			nws, lastNL := 0, 0
+			for space(pos + nws) {
+				if r := get(pos + nws); r == '\r' || r == '\n' {
+					lastNL = pos + nws + 1
+				}
+				nws++
+			}
+			switch {
+			case lastNL > 0: // \s*[\r\n]+
+				pos = lastNL
+			case nws > 1 && in(pos+nws): // \s+(?!\S)
+				pos += nws - 1
+			case nws > 0: // \s+
+				pos += nws
+			default:
+				pos++
+			}
+			add(pos)
 		}
 	}
 	return out

@@ -65,6 +65,8 @@ func TestPreTokenizerSplits(t *testing.T) {
 		{"default", "a+b=3000", []string{"a", "+", "b", "=", "300", "0"}},
 		// deepseek-coder: '=' is a symbol, not \p{P}, so " = " stays whole.
 		{"deepseek-coder", "x = 42\n", []string{"x", " = ", "4", "2", "\n"}},
+		// kimi-k2: Han runs apart from other letters; contractions kept.
+		{"kimi-k2", "Hello你好world's 12345  x", []string{"Hello", "你好", "world's", " ", "123", "45", " ", " x"}},
 		// deepseek-llm: explicit classes applied in turn. ':-~' in the
 		// punctuation class takes ASCII letters too, and U+0800-U+4E00 in
 		// the CJK class takes U+1F7D etc.

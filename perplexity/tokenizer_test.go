@@ -228,7 +228,7 @@ func TestNewTokenizerErrors(t *testing.T) {
 	bert.Tokens = []string{"[PAD]"}
 	noMerges := byteLevelVocab("gpt-2", nil, nil, nil)
 	unknownPre := byteLevelVocab("no-such-pre", nil, []string{"a b"}, nil)
-	kimi := byteLevelVocab("kimi-k2", nil, []string{"a b"}, nil)
+	whitespace := byteLevelVocab("whitespace", nil, []string{"a b"}, nil)
 	tiny := graph.NewTokenizer(graph.TokenizerSPM) // default BOS 1 is outside the vocabulary
 	tiny.Tokens = []string{"<unk>"}
 	tiny.AddBOS = true
@@ -242,7 +242,7 @@ func TestNewTokenizerErrors(t *testing.T) {
 		"bert":        {bert, `model "bert" is not supported`},
 		"no merges":   {noMerges, "without merges"},
 		"unknown pre": {unknownPre, `unknown pre-tokenizer type "no-such-pre"`},
-		"kimi":        {kimi, `"kimi-k2" needs`},
+		"whitespace":  {whitespace, `"whitespace" needs`},
 		"no bos":      {tiny, "no BOS token"},
 		"bad regex":   {badRegex, "pre-tokenizer regex"},
 	} {
