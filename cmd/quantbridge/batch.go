@@ -171,7 +171,7 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 	if m.Tokenizer == nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: the model has no tokenizer", model)
 	}
-	tok, err := perplexity.NewTokenizer(m.Tokenizer)
+	tok, err := perplexity.NewTokenizerForModel(m)
 	if err != nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
 	}

@@ -102,7 +102,7 @@ func runPPL(c *cli.Context) error {
 	if m.Tokenizer == nil {
 		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
 	}
-	tok, err := perplexity.NewTokenizer(m.Tokenizer)
+	tok, err := perplexity.NewTokenizerForModel(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}

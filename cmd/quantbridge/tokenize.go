@@ -12,9 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/quantbridge/quantbridge/formats/gguf"
+	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/formats/hf"
-	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/perplexity"
 )
 
@@ -40,13 +39,9 @@ func runTokenize(c *cli.Context) error {
 		return &exitError{2, errors.New("tokenize: want MODEL and TEXTFILE")}
 	}
 	modelPath, textPath := c.Args().Get(0), c.Args().Get(1)
-	gt, err := readTokenizer(modelPath)
+	tok, err := openVocab(modelPath)
 	if err != nil {
 		return err
-	}
-	tok, err := perplexity.NewVocab(gt)
-	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	// As llama-tokenize reads -f: the bytes verbatim, escapes processed
 	// unless --no-escape.
@@ -90,33 +85,32 @@ func runTokenize(c *cli.Context) error {
 	return w.Flush()
 }
 
-// readTokenizer reads the vocabulary of a GGUF file or a checkpoint
-// directory.
-// TODO(lead): switch to formats.Open once it exists.
-func readTokenizer(path string) (*graph.Tokenizer, error) {
-	st, err := os.Stat(path)
+// openVocab reads the tokenizer of any model formats.Open reads (GGUF
+// tokenizers get llama.cpp's model-name rules too), or of a directory that
+// holds only HF tokenizer files.
+func openVocab(path string) (*perplexity.Vocab, error) {
+	m, err := formats.Open(path)
 	if err != nil {
-		return nil, err
+		st, serr := os.Stat(path)
+		if serr != nil || !st.IsDir() {
+			return nil, err
+		}
+		_, p, _, cerr := hf.ReadConfigFile(filepath.Join(path, hf.ConfigName))
+		if cerr != nil && !errors.Is(cerr, os.ErrNotExist) {
+			return nil, cerr
+		}
+		t, terr := hf.ReadTokenizer(path, p)
+		if terr != nil {
+			return nil, terr
+		}
+		if t == nil {
+			return nil, fmt.Errorf("%s: the model has no tokenizer", path)
+		}
+		return perplexity.NewVocab(t)
 	}
-	var t *graph.Tokenizer
-	if st.IsDir() {
-		_, p, _, err := hf.ReadConfigFile(filepath.Join(path, hf.ConfigName))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		if t, err = hf.ReadTokenizer(path, p); err != nil {
-			return nil, err
-		}
-	} else {
-		m, err := gguf.ReadModel(path)
-		if err != nil {
-			return nil, err
-		}
-		m.Close()
-		t = m.Tokenizer
-	}
-	if t == nil {
+	defer m.Close()
+	if m.Tokenizer == nil {
 		return nil, fmt.Errorf("%s: the model has no tokenizer", path)
 	}
-	return t, nil
+	return perplexity.NewVocabForModel(m)
 }
