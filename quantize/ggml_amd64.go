@@ -28,3 +28,6 @@ func quantDiv(dst *uint8, x *float32, n int, add, div float32, lo, hi, off int32
 
 //go:noescape
 func lanePrep(xt, wt, x *float32, n, wmode int)
+
+//go:noescape
+func q3x8(x, lt *float32, n, nmax int, out *[8]float32)

@@ -15,6 +15,7 @@
 
 #define CMP_EQ_OQ  $0x00
 #define CMP_NEQ_UQ $0x04
+#define CMP_NEQ_OQ $0x0c
 #define CMP_LT_OQ  $0x11
 #define CMP_GT_OQ  $0x1e
 
@@ -575,5 +576,149 @@ avW:
 	JNZ     avW
 
 prepDone:
+	VZEROUPPER
+	RET
+
+// func q3x8(x, lt *float32, n, nmax int, out *[8]float32)
+//
+// make_q3_quants with do_rmse on 8 sub-blocks at once: x holds n rows of 8
+// lanes. Writes out the scales and lt the codes L - nmax as floats, rows
+// like x (-nmax for an all-zero sub-block, whose codes are all 0). The
+// coordinate descent runs its 5 passes on every lane: a pass that changes
+// nothing leaves the state as it was, so the passes ggml skips after one
+// would change nothing either; the loop stops once no lane changed.
+TEXT ·q3x8(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ lt+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ out+32(FP), R8
+
+	BCAST32($0x7fffffff, Y15, X15)
+	VXORPS Y0, Y0, Y0 // amax
+	VXORPS Y1, Y1, Y1 // max
+	MOVQ   SI, R9
+	MOVQ   CX, DX
+
+q3Max:
+	VMOVUPS   (R9), Y2
+	VANDPS    Y15, Y2, Y3
+	VCMPPS    CMP_GT_OQ, Y0, Y3, Y4
+	VBLENDVPS Y4, Y3, Y0, Y0
+	VBLENDVPS Y4, Y2, Y1, Y1
+	ADDQ      $32, R9
+	DECQ      DX
+	JNZ       q3Max
+
+	BCAST32($0x26901d7d, Y2, X2) // GROUP_MAX_EPS
+	VCMPPS  CMP_LT_OQ, Y2, Y0, Y2
+	VMOVUPS Y2, (R8)             // all-zero lanes, kept in out until the end
+
+	MAGIC_CONSTS
+	MOVQ         nmax+24(FP), AX
+	MOVQ         AX, DX
+	NEGQ         DX
+	VMOVQ        DX, X11
+	VPBROADCASTD X11, Y11 // lo = -nmax
+	DECQ         AX
+	VMOVQ        AX, X12
+	VPBROADCASTD X12, Y12 // hi = nmax-1
+	VXORPS       Y13, Y13, Y13
+	VCVTDQ2PS    Y11, Y2
+	VDIVPS       Y1, Y2, Y2 // iscale = -nmax/max
+
+	VXORPS Y0, Y0, Y0 // sumlx
+	VXORPS Y1, Y1, Y1 // suml2
+	MOVQ   SI, R9
+	MOVQ   DI, R10
+	MOVQ   CX, DX
+
+q3First:
+	VMOVUPS (R9), Y4
+	VMULPS  Y4, Y2, Y5
+	NEAREST_CLAMP(Y5, Y11, Y12)
+	VMOVUPS Y5, (R10)
+	VMULPS  Y4, Y4, Y6 // w = x*x
+	VMULPS  Y4, Y6, Y7 // w*x
+	VMULPS  Y5, Y7, Y7 // w*x*l
+	VADDPS  Y7, Y0, Y0
+	VMULPS  Y5, Y6, Y6 // w*l
+	VMULPS  Y5, Y6, Y6 // w*l*l
+	VADDPS  Y6, Y1, Y1
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	DECQ    DX
+	JNZ     q3First
+
+	MOVQ $5, R11
+
+q3Pass:
+	VXORPS Y2, Y2, Y2 // changed lanes
+	MOVQ   SI, R9
+	MOVQ   DI, R10
+	MOVQ   CX, DX
+
+q3Elem:
+	VMOVUPS (R9), Y3      // x
+	VMULPS  Y3, Y3, Y4    // w
+	VMOVUPS (R10), Y5     // L
+	VMULPS  Y3, Y4, Y6    // w*x
+	VMULPS  Y5, Y6, Y7
+	VSUBPS  Y7, Y0, Y7    // slx = sumlx - w*x*L
+	VMULPS  Y5, Y4, Y15
+	VMULPS  Y5, Y15, Y15
+	VSUBPS  Y15, Y1, Y15  // sl2 = suml2 - w*L*L
+	VMULPS  Y15, Y3, Y14
+	VDIVPS  Y7, Y14, Y14  // x*sl2/slx
+	NEAREST_CLAMP(Y14, Y11, Y12) // new_l
+	VCMPPS  CMP_NEQ_OQ, Y5, Y14, Y3
+	VMULPS  Y14, Y6, Y6
+	VADDPS  Y6, Y7, Y6    // slx += w*x*new_l
+	VCMPPS  CMP_GT_OQ, Y13, Y7, Y7 // slx > 0 (before the update)
+	VANDPS  Y7, Y3, Y3
+	VMULPS  Y14, Y4, Y4
+	VMULPS  Y14, Y4, Y4
+	VADDPS  Y4, Y15, Y15  // sl2 += w*new_l*new_l
+	VCMPPS  CMP_GT_OQ, Y13, Y15, Y4
+	VANDPS  Y4, Y3, Y3
+	VMULPS  Y6, Y6, Y4
+	VMULPS  Y1, Y4, Y4    // slx*slx*suml2
+	VMULPS  Y0, Y0, Y7
+	VMULPS  Y15, Y7, Y7   // sumlx*sumlx*sl2
+	VCMPPS  CMP_GT_OQ, Y7, Y4, Y4
+	VANDPS  Y4, Y3, Y3
+	VBLENDVPS Y3, Y14, Y5, Y5
+	VMOVUPS Y5, (R10)
+	VBLENDVPS Y3, Y6, Y0, Y0
+	VBLENDVPS Y3, Y15, Y1, Y1
+	VORPS   Y3, Y2, Y2
+	ADDQ    $32, R9
+	ADDQ    $32, R10
+	DECQ    DX
+	JNZ     q3Elem
+
+	VPTEST Y2, Y2
+	JZ     q3Done
+	DECQ   R11
+	JNZ    q3Pass
+
+q3Done:
+	// scale = suml2 > 0 ? sumlx/suml2 : 0; all-zero lanes: 0, codes -nmax.
+	VMOVUPS   (R8), Y2
+	VCMPPS    CMP_GT_OQ, Y13, Y1, Y3
+	VDIVPS    Y1, Y0, Y4
+	VANDPS    Y3, Y4, Y4
+	VANDNPS   Y4, Y2, Y4
+	VMOVUPS   Y4, (R8)
+	VCVTDQ2PS Y11, Y5
+	MOVQ      DI, R10
+	MOVQ      CX, DX
+
+q3Zero:
+	VMOVUPS   (R10), Y6
+	VBLENDVPS Y2, Y5, Y6, Y6
+	VMOVUPS   Y6, (R10)
+	ADDQ      $32, R10
+	DECQ      DX
+	JNZ       q3Zero
 	VZEROUPPER
 	RET

@@ -158,8 +158,19 @@ func QuantizeQ3K(dst []byte, src []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		y := (*[110]byte)(dst[i*110:])
 		var maxScale, amax float32
+		var lt [2][128]float32 // SIMD: codes - 4, lanes of 8 sub-blocks
+		if useSIMD {
+			var xt [128]float32
+			for g := range 2 {
+				lanePrep(&xt[0], nil, &x[128*g], 16, lanePrepNone)
+				q3x8(&xt[0], &lt[g][0], 16, 4, (*[8]float32)(scales[8*g:]))
+			}
+		} else {
+			for j := range 16 {
+				scales[j] = makeQ3(4, x[16*j:16*j+16], L[16*j:16*j+16])
+			}
+		}
 		for j := range 16 {
-			scales[j] = makeQ3(4, x[16*j:16*j+16], L[16*j:16*j+16])
 			scale := abs32(scales[j])
 			if scale > amax {
 				amax = scale
@@ -196,6 +207,11 @@ func QuantizeQ3K(dst []byte, src []float32) {
 			s = (s | int8((sc[8+j%4]>>(2*(j/4)))&3)<<4) - 32
 			d := dAll * float32(s)
 			if d == 0 {
+				if useSIMD {
+					for ii := range 16 {
+						L[16*j+ii] = int8(lt[j/8][8*ii+j%8]) + 4
+					}
+				}
 				continue
 			}
 			if useSIMD {

@@ -24,3 +24,7 @@ func quantDiv(dst *uint8, x *float32, n int, add, div float32, lo, hi, off int32
 func lanePrep(xt, wt, x *float32, n, wmode int) {
 	panic("quantize: no SIMD kernels in this build")
 }
+
+func q3x8(x, lt *float32, n, nmax int, out *[8]float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
