@@ -142,7 +142,13 @@ def main(work):
         tk = os.path.join(work, f"{name}.tokenize.txt")
         if os.path.exists(tk):
             ids = json.loads(open(tk).read().strip().splitlines()[-1])
-            m["llama_tokenize"] = {"ids": ids}
+            hf_ids = json.load(open(f"testdata/unseen/{name}.eval_token_ids.json"))["kjv_eval.txt"]
+            m["llama_tokenize"] = {
+                "command": f"llama-tokenize -m {name}.bf16.gguf -f kjv_eval.txt --ids --no-escape --log-disable",
+                "n": len(ids), "same_as_transformers": ids == hf_ids,
+                "note": "llama-tokenize reads -f verbatim (keeps the trailing newline); "
+                        "llama-perplexity -f drops one trailing newline (common/arg.cpp)",
+            }
         ref["models"][name] = m
     with open("testdata/unseen/reference.json", "w") as f:
         json.dump(ref, f, indent=1)
