@@ -100,6 +100,22 @@ func parseRounding(s string) (quantize.Rounding, error) {
 }
 
 // convertToDir writes m as an MLX (default) or HF checkpoint directory.
+// dirTensor is one tensor of a directory output and how it is produced.
+type dirTensor struct {
+	nt     *graph.Tensor // the output tensor (type, shape, affine settings)
+	src    *graph.Tensor
+	sp     *spec // computed from src; nil for an exact copy or repack
+	copy   bool  // src's bytes unchanged (all parts)
+	repack bool  // GGUF legacy block type → MLX affine group 32, exactly
+	perm   *perm
+	from   string
+	to     string
+	// written is set by the writer for tensors that go into the output
+	// (mlx-lm leaves out a tied output.weight).
+	written bool
+}
+
+// convertToDir writes m as an MLX (default) or HF checkpoint directory.
 func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Options) (*Summary, error) {
 	start := time.Now()
 	if err := checkArch(m); err != nil {
@@ -118,6 +134,9 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	}
 	if opt.Dtype != 0 && !plainFloat(opt.Dtype) {
 		return nil, fmt.Errorf("--dtype %v: want F16, BF16 or F32", opt.Dtype)
+	}
+	if err := checkDirOutput(in, out, opt.Force); err != nil {
+		return nil, err
 	}
 	gs := opt.GroupSize
 	if gs == 0 {
@@ -172,11 +191,10 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		}
 		tm.Params.RopeScaling = rs
 	}
-	lossy := 0
-	var sums []TensorSummary
-	var elems, bytes int64
+	lossy, dequantized := 0, 0
+	var dts []*dirTensor
 	for _, t := range m.Tensors {
-		if t.Name == "rope_freqs.weight" {
+		if t.Name == ropeFreqsName {
 			continue // GGUF-only, derived from the RoPE config
 		}
 		var p *perm
@@ -184,11 +202,15 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			p = rotaryPerm(m, t.Name, false)
 		}
 		srcQuant := t.Type.IsQuantized()
-		nt := &graph.Tensor{Name: t.Name, Shape: t.Shape}
-		sp := spec{name: t.Name, src: t, perm: p, check: true}
+		dt := &dirTensor{src: t, perm: p, from: t.Type.String(), nt: &graph.Tensor{Name: t.Name, Shape: t.Shape}}
+		if t.Type == graph.MLXAffine && t.Affine != nil {
+			dt.from = affineName(t.Affine.Bits, t.Affine.GroupSize)
+		}
+		sp := &spec{name: t.Name, src: t, perm: p, check: true}
 		switch {
 		case keepQuant && t.Type == graph.MLXAffine:
-			*nt = *t
+			*dt.nt = *t
+			dt.copy = true
 		case ap != nil && mlx.Quantizable(t.Name, t.Shape, gs):
 			st := opt.Dtype
 			if st == 0 {
@@ -196,80 +218,87 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			}
 			a := t.Affine
 			if t.Type == graph.MLXAffine && p == nil && a != nil && a.Bits == ap.Bits && a.GroupSize == gs && a.ScaleType == st {
-				*nt = *t // already quantized this way: copy exactly
+				*dt.nt = *t // already quantized this way: copy exactly
+				dt.copy = true
+				break
+			}
+			if bits, ok := quantize.RepackableGGUF(t.Type); ok && bits == ap.Bits && gs == 32 && st == graph.F16 {
+				// A GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 block is an MLX affine
+				// group of 32 with F16 scale and bias: no float round trip.
+				dt.repack = true
+				dt.nt.Type = graph.MLXAffine
+				dt.nt.Affine = &graph.Affine{Bits: bits, GroupSize: 32, ScaleType: graph.F16}
 				break
 			}
 			if srcQuant {
 				lossy++
 			}
 			sp.to, sp.affine, sp.scaleType = graph.MLXAffine, ap, st
-			sp.toName = fmt.Sprintf("MLX_AFFINE_%dBIT_G%d", ap.Bits, gs)
-			j, err := sp.build()
-			if err != nil {
-				return nil, err
-			}
-			lj := newLazyJob(ctx, j, opt.SlabBytes)
-			nt.Type = graph.MLXAffine
-			nt.Affine = &graph.Affine{Bits: ap.Bits, GroupSize: gs, ScaleType: st, Scales: lj.part(1), Biases: lj.part(2)}
-			nt.Data = lj.part(0)
+			sp.toName = affineName(ap.Bits, gs)
+			dt.sp = sp
+			dt.nt.Type = graph.MLXAffine
+			dt.nt.Affine = &graph.Affine{Bits: ap.Bits, GroupSize: gs, ScaleType: st}
 		default:
-			dt := opt.Dtype
-			if dt == 0 {
-				dt = floatTypeOf(t)
+			ft := opt.Dtype
+			if ft == 0 {
+				ft = floatTypeOf(t)
 			}
-			if t.Type == dt && p == nil {
-				*nt = *t
+			if t.Type == ft && p == nil {
+				*dt.nt = *t
+				dt.copy = true
 				break
 			}
-			sp.to = dt
-			sp.check = false
-			j, err := sp.build()
-			if err != nil {
-				return nil, err
+			if srcQuant {
+				dequantized++
 			}
-			nt.Type = dt
-			nt.Data = newLazyJob(ctx, j, opt.SlabBytes).part(0)
+			sp.to = ft
+			sp.check = false
+			dt.sp = sp
+			dt.nt.Type = ft
 		}
-		tm.Tensors = append(tm.Tensors, nt)
-		to := nt.Type.String()
-		if nt.Type == graph.MLXAffine {
-			to = fmt.Sprintf("MLX_AFFINE_%dBIT_G%d", nt.Affine.Bits, nt.Affine.GroupSize)
+		dt.to = dt.nt.Type.String()
+		if dt.nt.Type == graph.MLXAffine {
+			dt.to = affineName(dt.nt.Affine.Bits, dt.nt.Affine.GroupSize)
 		}
-		b := nt.Bytes()
-		sums = append(sums, TensorSummary{Name: t.Name, From: t.Type.String(), To: to, Bytes: b})
-		elems += t.Elements()
-		bytes += b
+		dts = append(dts, dt)
+		tm.Tensors = append(tm.Tensors, dt.nt)
 	}
 	if lossy > 0 {
 		opt.warn("requantizing %d already-quantized tensors to MLX affine: the source quantization's loss stays and the new one adds to it", lossy)
 	}
-	if fromGGUF {
-		for _, t := range m.Tensors {
-			if t.Type.IsQuantized() {
-				opt.warn("%s: GGUF quantized tensors are dequantized (their values are kept as well as %s allows, not the original weights)", in, "the output dtype")
-				break
-			}
-		}
+	if fromGGUF && dequantized > 0 {
+		opt.warn("%s: %d GGUF quantized tensors are dequantized (their values are kept as well as the output dtype allows, not the original weights)", in, dequantized)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var sums []TensorSummary
 	if to == "hf" {
-		err = hf.WriteDir(out, tm, hf.WriteOptions{Overwrite: opt.Force})
+		sums, err = writeHFDir(ctx, out, tm, dts, &opt)
 	} else {
-		err = mlx.WriteDir(out, tm, q, mlx.WriteOptions{Workers: opt.jobs(), Overwrite: opt.Force})
+		sums, err = writeMLXDir(ctx, out, tm, dts, q, &opt)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{Input: in, Output: out, Type: strings.ToUpper(to), Tensors: sums, TotalBytes: bytes,
-		Seconds: time.Since(start).Seconds()}
+	s := &Summary{Input: in, Output: out, Type: strings.ToUpper(to), Tensors: sums, Seconds: time.Since(start).Seconds()}
 	if q != nil {
 		g := q.Global()
 		s.Type = fmt.Sprintf("MLX %d-bit g%d", g.Bits, g.GroupSize)
 	}
+	var elems int64
+	for _, ts := range sums {
+		s.TotalBytes += ts.Bytes
+	}
+	for _, dt := range dts {
+		if dt.written {
+			elems += dt.src.Elements()
+		}
+	}
 	if elems > 0 {
-		s.BitsPerWeight = float64(bytes) * 8 / float64(elems)
+		s.BitsPerWeight = float64(s.TotalBytes) * 8 / float64(elems)
 	}
 	return s, nil
 }
+
+func affineName(bits, gs int) string { return fmt.Sprintf("MLX_AFFINE_%dBIT_G%d", bits, gs) }

@@ -224,36 +224,37 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 		ft = conv
 	}
 	// With no --type, MLX affine tensors that have an exact GGUF form
-	// (4-bit → Q4_1, 5-bit → Q5_1, 8-bit → Q8_0 when biases are -128 ×
-	// scale) are repacked instead of dequantized.
+	// (4-bit → Q4_0 when every bias is -8 × scale, else Q4_1; 5-bit → Q5_0
+	// or Q5_1 likewise; 8-bit → Q8_0 when biases are -128 × scale) are
+	// repacked instead of dequantized; general.file_type names the type
+	// most tensors got.
 	repack := map[string]*repacker{}
 	if opt.Type.Name == "" {
 		counts := map[graph.Type]int{}
 		for _, t := range m.Tensors {
-			to, ok := repackTarget(t.Affine)
-			if t.Type != graph.MLXAffine || !ok {
+			if t.Type != graph.MLXAffine {
 				continue
 			}
-			r, err := newRepacker(t, to)
-			if err != nil {
-				return nil, err
-			}
-			if ok, err := r.exact(4096); err != nil {
-				return nil, err
-			} else if ok {
-				repack[t.Name] = r
-				counts[to]++
+			for _, to := range repackTargets(t.Affine) {
+				r, err := newRepacker(t, to)
+				if err != nil {
+					return nil, err
+				}
+				ok, err := r.exact(4096)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					repack[t.Name] = r
+					counts[to]++
+					break
+				}
 			}
 		}
 		best := 0
-		for typ, n := range counts {
-			if n > best {
-				best = n
-				for _, f := range fileTypes {
-					if f.Default == typ && !strings.Contains(f.Name, "_K") {
-						ft = f
-					}
-				}
+		for _, f := range fileTypes {
+			if n := counts[f.Default]; n > best && !strings.Contains(f.Name, "_K") {
+				best, ft = n, f
 			}
 		}
 	}

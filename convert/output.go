@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // ErrExists is returned when the output exists and overwriting was not
@@ -49,6 +50,7 @@ type tempFile struct {
 }
 
 func createTemp(final string) (*tempFile, error) {
+	removeStaleTemps(final)
 	dir := filepath.Dir(final)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".tmp-*")
 	if err != nil {
@@ -91,4 +93,33 @@ func (t *tempFile) abort() {
 	t.done = true
 	t.Close()
 	os.Remove(t.Name())
+}
+
+// removeStaleTemps removes what a killed conversion to final left beside
+// it: the temporary files and directories this package and the format
+// writers name "."+base+".tmp-DIGITS" or ".tmpDIGITS" (and a ".old"
+// directory moved aside before a replace). A conversion interrupted by
+// SIGINT removes its own; SIGKILL leaves them for the next run.
+func removeStaleTemps(final string) {
+	dir, base := filepath.Split(filepath.Clean(final))
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + ".tmp"
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		rest = strings.TrimPrefix(rest, "-")
+		rest = strings.TrimSuffix(rest, ".old")
+		if rest == "" || strings.Trim(rest, "0123456789") != "" {
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }

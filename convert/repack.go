@@ -3,27 +3,30 @@ package convert
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
-// repackTarget is the GGUF type an MLX affine tensor of the given bit width
-// maps to exactly, if any (4-bit → Q4_1 and 5-bit → Q5_1 with the bias as
-// the block minimum; 8-bit → Q8_0 only when every bias is -128 × scale).
-func repackTarget(a *graph.Affine) (graph.Type, bool) {
+// repackTargets are the GGUF types an MLX affine tensor of the given bit
+// width may map to exactly, in order of preference: 4-bit → Q4_0 (every
+// bias -8 × scale) or Q4_1 (bias as the block minimum), 5-bit → Q5_0 or
+// Q5_1, 8-bit → Q8_0 (every bias -128 × scale). Group sizes must be
+// multiples of 32.
+func repackTargets(a *graph.Affine) []graph.Type {
 	if a == nil || a.GroupSize%32 != 0 {
-		return 0, false
+		return nil
 	}
 	switch a.Bits {
 	case 4:
-		return graph.Q4_1, true
+		return []graph.Type{graph.Q4_0, graph.Q4_1}
 	case 5:
-		return graph.Q5_1, true
+		return []graph.Type{graph.Q5_0, graph.Q5_1}
 	case 8:
-		return graph.Q8_0, true
+		return []graph.Type{graph.Q8_0}
 	}
-	return 0, false
+	return nil
 }
 
 // repacker converts the rows of an MLX affine tensor to a GGUF legacy type
@@ -156,4 +159,131 @@ func permuteBytes(b []byte, rowBytes, n int64, p perm) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// ggufAffineJob repacks a GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 tensor into MLX
+// affine codes, scales and biases with group size 32 and F16 scales
+// (quantize.RepackGGUFToAffine: the same codes, scale d, bias m or -o·d),
+// rows permuted by p (GGUF → HF order for llama Q/K) in all three parts
+// alike. A row whose -o·d overflows F16 (only for d beyond 65504/o) has
+// no exact form: it is dequantized and quantized at the same bits, and
+// fallback counts it.
+func ggufAffineJob(t *graph.Tensor, p *perm, ds [3]dest, fallback *atomic.Int64) (*job, error) {
+	rl, rows := rowsOf(t.Shape)
+	bits, ok := quantize.RepackableGGUF(t.Type)
+	if !ok || len(t.Shape) < 2 || rl%32 != 0 {
+		return nil, fmt.Errorf("tensor %s: %v %v has no exact MLX affine form", t.Name, t.Type, t.Shape)
+	}
+	in, err := graph.RowSize(t.Type, rl)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	if t.Data == nil || t.Data.Size() < in*rows {
+		return nil, fmt.Errorf("tensor %s: data is shorter than its shape %v of %v needs", t.Name, t.Shape, t.Type)
+	}
+	for i, d := range ds {
+		if d.w == nil {
+			return nil, fmt.Errorf("tensor %s: no destination for part %d", t.Name, i)
+		}
+	}
+	words := int64(quantize.AffinePackedWords(int(rl), bits))
+	sb := rl / 32 * 2
+	prb := []int64{words * 4, sb, sb}
+	j := &job{Name: t.Name, Shape: t.Shape, From: t.Type.String(), To: affineName(bits, 32), Rows: rows, RowLen: rl,
+		InRowBytes: in, OutRowBytes: words*4 + 2*sb, PartRowBytes: prb, Elements: elementsOf(t.Shape)}
+	var pp perm
+	if p != nil {
+		if pp, err = p.withRows(rows); err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+		}
+		j.RowGroup = pp.headRows
+	}
+	ap := quantize.AffineParams{Bits: bits, GroupSize: 32}
+	name, typ := t.Name, t.Type
+	j.Raw = func(r0, n int64) error {
+		src, err := readRows(t.Data, name, r0, n, in)
+		if err != nil {
+			return err
+		}
+		parts := [3][]byte{make([]byte, n*prb[0]), make([]byte, n*sb), make([]byte, n*sb)}
+		packed := make([]uint32, words)
+		var f []float32
+		for i := int64(0); i < n; i++ {
+			sc, bi := parts[1][i*sb:(i+1)*sb], parts[2][i*sb:(i+1)*sb]
+			row := src[i*in : (i+1)*in]
+			if _, err := quantize.RepackGGUFToAffine(packed, sc, bi, row, typ, int(rl)); err != nil {
+				return fmt.Errorf("tensor %s: %w", name, err)
+			}
+			if !finite16(bi) {
+				if f == nil {
+					f = make([]float32, rl)
+				}
+				if err := quantize.ToFloat32(f, row, typ); err != nil {
+					return fmt.Errorf("tensor %s: %w", name, err)
+				}
+				if err := quantize.AffineQuantizeRow(packed, sc, bi, f, ap, graph.F16); err != nil {
+					return fmt.Errorf("tensor %s: row %d: %w", name, r0+i, err)
+				}
+				fallback.Add(1)
+			}
+			for k, w := range packed {
+				binary.LittleEndian.PutUint32(parts[0][(i*words+int64(k))*4:], w)
+			}
+		}
+		for k := range parts {
+			b := parts[k]
+			if p != nil {
+				if b, err = permuteBytes(b, prb[k], n, pp); err != nil {
+					return fmt.Errorf("tensor %s: %w", name, err)
+				}
+			}
+			if _, err := ds[k].w.WriteAt(b, ds[k].off+r0*prb[k]); err != nil {
+				return fmt.Errorf("tensor %s: write: %w", name, err)
+			}
+		}
+		return nil
+	}
+	return j, nil
+}
+
+// finite16 reports whether every F16 value in b is finite.
+func finite16(b []byte) bool {
+	for i := 0; i+1 < len(b); i += 2 {
+		if (uint16(b[i])|uint16(b[i+1])<<8)&0x7c00 == 0x7c00 {
+			return false
+		}
+	}
+	return true
+}
+
+// affineCopyJob copies an MLX affine tensor's codes, scales and biases
+// unchanged to ds.
+func affineCopyJob(t *graph.Tensor, ds [3]dest) (*job, error) {
+	rd, err := newReader(t)
+	if err != nil {
+		return nil, err
+	}
+	sb := rd.groups * rd.scale
+	prb := []int64{rd.words * 4, sb, sb}
+	srcs := []graph.Source{t.Data, t.Affine.Scales, t.Affine.Biases}
+	for i, d := range ds {
+		if d.w == nil {
+			return nil, fmt.Errorf("tensor %s: no destination for part %d", t.Name, i)
+		}
+	}
+	j := &job{Name: t.Name, Shape: t.Shape, Rows: rd.rows, RowLen: rd.rowLen, InRowBytes: rd.rowBytes,
+		OutRowBytes: rd.rowBytes, PartRowBytes: prb, Elements: elementsOf(t.Shape)}
+	j.Raw = func(r0, n int64) error {
+		for k := range srcs {
+			b, err := readRows(srcs[k], t.Name, r0, n, prb[k])
+			if err != nil {
+				return err
+			}
+			if _, err := ds[k].w.WriteAt(b, ds[k].off+r0*prb[k]); err != nil {
+				return fmt.Errorf("tensor %s: write: %w", t.Name, err)
+			}
+		}
+		return nil
+	}
+	return j, nil
 }

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,5 +34,22 @@ func TestSmallSlabs(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Error("GGUF -> HF with 1-byte slabs: model.safetensors differs from the original checkpoint")
+	}
+	// Exact repacks both ways (GGUF Q8_0 → MLX 8-bit g32 → GGUF Q8_0),
+	// whole tensors vs one head per piece.
+	q8 := filepath.Join(dir, "kjv.q8_0.gguf")
+	convertOK(t, hfDir, q8, Options{Type: mustFT(t, "Q8_0")})
+	var mlxDirs, ggufs []string
+	for _, slab := range []int64{0, 1} {
+		// same base name: it becomes general.name
+		m := filepath.Join(dir, fmt.Sprint(slab), "mlx8")
+		convertOK(t, q8, m, Options{Bits: 8, GroupSize: 32, SlabBytes: slab})
+		g := filepath.Join(dir, fmt.Sprintf("back-%d.gguf", slab))
+		convertOK(t, m, g, Options{SlabBytes: slab})
+		mlxDirs, ggufs = append(mlxDirs, m), append(ggufs, g)
+	}
+	sameTensors(t, "GGUF -> MLX repack, 1-byte slabs", safetensorsTensors(t, mlxDirs[1]), safetensorsTensors(t, mlxDirs[0]))
+	if fileSHA256(t, ggufs[1]) != fileSHA256(t, ggufs[0]) {
+		t.Error("MLX -> GGUF repack depends on the slab size")
 	}
 }
