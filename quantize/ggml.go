@@ -88,7 +88,12 @@ const maxMagnitude = 1e10
 // checkRow is CheckFinite plus the maxMagnitude limit, in one pass.
 func checkRow(src []float32, t graph.Type) error {
 	var maxBits uint32
-	for _, v := range src {
+	rest := src
+	if n := len(src) &^ 31; useSIMD && n > 0 {
+		maxBits = absMaxBits(&src[0], n)
+		rest = src[n:]
+	}
+	for _, v := range rest {
 		maxBits = max(maxBits, math.Float32bits(v)&0x7fffffff)
 	}
 	if maxBits >= 0x7f800000 {

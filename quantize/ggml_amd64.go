@@ -31,3 +31,9 @@ func lanePrep(xt, wt, x *float32, n, wmode int)
 
 //go:noescape
 func q3x8(x, lt *float32, n, nmax int, out *[8]float32)
+
+//go:noescape
+func q8Blocks(y *byte, x *float32, nb int, d *float32)
+
+//go:noescape
+func absMaxBits(x *float32, n int) uint32

@@ -17,6 +17,8 @@
 #define CMP_NEQ_UQ $0x04
 #define CMP_NEQ_OQ $0x0c
 #define CMP_LT_OQ  $0x11
+#define CMP_LE_OQ  $0x12
+#define CMP_GE_OQ  $0x1d
 #define CMP_GT_OQ  $0x1e
 
 // NEAREST_CLAMP turns the floats in t into ggml's nearest_int(t) clamped
@@ -720,5 +722,143 @@ q3Zero:
 	ADDQ      $32, R10
 	DECQ      DX
 	JNZ       q3Zero
+	VZEROUPPER
+	RET
+
+// Dword order that undoes VPACKUSDW+VPACKUSWB's per-128-bit-lane interleave.
+DATA packPerm<>+0(SB)/4, $0
+DATA packPerm<>+4(SB)/4, $4
+DATA packPerm<>+8(SB)/4, $1
+DATA packPerm<>+12(SB)/4, $5
+DATA packPerm<>+16(SB)/4, $2
+DATA packPerm<>+20(SB)/4, $6
+DATA packPerm<>+24(SB)/4, $3
+DATA packPerm<>+28(SB)/4, $7
+GLOBL packPerm<>(SB), RODATA|NOPTR, $32
+
+// ROUNDF_BYTE turns the floats in v into the low bytes (in int32 lanes) of
+// C's (int8_t)roundf(v) as x86-64 computes it: truncate, step away from
+// zero when the exact remainder is at least one half, convert with
+// truncation (non-finite values give 0x80000000, whose low byte is 0).
+// Y12 = 0.5, Y11 = -0.5, Y10 = 0xff; t1, t2 scratch.
+#define ROUNDF_BYTE(v, t1, t2) \
+	VROUNDPS   $3, v, t1;              \
+	VSUBPS     t1, v, t2;              \
+	VCVTTPS2DQ t1, t1;                 \
+	VCMPPS     CMP_GE_OQ, Y12, t2, v;  \
+	VPSUBD     v, t1, t1;              \
+	VCMPPS     CMP_LE_OQ, Y11, t2, t2; \
+	VPADDD     t2, t1, t1;             \
+	VPAND      Y10, t1, v
+
+// func q8Blocks(y *byte, x *float32, nb int, d *float32)
+//
+// quantize_row_q8_0_ref on nb blocks of 32: writes the 32 codes of block i
+// at y[34*i+2:] and its scale amax/127 to d[i] (the caller writes the fp16
+// scales).
+TEXT ·q8Blocks(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVQ d+24(FP), R8
+	BCAST32($0x7fffffff, Y15, X15)
+	BCAST32($0x42fe0000, Y14, X14) // 127.0f
+	BCAST32($0x3f800000, Y13, X13) // 1.0f
+	BCAST32($0x3f000000, Y12, X12) // 0.5f
+	BCAST32($0xbf000000, Y11, X11) // -0.5f
+	BCAST32($0x000000ff, Y10, X10)
+	VMOVDQU packPerm<>(SB), Y9
+	VXORPS  Y8, Y8, Y8
+	TESTQ   CX, CX
+	JZ      q8Done
+
+q8Loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	// amax = max |x| (order does not matter: no NaN, no signed zeros).
+	VANDPS     Y15, Y0, Y4
+	VANDPS     Y15, Y1, Y5
+	VMAXPS     Y5, Y4, Y4
+	VANDPS     Y15, Y2, Y5
+	VANDPS     Y15, Y3, Y6
+	VMAXPS     Y6, Y5, Y5
+	VMAXPS     Y5, Y4, Y4
+	VPERM2F128 $0x01, Y4, Y4, Y5
+	VMAXPS     Y5, Y4, Y4
+	VPERMILPS  $0x4e, Y4, Y5
+	VMAXPS     Y5, Y4, Y4
+	VPERMILPS  $0xb1, Y4, Y5
+	VMAXPS     Y5, Y4, Y4
+	// d = amax/127; id = d ? 1/d : 0
+	VDIVPS     Y14, Y4, Y4
+	VMOVSS     X4, (R8)
+	VDIVPS     Y4, Y13, Y5
+	VCMPPS     CMP_NEQ_UQ, Y8, Y4, Y6
+	VANDPS     Y6, Y5, Y5
+	VMULPS     Y5, Y0, Y0
+	VMULPS     Y5, Y1, Y1
+	VMULPS     Y5, Y2, Y2
+	VMULPS     Y5, Y3, Y3
+	ROUNDF_BYTE(Y0, Y4, Y6)
+	ROUNDF_BYTE(Y1, Y4, Y6)
+	ROUNDF_BYTE(Y2, Y4, Y6)
+	ROUNDF_BYTE(Y3, Y4, Y6)
+	VPACKUSDW  Y1, Y0, Y0
+	VPACKUSDW  Y3, Y2, Y2
+	VPACKUSWB  Y2, Y0, Y0
+	VPERMD     Y0, Y9, Y0
+	VMOVDQU    Y0, 2(DI)
+	ADDQ       $128, SI
+	ADDQ       $34, DI
+	ADDQ       $4, R8
+	DECQ       CX
+	JNZ        q8Loop
+
+q8Done:
+	VZEROUPPER
+	RET
+
+// func absMaxBits(x *float32, n int) uint32
+//
+// The largest float32 bits of |x[i]| (sign bit cleared) for i < n, n a
+// multiple of 32; 0 for n == 0.
+TEXT ·absMaxBits(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	BCAST32($0x7fffffff, Y15, X15)
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	SHRQ  $5, CX
+	JZ    amDone
+
+amLoop:
+	VPAND   0(SI), Y15, Y4
+	VPMAXUD Y4, Y0, Y0
+	VPAND   32(SI), Y15, Y5
+	VPMAXUD Y5, Y1, Y1
+	VPAND   64(SI), Y15, Y6
+	VPMAXUD Y6, Y2, Y2
+	VPAND   96(SI), Y15, Y7
+	VPMAXUD Y7, Y3, Y3
+	ADDQ    $128, SI
+	DECQ    CX
+	JNZ     amLoop
+
+amDone:
+	VPMAXUD    Y1, Y0, Y0
+	VPMAXUD    Y3, Y2, Y2
+	VPMAXUD    Y2, Y0, Y0
+	VPERM2I128 $0x01, Y0, Y0, Y1
+	VPMAXUD    Y1, Y0, Y0
+	VPSHUFD    $0x4e, Y0, Y1
+	VPMAXUD    Y1, Y0, Y0
+	VPSHUFD    $0xb1, Y0, Y1
+	VPMAXUD    Y1, Y0, Y0
+	VMOVD      X0, AX
+	MOVL       AX, ret+16(FP)
 	VZEROUPPER
 	RET

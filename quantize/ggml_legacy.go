@@ -294,6 +294,17 @@ func q8Scale(x *[qk]float32) (d, id float32) {
 func QuantizeQ8_0(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*34]
+	if useSIMD {
+		var d [256]float32
+		for i := 0; i < nb; i += len(d) {
+			m := min(len(d), nb-i)
+			q8Blocks(&dst[34*i], &src[qk*i], m, &d[0])
+			for k, v := range d[:m] {
+				putF16(dst[34*(i+k):], v)
+			}
+		}
+		return
+	}
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[34]byte)(dst[i*34:])

@@ -28,3 +28,11 @@ func lanePrep(xt, wt, x *float32, n, wmode int) {
 func q3x8(x, lt *float32, n, nmax int, out *[8]float32) {
 	panic("quantize: no SIMD kernels in this build")
 }
+
+func q8Blocks(y *byte, x *float32, nb int, d *float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
+
+func absMaxBits(x *float32, n int) uint32 {
+	panic("quantize: no SIMD kernels in this build")
+}
