@@ -21,6 +21,16 @@ const quantizationVersion = 2
 // general.file_type set (an existing key is removed and the new value
 // appended at the end, as gguf_set_val_u32 does), and the split.* keys
 // removed.
+//
+// general.alignment is kept, as llama-quantize keeps it, and the output is
+// laid out at that alignment (gguf.Plan reads it from the KVs).
+// llama-quantize itself always pads to 32 bytes (its output context's
+// alignment is never set from the copied KV), so for an input whose
+// alignment is not 32 it writes a file whose KV contradicts its layout and
+// that gguf.cpp, which places the data section and checks every offset by
+// the KV, rejects or misreads. quantbridge writes the consistent file
+// instead: the same KVs, tensors and bytes, with the padding the KV
+// promises; for alignment 32 (or no key) that is llama-quantize's file.
 func QuantizeKV(in []graph.KV, ftype uint32) []graph.KV {
 	out := make([]graph.KV, 0, len(in)+2)
 	for _, kv := range in {
