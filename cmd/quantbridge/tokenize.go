@@ -22,7 +22,7 @@ func init() {
 		Name:      "tokenize",
 		Usage:     "print the token ids of a text file, as llama-tokenize --ids does",
 		ArgsUsage: "MODEL TEXTFILE",
-		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory; TEXTFILE is read verbatim (\"-\" reads stdin).\n" +
+		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory; TEXTFILE is read as llama-tokenize -f reads it: verbatim, with escape sequences processed unless --no-escape (\"-\" reads stdin).\n" +
 			"Like llama-tokenize, BOS is added when the model asks for it and special-token text (e.g. <s>) is parsed.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array of ids"},
