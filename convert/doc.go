@@ -3,10 +3,34 @@
 // (PlanGGUF, an exact port of src/llama-quant.cpp's mixture rules for the
 // F32/F16/BF16, legacy and k-quant file types), and runs the conversion as a
 // bounded-memory concurrent pipeline that reads each tensor lazily,
-// converts it through float32 and writes it at its planned offset.
+// converts it through float32 (or repacks it exactly) and writes it at its
+// planned offset.
 //
 // It covers GGUF → GGUF quantization (llama-quantize's job) and the
 // cross-format directions HF ⇄ GGUF ⇄ MLX for the architectures graph
-// supports. It does not cover importance-matrix quantization, the IQ*/TQ*
-// file types, sharded (split) GGUF output, or layer pruning.
+// supports:
+//
+//   - HF/MLX → GGUF writes what convert_hf_to_gguf.py writes, including
+//     llama3 RoPE scaling's rope_freqs.weight, computed bit for bit as
+//     the converter's torch code computes it on x86 (Llama3Rope; SLEEF's
+//     and glibc's powf are ported for that); GGUF → HF/MLX drops the
+//     tensor and writes rope_scaling back to config.json
+//     (InferLlama3Rope).
+//   - Exact repacks instead of a float round trip: GGUF Q4_0, Q4_1, Q5_0,
+//     Q5_1 and Q8_0 → MLX affine group 32 with F16 scales when the MLX
+//     output asks for those bits and group size 32; MLX affine → GGUF
+//     Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 when no --type is given and the values
+//     allow it. Llama Q/K rows move between GGUF's interleaved and HF's
+//     half-split order in every direction, repacked rows too.
+//   - Outputs never appear partially at their final path: a GGUF file or
+//     an MLX/HF directory is written under a temporary name beside it and
+//     renamed into place; an error or cancellation (SIGINT in the CLI)
+//     removes the temporary, and the next conversion to the same path
+//     removes one that a SIGKILL left. Directory outputs report progress
+//     and per-tensor times like GGUF output.
+//   - general.alignment is kept and honoured (see QuantizeKV).
+//
+// It does not cover importance-matrix quantization, the IQ*/TQ* file
+// types, sharded (split) GGUF output, layer pruning, or RoPE scaling
+// tensors other than llama3's rope_freqs (longrope's factor tensors).
 package convert

@@ -27,7 +27,9 @@ func init() {
 		Usage:     "convert or quantize a checkpoint (GGUF, HF safetensors, MLX)",
 		ArgsUsage: "IN OUT",
 		Description: "OUT ending in .gguf is a GGUF file; any other OUT is a checkpoint directory (MLX unless --to hf).\n" +
-			"GGUF → GGUF does what llama-quantize does, byte for byte: --type picks the llama.cpp file type.",
+			"GGUF → GGUF does what llama-quantize does, byte for byte: --type picks the llama.cpp file type.\n" +
+			"GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 → MLX with matching --bits and --group-size 32 repacks the blocks exactly;\n" +
+			"MLX → GGUF without --type repacks 4/5/8-bit affine tensors exactly where their values allow.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF file type: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; for MLX output INT2..INT8, F16, BF16, F32"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "concurrent workers"},
