@@ -37,3 +37,15 @@ func q8Blocks(y *byte, x *float32, nb int, d *float32)
 
 //go:noescape
 func absMaxBits(x *float32, n int) uint32
+
+//go:noescape
+func q40Blocks(y *byte, x *float32, nb int, d *float32)
+
+//go:noescape
+func q50Blocks(y *byte, x *float32, nb int, d *float32)
+
+//go:noescape
+func q41Blocks(y *byte, x *float32, nb int, d, m *float32)
+
+//go:noescape
+func q51Blocks(y *byte, x *float32, nb int, d, m *float32)

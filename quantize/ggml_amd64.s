@@ -862,3 +862,326 @@ amDone:
 	MOVL       AX, ret+16(FP)
 	VZEROUPPER
 	RET
+
+DATA c31<>+0(SB)/4, $31
+GLOBL c31<>(SB), RODATA|NOPTR, $4
+
+#define LOAD_BLOCK \
+	VMOVUPS 0(SI), Y0;  \
+	VMOVUPS 32(SI), Y1; \
+	VMOVUPS 64(SI), Y2; \
+	VMOVUPS 96(SI), Y3
+
+// MASK_INDEX sets AX to the index of the first set lane of the 32-lane
+// mask m0..m3 (which must have one).
+#define MASK_INDEX(m0, m1, m2, m3) \
+	VMOVMSKPS m0, AX;  \
+	VMOVMSKPS m1, BX;  \
+	SHLL      $8, BX;  \
+	ORL       BX, AX;  \
+	VMOVMSKPS m2, BX;  \
+	SHLL      $16, BX; \
+	ORL       BX, AX;  \
+	VMOVMSKPS m3, BX;  \
+	SHLL      $24, BX; \
+	ORL       BX, AX;  \
+	BSFL      AX, AX
+
+// SIGNED_ABSMAX broadcasts to Y9 the value max of quantize_row_q4_0_ref's
+// `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`: the first element
+// of largest magnitude, +0 when all are zeros. Uses Y4-Y8; Y14 = 0,
+// Y15 = 0x7fffffff.
+#define SIGNED_ABSMAX \
+	VPAND      Y15, Y0, Y4;  \
+	VPAND      Y15, Y1, Y5;  \
+	VPAND      Y15, Y2, Y6;  \
+	VPAND      Y15, Y3, Y7;  \
+	VPMAXUD    Y5, Y4, Y8;   \
+	VPMAXUD    Y7, Y6, Y9;   \
+	VPMAXUD    Y9, Y8, Y8;   \
+	VPERM2I128 $1, Y8, Y8, Y9; \
+	VPMAXUD    Y9, Y8, Y8;   \
+	VPSHUFD    $0x4e, Y8, Y9; \
+	VPMAXUD    Y9, Y8, Y8;   \
+	VPSHUFD    $0xb1, Y8, Y9; \
+	VPMAXUD    Y9, Y8, Y8;   \
+	VPCMPEQD   Y8, Y4, Y4;   \
+	VPCMPEQD   Y8, Y5, Y5;   \
+	VPCMPEQD   Y8, Y6, Y6;   \
+	VPCMPEQD   Y8, Y7, Y7;   \
+	MASK_INDEX(Y4, Y5, Y6, Y7); \
+	VBROADCASTSS (SI)(AX*4), Y9; \
+	VPCMPEQD   Y14, Y8, Y8;  \
+	VPANDN     Y9, Y8, Y9
+
+// SCALE_ID: Y9 = Y9 / div (stored to (R8)), Y8 = Y9 ? 1/Y9 : 0.
+// Y13 = 1.0f, Y14 = 0.
+#define SCALE_ID(div) \
+	VDIVPS div, Y9, Y9;           \
+	VMOVSS X9, (R8);              \
+	VDIVPS Y9, Y13, Y8;           \
+	VCMPPS CMP_NEQ_UQ, Y14, Y9, Y4; \
+	VANDPS Y4, Y8, Y8
+
+// TRUNC_CODE: v = (int32)(v*Y8 + off) clamped above by hi (C's
+// MIN(hi, (int8_t)(x*id + off)) as x86-64 computes it, in the low bits).
+#define TRUNC_CODE(v, off, hi) \
+	VMULPS     Y8, v, v;  \
+	VADDPS     off, v, v; \
+	VCVTTPS2DQ v, v;      \
+	VPMINSD    hi, v, v
+
+// NIBBLES packs the low nibbles of Y0|Y2<<4 (elements j and j+16, j < 8)
+// and Y1|Y3<<4 into the 16 bytes of X0. Y10 = 0xf.
+#define NIBBLES \
+	VPAND        Y10, Y0, Y0;   \
+	VPAND        Y10, Y2, Y2;   \
+	VPSLLD       $4, Y2, Y2;    \
+	VPOR         Y2, Y0, Y0;    \
+	VPAND        Y10, Y1, Y1;   \
+	VPAND        Y10, Y3, Y3;   \
+	VPSLLD       $4, Y3, Y3;    \
+	VPOR         Y3, Y1, Y1;    \
+	VPACKUSDW    Y1, Y0, Y0;    \
+	VPERMQ       $0xd8, Y0, Y0; \
+	VEXTRACTI128 $1, Y0, X1;    \
+	VPACKUSWB    X1, X0, X0
+
+// QH_BITS sets AX to bit 4 of the 32 codes in Y0..Y3 (element i -> bit i).
+#define QH_BITS \
+	VPSLLD $27, Y0, Y4; \
+	VPSLLD $27, Y1, Y5; \
+	VPSLLD $27, Y2, Y6; \
+	VPSLLD $27, Y3, Y7; \
+	VMOVMSKPS Y4, AX;   \
+	VMOVMSKPS Y5, BX;   \
+	SHLL      $8, BX;   \
+	ORL       BX, AX;   \
+	VMOVMSKPS Y6, BX;   \
+	SHLL      $16, BX;  \
+	ORL       BX, AX;   \
+	VMOVMSKPS Y7, BX;   \
+	SHLL      $24, BX;  \
+	ORL       BX, AX
+
+#define LEGACY_CONSTS \
+	BCAST32($0x7fffffff, Y15, X15); \
+	VXORPS Y14, Y14, Y14;           \
+	BCAST32($0x3f800000, Y13, X13); \
+	BCAST32($0x0000000f, Y10, X10)
+
+// func q40Blocks(y *byte, x *float32, nb int, d *float32)
+//
+// quantize_row_q4_0_ref on nb blocks: codes to y[18*i+2:], scales to d[i].
+TEXT ·q40Blocks(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVQ d+24(FP), R8
+	LEGACY_CONSTS
+	BCAST32($0xc1000000, Y12, X12) // -8.0f
+	BCAST32($0x41080000, Y11, X11) // 8.5f
+	TESTQ CX, CX
+	JZ    q40Done
+
+q40Loop:
+	LOAD_BLOCK
+	SIGNED_ABSMAX
+	SCALE_ID(Y12)
+	TRUNC_CODE(Y0, Y11, Y10)
+	TRUNC_CODE(Y1, Y11, Y10)
+	TRUNC_CODE(Y2, Y11, Y10)
+	TRUNC_CODE(Y3, Y11, Y10)
+	NIBBLES
+	VMOVDQU X0, 2(DI)
+	ADDQ    $128, SI
+	ADDQ    $18, DI
+	ADDQ    $4, R8
+	DECQ    CX
+	JNZ     q40Loop
+
+q40Done:
+	VZEROUPPER
+	RET
+
+// func q50Blocks(y *byte, x *float32, nb int, d *float32)
+//
+// quantize_row_q5_0_ref on nb blocks: qh and codes to y[22*i+2:], scales
+// to d[i].
+TEXT ·q50Blocks(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVQ d+24(FP), R8
+	LEGACY_CONSTS
+	BCAST32($0xc1800000, Y12, X12) // -16.0f
+	BCAST32($0x41840000, Y11, X11) // 16.5f
+	TESTQ CX, CX
+	JZ    q50Done
+
+q50Loop:
+	LOAD_BLOCK
+	SIGNED_ABSMAX
+	SCALE_ID(Y12)
+	VPBROADCASTD c31<>(SB), Y9
+	TRUNC_CODE(Y0, Y11, Y9)
+	TRUNC_CODE(Y1, Y11, Y9)
+	TRUNC_CODE(Y2, Y11, Y9)
+	TRUNC_CODE(Y3, Y11, Y9)
+	QH_BITS
+	MOVL    AX, 2(DI)
+	NIBBLES
+	VMOVDQU X0, 6(DI)
+	ADDQ    $128, SI
+	ADDQ    $22, DI
+	ADDQ    $4, R8
+	DECQ    CX
+	JNZ     q50Loop
+
+q50Done:
+	VZEROUPPER
+	RET
+
+// MIN_MAX broadcasts to Y9 the max and to Y12 the min of a block. As
+// quantize_row_q4_1_ref finds them (strict comparisons from -FLT_MAX and
+// FLT_MAX) the first of equal values wins, which only matters for a zero
+// result, +0 or -0: FIRST_ZERO then takes the first zero of the block.
+#define MIN_MAX \
+	VMINPS     Y1, Y0, Y4;      \
+	VMINPS     Y3, Y2, Y5;      \
+	VMINPS     Y5, Y4, Y12;     \
+	VMAXPS     Y1, Y0, Y4;      \
+	VMAXPS     Y3, Y2, Y5;      \
+	VMAXPS     Y5, Y4, Y9;      \
+	VPERM2F128 $1, Y12, Y12, Y4; \
+	VMINPS     Y4, Y12, Y12;    \
+	VPERMILPS  $0x4e, Y12, Y4;  \
+	VMINPS     Y4, Y12, Y12;    \
+	VPERMILPS  $0xb1, Y12, Y4;  \
+	VMINPS     Y4, Y12, Y12;    \
+	VPERM2F128 $1, Y9, Y9, Y4;  \
+	VMAXPS     Y4, Y9, Y9;      \
+	VPERMILPS  $0x4e, Y9, Y4;   \
+	VMAXPS     Y4, Y9, Y9;      \
+	VPERMILPS  $0xb1, Y9, Y4;   \
+	VMAXPS     Y4, Y9, Y9
+
+// FIRST_ZERO broadcasts to dst the first element of the block equal to 0.
+#define FIRST_ZERO(dst) \
+	VCMPPS     CMP_EQ_OQ, Y14, Y0, Y4; \
+	VCMPPS     CMP_EQ_OQ, Y14, Y1, Y5; \
+	VCMPPS     CMP_EQ_OQ, Y14, Y2, Y6; \
+	VCMPPS     CMP_EQ_OQ, Y14, Y3, Y7; \
+	MASK_INDEX(Y4, Y5, Y6, Y7);        \
+	VBROADCASTSS (SI)(AX*4), dst
+
+// MIN_CODE: v = (int32)((v - min)*Y8 + 0.5f) (Y12 = min, Y11 = 0.5f).
+#define MIN_CODE(v) \
+	VSUBPS     Y12, v, v; \
+	VMULPS     Y8, v, v;  \
+	VADDPS     Y11, v, v; \
+	VCVTTPS2DQ v, v
+
+// func q41Blocks(y *byte, x *float32, nb int, d, m *float32)
+//
+// quantize_row_q4_1_ref on nb blocks: codes to y[20*i+4:], scales to d[i],
+// mins to m[i].
+TEXT ·q41Blocks(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVQ d+24(FP), R8
+	MOVQ m+32(FP), R9
+	LEGACY_CONSTS
+	BCAST32($0x3f000000, Y11, X11) // 0.5f
+	TESTQ CX, CX
+	JZ    q41Done
+
+q41Loop:
+	LOAD_BLOCK
+	MIN_MAX
+	VUCOMISS X14, X12
+	JNE      q41MinOK
+	FIRST_ZERO(Y12)
+
+q41MinOK:
+	VUCOMISS X14, X9
+	JNE      q41MaxOK
+	FIRST_ZERO(Y9)
+
+q41MaxOK:
+	VMOVSS  X12, (R9)
+	VSUBPS  Y12, Y9, Y9
+	BCAST32($0x41700000, Y4, X4) // 15.0f
+	SCALE_ID(Y4)
+	MIN_CODE(Y0)
+	MIN_CODE(Y1)
+	MIN_CODE(Y2)
+	MIN_CODE(Y3)
+	VPMINSD Y10, Y0, Y0
+	VPMINSD Y10, Y1, Y1
+	VPMINSD Y10, Y2, Y2
+	VPMINSD Y10, Y3, Y3
+	NIBBLES
+	VMOVDQU X0, 4(DI)
+	ADDQ    $128, SI
+	ADDQ    $20, DI
+	ADDQ    $4, R8
+	ADDQ    $4, R9
+	DECQ    CX
+	JNZ     q41Loop
+
+q41Done:
+	VZEROUPPER
+	RET
+
+// func q51Blocks(y *byte, x *float32, nb int, d, m *float32)
+//
+// quantize_row_q5_1_ref on nb blocks: qh and codes to y[24*i+4:], scales
+// to d[i], mins to m[i].
+TEXT ·q51Blocks(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ nb+16(FP), CX
+	MOVQ d+24(FP), R8
+	MOVQ m+32(FP), R9
+	LEGACY_CONSTS
+	BCAST32($0x3f000000, Y11, X11) // 0.5f
+	TESTQ CX, CX
+	JZ    q51Done
+
+q51Loop:
+	LOAD_BLOCK
+	MIN_MAX
+	VUCOMISS X14, X12
+	JNE      q51MinOK
+	FIRST_ZERO(Y12)
+
+q51MinOK:
+	VUCOMISS X14, X9
+	JNE      q51MaxOK
+	FIRST_ZERO(Y9)
+
+q51MaxOK:
+	VMOVSS  X12, (R9)
+	VSUBPS  Y12, Y9, Y9
+	BCAST32($0x41f80000, Y4, X4) // 31.0f
+	SCALE_ID(Y4)
+	MIN_CODE(Y0)
+	MIN_CODE(Y1)
+	MIN_CODE(Y2)
+	MIN_CODE(Y3)
+	QH_BITS
+	MOVL    AX, 4(DI)
+	NIBBLES
+	VMOVDQU X0, 8(DI)
+	ADDQ    $128, SI
+	ADDQ    $24, DI
+	ADDQ    $4, R8
+	ADDQ    $4, R9
+	DECQ    CX
+	JNZ     q51Loop
+
+q51Done:
+	VZEROUPPER
+	RET

@@ -46,6 +46,17 @@ func idOverflow(id float32) bool { return id > math.MaxFloat32 || id < -math.Max
 func QuantizeQ4_0(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*18]
+	if useSIMD {
+		var d [256]float32
+		for i := 0; i < nb; i += len(d) {
+			n := min(len(d), nb-i)
+			q40Blocks(&dst[18*i], &src[qk*i], n, &d[0])
+			for k, v := range d[:n] {
+				putF16(dst[18*(i+k):], v)
+			}
+		}
+		return
+	}
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[18]byte)(dst[i*18:])
@@ -131,6 +142,18 @@ func minMax(x *[qk]float32) (mn, mx float32) {
 func QuantizeQ4_1(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*20]
+	if useSIMD {
+		var d, m [256]float32
+		for i := 0; i < nb; i += len(d) {
+			n := min(len(d), nb-i)
+			q41Blocks(&dst[20*i], &src[qk*i], n, &d[0], &m[0])
+			for k := range n {
+				putF16(dst[20*(i+k):], d[k])
+				putF16(dst[20*(i+k)+2:], m[k])
+			}
+		}
+		return
+	}
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[20]byte)(dst[i*20:])
@@ -176,6 +199,17 @@ func DequantizeQ4_1(dst []float32, src []byte) {
 func QuantizeQ5_0(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*22]
+	if useSIMD {
+		var d [256]float32
+		for i := 0; i < nb; i += len(d) {
+			n := min(len(d), nb-i)
+			q50Blocks(&dst[22*i], &src[qk*i], n, &d[0])
+			for k, v := range d[:n] {
+				putF16(dst[22*(i+k):], v)
+			}
+		}
+		return
+	}
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[22]byte)(dst[i*22:])
@@ -226,6 +260,18 @@ func DequantizeQ5_0(dst []float32, src []byte) {
 func QuantizeQ5_1(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*24]
+	if useSIMD {
+		var d, m [256]float32
+		for i := 0; i < nb; i += len(d) {
+			n := min(len(d), nb-i)
+			q51Blocks(&dst[24*i], &src[qk*i], n, &d[0], &m[0])
+			for k := range n {
+				putF16(dst[24*(i+k):], d[k])
+				putF16(dst[24*(i+k)+2:], m[k])
+			}
+		}
+		return
+	}
 	for i := range nb {
 		x := (*[qk]float32)(src[i*qk:])
 		y := (*[24]byte)(dst[i*24:])

@@ -36,3 +36,19 @@ func q8Blocks(y *byte, x *float32, nb int, d *float32) {
 func absMaxBits(x *float32, n int) uint32 {
 	panic("quantize: no SIMD kernels in this build")
 }
+
+func q40Blocks(y *byte, x *float32, nb int, d *float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
+
+func q50Blocks(y *byte, x *float32, nb int, d *float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
+
+func q41Blocks(y *byte, x *float32, nb int, d, m *float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
+
+func q51Blocks(y *byte, x *float32, nb int, d, m *float32) {
+	panic("quantize: no SIMD kernels in this build")
+}
