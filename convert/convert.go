@@ -24,7 +24,7 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 	if err := checkPaths(in, out, opt.Force); err != nil {
 		return nil, err
 	}
-	m, err := openModel(in)
+	m, err := openModel(in, opt.TokenizerPre)
 	if err != nil {
 		return nil, err
 	}

@@ -7,30 +7,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quantbridge/quantbridge/formats/gguf"
-	"github.com/quantbridge/quantbridge/formats/hf"
+	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/formats/mlx"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
 // openModel reads a checkpoint: a GGUF file, an mlx-lm directory or an HF
-// directory.
-func openModel(path string) (*graph.Model, error) {
+// directory. tokenizerPre overrides the BPE pre-tokenizer name of HF/MLX
+// tokenizers whose split regexes are not recognised (--tokenizer-pre).
+func openModel(path string, tokenizerPre ...string) (*graph.Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
-	if !st.IsDir() {
-		if isGGUF(path) {
-			return gguf.ReadModel(path)
-		}
+	if !st.IsDir() && !isGGUF(path) {
 		return nil, fmt.Errorf("%s: not a GGUF file (inputs are GGUF files and HF or MLX checkpoint directories)", path)
 	}
-	if mlx.IsMLXDir(path) {
-		return mlx.ReadDir(path)
+	var opt formats.Options
+	if len(tokenizerPre) > 0 {
+		opt.TokenizerPre = tokenizerPre[0]
 	}
-	return hf.ReadDir(path)
+	return formats.OpenOptions(path, opt)
 }
 
 // checkArch refuses architectures quantbridge cannot convert.

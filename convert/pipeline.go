@@ -47,6 +47,10 @@ type Options struct {
 	// Warn, if set, receives warnings (requantization, lossy steps).
 	Warn func(string)
 
+	// TokenizerPre overrides the BPE pre-tokenizer name (tokenizer.ggml.pre)
+	// of an HF/MLX input whose split regexes quantbridge does not recognise.
+	TokenizerPre string
+
 	// To selects the output format for a directory output: "mlx" (default)
 	// or "hf".
 	To string
