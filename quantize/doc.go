@@ -16,6 +16,16 @@
 // QuantizeRow also applies llama-quantize's row validation (an fp16 scale
 // that overflows is an error).
 //
+// On amd64 CPUs with AVX2 the quantizers run assembly kernels
+// (ggml_amd64.s): the K-quant searches (make_qkx2_quants, make_qx_quants,
+// make_q3_quants) process the 8 sub-blocks of a super-block at once, one
+// per vector lane, each lane doing the scalar code's float32 operations in
+// the scalar order, and the legacy types process a 32-value block per
+// iteration. Their output is the same bytes as the portable Go code
+// (TestSIMDMatchesPureGo); setting the environment variable
+// QUANTBRIDGE_PUREGO to a non-empty value, or building with -tags purego,
+// selects the portable code.
+//
 // Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
 // Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
 // Not covered: the importance-matrix (imatrix) quantizers, the other IQ*

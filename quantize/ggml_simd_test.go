@@ -141,3 +141,26 @@ func gaussianRow(n int, scale float32) []float32 {
 	}
 	return x
 }
+
+// checkRow finds a non-finite or too large value wherever it is, with and
+// without the SIMD magnitude scan.
+func TestCheckRowPositions(t *testing.T) {
+	defer func(v bool) { useSIMD = v }(useSIMD)
+	for _, simd := range []bool{false, simdAvailable} {
+		useSIMD = simd
+		for _, n := range []int{32, 40, 64, 96, 256, 291} {
+			for _, bad := range []float32{float32(math.Inf(-1)), float32(math.NaN()), 2e10, -2e10} {
+				for _, pos := range []int{0, 1, 31, n / 2, max(0, n-33), n - 1} {
+					x := gaussianRow(n, 1)
+					x[pos] = bad
+					if err := checkRow(x, graph.Q4_0); err == nil {
+						t.Errorf("simd=%v n=%d: %g at %d accepted", simd, n, bad, pos)
+					}
+				}
+			}
+			if err := checkRow(gaussianRow(n, 1e9), graph.Q4_0); err != nil {
+				t.Errorf("simd=%v n=%d: %v", simd, n, err)
+			}
+		}
+	}
+}
