@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Row is one line of the comparison report.
@@ -185,14 +186,11 @@ func (r *Report) Markdown() []byte {
 	return b.Bytes()
 }
 
-// SVG plots output size against perplexity, one labelled point per variant
-// and a series per model.
+// SVG plots output size against perplexity: one panel per model (their
+// perplexities are not on one scale), a point per variant labelled with its
+// type, GGUF and MLX told apart by colour and shape, and the unquantized
+// model's perplexity as a dashed line.
 func (r *Report) SVG() ([]byte, error) {
-	p := plot.New()
-	p.Title.Text = "quantbridge: size vs perplexity"
-	p.X.Label.Text = "size (MiB)"
-	p.Y.Label.Text = "perplexity"
-	p.Add(plotter.NewGrid())
 	models := []string{}
 	byModel := map[string][]Row{}
 	for _, row := range r.Items {
@@ -204,41 +202,99 @@ func (r *Report) SVG() ([]byte, error) {
 		}
 		byModel[row.Model] = append(byModel[row.Model], row)
 	}
+	if len(models) == 0 {
+		p := plot.New()
+		p.Title.Text = "quantbridge: size vs perplexity (no scored outputs yet)"
+		return renderSVG([][]*plot.Plot{{p}}, 7*vg.Inch, 2*vg.Inch)
+	}
+	formats := []string{"gguf", "mlx", "hf"}
+	glyphs := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}}
+	grid := make([][]*plot.Plot, len(models))
 	for i, model := range models {
 		rows := byModel[model]
-		xys := make(plotter.XYs, len(rows))
-		labels := make([]string, len(rows))
-		for j, row := range rows {
-			xys[j].X = float64(row.Bytes) / (1 << 20)
-			xys[j].Y = *row.PPL
-			labels[j] = strings.TrimPrefix(row.Variant, model+" ")
+		p := plot.New()
+		p.Title.Text = model + ": size vs perplexity"
+		p.X.Label.Text = "size (MiB)"
+		p.Y.Label.Text = "perplexity"
+		p.Add(plotter.NewGrid())
+		minX, maxX := math.Inf(1), math.Inf(-1)
+		minY, maxY := math.Inf(1), math.Inf(-1)
+		for _, row := range rows {
+			x, y := float64(row.Bytes)/(1<<20), *row.PPL
+			minX, maxX = math.Min(minX, x), math.Max(maxX, x)
+			minY, maxY = math.Min(minY, y), math.Max(maxY, y)
 		}
-		sc, err := plotter.NewScatter(xys)
-		if err != nil {
-			return nil, err
+		var base float64
+		if rows[0].BasePPL != nil {
+			base = *rows[0].BasePPL
+			minY, maxY = math.Min(minY, base), math.Max(maxY, base)
+			line := plotter.NewFunction(func(float64) float64 { return base })
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			line.Color = color.Gray{0x80}
+			p.Add(line)
+			p.Legend.Add(fmt.Sprintf("unquantized (%.3f)", base), line)
 		}
-		sc.GlyphStyle.Color = plotColor(i)
-		sc.GlyphStyle.Radius = vg.Points(3.5)
-		sc.GlyphStyle.Shape = draw.CircleGlyph{}
-		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
-		if err != nil {
-			return nil, err
+		for f, format := range formats {
+			var xys plotter.XYs
+			var labels []string
+			for _, row := range rows {
+				if row.Format != format {
+					continue
+				}
+				xys = append(xys, plotter.XY{X: float64(row.Bytes) / (1 << 20), Y: *row.PPL})
+				label := row.Type
+				if row.GroupSize > 0 {
+					label = fmt.Sprintf("%s g%d", row.Type, row.GroupSize)
+				}
+				labels = append(labels, label)
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			sc, err := plotter.NewScatter(xys)
+			if err != nil {
+				return nil, err
+			}
+			sc.GlyphStyle.Color = plotColor(f)
+			sc.GlyphStyle.Radius = vg.Points(4)
+			sc.GlyphStyle.Shape = glyphs[f]
+			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+			if err != nil {
+				return nil, err
+			}
+			for k := range lb.TextStyle {
+				lb.TextStyle[k].Font.Size = vg.Points(8)
+				lb.TextStyle[k].XAlign = draw.XLeft
+				lb.TextStyle[k].YAlign = draw.YCenter
+			}
+			lb.Offset = vg.Point{X: vg.Points(6)}
+			p.Add(sc, lb)
+			p.Legend.Add(strings.ToUpper(format), sc)
 		}
-		for k := range lb.TextStyle {
-			lb.TextStyle[k].Font.Size = vg.Points(8)
-			lb.TextStyle[k].XAlign = draw.XLeft
-		}
-		lb.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(2)}
-		p.Add(sc, lb)
-		p.Legend.Add(model, sc)
+		// Room for the labels on the right and the legend at the top.
+		spanX, spanY := math.Max(maxX-minX, maxX*0.1), math.Max(maxY-minY, maxY*0.02)
+		p.X.Min, p.X.Max = math.Max(0, minX-0.08*spanX), maxX+0.35*spanX
+		p.Y.Min, p.Y.Max = minY-0.1*spanY, maxY+0.35*spanY
+		p.Legend.Top = true
+		p.Legend.Left = true
+		p.Legend.TextStyle.Font.Size = vg.Points(9)
+		grid[i] = []*plot.Plot{p}
 	}
-	p.Legend.Top = true
+	return renderSVG(grid, 7*vg.Inch, vg.Length(len(models))*3.6*vg.Inch)
+}
+
+// renderSVG draws a column of plots into one SVG.
+func renderSVG(grid [][]*plot.Plot, w, h vg.Length) ([]byte, error) {
+	img := vgsvg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: len(grid), Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6),
+		PadLeft: vg.Points(6), PadRight: vg.Points(12), PadY: vg.Points(18)}
+	canvases := plot.Align(grid, tiles, dc)
+	for i := range grid {
+		grid[i][0].Draw(canvases[i][0])
+	}
 	var b bytes.Buffer
-	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "svg")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := wt.WriteTo(&b); err != nil {
+	if _, err := img.WriteTo(&b); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
