@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/quantbridge/quantbridge/internal/pyjson"
 )
 
 // Quantization modes (mlx.core.quantize "mode").
@@ -335,26 +337,26 @@ func jsonKind(v any) string {
 // object returns q as an ordered JSON object for config.json: group_size,
 // bits, mode, then the per-module entries, as mlx-lm's quantize_model
 // builds it.
-func (q *Quantization) object() pyObject {
-	o := pyObject{
-		{"group_size", nullableInt(q.GroupSize)},
-		{"bits", nullableInt(q.Bits)},
-		{"mode", modeOr(q.Mode)},
+func (q *Quantization) object() pyjson.Object {
+	o := pyjson.Object{
+		{K: "group_size", V: nullableInt(q.GroupSize)},
+		{K: "bits", V: nullableInt(q.Bits)},
+		{K: "mode", V: modeOr(q.Mode)},
 	}
 	for _, l := range q.Layers {
 		if l.Params == nil {
-			o = append(o, pyPair{l.Path, l.Quantize})
+			o = append(o, pyjson.Pair{K: l.Path, V: l.Quantize})
 			continue
 		}
-		lo := pyObject{
-			{"group_size", nullableInt(l.Params.GroupSize)},
-			{"bits", nullableInt(l.Params.Bits)},
-			{"mode", modeOr(l.Params.Mode)},
+		lo := pyjson.Object{
+			{K: "group_size", V: nullableInt(l.Params.GroupSize)},
+			{K: "bits", V: nullableInt(l.Params.Bits)},
+			{K: "mode", V: modeOr(l.Params.Mode)},
 		}
 		if l.Params.QuantizeInput != nil {
-			lo = append(lo, pyPair{"quantize_input", *l.Params.QuantizeInput})
+			lo = append(lo, pyjson.Pair{K: "quantize_input", V: *l.Params.QuantizeInput})
 		}
-		o = append(o, pyPair{l.Path, lo})
+		o = append(o, pyjson.Pair{K: l.Path, V: lo})
 	}
 	return o
 }

@@ -333,7 +333,7 @@ func ConfigJSON(m *graph.Model, q *Quantization) ([]byte, error) {
 		cfg["quantization"] = o
 		cfg["quantization_config"] = o
 	}
-	b, err := pyDump(cfg)
+	b, err := configEncoder.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mlx: config.json: %w", err)
 	}

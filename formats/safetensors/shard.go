@@ -2,10 +2,10 @@ package safetensors
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
-	"strings"
+
+	"github.com/quantbridge/quantbridge/internal/pyjson"
 )
 
 // ShardNames returns the file names of an n-file checkpoint, as
@@ -67,11 +67,11 @@ func IndexJSON(weightMap map[string]string, totalSize int64, extra map[string]an
 	for k, v := range weightMap {
 		wm[k] = v
 	}
-	e := pyEncoder{indent: "  ", sortKeys: true}
-	if err := e.encode(map[string]any{"metadata": meta, "weight_map": wm}, 0); err != nil {
-		return nil, err
+	b, err := pyjson.Encoder{Indent: "  "}.Marshal(map[string]any{"metadata": meta, "weight_map": wm})
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: index metadata: %w", err)
 	}
-	return append(e.b, '\n'), nil
+	return append(b, '\n'), nil
 }
 
 // IndexJSONMLX returns a model.safetensors.index.json exactly as mlx-lm's
@@ -79,173 +79,28 @@ func IndexJSON(weightMap map[string]string, totalSize int64, extra map[string]an
 // metadata {"total_size", "total_parameters"} in that order, weight_map
 // sorted by tensor name.
 func IndexJSONMLX(weightMap map[string]string, totalSize, totalParameters int64) []byte {
-	e := pyEncoder{indent: "    "}
 	names := make([]string, 0, len(weightMap))
 	for k := range weightMap {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	e.b = append(e.b, "{\n    \"metadata\": {\n        \"total_size\": "...)
-	e.b = strconv.AppendInt(e.b, totalSize, 10)
-	e.b = append(e.b, ",\n        \"total_parameters\": "...)
-	e.b = strconv.AppendInt(e.b, totalParameters, 10)
-	e.b = append(e.b, "\n    },\n    \"weight_map\": {"...)
+	b := []byte("{\n    \"metadata\": {\n        \"total_size\": ")
+	b = strconv.AppendInt(b, totalSize, 10)
+	b = append(b, ",\n        \"total_parameters\": "...)
+	b = strconv.AppendInt(b, totalParameters, 10)
+	b = append(b, "\n    },\n    \"weight_map\": {"...)
 	for i, k := range names {
 		if i > 0 {
-			e.b = append(e.b, ',')
+			b = append(b, ',')
 		}
-		e.b = append(e.b, "\n        "...)
-		e.str(k)
-		e.b = append(e.b, ": "...)
-		e.str(weightMap[k])
+		b = append(b, "\n        "...)
+		b = pyjson.AppendString(b, k)
+		b = append(b, ": "...)
+		b = pyjson.AppendString(b, weightMap[k])
 	}
 	if len(names) > 0 {
-		e.b = append(e.b, "\n    "...)
+		b = append(b, "\n    "...)
 	}
-	e.b = append(e.b, "}\n}"...)
-	return e.b
-}
-
-// pyEncoder writes JSON the way Python's json module does with an indent
-// (separators ", " / ": " collapse to "," at line ends) and the default
-// ensure_ascii=True.
-type pyEncoder struct {
-	b        []byte
-	indent   string
-	sortKeys bool
-}
-
-func (e *pyEncoder) nl(depth int) {
-	e.b = append(e.b, '\n')
-	e.b = append(e.b, strings.Repeat(e.indent, depth)...)
-}
-
-func (e *pyEncoder) encode(v any, depth int) error {
-	switch x := v.(type) {
-	case nil:
-		e.b = append(e.b, "null"...)
-	case bool:
-		e.b = strconv.AppendBool(e.b, x)
-	case string:
-		e.str(x)
-	case int:
-		e.b = strconv.AppendInt(e.b, int64(x), 10)
-	case int32:
-		e.b = strconv.AppendInt(e.b, int64(x), 10)
-	case int64:
-		e.b = strconv.AppendInt(e.b, x, 10)
-	case uint32:
-		e.b = strconv.AppendUint(e.b, uint64(x), 10)
-	case uint64:
-		e.b = strconv.AppendUint(e.b, x, 10)
-	case float32:
-		return e.float(float64(x))
-	case float64:
-		return e.float(x)
-	case []any:
-		if len(x) == 0 {
-			e.b = append(e.b, "[]"...)
-			return nil
-		}
-		e.b = append(e.b, '[')
-		for i, el := range x {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.nl(depth + 1)
-			if err := e.encode(el, depth+1); err != nil {
-				return err
-			}
-		}
-		e.nl(depth)
-		e.b = append(e.b, ']')
-	case map[string]any:
-		if len(x) == 0 {
-			e.b = append(e.b, "{}"...)
-			return nil
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // Go maps have no order; sorted is the only stable choice
-		e.b = append(e.b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.nl(depth + 1)
-			e.str(k)
-			e.b = append(e.b, ": "...)
-			if err := e.encode(x[k], depth+1); err != nil {
-				return err
-			}
-		}
-		e.nl(depth)
-		e.b = append(e.b, '}')
-	default:
-		return fmt.Errorf("safetensors: index metadata value of type %T is not supported", v)
-	}
-	return nil
-}
-
-// float writes Python's repr of a float.
-func (e *pyEncoder) float(f float64) error {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("safetensors: index metadata value %v is not valid JSON", f)
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // d[.ddd]e±XX
-	mant, exps, _ := strings.Cut(s, "e")
-	exp, _ := strconv.Atoi(exps)
-	if exp < -4 || exp >= 16 {
-		sign := "+"
-		if exp < 0 {
-			sign, exp = "-", -exp
-		}
-		e.b = append(e.b, mant...)
-		e.b = append(e.b, 'e')
-		e.b = append(e.b, sign...)
-		e.b = append(e.b, fmt.Sprintf("%02d", exp)...)
-		return nil
-	}
-	s = strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	e.b = append(e.b, s...)
-	return nil
-}
-
-// str writes s as Python's json does with ensure_ascii=True.
-func (e *pyEncoder) str(s string) {
-	const hex = "0123456789abcdef"
-	u4 := func(r rune) {
-		e.b = append(e.b, '\\', 'u', hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15])
-	}
-	e.b = append(e.b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			e.b = append(e.b, '\\', byte(r))
-		case r == '\n':
-			e.b = append(e.b, '\\', 'n')
-		case r == '\r':
-			e.b = append(e.b, '\\', 'r')
-		case r == '\t':
-			e.b = append(e.b, '\\', 't')
-		case r == '\b':
-			e.b = append(e.b, '\\', 'b')
-		case r == '\f':
-			e.b = append(e.b, '\\', 'f')
-		case r < 0x20 || (r >= 0x7f && r < 0x10000):
-			u4(r)
-		case r >= 0x10000:
-			r -= 0x10000
-			u4(0xd800 + (r >> 10))
-			u4(0xdc00 + (r & 0x3ff))
-		default:
-			e.b = append(e.b, byte(r))
-		}
-	}
-	e.b = append(e.b, '"')
+	b = append(b, "}\n}"...)
+	return b
 }
