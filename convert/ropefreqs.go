@@ -2,13 +2,13 @@ package convert
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/jsonnum"
 )
 
 // ropeFreqsName is the tensor llama.cpp's converter adds for llama3 RoPE
@@ -268,7 +268,7 @@ func llama3Rope(m *graph.Model) (r Llama3Rope, ok bool, err error) {
 		if !ok {
 			return def, nil
 		}
-		f, ok := jsonNumber(v)
+		f, ok := jsonnum.Float(v)
 		if !ok {
 			return 0, fmt.Errorf("%s: config.json: rope scaling %q is %v, not a number", m.Path, key, v)
 		}
@@ -289,32 +289,17 @@ func llama3Rope(m *graph.Model) (r Llama3Rope, ok bool, err error) {
 	if r.OriginalCtx, err = num("original_max_position_embeddings", 8192); err != nil {
 		return r, false, err
 	}
-	if v, ok := jsonNumber(hp["head_dim"]); ok {
+	if v, ok := jsonnum.Float(hp["head_dim"]); ok {
 		r.Dim = int(v)
 	} else {
-		h, ok1 := jsonNumber(hp["hidden_size"])
-		n, ok2 := jsonNumber(hp["num_attention_heads"])
+		h, ok1 := jsonnum.Float(hp["hidden_size"])
+		n, ok2 := jsonnum.Float(hp["num_attention_heads"])
 		if !ok1 || !ok2 || n == 0 {
 			return r, false, fmt.Errorf("%s: config.json: llama3 rope scaling needs head_dim or hidden_size and num_attention_heads", m.Path)
 		}
 		r.Dim = int(math.Floor(h / n))
 	}
 	return r, true, nil
-}
-
-func jsonNumber(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // ropeFreqsTensor returns the rope_freqs.weight tensor the converter adds

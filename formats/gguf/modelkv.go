@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/jsonnum"
 )
 
 // ggmlQuantVersion is GGML_QUANT_VERSION (general.quantization_version).
@@ -86,7 +87,7 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	}
 	rope := hp.rope()
 	if rt, ok := rope["rope_type"].(string); ok {
-		factor, hasFactor := number(rope["factor"])
+		factor, hasFactor := jsonnum.Float(rope["factor"])
 		switch {
 		case rt == "linear" && hasFactor:
 			b.addArch("rope.scaling.type", "linear")
@@ -94,15 +95,15 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 		case rt == "yarn" && hasFactor:
 			b.addArch("rope.scaling.type", "yarn")
 			b.addArch("rope.scaling.factor", float32(factor))
-			orig, ok := number(rope["original_max_position_embeddings"])
+			orig, ok := jsonnum.Float(rope["original_max_position_embeddings"])
 			if !ok {
 				return nil, fmt.Errorf("gguf: %s: yarn rope scaling without original_max_position_embeddings", m.Path)
 			}
 			b.addArch("rope.scaling.original_context_length", uint32(orig))
 			for _, kv := range [][2]string{{"extrapolation_factor", "yarn_ext_factor"}, {"attention_factor", "yarn_attn_factor"}, {"beta_fast", "yarn_beta_fast"}, {"beta_slow", "yarn_beta_slow"}} {
-				v, ok := number(rope[kv[0]])
+				v, ok := jsonnum.Float(rope[kv[0]])
 				if !ok && kv[0] == "attention_factor" {
-					v, ok = number(rope["attn_factor"])
+					v, ok = jsonnum.Float(rope["attn_factor"])
 				}
 				if ok {
 					b.addArch("rope.scaling."+kv[1], float32(v))
@@ -124,7 +125,7 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 			b.addArch("rope.scaling.type", "longrope")
 		}
 	}
-	if theta, ok := number(rope["rope_theta"]); ok {
+	if theta, ok := jsonnum.Float(rope["rope_theta"]); ok {
 		b.addArch("rope.freq_base", float32(theta))
 	} else if hp.raw == nil && m.Params.RopeBase != 0 {
 		b.addArch("rope.freq_base", float32(m.Params.RopeBase))
@@ -238,7 +239,7 @@ func (h hparams) int(keys ...string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	x, ok := number(v)
+	x, ok := jsonnum.Float(v)
 	return int(x), ok && x == math.Trunc(x)
 }
 
@@ -256,7 +257,7 @@ func (h hparams) float(keys ...string) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return number(v)
+	return jsonnum.Float(v)
 }
 
 // rope is TextModel.rope_parameters (rope_parameters or rope_scaling, with
@@ -288,22 +289,6 @@ func (h hparams) rope() map[string]any {
 		return fa
 	}
 	return rp
-}
-
-// number converts a JSON number (float64, json.Number or an int type).
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // --- general.* (gguf-py Metadata) ------------------------------------------
@@ -369,7 +354,7 @@ func addMetadata(b *kvBuilder, m *graph.Model) error {
 					b.add(key, str)
 					continue
 				}
-				x, ok := number(v)
+				x, ok := jsonnum.Float(v)
 				if !ok {
 					continue
 				}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/internal/jsonnum"
 	"github.com/quantbridge/quantbridge/internal/pyjson"
 )
 
@@ -292,22 +293,14 @@ func ParseQuantization(config map[string]any) (*Quantization, error) {
 const maxConfigInt = 1 << 20
 
 func intOrNull(v any) (int, error) {
-	var f float64
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return 0, nil
-	case float64:
-		f = x
-	case json.Number:
-		var err error
-		if f, err = x.Float64(); err != nil {
-			return 0, fmt.Errorf("%q is not a number", string(x))
+	}
+	f, ok := jsonnum.Float(v)
+	if !ok {
+		if n, isNumber := v.(json.Number); isNumber {
+			return 0, fmt.Errorf("%q is not a number", string(n))
 		}
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	default:
 		return 0, fmt.Errorf("is %s, want an integer or null", jsonKind(v))
 	}
 	if f != math.Trunc(f) || f <= 0 || f > maxConfigInt {
