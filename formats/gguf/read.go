@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"unsafe"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // Limits mirrored from ggml's gguf.cpp.
@@ -117,16 +117,11 @@ func (f *File) TensorIndex(name string) int {
 // Open opens and validates a GGUF file. Errors are prefixed with the path.
 // The caller must Close the returned File.
 func Open(path string) (*File, error) {
-	fh, err := os.Open(path)
+	fh, size, err := osfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
-	st, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, fmt.Errorf("gguf: %w", err)
-	}
-	f, err := read(fh, st.Size(), path)
+	f, err := read(fh, size, path)
 	if err != nil {
 		fh.Close()
 		return nil, err

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // ConfigName is the HF model configuration file.
@@ -47,7 +47,7 @@ func (e *ConfigError) Error() string {
 
 // ReadConfigFile reads and parses a config.json file; errors name path.
 func ReadConfigFile(path string) (arch string, p graph.Params, raw map[string]any, err error) {
-	data, err := readFileLimited(path, maxJSONFile)
+	data, err := osfile.ReadLimited(path, maxJSONFile)
 	if err != nil {
 		return "", p, nil, err
 	}
@@ -554,26 +554,4 @@ func marshalSorted(m map[string]any) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// readFileLimited reads a whole file of at most limit bytes.
-func readFileLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d this reader accepts", path, st.Size(), limit)
-	}
-	b := make([]byte, st.Size())
-	n, err := f.ReadAt(b, 0)
-	if int64(n) != st.Size() {
-		return nil, fmt.Errorf("%s: read %d of %d bytes: %v", path, n, st.Size(), err)
-	}
-	return b, nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // TokenizerFiles are the auxiliary files ReadTokenizer looks at, by base
@@ -55,7 +56,7 @@ func ReadTokenizer(dir string, p graph.Params) (*graph.Tokenizer, error) {
 func ReadTokenizerOptions(dir string, p graph.Params, opt TokenizerOptions) (*graph.Tokenizer, error) {
 	files := map[string][]byte{}
 	for _, name := range append(TokenizerFiles, ConfigName) {
-		b, err := readFileLimited(filepath.Join(dir, name), maxJSONFile)
+		b, err := osfile.ReadLimited(filepath.Join(dir, name), maxJSONFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

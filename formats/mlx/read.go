@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
@@ -35,7 +35,7 @@ var AuxFiles = append(append([]string{}, hf.TokenizerFiles...), "generation_conf
 // config.json has a non-null "quantization" entry, or its first
 // model*.safetensors file carries __metadata__ {"format": "mlx"}.
 func IsMLXDir(dir string) bool {
-	if b, err := readLimited(filepath.Join(dir, ConfigName), maxConfigSize); err == nil {
+	if b, err := osfile.ReadLimited(filepath.Join(dir, ConfigName), maxConfigSize); err == nil {
 		var cfg map[string]any
 		if json.Unmarshal(b, &cfg) == nil && cfg["quantization"] != nil {
 			return true
@@ -148,7 +148,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 
 	m.Files = map[string][]byte{}
 	for _, name := range AuxFiles {
-		b, err := readLimited(filepath.Join(dir, name), maxAuxFile)
+		b, err := osfile.ReadLimited(filepath.Join(dir, name), maxAuxFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -162,7 +162,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		for k, v := range m.Files {
 			files[k] = v
 		}
-		if b, err := readLimited(cfgPath, maxConfigSize); err == nil {
+		if b, err := osfile.ReadLimited(cfgPath, maxConfigSize); err == nil {
 			files[ConfigName] = b
 		}
 		topt := opt.Tokenizer
@@ -329,28 +329,4 @@ func equalShape(a, b []int64) bool {
 		}
 	}
 	return true
-}
-
-// readLimited reads a whole file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d this reader accepts", path, st.Size(), limit)
-	}
-	b := make([]byte, st.Size())
-	if n, err := f.ReadAt(b, 0); int64(n) != st.Size() {
-		return nil, fmt.Errorf("%s: read %d of %d bytes: %v", path, n, st.Size(), err)
-	}
-	return b, nil
 }

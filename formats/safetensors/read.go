@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // MaxHeaderSize is the largest header the reference implementation accepts
@@ -86,20 +86,11 @@ func (f *File) Close() error {
 // Open opens and validates the safetensors file at path. The caller must
 // Close it.
 func Open(path string) (*File, error) {
-	fh, err := os.Open(path)
+	fh, size, err := osfile.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	st, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		fh.Close()
-		return nil, fmt.Errorf("safetensors: %s is a directory", path)
-	}
-	f, err := read(fh, st.Size(), path)
+	f, err := read(fh, size, path)
 	if err != nil {
 		fh.Close()
 		return nil, err
