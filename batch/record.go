@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/quantbridge/quantbridge/internal/atomicfile"
 )
 
 const recordVersion = 1
@@ -113,28 +115,18 @@ func writeRecord(r *Record) error {
 	return writeFileAtomic(recordPath(r.Output), data)
 }
 
+// writeFileAtomic writes data to path (mode 0600, as os.CreateTemp makes
+// it), creating its directory if needed, through a synced temporary file
+// renamed into place.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	err := atomicfile.Write(path, 0o600, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

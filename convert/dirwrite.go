@@ -16,6 +16,7 @@ import (
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/mlx"
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/atomicfile"
 )
 
 // checkDirOutput refuses directory outputs that replacing could hurt: an
@@ -53,61 +54,15 @@ func checkDirOutput(in, out string, force bool) error {
 	return nil
 }
 
-// tempDir is an output directory built under a temporary name beside its
-// final path and renamed into place by commit; abort removes it.
-type tempDir struct {
-	path, final string
-	done        bool
-}
-
-func createTempDir(final string) (*tempDir, error) {
-	parent := filepath.Dir(filepath.Clean(final))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("create output: %w", err)
-	}
+// createTempDir removes what killed conversions to final left beside it and
+// creates final's temporary output directory (and final's parent).
+func createTempDir(final string) (*atomicfile.Dir, error) {
 	removeStaleTemps(final)
-	p, err := os.MkdirTemp(parent, "."+filepath.Base(final)+".tmp-*")
+	d, err := atomicfile.CreateDir(final)
 	if err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
-	return &tempDir{path: p, final: final}, nil
-}
-
-// commit renames the directory into place, replacing an existing one
-// (moved aside first and removed once the new one is in place).
-func (d *tempDir) commit() error {
-	if err := os.Chmod(d.path, 0o755); err != nil {
-		return err
-	}
-	var old string
-	if _, err := os.Lstat(d.final); err == nil {
-		old = d.path + ".old"
-		if err := os.Rename(d.final, old); err != nil {
-			return fmt.Errorf("move %s aside: %w", d.final, err)
-		}
-	}
-	if err := os.Rename(d.path, d.final); err != nil {
-		if old != "" {
-			os.Rename(old, d.final)
-		}
-		return fmt.Errorf("rename %s to %s: %w", d.path, d.final, err)
-	}
-	d.done = true
-	if f, err := os.Open(filepath.Dir(filepath.Clean(d.final))); err == nil {
-		f.Sync() // best effort: persist the rename
-		f.Close()
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
-}
-
-func (d *tempDir) abort() {
-	if !d.done {
-		d.done = true
-		os.RemoveAll(d.path)
-	}
+	return d, nil
 }
 
 // dest is where one part of a tensor goes.
@@ -131,7 +86,7 @@ func writeMLXDir(ctx context.Context, out string, tm *graph.Model, dts []*dirTen
 	if err != nil {
 		return nil, err
 	}
-	defer td.abort()
+	defer td.Abort()
 	files := make([]*os.File, len(p.Shards))
 	defer func() {
 		for _, f := range files {
@@ -141,7 +96,7 @@ func writeMLXDir(ctx context.Context, out string, tm *graph.Model, dts []*dirTen
 		}
 	}()
 	for i, sh := range p.Shards {
-		f, err := os.Create(filepath.Join(td.path, sh.Name))
+		f, err := os.Create(filepath.Join(td.Path, sh.Name))
 		if err != nil {
 			return nil, err
 		}
@@ -189,13 +144,13 @@ func writeMLXDir(ctx context.Context, out string, tm *graph.Model, dts []*dirTen
 		}
 		files[i] = nil
 	}
-	if err := p.WriteMeta(td.path); err != nil {
+	if err := p.WriteMeta(td.Path); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := td.commit(); err != nil {
+	if err := td.Commit(); err != nil {
 		return nil, err
 	}
 	for i := range sums {

@@ -116,7 +116,7 @@ func writeGGUFFile(ctx context.Context, out string, kv []graph.KV, infos []gguf.
 	if err != nil {
 		return nil, err
 	}
-	defer tmp.abort()
+	defer tmp.Abort()
 	jobs := make([]*job, len(infos))
 	for i := range infos {
 		if jobs[i], err = mk(i, tmp, layout.Offsets[i]); err != nil {
@@ -133,7 +133,7 @@ func writeGGUFFile(ctx context.Context, out string, kv []graph.KV, infos []gguf.
 	if err != nil {
 		return nil, err
 	}
-	if err := tmp.commit(); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return nil, err
 	}
 	s := &Summary{Output: out, Tensors: sums, TotalBytes: layout.Size, Seconds: time.Since(start).Seconds()}

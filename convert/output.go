@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/quantbridge/quantbridge/internal/atomicfile"
 )
 
 // ErrExists is returned when the output exists and overwriting was not
@@ -41,65 +43,23 @@ func checkPaths(in, out string, force bool) error {
 	return nil
 }
 
-// tempFile is an output file written under a temporary name in the
-// destination directory and renamed into place by commit.
-type tempFile struct {
-	*os.File
-	final string
-	done  bool
-}
-
-func createTemp(final string) (*tempFile, error) {
+// createTemp removes what killed conversions to final left beside it and
+// creates final's temporary output file (mode 0644 once committed).
+func createTemp(final string) (*atomicfile.File, error) {
 	removeStaleTemps(final)
-	dir := filepath.Dir(final)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(final)+".tmp-*")
+	f, err := atomicfile.Create(final, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
-	return &tempFile{File: f, final: final}, nil
-}
-
-// commit syncs, closes and renames the temporary file to its final name.
-func (t *tempFile) commit() error {
-	if err := t.Sync(); err != nil {
-		t.abort()
-		return fmt.Errorf("%s: sync: %w", t.Name(), err)
-	}
-	if err := t.Close(); err != nil {
-		t.abort()
-		return fmt.Errorf("%s: close: %w", t.Name(), err)
-	}
-	if err := os.Chmod(t.Name(), 0o644); err != nil {
-		t.abort()
-		return err
-	}
-	if err := os.Rename(t.Name(), t.final); err != nil {
-		t.abort()
-		return fmt.Errorf("rename %s to %s: %w", t.Name(), t.final, err)
-	}
-	t.done = true
-	if d, err := os.Open(filepath.Dir(t.final)); err == nil {
-		d.Sync() // best effort: persist the rename
-		d.Close()
-	}
-	return nil
-}
-
-// abort closes and removes the temporary file; it is a no-op after commit.
-func (t *tempFile) abort() {
-	if t.done {
-		return
-	}
-	t.done = true
-	t.Close()
-	os.Remove(t.Name())
+	return f, nil
 }
 
 // removeStaleTemps removes what a killed conversion to final left beside
-// it: the temporary files and directories this package and the format
-// writers name "."+base+".tmp-DIGITS" or ".tmpDIGITS" (and a ".old"
-// directory moved aside before a replace). A conversion interrupted by
-// SIGINT removes its own; SIGKILL leaves them for the next run.
+// it: the temporary files and directories package atomicfile names
+// "."+base+".tmpDIGITS" (".tmp-DIGITS" from older versions of this
+// package), and a ".old" directory moved aside before a replace. A
+// conversion interrupted by SIGINT removes its own; SIGKILL leaves them for
+// the next run.
 func removeStaleTemps(final string) {
 	dir, base := filepath.Split(filepath.Clean(final))
 	if dir == "" {

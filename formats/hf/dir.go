@@ -11,6 +11,7 @@ import (
 
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/atomicfile"
 )
 
 // ReadOptions adjust ReadDirOptions.
@@ -256,20 +257,12 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 		}
 	}
 
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp*")
+	td, err := atomicfile.CreateDir(dir)
 	if err != nil {
 		return err
 	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer td.Abort()
+	tmp := td.Path
 
 	sizes := make([]int64, len(items))
 	var total int64
@@ -309,25 +302,5 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 			return err
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	var old string
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			os.Rename(old, dir)
-		}
-		return err
-	}
-	done = true
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
+	return td.Commit()
 }

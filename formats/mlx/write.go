@@ -14,6 +14,7 @@ import (
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/atomicfile"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
@@ -486,31 +487,11 @@ func (p *DirPlan) WriteMeta(dir string) error {
 	return nil
 }
 
-// writeAtomic writes path through a temporary file in the same directory.
+// writeAtomic writes path (mode 0644) through a temporary file in the
+// same directory, synced and renamed into place.
 func writeAtomic(path string, fill func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("mlx: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := fill(tmp); err != nil {
+	if err := atomicfile.Write(path, 0o644, fill); err != nil {
 		return fmt.Errorf("mlx: writing %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("mlx: writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("mlx: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("mlx: %w", err)
-	}
-	ok = true
 	return nil
 }

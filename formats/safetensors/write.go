@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/atomicfile"
 )
 
 // PlanTensor describes one tensor to write.
@@ -382,36 +382,14 @@ func WriteFile(path string, tensors []PlanTensor, data func(i int) (graph.Source
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.Write(path, 0o644, func(f *os.File) error {
+		n, err := l.WriteTo(f, data)
+		if err != nil {
+			return fmt.Errorf("safetensors: writing %s: %w", path, err)
 		}
-	}()
-	n, err := l.WriteTo(tmp, data)
-	if err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	if n != l.Size {
-		return fmt.Errorf("safetensors: writing %s: wrote %d bytes, planned %d", path, n, l.Size)
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+		if n != l.Size {
+			return fmt.Errorf("safetensors: writing %s: wrote %d bytes, planned %d", path, n, l.Size)
+		}
+		return nil
+	})
 }
