@@ -80,18 +80,6 @@ func stampInput(path string) ([]FileStamp, error) {
 	return out, err
 }
 
-func sameStamp(a, b []FileStamp) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // readRecord returns the record beside output, or nil if there is none or
 // it cannot be parsed (then the item is simply redone).
 func readRecord(output string) *Record {

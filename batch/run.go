@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -119,7 +120,7 @@ func runItem(ctx context.Context, m *Manifest, it Item, jobs int, opt Options) (
 	}
 	rec := readRecord(it.Output)
 	converted := false
-	if rec != nil && rec.Item == it.ID() && rec.Target == it.Target && sameStamp(rec.InputStamp, stamp) {
+	if rec != nil && rec.Item == it.ID() && rec.Target == it.Target && slices.Equal(rec.InputStamp, stamp) {
 		if n, err := outputSize(it.Output); err == nil && n == rec.Bytes {
 			converted = true
 		}
@@ -198,7 +199,7 @@ func jsonIndent(v any) ([]byte, error) {
 // eval settings.
 func baseEval(ctx context.Context, m *Manifest, it Item, key string, opt Options) (*EvalResult, error) {
 	if b := readBase(m, it.Model.Name); b != nil && b.EvalKey == key && b.Input == it.Input {
-		if st, err := stampInput(it.Input); err == nil && sameStamp(st, b.InputStamp) {
+		if st, err := stampInput(it.Input); err == nil && slices.Equal(st, b.InputStamp) {
 			return &b.Eval, nil
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
@@ -137,7 +138,7 @@ func compareUnseen(t *testing.T, path string, want unseenFile) {
 			t.Errorf("tensor %d: %s, reference %s", i, g.Name, w.Name)
 		case g.Type != w.Type:
 			t.Errorf("%s: type %s, llama.cpp %s", g.Name, g.Type, w.Type)
-		case !equalShape(g.Shape, w.Shape):
+		case !slices.Equal(g.Shape, w.Shape):
 			t.Errorf("%s: shape %v, llama.cpp %v", g.Name, g.Shape, w.Shape)
 		case g.SHA256 != w.SHA256:
 			t.Errorf("%s (%s): data differs from llama.cpp's", g.Name, g.Type)
@@ -146,18 +147,6 @@ func compareUnseen(t *testing.T, path string, want unseenFile) {
 	if sum != want.SHA256 || size != want.Size {
 		t.Errorf("file sha256 %s (%d bytes), llama.cpp %s (%d bytes)", sum, size, want.SHA256, want.Size)
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestUnseenHFToGGUFBF16 converts each HF checkpoint with quantbridge and

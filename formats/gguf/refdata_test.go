@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
@@ -58,7 +59,7 @@ func TestReadV1(t *testing.T) {
 	defer v2.Close()
 	for i, ti := range v1.Tensors {
 		t2 := v2.Tensors[i]
-		if ti.Name != t2.Name || !equalShape(ti.Shape, t2.Shape) {
+		if ti.Name != t2.Name || !slices.Equal(ti.Shape, t2.Shape) {
 			t.Fatalf("tensor %d: v1 %q %v, v2 %q %v", i, ti.Name, ti.Shape, t2.Name, t2.Shape)
 		}
 		if ti.Type != graph.F32 || ti.Size != 4*elements(ti.Shape) {
@@ -99,18 +100,6 @@ func TestReadV1(t *testing.T) {
 	if !bytes.Equal(out.Bytes()[v3.DataOffset:], raw[v1.DataOffset:]) {
 		t.Errorf("v3 data section differs from the v1 data section")
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func elements(s []int64) int64 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -261,7 +262,7 @@ func sameTensors(t *testing.T, got, want *graph.Model) {
 		if g == nil {
 			t.Fatalf("tensor %s missing", w.Name)
 		}
-		if g.Type != w.Type || !equalShape(g.Shape, w.Shape) {
+		if g.Type != w.Type || !slices.Equal(g.Shape, w.Shape) {
 			t.Fatalf("%s: %v %v, want %v %v", w.Name, g.Type, g.Shape, w.Type, w.Shape)
 		}
 		eq := func(what string, a, b graph.Source) {
@@ -379,11 +380,11 @@ func TestReadRealMLXFiles(t *testing.T) {
 		t.Fatalf("%d tensors, metadata %v", len(m.Tensors), m.Metadata)
 	}
 	a := m.Tensor("model.layers.22.self_attn.q_proj.lora_a")
-	if a == nil || a.Type != graph.F32 || !equalShape(a.Shape, []int64{896, 8}) {
+	if a == nil || a.Type != graph.F32 || !slices.Equal(a.Shape, []int64{896, 8}) {
 		t.Fatalf("lora_a: %+v", a)
 	}
 	vb := m.Tensor("model.layers.23.self_attn.v_proj.lora_b")
-	if vb == nil || !equalShape(vb.Shape, []int64{8, 128}) || vb.Data.Size() != 8*128*4 {
+	if vb == nil || !slices.Equal(vb.Shape, []int64{8, 128}) || vb.Data.Size() != 8*128*4 {
 		t.Fatalf("v lora_b: %+v", vb)
 	}
 

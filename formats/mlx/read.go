@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/quantbridge/quantbridge/formats/hf"
@@ -289,11 +290,11 @@ func affineTensor(base string, w, s, b *graph.Tensor, p Params) (*graph.Tensor, 
 	if quantize.AffineScaleSize(s.Type) == 0 {
 		return nil, fmt.Errorf("%q has dtype %v, want BF16, F16 or F32", s.Name, s.Type)
 	}
-	if b.Type != s.Type || !equalShape(b.Shape, s.Shape) {
+	if b.Type != s.Type || !slices.Equal(b.Shape, s.Shape) {
 		return nil, fmt.Errorf("%q is %v %v but %q is %v %v", b.Name, b.Type, b.Shape, s.Name, s.Type, s.Shape)
 	}
 	n := len(w.Shape)
-	if n < 2 || len(s.Shape) != n || !equalShape(w.Shape[:n-1], s.Shape[:n-1]) {
+	if n < 2 || len(s.Shape) != n || !slices.Equal(w.Shape[:n-1], s.Shape[:n-1]) {
 		return nil, fmt.Errorf("%q shape %v does not match %q shape %v", s.Name, s.Shape, w.Name, w.Shape)
 	}
 	words, groups := w.Shape[n-1], s.Shape[n-1]
@@ -317,16 +318,4 @@ func affineTensor(base string, w, s, b *graph.Tensor, p Params) (*graph.Tensor, 
 			Biases:    b.Data,
 		},
 	}, nil
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func TestReadOracleDirs(t *testing.T) {
 				"blk.5.attn_k.weight":    {128, 256},
 				"blk.3.attn_norm.weight": {256},
 			} {
-				if ts := m.Tensor(name); ts == nil || !equalShape(ts.Shape, shape) {
+				if ts := m.Tensor(name); ts == nil || !slices.Equal(ts.Shape, shape) {
 					t.Errorf("%s: %+v, want shape %v", name, ts, shape)
 				}
 			}
@@ -131,7 +132,7 @@ func TestWriteOracleDirs(t *testing.T) {
 					t.Fatalf("%s missing", w.Name)
 				}
 				g := got.Tensors[j]
-				if g.DType != w.DType || !equalShape(g.Shape, w.Shape) {
+				if g.DType != w.DType || !slices.Equal(g.Shape, w.Shape) {
 					t.Fatalf("%s: %v %v, oracle %v %v", w.Name, g.DType, g.Shape, w.DType, w.Shape)
 				}
 				gb, _ := graph.ReadAll(got.Section(j))
