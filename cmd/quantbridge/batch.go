@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -197,10 +195,4 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 		out.HasKL, out.KLD, out.KLDStderr, out.Top1 = true, res.KL.KLD, res.KL.KLDStderr, res.KL.SameTop
 	}
 	return out, nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

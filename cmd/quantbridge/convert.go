@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -153,9 +152,7 @@ func runConvert(c *cli.Context) error {
 		return &exitError{1, err}
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return writeJSON(c.App.Writer, s)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "quantbridge: wrote %s (%s): %d tensors, %.2f MiB, %.2f bits per weight, %.1fs\n",
 		s.Output, s.Type, len(s.Tensors), float64(s.TotalBytes)/(1<<20), s.BitsPerWeight, s.Seconds)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -39,9 +38,7 @@ func init() {
 				info.Metadata = nil
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(info)
+				return writeJSON(c.App.Writer, info)
 			}
 			printInfo(c.App.Writer, info)
 			return nil
