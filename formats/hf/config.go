@@ -530,7 +530,7 @@ func WriteConfig(m *graph.Model) ([]byte, error) {
 			}
 		}
 	}
-	return marshalSorted(out)
+	return marshalIndented(out)
 }
 
 // shortFloat returns v as a JSON number in its shortest form; a value that
@@ -543,14 +543,15 @@ func shortFloat(v float64) json.Number {
 	return json.Number(strconv.FormatFloat(v, 'g', -1, 64))
 }
 
-// marshalSorted writes a JSON object with sorted keys and two-space
-// indentation, plus a final newline (transformers' to_json_string layout).
-func marshalSorted(m map[string]any) ([]byte, error) {
+// marshalIndented writes v with encoding/json: two-space indentation, HTML
+// characters unescaped, a final newline (transformers' to_json_string
+// layout; map keys come out sorted).
+func marshalIndented(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil { // encoding/json sorts map keys
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -252,7 +252,7 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 		if m.Tokenizer.EOS >= 0 {
 			gc["eos_token_id"] = m.Tokenizer.EOS
 		}
-		if b, err := marshalSorted(gc); err == nil {
+		if b, err := marshalIndented(gc); err == nil {
 			files["generation_config.json"] = b
 		}
 	}

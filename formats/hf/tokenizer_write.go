@@ -135,7 +135,7 @@ func WriteTokenizerFiles(t *graph.Tokenizer) (map[string][]byte, error) {
 	if len(decoder) > 0 {
 		tc["added_tokens_decoder"] = decoder
 	}
-	b, err := marshalSorted(tc)
+	b, err := marshalIndented(tc)
 	if err != nil {
 		return nil, err
 	}
@@ -340,14 +340,7 @@ func bpeTokenizerJSON(t *graph.Tokenizer, typ func(int) int32) ([]byte, error) {
 		return nil, err
 	}
 	doc.Model = mb
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return marshalIndented(doc)
 }
 
 func marshalNoEscape(v any) ([]byte, error) {
