@@ -184,12 +184,11 @@ func ToFloat32(dst []float32, src []byte, t graph.Type) error {
 			dst[i] = math.Float32frombits(le.Uint32(src[4*i:]))
 		}
 	case graph.F16:
-		for i := range dst {
-			dst[i] = FP16ToFP32(le.Uint16(src[2*i:]))
-		}
+		FP16RowToFP32(dst, src)
 	case graph.BF16:
+		src := src[:2*len(dst)]
 		for i := range dst {
-			dst[i] = BF16ToFP32(le.Uint16(src[2*i:]))
+			dst[i] = math.Float32frombits((uint32(src[2*i]) | uint32(src[2*i+1])<<8) << 16)
 		}
 	case graph.F64:
 		for i := range dst {

@@ -44,8 +44,30 @@ func FP32ToFP16(f float32) uint16 {
 	return sign | uint16(h)
 }
 
+// fp16Table holds every half's float32 value (256 KiB), as ggml's
+// ggml_table_f32_f16: a lookup is several times faster than the bit
+// manipulation, which matters when converting F16 models.
+var fp16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = fp16ToFP32Bits(uint16(i))
+	}
+	return &t
+}()
+
 // FP16ToFP32 converts an IEEE half to float32 exactly.
-func FP16ToFP32(h uint16) float32 {
+func FP16ToFP32(h uint16) float32 { return fp16Table[h] }
+
+// FP16RowToFP32 converts len(dst) little-endian halves from src.
+func FP16RowToFP32(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	t := fp16Table
+	for i := range dst {
+		dst[i] = t[uint16(src[2*i])|uint16(src[2*i+1])<<8]
+	}
+}
+
+func fp16ToFP32Bits(h uint16) float32 {
 	sign := uint32(h&0x8000) << 16
 	exp := uint32(h>>10) & 0x1f
 	man := uint32(h & 0x3ff)

@@ -58,3 +58,18 @@ func TestBF16(t *testing.T) {
 		}
 	}
 }
+
+func TestFP16Table(t *testing.T) {
+	src := make([]byte, 2<<16)
+	for i := 0; i < 1<<16; i++ {
+		src[2*i], src[2*i+1] = byte(i), byte(i>>8)
+	}
+	dst := make([]float32, 1<<16)
+	FP16RowToFP32(dst, src)
+	for i := 0; i < 1<<16; i++ {
+		want := fp16ToFP32Bits(uint16(i))
+		if math.Float32bits(FP16ToFP32(uint16(i))) != math.Float32bits(want) || math.Float32bits(dst[i]) != math.Float32bits(want) {
+			t.Fatalf("half %#04x: table %v, row %v, want %v", i, FP16ToFP32(uint16(i)), dst[i], want)
+		}
+	}
+}
