@@ -312,3 +312,22 @@ func TestRunRedoesWhenInputChanges(t *testing.T) {
 		t.Errorf("after changing model a, converted %v", f2.converts)
 	}
 }
+
+func TestReportFilesReadable(t *testing.T) {
+	_, m := setup(t)
+	f := newFake()
+	outs, err := Run(context.Background(), m, Options{Convert: f.convert, Evaluate: f.eval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := Collect(m, outs).WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(dir, "report.svg"), recordPath(m.Items()[0].Output)} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, %v; want 0644", p, st.Mode().Perm(), err)
+		}
+	}
+}

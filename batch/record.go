@@ -103,14 +103,14 @@ func writeRecord(r *Record) error {
 	return writeFileAtomic(recordPath(r.Output), data)
 }
 
-// writeFileAtomic writes data to path (mode 0600, as os.CreateTemp makes
-// it), creating its directory if needed, through a synced temporary file
-// renamed into place.
+// writeFileAtomic writes data to path (mode 0644, like the outputs the
+// records and reports describe), creating its directory if needed, through
+// a synced temporary file renamed into place.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	err := atomicfile.Write(path, 0o600, func(f *os.File) error {
+	err := atomicfile.Write(path, 0o644, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
