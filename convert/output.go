@@ -44,8 +44,12 @@ func checkPaths(in, out string, force bool) error {
 }
 
 // createTemp removes what killed conversions to final left beside it and
-// creates final's temporary output file (mode 0644 once committed).
+// creates final's temporary output file (mode 0644 once committed), and
+// final's parent directory if it does not exist, as mlx_lm.convert does.
 func createTemp(final string) (*atomicfile.File, error) {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
 	removeStaleTemps(final)
 	f, err := atomicfile.Create(final, 0o644)
 	if err != nil {

@@ -60,3 +60,15 @@ func TestConvertTokenizerPre(t *testing.T) {
 		t.Fatalf("tokenizer %+v", m.Tokenizer)
 	}
 }
+
+// The README's quick start writes into a directory that does not exist yet.
+func TestConvertCreatesParentDirectory(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "new", "dir", "kjv.Q4_K_M.gguf")
+	if _, err := runApp(t, "convert", testref.Local(t, "kjv-llama"), out, "--type", "Q4_K_M"); err != nil {
+		t.Fatal(err)
+	}
+	// llama-quantize's kjv-llama.Q4_K_M.gguf is 4333440 bytes.
+	if st, err := os.Stat(out); err != nil || st.Size() != 4333440 {
+		t.Fatalf("%s: %v %v", out, st, err)
+	}
+}
