@@ -16,7 +16,7 @@ func runApp(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	app := &cli.App{Name: "quantbridge", Commands: commands, Writer: &out, ErrWriter: &out}
-	err := app.Run(append([]string{"quantbridge"}, args...))
+	err := app.Run(interspersed(append([]string{"quantbridge"}, args...), commands))
 	return out.String(), err
 }
 
