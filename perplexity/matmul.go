@@ -12,6 +12,14 @@ import (
 func dot(a, b []float32) float32 {
 	n := len(a)
 	b = b[:n]
+	if useSIMD && n >= 8 {
+		m := n &^ 7
+		s := dotAVX(&a[0], &b[0], m)
+		for i := m; i < n; i++ {
+			s += a[i] * b[i]
+		}
+		return s
+	}
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	i := 0
 	for ; i+8 <= n; i += 8 {
@@ -143,6 +151,10 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 			rows = bufs[worker][:nr*k]
 			w.dequantRows(rows, r0, r1)
 		}
+		if useSIMD && k%8 == 0 {
+			mulTileSIMD(dst, rows, x, r0, nr, n, k, nTok)
+			return
+		}
 		for t0 := 0; t0 < nTok; t0 += tokBlock {
 			t1 := min(t0+tokBlock, nTok)
 			r := 0
@@ -171,6 +183,41 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 			}
 		}
 	})
+}
+
+// mulTileSIMD is matMul's inner work on one tile with the AVX2 kernels:
+// rows holds nr weight rows (k a multiple of 8) starting at output row r0
+// of n. Each group of four weight rows (kept in L1) meets the activations
+// three tokens at a time.
+func mulTileSIMD(dst, rows, x []float32, r0, nr, n, k, nTok int) {
+	var o12 [12]float32
+	var o4 [4]float32
+	r := 0
+	for ; r+4 <= nr; r += 4 {
+		w := &rows[r*k]
+		t := 0
+		for ; t+3 <= nTok; t += 3 {
+			dot4x3(&x[t*k], k, w, k, k, &o12)
+			c := r0 + r
+			d0 := dst[t*n+c : t*n+c+4 : t*n+c+4]
+			d1 := dst[(t+1)*n+c : (t+1)*n+c+4 : (t+1)*n+c+4]
+			d2 := dst[(t+2)*n+c : (t+2)*n+c+4 : (t+2)*n+c+4]
+			d0[0], d1[0], d2[0] = o12[0], o12[1], o12[2]
+			d0[1], d1[1], d2[1] = o12[3], o12[4], o12[5]
+			d0[2], d1[2], d2[2] = o12[6], o12[7], o12[8]
+			d0[3], d1[3], d2[3] = o12[9], o12[10], o12[11]
+		}
+		for ; t < nTok; t++ {
+			dot4x1avx(&x[t*k], w, k, k, &o4)
+			copy(dst[t*n+r0+r:t*n+r0+r+4], o4[:])
+		}
+	}
+	for ; r < nr; r++ {
+		wr := rows[r*k : (r+1)*k]
+		for t := 0; t < nTok; t++ {
+			dst[t*n+r0+r] = dotAVX(&wr[0], &x[t*k], k)
+		}
+	}
 }
 
 // scratch holds reusable per-worker buffers.

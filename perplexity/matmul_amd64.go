@@ -1,0 +1,41 @@
+//go:build amd64 && !purego
+
+package perplexity
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+// simdAvailable reports whether this build and CPU can run the AVX2/FMA
+// kernels of matmul_amd64.s.
+var simdAvailable = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// useSIMD selects the AVX2 kernels. Setting QUANTBRIDGE_PUREGO to a
+// non-empty value (or building with -tags purego) forces the portable Go
+// kernels, which differ from the AVX2 ones in float summation order only.
+var useSIMD = simdAvailable && os.Getenv("QUANTBRIDGE_PUREGO") == ""
+
+// dot4x3 computes the 12 dot products of three activation rows (x, x+ldx,
+// x+2·ldx) with four weight rows (w, w+ldw, ...), k elements each (k a
+// positive multiple of 8): out[3·r+t] = x_t · w_r.
+//
+//go:noescape
+func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, out *[12]float32)
+
+// dot4x1avx computes out[r] = x · w_r for four weight rows (k a positive
+// multiple of 8).
+//
+//go:noescape
+func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32)
+
+// dotAVX returns a · b over n elements (n a positive multiple of 8).
+//
+//go:noescape
+func dotAVX(a, b *float32, n int) float32
+
+// axpyAVX computes y[i] += a·x[i] for n elements (n a positive multiple of 8).
+//
+//go:noescape
+func axpyAVX(y *float32, a float32, x *float32, n int)

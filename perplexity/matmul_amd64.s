@@ -1,0 +1,230 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2/FMA float32 kernels for the matrix products and attention (see
+// matmul.go). Go's operand order is the reverse of Intel's:
+// VFMADD231PS a, b, d is d += b·a.
+
+// HSUM reduces the 8 lanes of Y register y (X alias x) into the low lane of
+// x, using t (X register) as scratch.
+#define HSUM(y, x, t) \
+	VEXTRACTF128 $1, y, t; \
+	VADDPS       t, x, x;  \
+	VHADDPS      x, x, x;  \
+	VHADDPS      x, x, x
+
+// func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, out *[12]float32)
+TEXT ·dot4x3(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), DX
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), R8
+	MOVQ k+32(FP), CX
+	MOVQ out+40(FP), BX
+	SHLQ $2, DX
+	SHLQ $2, R8
+	SHLQ $2, CX
+	LEAQ (SI)(DX*1), R12
+	LEAQ (R12)(DX*1), R13
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   AX, AX
+
+loop4x3:
+	VMOVUPS     (SI)(AX*1), Y12
+	VMOVUPS     (R12)(AX*1), Y13
+	VMOVUPS     (R13)(AX*1), Y14
+	VMOVUPS     (DI)(AX*1), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y1
+	VFMADD231PS Y15, Y14, Y2
+	VMOVUPS     (R9)(AX*1), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y5
+	VMOVUPS     (R10)(AX*1), Y15
+	VFMADD231PS Y15, Y12, Y6
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y8
+	VMOVUPS     (R11)(AX*1), Y15
+	VFMADD231PS Y15, Y12, Y9
+	VFMADD231PS Y15, Y13, Y10
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ        $32, AX
+	CMPQ        AX, CX
+	JLT         loop4x3
+
+	HSUM(Y0, X0, X12)
+	HSUM(Y1, X1, X13)
+	HSUM(Y2, X2, X14)
+	HSUM(Y3, X3, X15)
+	VMOVSS X0, 0(BX)
+	VMOVSS X1, 4(BX)
+	VMOVSS X2, 8(BX)
+	VMOVSS X3, 12(BX)
+	HSUM(Y4, X4, X12)
+	HSUM(Y5, X5, X13)
+	HSUM(Y6, X6, X14)
+	HSUM(Y7, X7, X15)
+	VMOVSS X4, 16(BX)
+	VMOVSS X5, 20(BX)
+	VMOVSS X6, 24(BX)
+	VMOVSS X7, 28(BX)
+	HSUM(Y8, X8, X12)
+	HSUM(Y9, X9, X13)
+	HSUM(Y10, X10, X14)
+	HSUM(Y11, X11, X15)
+	VMOVSS X8, 32(BX)
+	VMOVSS X9, 36(BX)
+	VMOVSS X10, 40(BX)
+	VMOVSS X11, 44(BX)
+	VZEROUPPER
+	RET
+
+// func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32)
+//
+// Two accumulators per row (even and odd 8-element steps) hide the FMA
+// latency; k/8 may be odd.
+TEXT ·dot4x1avx(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ ldw+16(FP), R8
+	MOVQ k+24(FP), CX
+	MOVQ out+32(FP), BX
+	SHLQ $2, R8
+	SHLQ $2, CX
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   AX, AX
+	MOVQ   CX, DX
+	ANDQ   $-64, DX
+	JZ     tail4x1
+
+loop4x1:
+	VMOVUPS     (SI)(AX*1), Y12
+	VMOVUPS     32(SI)(AX*1), Y13
+	VFMADD231PS (DI)(AX*1), Y12, Y0
+	VFMADD231PS (R9)(AX*1), Y12, Y1
+	VFMADD231PS (R10)(AX*1), Y12, Y2
+	VFMADD231PS (R11)(AX*1), Y12, Y3
+	VFMADD231PS 32(DI)(AX*1), Y13, Y4
+	VFMADD231PS 32(R9)(AX*1), Y13, Y5
+	VFMADD231PS 32(R10)(AX*1), Y13, Y6
+	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+	ADDQ        $64, AX
+	CMPQ        AX, DX
+	JLT         loop4x1
+
+tail4x1:
+	CMPQ        AX, CX
+	JGE         done4x1
+	VMOVUPS     (SI)(AX*1), Y12
+	VFMADD231PS (DI)(AX*1), Y12, Y0
+	VFMADD231PS (R9)(AX*1), Y12, Y1
+	VFMADD231PS (R10)(AX*1), Y12, Y2
+	VFMADD231PS (R11)(AX*1), Y12, Y3
+
+done4x1:
+	VADDPS Y4, Y0, Y0
+	VADDPS Y5, Y1, Y1
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y3, Y3
+	HSUM(Y0, X0, X12)
+	HSUM(Y1, X1, X13)
+	HSUM(Y2, X2, X14)
+	HSUM(Y3, X3, X15)
+	VMOVSS X0, 0(BX)
+	VMOVSS X1, 4(BX)
+	VMOVSS X2, 8(BX)
+	VMOVSS X3, 12(BX)
+	VZEROUPPER
+	RET
+
+// func dotAVX(a, b *float32, n int) float32
+//
+// Four accumulators over 32-element steps, then 8-element steps.
+TEXT ·dotAVX(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	SHLQ $2, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   AX, AX
+	MOVQ   CX, DX
+	ANDQ   $-128, DX
+	JZ     tail1
+
+loop1:
+	VMOVUPS     (SI)(AX*1), Y4
+	VMOVUPS     32(SI)(AX*1), Y5
+	VMOVUPS     64(SI)(AX*1), Y6
+	VMOVUPS     96(SI)(AX*1), Y7
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	VFMADD231PS 32(DI)(AX*1), Y5, Y1
+	VFMADD231PS 64(DI)(AX*1), Y6, Y2
+	VFMADD231PS 96(DI)(AX*1), Y7, Y3
+	ADDQ        $128, AX
+	CMPQ        AX, DX
+	JLT         loop1
+
+tail1:
+	CMPQ        AX, CX
+	JGE         done1
+	VMOVUPS     (SI)(AX*1), Y4
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	ADDQ        $32, AX
+	JMP         tail1
+
+done1:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM(Y0, X0, X4)
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX(y *float32, a float32, x *float32, n int)
+TEXT ·axpyAVX(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), DI
+	VBROADCASTSS a+8(FP), Y0
+	MOVQ         x+16(FP), SI
+	MOVQ         n+24(FP), CX
+	SHLQ         $2, CX
+	XORQ         AX, AX
+
+loopaxpy:
+	VMOVUPS     (DI)(AX*1), Y1
+	VFMADD231PS (SI)(AX*1), Y0, Y1
+	VMOVUPS     Y1, (DI)(AX*1)
+	ADDQ        $32, AX
+	CMPQ        AX, CX
+	JLT         loopaxpy
+	VZEROUPPER
+	RET

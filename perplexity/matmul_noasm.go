@@ -1,0 +1,26 @@
+//go:build !amd64 || purego
+
+package perplexity
+
+// Without the AVX2 kernels (other GOARCHes, or -tags purego) the portable
+// Go kernels run; these stubs are never called.
+
+const simdAvailable = false
+
+var useSIMD = false
+
+func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, out *[12]float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func dotAVX(a, b *float32, n int) float32 {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func axpyAVX(y *float32, a float32, x *float32, n int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
