@@ -152,7 +152,7 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 			w.dequantRows(rows, r0, r1)
 		}
 		if useSIMD && k%8 == 0 {
-			mulTileSIMD(dst, rows, x, r0, nr, n, k, nTok)
+			mulBlockSIMD(dst[r0:], n, x, k, nTok, rows, k, nr, k)
 			return
 		}
 		for t0 := 0; t0 < nTok; t0 += tokBlock {
@@ -185,37 +185,42 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 	})
 }
 
-// mulTileSIMD is matMul's inner work on one tile with the AVX2 kernels:
-// rows holds nr weight rows (k a multiple of 8) starting at output row r0
-// of n. Each group of four weight rows (kept in L1) meets the activations
-// three tokens at a time.
-func mulTileSIMD(dst, rows, x []float32, r0, nr, n, k, nTok int) {
+// mulBlockSIMD computes dst[i*ldd+j] = x_i · w_j for i < nx, j < nw with
+// the AVX2 kernels, where x_i = x[i*ldx:][:k] and w_j = w[j*ldw:][:k] (k a
+// positive multiple of 8). Each group of four w rows (kept in L1) meets the
+// x rows three at a time.
+func mulBlockSIMD(dst []float32, ldd int, x []float32, ldx, nx int, w []float32, ldw, nw, k int) {
+	if nx <= 0 || nw <= 0 {
+		return
+	}
+	// The kernels read k elements from each row start: check the last ones.
+	_ = x[(nx-1)*ldx+k-1]
+	_ = w[(nw-1)*ldw+k-1]
+	_ = dst[(nx-1)*ldd+nw-1]
 	var o12 [12]float32
 	var o4 [4]float32
-	r := 0
-	for ; r+4 <= nr; r += 4 {
-		w := &rows[r*k]
-		t := 0
-		for ; t+3 <= nTok; t += 3 {
-			dot4x3(&x[t*k], k, w, k, k, &o12)
-			c := r0 + r
-			d0 := dst[t*n+c : t*n+c+4 : t*n+c+4]
-			d1 := dst[(t+1)*n+c : (t+1)*n+c+4 : (t+1)*n+c+4]
-			d2 := dst[(t+2)*n+c : (t+2)*n+c+4 : (t+2)*n+c+4]
+	j := 0
+	for ; j+4 <= nw; j += 4 {
+		wp := &w[j*ldw]
+		i := 0
+		for ; i+3 <= nx; i += 3 {
+			dot4x3(&x[i*ldx], ldx, wp, ldw, k, &o12)
+			d0 := dst[i*ldd+j : i*ldd+j+4 : i*ldd+j+4]
+			d1 := dst[(i+1)*ldd+j : (i+1)*ldd+j+4 : (i+1)*ldd+j+4]
+			d2 := dst[(i+2)*ldd+j : (i+2)*ldd+j+4 : (i+2)*ldd+j+4]
 			d0[0], d1[0], d2[0] = o12[0], o12[1], o12[2]
 			d0[1], d1[1], d2[1] = o12[3], o12[4], o12[5]
 			d0[2], d1[2], d2[2] = o12[6], o12[7], o12[8]
 			d0[3], d1[3], d2[3] = o12[9], o12[10], o12[11]
 		}
-		for ; t < nTok; t++ {
-			dot4x1avx(&x[t*k], w, k, k, &o4)
-			copy(dst[t*n+r0+r:t*n+r0+r+4], o4[:])
+		for ; i < nx; i++ {
+			dot4x1avx(&x[i*ldx], wp, ldw, k, &o4)
+			copy(dst[i*ldd+j:i*ldd+j+4], o4[:])
 		}
 	}
-	for ; r < nr; r++ {
-		wr := rows[r*k : (r+1)*k]
-		for t := 0; t < nTok; t++ {
-			dst[t*n+r0+r] = dotAVX(&wr[0], &x[t*k], k)
+	for ; j < nw; j++ {
+		for i := 0; i < nx; i++ {
+			dst[i*ldd+j] = dotAVX(&w[j*ldw], &x[i*ldx], k)
 		}
 	}
 }

@@ -39,3 +39,16 @@ func dotAVX(a, b *float32, n int) float32
 //
 //go:noescape
 func axpyAVX(y *float32, a float32, x *float32, n int)
+
+// expAVX computes dst[i] = exp(src[i]·scale − sub) for n elements (n a
+// positive multiple of 8), about 1 ulp from the correctly rounded float32
+// value; results below e^-87 are 0.
+//
+//go:noescape
+func expAVX(dst, src *float32, n int, scale, sub float32)
+
+// swigluAVX computes g[i] = silu(g[i])·u[i] with expAVX's exponential (n a
+// positive multiple of 8).
+//
+//go:noescape
+func swigluAVX(gp, u *float32, n int)

@@ -228,3 +228,118 @@ loopaxpy:
 	JLT         loopaxpy
 	VZEROUPPER
 	RET
+
+// Single-precision exp on 8 lanes: Cody–Waite range reduction
+// x = n·ln2 + r (|r| <= ln2/2, ln2 split in a short high part and a
+// correction), exp(r) by the Cephes expf polynomial (about 1 ulp), times
+// 2^n built in the exponent field. Inputs are clamped to [-87, 88] so 2^n
+// stays a normal float; lanes below -87 give 0 (their true value is below
+// 2^-125, nothing next to the softmax maximum's 1).
+//
+// Constants: Y8 log2(e), Y9 ln2 high, Y10 ln2 low, Y11 -87, Y12 88,
+// Y13 1.0, Y14/Y15 scratch. EXP8 computes exp of x into x, using t, u.
+#define EXP_CONSTS \
+	MOVL         $0x3fb8aa3b, AX; \
+	VMOVQ        AX, X8;          \
+	VPBROADCASTD X8, Y8;          \
+	MOVL         $0x3f318000, AX; \
+	VMOVQ        AX, X9;          \
+	VPBROADCASTD X9, Y9;          \
+	MOVL         $0xb95e8083, AX; \
+	VMOVQ        AX, X10;         \
+	VPBROADCASTD X10, Y10;        \
+	MOVL         $0xc2ae0000, AX; \
+	VMOVQ        AX, X11;         \
+	VPBROADCASTD X11, Y11;        \
+	MOVL         $0x42b00000, AX; \
+	VMOVQ        AX, X12;         \
+	VPBROADCASTD X12, Y12;        \
+	MOVL         $0x3f800000, AX; \
+	VMOVQ        AX, X13;         \
+	VPBROADCASTD X13, Y13
+
+#define BCASTK(val, reg, xreg) \
+	MOVL         val, AX;  \
+	VMOVQ        AX, xreg; \
+	VPBROADCASTD xreg, reg
+
+// EXP8(x, t, u, m): x = exp(x); t, u, m scratch Y registers (m keeps the
+// underflow mask until the end). Uses AX.
+#define EXP8(x, t, u, m) \
+	VCMPPS       $0x11, Y11, x, m; \
+	VMAXPS       Y11, x, x;        \
+	VMINPS       Y12, x, x;        \
+	VMULPS       Y8, x, t;         \
+	VROUNDPS     $0, t, t;         \
+	VFNMADD231PS Y9, t, x;         \
+	VFNMADD231PS Y10, t, x;        \
+	BCASTK($0x39506967, u, X14);   \
+	BCASTK($0x3ab743ce, Y15, X15); \
+	VFMADD213PS  Y15, x, u;        \
+	BCASTK($0x3c088908, Y15, X15); \
+	VFMADD213PS  Y15, x, u;        \
+	BCASTK($0x3d2aa9c1, Y15, X15); \
+	VFMADD213PS  Y15, x, u;        \
+	BCASTK($0x3e2aaaaa, Y15, X15); \
+	VFMADD213PS  Y15, x, u;        \
+	BCASTK($0x3f000000, Y15, X15); \
+	VFMADD213PS  Y15, x, u;        \
+	VMULPS       x, x, Y15;        \
+	VFMADD213PS  x, Y15, u;        \
+	VADDPS       Y13, u, u;        \
+	VCVTPS2DQ    t, t;             \
+	BCASTK($127, Y15, X15);        \
+	VPADDD       Y15, t, t;        \
+	VPSLLD       $23, t, t;        \
+	VMULPS       t, u, x;          \
+	VANDNPS      x, m, x
+
+// func expAVX(dst, src *float32, n int, scale, sub float32)
+//
+// dst[i] = exp(src[i]·scale − sub) for n a positive multiple of 8.
+TEXT ·expAVX(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS scale+24(FP), Y6
+	VBROADCASTSS sub+28(FP), Y7
+	EXP_CONSTS
+	SHLQ         $2, CX
+	XORQ         DX, DX
+
+loopexp:
+	VMOVUPS     (SI)(DX*1), Y0
+	VFMSUB213PS Y7, Y6, Y0
+	EXP8(Y0, Y1, Y2, Y3)
+	VMOVUPS     Y0, (DI)(DX*1)
+	ADDQ        $32, DX
+	CMPQ        DX, CX
+	JLT         loopexp
+	VZEROUPPER
+	RET
+
+// func swigluAVX(gp, u *float32, n int)
+//
+// g[i] = g[i] / (1 + exp(−g[i])) · u[i] for n a positive multiple of 8.
+TEXT ·swigluAVX(SB), NOSPLIT, $0-24
+	MOVQ   gp+0(FP), DI
+	MOVQ   u+8(FP), SI
+	MOVQ   n+16(FP), CX
+	EXP_CONSTS
+	VXORPS Y7, Y7, Y7
+	SHLQ   $2, CX
+	XORQ   DX, DX
+
+loopswiglu:
+	VMOVUPS (DI)(DX*1), Y4
+	VSUBPS  Y4, Y7, Y0
+	EXP8(Y0, Y1, Y2, Y3)
+	VADDPS  Y13, Y0, Y0
+	VDIVPS  Y0, Y4, Y4
+	VMULPS  (SI)(DX*1), Y4, Y4
+	VMOVUPS Y4, (DI)(DX*1)
+	ADDQ    $32, DX
+	CMPQ    DX, CX
+	JLT     loopswiglu
+	VZEROUPPER
+	RET
