@@ -18,7 +18,6 @@ type runner struct {
 	g, u                  []float32
 	logits                []float32
 	cos, sin              []float32 // [positions][ropeDims/2]
-	vt                    []float32 // attentionSIMD: V transposed, [KVHeads*HeadDim][positions rounded up to 8]
 	ropeLen               int
 }
 
@@ -151,20 +150,6 @@ func addTo(dst, s []float32) {
 	}
 }
 
-// expScaled writes exp(src[i]·scale − sub) into dst (expAVX's float32
-// exponential with the AVX2 kernels, math.Exp otherwise).
-func expScaled(dst, src []float32, scale, sub float32) {
-	dst = dst[:len(src)]
-	if useSIMD && len(src) >= 8 {
-		m := len(src) &^ 7
-		expAVX(&dst[0], &src[0], m, scale, sub)
-		dst, src = dst[m:], src[m:]
-	}
-	for i, x := range src {
-		dst[i] = float32(math.Exp(float64(x*scale - sub)))
-	}
-}
-
 // swiglu writes silu(g)*u into g.
 func swiglu(g, u []float32) {
 	u = u[:len(g)]
@@ -233,10 +218,6 @@ func (r *runner) attention(T int) {
 	qDim, kvDim := H*D, KV*D
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
-	if useSIMD && D%8 == 0 {
-		r.attentionSIMD(T, scale)
-		return
-	}
 	const qBlock = 16
 	blocks := (T + qBlock - 1) / qBlock
 	bufs := r.sc.attnBufs(r.threads, T)
@@ -263,11 +244,7 @@ func (r *runner) attention(T int) {
 			out := att[t*qDim+h*D : t*qDim+(h+1)*D]
 			clear(out)
 			for j := 0; j <= t; j++ {
-				p := s[j] * inv
-				vv := v[j*kvDim+kvh*D : j*kvDim+(kvh+1)*D]
-				for d := range out {
-					out[d] += p * vv[d]
-				}
+				axpy(out, s[j]*inv, v[j*kvDim+kvh*D:j*kvDim+(kvh+1)*D])
 			}
 		}
 	})
@@ -286,68 +263,4 @@ func (s *scratch) attnBufs(threads, n int) [][]float32 {
 		s.attn[i] = s.attn[i][:n]
 	}
 	return s.attn[:threads]
-}
-
-// attentionSIMD is attention with the AVX2 kernels (HeadDim a multiple of
-// 8): for each head and block of queries, the scores of all keys up to the
-// block's last position are one matrix product, the softmax exponentials
-// one expAVX pass per row, and the weighted sum of values a second matrix
-// product against V transposed (rows of positions, zero-padded to a
-// multiple of 8) with the probabilities beyond each query's position set
-// to zero. The softmax sum is accumulated in float64, as before, and the
-// output row is divided by it.
-func (r *runner) attentionSIMD(T int, scale float32) {
-	m := r.m
-	D, H, KV := m.HeadDim, m.Heads, m.KVHeads
-	qDim, kvDim := H*D, KV*D
-	group := H / KV
-	const qBlock = 24
-	blocks := (T + qBlock - 1) / qBlock
-	nkp := (T + 7) &^ 7
-	r.vt = grow(r.vt, KV*D*nkp)
-	vt := r.vt
-	for kvh := 0; kvh < KV; kvh++ {
-		for d := 0; d < D; d++ {
-			row := vt[(kvh*D+d)*nkp : (kvh*D+d+1)*nkp]
-			for j := 0; j < T; j++ {
-				row[j] = r.v[j*kvDim+kvh*D+d]
-			}
-			clear(row[T:])
-		}
-	}
-	bufs := r.sc.attnBufs(r.threads, qBlock*nkp)
-	q, k, att := r.q, r.k, r.att
-	parallelFor(r.threads, H*blocks, func(worker, item int) {
-		h, b := item/blocks, item%blocks
-		kvh := h / group
-		t0 := b * qBlock
-		t1 := min(t0+qBlock, T)
-		nq, nkb := t1-t0, (t1+7)&^7
-		s := bufs[worker][:nq*nkb]
-		mulBlockSIMD(s, nkb, q[t0*qDim+h*D:], qDim, nq, k[kvh*D:], kvDim, t1, D)
-		var inv [qBlock]float32
-		for i := 0; i < nq; i++ {
-			t := t0 + i
-			row := s[i*nkb : (i+1)*nkb]
-			mx := row[0]
-			for _, x := range row[1 : t+1] {
-				mx = max(mx, x)
-			}
-			expScaled(row[:t+1], row[:t+1], scale, mx*scale)
-			clear(row[t+1:])
-			var sum float64
-			for _, e := range row[:t+1] {
-				sum += float64(e)
-			}
-			inv[i] = float32(1 / sum)
-		}
-		out := att[t0*qDim+h*D:]
-		mulBlockSIMD(out, qDim, s, nkb, nq, vt[kvh*D*nkp:], nkp, D, nkb)
-		for i := 0; i < nq; i++ {
-			o := out[i*qDim : i*qDim+D]
-			for d := range o {
-				o[d] *= inv[i]
-			}
-		}
-	})
 }

@@ -40,6 +40,21 @@ func dot(a, b []float32) float32 {
 	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
+// axpy adds a·x to y element-wise (len(x) >= len(y)). The AVX2 kernel
+// multiplies and adds separately (no FMA), so every element is rounded
+// exactly as in the Go loop.
+func axpy(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	if useSIMD && len(y) >= 8 {
+		m := len(y) &^ 7
+		axpyAVX(&y[0], a, &x[0], m)
+		y, x = y[m:], x[m:]
+	}
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}
+
 // dot4x1 computes the dot products of one activation row x with four weight
 // rows at once, so each activation element is loaded once for four rows.
 // All slices must be at least len(x) long.

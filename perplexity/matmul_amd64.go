@@ -35,19 +35,13 @@ func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32)
 //go:noescape
 func dotAVX(a, b *float32, n int) float32
 
-// axpyAVX computes y[i] += a·x[i] for n elements (n a positive multiple of 8).
+// axpyAVX computes y[i] += a·x[i] for n elements (n a positive multiple of
+// 8), rounding the product and the sum separately as Go does.
 //
 //go:noescape
 func axpyAVX(y *float32, a float32, x *float32, n int)
 
-// expAVX computes dst[i] = exp(src[i]·scale − sub) for n elements (n a
-// positive multiple of 8), about 1 ulp from the correctly rounded float32
-// value; results below e^-87 are 0.
-//
-//go:noescape
-func expAVX(dst, src *float32, n int, scale, sub float32)
-
-// swigluAVX computes g[i] = silu(g[i])·u[i] with expAVX's exponential (n a
+// swigluAVX computes g[i] = silu(g[i])·u[i] with a float32 exponential (Cephes expf polynomial, about 1 ulp; 0 below e^-87) (n a
 // positive multiple of 8).
 //
 //go:noescape

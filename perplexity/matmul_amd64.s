@@ -211,6 +211,9 @@ done1:
 	RET
 
 // func axpyAVX(y *float32, a float32, x *float32, n int)
+//
+// y[i] = y[i] + a·x[i], multiplied and added separately (not fused) so the
+// result is the scalar Go loop's, bit for bit.
 TEXT ·axpyAVX(SB), NOSPLIT, $0-32
 	MOVQ         y+0(FP), DI
 	VBROADCASTSS a+8(FP), Y0
@@ -220,9 +223,9 @@ TEXT ·axpyAVX(SB), NOSPLIT, $0-32
 	XORQ         AX, AX
 
 loopaxpy:
-	VMOVUPS     (DI)(AX*1), Y1
-	VFMADD231PS (SI)(AX*1), Y0, Y1
-	VMOVUPS     Y1, (DI)(AX*1)
+	VMULPS  (SI)(AX*1), Y0, Y1
+	VADDPS  (DI)(AX*1), Y1, Y1
+	VMOVUPS Y1, (DI)(AX*1)
 	ADDQ        $32, AX
 	CMPQ        AX, CX
 	JLT         loopaxpy
@@ -293,30 +296,6 @@ loopaxpy:
 	VPSLLD       $23, t, t;        \
 	VMULPS       t, u, x;          \
 	VANDNPS      x, m, x
-
-// func expAVX(dst, src *float32, n int, scale, sub float32)
-//
-// dst[i] = exp(src[i]·scale − sub) for n a positive multiple of 8.
-TEXT ·expAVX(SB), NOSPLIT, $0-32
-	MOVQ         dst+0(FP), DI
-	MOVQ         src+8(FP), SI
-	MOVQ         n+16(FP), CX
-	VBROADCASTSS scale+24(FP), Y6
-	VBROADCASTSS sub+28(FP), Y7
-	EXP_CONSTS
-	SHLQ         $2, CX
-	XORQ         DX, DX
-
-loopexp:
-	VMOVUPS     (SI)(DX*1), Y0
-	VFMSUB213PS Y7, Y6, Y0
-	EXP8(Y0, Y1, Y2, Y3)
-	VMOVUPS     Y0, (DI)(DX*1)
-	ADDQ        $32, DX
-	CMPQ        DX, CX
-	JLT         loopexp
-	VZEROUPPER
-	RET
 
 // func swigluAVX(gp, u *float32, n int)
 //

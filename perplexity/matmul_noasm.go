@@ -25,10 +25,6 @@ func axpyAVX(y *float32, a float32, x *float32, n int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
 
-func expAVX(dst, src *float32, n int, scale, sub float32) {
-	panic("perplexity: no SIMD kernels in this build")
-}
-
 func swigluAVX(g, u *float32, n int) {
 	panic("perplexity: no SIMD kernels in this build")
 }

@@ -65,64 +65,37 @@ func TestMatMulSIMD(t *testing.T) {
 	}
 }
 
-// TestExpSIMD checks expScaled (expAVX with the AVX2 kernels) and swiglu
-// against math.Exp: within 2e-7 relative (a couple of float32 ulps) for
-// inputs in [-87, 88], 0 (or the true subnormal value, in the Go code)
-// below.
-func TestExpSIMD(t *testing.T) {
+// TestSwigluSIMD checks swiglu (swigluAVX's float32 exp with the AVX2
+// kernels) against float64 math over the whole range where exp(-g) is a
+// normal float32: within 5e-7 relative (a few float32 ulps).
+func TestSwigluSIMD(t *testing.T) {
 	if !useSIMD {
 		t.Logf("no SIMD kernels in this build or CPU: checking the portable code")
 	}
-	var src []float32
-	for x := -100.0; x <= 88; x += 0.0137 {
-		src = append(src, float32(x))
-	}
-	src = append(src, 0, -0.5, 0.5, float32(math.Log(2)/2), -87, 88, 1, 2, 3)
-	for _, tc := range []struct{ scale, sub float32 }{{1, 0}, {2, 3}, {0.25, -1}} {
-		dst := make([]float32, len(src))
-		expScaled(dst, src, tc.scale, tc.sub)
-		for i, x := range src {
-			arg := float64(tc.scale)*float64(x) - float64(tc.sub)
-			want := math.Exp(arg)
-			if arg < -87 {
-				if dst[i] > 1e-37 {
-					t.Errorf("exp(%g) = %g, want ~0", arg, dst[i])
-				}
-				continue
-			}
-			if arg > 88 {
-				continue
-			}
-			// The argument is rounded to float32 (once with FMA, twice in
-			// Go): allow its rounding error on top of the exp's 2e-7.
-			want = math.Exp(float64(float32(arg)))
-			if d := math.Abs(float64(dst[i]) - want); d > (2e-7+1.2e-7*math.Abs(arg))*want {
-				t.Errorf("exp(%g·%g-%g) = %g, want %g (rel %.2g)", tc.scale, x, tc.sub, dst[i], want, d/want)
-			}
-		}
-	}
-	g := make([]float32, 0, 67)
-	for x := -40.0; len(g) < cap(g); x += 1.31 {
+	var g, u []float32
+	for x := -87.0; x <= 87; x += 0.0137 {
 		g = append(g, float32(x))
+		u = append(u, float32(len(u)%7)-3.5)
 	}
-	u := make([]float32, len(g))
-	for i := range u {
-		u[i] = float32(i%7) - 3
-	}
+	g = append(g, 0, -0.5, 0.5, float32(math.Log(2)/2), 1, 2, 3)
+	u = append(u, 1, 1, 1, 1, 1, 1, 1)
 	want := make([]float64, len(g))
 	for i, x := range g {
 		want[i] = float64(x) / (1 + math.Exp(-float64(x))) * float64(u[i])
 	}
 	swiglu(g, u)
+	bad := 0
 	for i := range g {
-		if d := math.Abs(float64(g[i]) - want[i]); d > 5e-7*math.Abs(want[i])+1e-30 {
+		if d := math.Abs(float64(g[i]) - want[i]); d > 5e-7*math.Abs(want[i]) && bad < 10 {
+			bad++
 			t.Errorf("swiglu %d: %g, want %g", i, g[i], want[i])
 		}
 	}
 }
 
-// TestAttentionSIMD compares the blocked AVX2 attention with the portable
-// one over several query blocks (T = 50, GQA).
+// TestAttentionSIMD compares attention with the AVX2 kernels (scores by
+// dotAVX, values by axpyAVX) with the portable code over several query
+// blocks (T = 50, GQA).
 func TestAttentionSIMD(t *testing.T) {
 	w := newSynth(synthSpec{arch: "llama", vocab: 16, embd: 64, ffn: 32, layers: 1, heads: 4, kv: 2, hd: 16}, 3)
 	fm, err := LoadModel(w.model(graph.FormatGGUF, graph.F32))
