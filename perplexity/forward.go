@@ -22,7 +22,9 @@ type runner struct {
 }
 
 func newRunner(m *Model, threads int) *runner {
-	return &runner{m: m, threads: defaultThreads(threads)}
+	r := &runner{m: m, threads: defaultThreads(threads)}
+	r.act.threads = r.threads
+	return r
 }
 
 func grow(b []float32, n int) []float32 {
@@ -73,8 +75,8 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		r.rope(r.k, T, m.KVHeads)
 		if m.activations {
 			// llama.cpp's KV cache holds K (after RoPE) and V as F16.
-			roundActivations(r.k[:T*kvDim], r.k[:T*kvDim], kvDim, actF16)
-			roundActivations(r.v[:T*kvDim], r.v[:T*kvDim], kvDim, actF16)
+			roundActivationsPar(r.k[:T*kvDim], r.k[:T*kvDim], kvDim, actF16, r.threads)
+			roundActivationsPar(r.v[:T*kvDim], r.v[:T*kvDim], kvDim, actF16, r.threads)
 		}
 		r.attention(T)
 		r.act.reset()

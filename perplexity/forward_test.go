@@ -305,12 +305,23 @@ func TestForwardSynthetic(t *testing.T) {
 }
 
 // TestForwardQuantizedWeights checks that block-quantized weights run
-// directly and agree with the same weights dequantized to F32.
+// directly (expanded a tile at a time, or once at load) and agree with the
+// same weights dequantized to F32.
 func TestForwardQuantizedWeights(t *testing.T) {
 	w := newSynth(synthSpec{arch: "llama", vocab: 64, embd: 256, ffn: 256, layers: 1, heads: 4, kv: 2, hd: 64}, 7)
 	tokens := []int{1, 5, 9, 33, 2, 17, 40, 8}
-	for _, typ := range []graph.Type{graph.F16, graph.BF16, graph.Q8_0, graph.Q4_K, graph.Q6_K} {
-		t.Run(typ.String(), func(t *testing.T) {
+	saved := expandBudget
+	defer func() { expandBudget = saved }()
+	for _, c := range []struct {
+		typ    graph.Type
+		budget int64
+	}{
+		{graph.F16, 0}, {graph.BF16, 0}, {graph.Q8_0, 0}, {graph.Q4_K, 0}, {graph.Q6_K, 0},
+		{graph.BF16, saved}, {graph.Q4_K, saved},
+	} {
+		typ := c.typ
+		expandBudget = c.budget
+		t.Run(fmt.Sprintf("%v/budget%d", typ, c.budget), func(t *testing.T) {
 			q := w.model(graph.FormatGGUF, typ)
 			// The same codes dequantized to F32 tensors.
 			f := &graph.Model{Format: q.Format, Arch: q.Arch, Params: q.Params, Path: "dequantized"}
@@ -327,6 +338,9 @@ func TestForwardQuantizedWeights(t *testing.T) {
 			mq, err := LoadModel(q)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if expanded := mq.layers[0].wq.raw == nil; expanded != (c.budget > 0) {
+				t.Fatalf("budget %d: weights expanded at load = %v", c.budget, expanded)
 			}
 			mf, err := LoadModel(f)
 			if err != nil {

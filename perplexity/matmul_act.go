@@ -54,8 +54,9 @@ func activationKind(t graph.Type) actKind {
 // actCache keeps the rounded copies of the current matrix-product input, so
 // Q, K and V (or gate and up) share one rounding.
 type actCache struct {
-	valid [nActKinds]bool
-	buf   [nActKinds][]float32
+	threads int // workers for the rounding (0: 1)
+	valid   [nActKinds]bool
+	buf     [nActKinds][]float32
 	// q81 holds, for actQ8_1, one correction per block of 32:
 	// fp16(d·Σq) − fp16(d)·Σq (see q81Correction).
 	q81 []float32
@@ -74,12 +75,15 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 		return c.buf[k]
 	}
 	c.buf[k] = grow(c.buf[k], len(x))
-	roundActivations(c.buf[k], x, n, k)
+	roundActivationsPar(c.buf[k], x, n, k, c.threads)
 	if k == actQ8_1 {
 		c.q81 = grow(c.q81, len(x)/32)
-		for b := range c.q81 {
-			c.q81[b] = q81Correction(x[b*32 : (b+1)*32])
-		}
+		perRow := n / 32
+		parallelFor(c.threads, len(x)/n, func(_, row int) {
+			for b := row * perRow; b < (row+1)*perRow; b++ {
+				c.q81[b] = q81Correction(x[b*32 : (b+1)*32])
+			}
+		})
 	}
 	c.valid[k] = true
 	return c.buf[k]
@@ -127,6 +131,15 @@ func addMinCorrection(dst []float32, w *weight, corr []float32, nTok, threads in
 				dst[t*n+r] += s
 			}
 		}
+	})
+}
+
+// roundActivationsPar is roundActivations with the rows (of n values)
+// spread over threads workers.
+func roundActivationsPar(dst, x []float32, n int, k actKind, threads int) {
+	rows := len(x) / n
+	parallelFor(threads, rows, func(_, r int) {
+		roundActivations(dst[r*n:(r+1)*n], x[r*n:(r+1)*n], n, k)
 	})
 }
 

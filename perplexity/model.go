@@ -227,7 +227,49 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			}
 		}
 	}
+	fm.expandAtLoad(expandBudget)
 	return fm, nil
+}
+
+// expandBudget is the most float32 bytes LoadModel spends on expanding
+// encoded weights once at load (see the package documentation); beyond it
+// they stay encoded and are expanded a tile at a time in every product.
+// Tests lower it to exercise the tile path.
+var expandBudget int64 = 1 << 30
+
+// expandAtLoad decodes every encoded weight to float32 once when all of
+// them together fit budget bytes. The encoded bytes are then dropped (the
+// Q4_1/Q5_1 block minimums stay for the activation emulation).
+func (fm *Model) expandAtLoad(budget int64) {
+	var ws []*weight
+	seen := map[*weight]bool{}
+	add := func(w *weight) {
+		if w != nil && w.f32 == nil && !seen[w] {
+			seen[w] = true
+			ws = append(ws, w)
+		}
+	}
+	add(fm.tokEmbd)
+	add(fm.output)
+	for i := range fm.layers {
+		l := &fm.layers[i]
+		for _, w := range []*weight{l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down} {
+			add(w)
+		}
+	}
+	var total int64
+	for _, w := range ws {
+		total += 4 * int64(w.rows) * int64(w.cols)
+	}
+	if len(ws) == 0 || total > budget {
+		return
+	}
+	parallelFor(defaultThreads(0), len(ws), func(_, i int) {
+		w := ws[i]
+		f := make([]float32, w.rows*w.cols)
+		w.dequantRows(f, 0, w.rows)
+		w.f32, w.raw = f, nil
+	})
 }
 
 // ropeFrequencies returns the per-pair inverse frequencies θ_i =

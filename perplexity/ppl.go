@@ -205,6 +205,7 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 	var nll, nll2 float64
 	count := 0
 	chunk := make([]int, nCtx)
+	nlls := make([]float64, nCtx-1-first)
 	var elapsed time.Duration
 	for c := 0; c < nChunk; c++ {
 		if err := ctx.Err(); err != nil {
@@ -227,10 +228,15 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 		}
 		elapsed += time.Since(start)
 		V := fm.Vocab
+		// The log-softmax of each position in parallel; sums in order.
+		parallelFor(run.threads, nCtx-1-first, func(_, i int) {
+			pos := first + i
+			nlls[i] = -logSoftmax(logits[i*V:(i+1)*V], chunk[pos+1])
+		})
 		for pos := first; pos < nCtx-1; pos++ {
 			row := logits[(pos-first)*V : (pos-first+1)*V]
 			next := chunk[pos+1]
-			v := -logSoftmax(row, next)
+			v := nlls[pos-first]
 			nll += v
 			nll2 += v * v
 			count++
