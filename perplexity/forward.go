@@ -152,6 +152,20 @@ func addTo(dst, s []float32) {
 	}
 }
 
+// expNeg replaces every x of s (all <= sub) by float32(exp(float64(x −
+// sub))): expNegAVX's float64 evaluation with the AVX2 kernels, math.Exp
+// otherwise.
+func expNeg(s []float32, sub float32) {
+	if useSIMD && len(s) >= 4 {
+		m := len(s) &^ 3
+		expNegAVX(&s[0], &s[0], m, sub)
+		s = s[m:]
+	}
+	for i, x := range s {
+		s[i] = float32(math.Exp(float64(x - sub)))
+	}
+}
+
 // swiglu writes silu(g)*u into g.
 func swiglu(g, u []float32) {
 	u = u[:len(g)]
@@ -236,15 +250,19 @@ func (r *runner) attention(T int) {
 				s[j] = x
 				mx = max(mx, x)
 			}
+			expNeg(s[:t+1], mx)
 			var sum float64
-			for j := 0; j <= t; j++ {
-				e := float32(math.Exp(float64(s[j] - mx)))
-				s[j] = e
+			for _, e := range s[:t+1] {
 				sum += float64(e)
 			}
 			inv := float32(1 / sum)
 			out := att[t*qDim+h*D : t*qDim+(h+1)*D]
 			clear(out)
+			if useSIMD && D%8 == 0 {
+				_ = v[t*kvDim+kvh*D+D-1]
+				pvAVX(&out[0], &s[0], inv, &v[kvh*D], kvDim, t+1, D)
+				continue
+			}
 			for j := 0; j <= t; j++ {
 				axpy(out, s[j]*inv, v[j*kvDim+kvh*D:j*kvDim+(kvh+1)*D])
 			}

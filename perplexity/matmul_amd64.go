@@ -46,3 +46,17 @@ func axpyAVX(y *float32, a float32, x *float32, n int)
 //
 //go:noescape
 func swigluAVX(gp, u *float32, n int)
+
+// pvAVX computes out[i] += (s[j]·inv)·v[j·ldv+i] for j < n in order and
+// i < d (d a positive multiple of 8, n >= 1), bit-identical to the Go loop
+// (separate multiply and add).
+//
+//go:noescape
+func pvAVX(out *float32, s *float32, inv float32, v *float32, ldv, n, d int)
+
+// expNegAVX computes dst[i] = float32(exp(float64(src[i] − sub))) for n a
+// positive multiple of 4 and src[i] − sub <= 0, with the float64
+// operations of Go's portable math.Exp (see matmul_amd64.s).
+//
+//go:noescape
+func expNegAVX(dst, src *float32, n int, sub float32)

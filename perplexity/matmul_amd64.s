@@ -322,3 +322,157 @@ loopswiglu:
 	JLT     loopswiglu
 	VZEROUPPER
 	RET
+
+// func pvAVX(out *float32, s *float32, inv float32, v *float32, ldv, n, d int)
+//
+// out[i] += (s[j]·inv)·v[j·ldv+i] for j = 0..n-1 in order, i < d (d a
+// positive multiple of 8, n >= 1): the weighted sum of attention values with
+// out held in registers across j. Each product and sum is rounded
+// separately (no FMA), so the result is the scalar Go loop's, bit for bit.
+TEXT ·pvAVX(SB), NOSPLIT, $0-56
+	MOVQ         out+0(FP), DI
+	MOVQ         s+8(FP), SI
+	VBROADCASTSS inv+16(FP), Y15
+	MOVQ         v+24(FP), DX
+	MOVQ         ldv+32(FP), R8
+	MOVQ         n+40(FP), CX
+	MOVQ         d+48(FP), BX
+	SHLQ         $2, R8
+	SHLQ         $2, BX
+	XORQ         R9, R9
+
+pv32:
+	MOVQ    BX, AX
+	SUBQ    R9, AX
+	CMPQ    AX, $128
+	JLT     pv8
+	VMOVUPS (DI)(R9*1), Y0
+	VMOVUPS 32(DI)(R9*1), Y1
+	VMOVUPS 64(DI)(R9*1), Y2
+	VMOVUPS 96(DI)(R9*1), Y3
+	LEAQ    (DX)(R9*1), R10
+	XORQ    R11, R11
+
+pvloop32:
+	VBROADCASTSS (SI)(R11*4), Y4
+	VMULPS       Y15, Y4, Y4
+	VMULPS       (R10), Y4, Y5
+	VADDPS       Y5, Y0, Y0
+	VMULPS       32(R10), Y4, Y6
+	VADDPS       Y6, Y1, Y1
+	VMULPS       64(R10), Y4, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       96(R10), Y4, Y8
+	VADDPS       Y8, Y3, Y3
+	ADDQ         R8, R10
+	INCQ         R11
+	CMPQ         R11, CX
+	JLT          pvloop32
+	VMOVUPS      Y0, (DI)(R9*1)
+	VMOVUPS      Y1, 32(DI)(R9*1)
+	VMOVUPS      Y2, 64(DI)(R9*1)
+	VMOVUPS      Y3, 96(DI)(R9*1)
+	ADDQ         $128, R9
+	JMP          pv32
+
+pv8:
+	CMPQ    R9, BX
+	JGE     pvdone
+	VMOVUPS (DI)(R9*1), Y0
+	LEAQ    (DX)(R9*1), R10
+	XORQ    R11, R11
+
+pvloop8:
+	VBROADCASTSS (SI)(R11*4), Y4
+	VMULPS       Y15, Y4, Y4
+	VMULPS       (R10), Y4, Y5
+	VADDPS       Y5, Y0, Y0
+	ADDQ         R8, R10
+	INCQ         R11
+	CMPQ         R11, CX
+	JLT          pvloop8
+	VMOVUPS      Y0, (DI)(R9*1)
+	ADDQ         $32, R9
+	JMP          pv8
+
+pvdone:
+	VZEROUPPER
+	RET
+
+#define BCASTQ(val, reg, xreg) \
+	MOVQ         val, AX;  \
+	VMOVQ        AX, xreg; \
+	VPBROADCASTQ xreg, reg
+
+// func expNegAVX(dst, src *float32, n int, sub float32)
+//
+// dst[i] = float32(exp(float64(src[i] − sub))) for n a positive multiple of
+// 4 and src[i] − sub <= 0 (the softmax terms): the float32 difference is
+// widened and exp is evaluated in float64, four lanes at a time, with the
+// operations of Go's portable math.Exp (k = int(x·log2e − 0.5), hi/lo
+// Cody–Waite reduction, the same degree-5 Remez polynomial and
+// 1 − ((lo − r·c/(2−c)) − hi), scaled by 2^k; multiplies and adds rounded
+// separately), then rounded to float32. Inputs below −120 give 0, as
+// float32(math.Exp) does.
+TEXT ·expNegAVX(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS sub+24(FP), Y15
+	BCASTQ($0x3fe62e42fee00000, Y6, X6)  // Ln2Hi
+	BCASTQ($0x3dea39ef35793c76, Y7, X7)  // Ln2Lo
+	BCASTQ($0x3ff71547652b82fe, Y8, X8)  // Log2e
+	BCASTQ($0x3fe0000000000000, Y9, X9)  // 0.5
+	BCASTQ($0x3ff0000000000000, Y10, X10) // 1
+	BCASTQ($0x3fc5555555555555, Y11, X11) // P1
+	BCASTQ($0xbf66c16c16bebd93, Y12, X12) // P2
+	BCASTQ($0x3f11566aaf25de2c, Y13, X13) // P3
+	BCASTQ($0xbebbbd41c5d26bf1, Y14, X14) // P4
+	SHLQ         $2, CX
+	XORQ         DX, DX
+
+loopexpneg:
+	VMOVUPS   (SI)(DX*1), X0
+	VSUBPS    X15, X0, X0
+	VCVTPS2PD X0, Y0
+	BCASTQ($0xc05e000000000000, Y1, X1) // -120
+	VMAXPD    Y1, Y0, Y0
+	VMULPD    Y8, Y0, Y1
+	VSUBPD    Y9, Y1, Y1
+	VROUNDPD  $3, Y1, Y1               // k = trunc(x·log2e − 0.5)
+	VMULPD    Y6, Y1, Y2
+	VSUBPD    Y2, Y0, Y2               // hi = x − k·Ln2Hi
+	VMULPD    Y7, Y1, Y3               // lo = k·Ln2Lo
+	VSUBPD    Y3, Y2, Y0               // r = hi − lo
+	VMULPD    Y0, Y0, Y4               // t = r·r
+	BCASTQ($0x3e66376972bea4d0, Y5, X5) // P5
+	VMULPD    Y5, Y4, Y5
+	VADDPD    Y14, Y5, Y5
+	VMULPD    Y5, Y4, Y5
+	VADDPD    Y13, Y5, Y5
+	VMULPD    Y5, Y4, Y5
+	VADDPD    Y12, Y5, Y5
+	VMULPD    Y5, Y4, Y5
+	VADDPD    Y11, Y5, Y5
+	VMULPD    Y5, Y4, Y5
+	VSUBPD    Y5, Y0, Y5               // c = r − t·(P1+…)
+	VMULPD    Y5, Y0, Y4               // r·c
+	VADDPD    Y10, Y10, Y0             // 2
+	VSUBPD    Y5, Y0, Y0               // 2 − c
+	VDIVPD    Y0, Y4, Y4
+	VSUBPD    Y4, Y3, Y3               // lo − r·c/(2−c)
+	VSUBPD    Y2, Y3, Y3               // … − hi
+	VSUBPD    Y3, Y10, Y3              // y = 1 − …
+	VCVTPD2DQY Y1, X1
+	VPMOVSXDQ X1, Y1
+	BCASTQ($1023, Y2, X2)
+	VPADDQ    Y2, Y1, Y1
+	VPSLLQ    $52, Y1, Y1              // 2^k
+	VMULPD    Y1, Y3, Y3
+	VCVTPD2PSY Y3, X3
+	VMOVUPS   X3, (DI)(DX*1)
+	ADDQ      $16, DX
+	CMPQ      DX, CX
+	JLT       loopexpneg
+	VZEROUPPER
+	RET

@@ -28,3 +28,11 @@ func axpyAVX(y *float32, a float32, x *float32, n int) {
 func swigluAVX(g, u *float32, n int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func pvAVX(out *float32, s *float32, inv float32, v *float32, ldv, n, d int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func expNegAVX(dst, src *float32, n int, sub float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -130,3 +130,82 @@ func TestAttentionSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestPVSIMD checks that pvAVX and axpyAVX round exactly as the Go loop
+// (d = 8, 40 and 72 cover the 32-wide and 8-wide parts).
+func TestPVSIMD(t *testing.T) {
+	if !useSIMD {
+		t.Logf("no SIMD kernels in this build or CPU: nothing to compare")
+		return
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, d := range []int{8, 40, 72} {
+		const n, ldv = 37, 80
+		s := make([]float32, n)
+		v := make([]float32, n*ldv)
+		for i := range s {
+			s[i] = float32(rng.Float64())
+		}
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		inv := float32(1 / 7.3)
+		want := make([]float32, d)
+		for j := 0; j < n; j++ {
+			p := s[j] * inv
+			for i := range want {
+				want[i] += p * v[j*ldv+i]
+			}
+		}
+		got := make([]float32, d)
+		pvAVX(&got[0], &s[0], inv, &v[0], ldv, n, d)
+		got2 := make([]float32, d)
+		for j := 0; j < n; j++ {
+			axpy(got2, s[j]*inv, v[j*ldv:j*ldv+d])
+		}
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(got2[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("d %d: out[%d] pvAVX %g axpy %g, Go loop %g", d, i, got[i], got2[i], want[i])
+			}
+		}
+	}
+}
+
+// TestExpNegSIMD checks expNeg against float32(math.Exp(float64(x − sub)))
+// bit for bit on a million softmax-like inputs in [-130, 0].
+func TestExpNegSIMD(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	const n = 1 << 20
+	src := make([]float32, n)
+	for i := range src {
+		switch i % 4 {
+		case 0:
+			src[i] = float32(-130 * rng.Float64())
+		case 1:
+			src[i] = float32(-rng.Float64())
+		case 2:
+			src[i] = float32(-1e-6 * rng.Float64())
+		default:
+			src[i] = float32(-20 * rng.Float64())
+		}
+	}
+	src[0], src[1], src[2] = 0, -120, -103.9
+	const sub = 0.75
+	for i := range src {
+		src[i] += sub
+	}
+	got := append([]float32(nil), src...)
+	expNeg(got, sub)
+	bad := 0
+	for i, x := range src {
+		want := float32(math.Exp(float64(x - sub)))
+		if math.Float32bits(got[i]) != math.Float32bits(want) {
+			if bad++; bad <= 5 {
+				t.Errorf("exp(%g − %g) = %g, float32(math.Exp) %g", x, float32(sub), got[i], want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d differ", bad, n)
+	}
+}
