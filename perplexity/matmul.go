@@ -212,25 +212,25 @@ func mulBlockSIMD(dst []float32, ldd int, x []float32, ldx, nx int, w []float32,
 	_ = x[(nx-1)*ldx+k-1]
 	_ = w[(nw-1)*ldw+k-1]
 	_ = dst[(nx-1)*ldd+nw-1]
-	var o12 [12]float32
-	var o4 [4]float32
+	// Blocks of x rows small enough to stay in L1 (about 24 KiB) while
+	// every group of four w rows passes over them.
+	xb := max(3, (24<<10)/(4*k)/3*3)
+	for i0 := 0; i0 < nx; i0 += xb {
+		i1 := min(i0+xb, nx)
+		mulBlockSIMD1(dst[i0*ldd:], ldd, x[i0*ldx:], ldx, i1-i0, w, ldw, nw, k)
+	}
+}
+
+func mulBlockSIMD1(dst []float32, ldd int, x []float32, ldx, nx int, w []float32, ldw, nw, k int) {
 	j := 0
 	for ; j+4 <= nw; j += 4 {
 		wp := &w[j*ldw]
 		i := 0
 		for ; i+3 <= nx; i += 3 {
-			dot4x3(&x[i*ldx], ldx, wp, ldw, k, &o12)
-			d0 := dst[i*ldd+j : i*ldd+j+4 : i*ldd+j+4]
-			d1 := dst[(i+1)*ldd+j : (i+1)*ldd+j+4 : (i+1)*ldd+j+4]
-			d2 := dst[(i+2)*ldd+j : (i+2)*ldd+j+4 : (i+2)*ldd+j+4]
-			d0[0], d1[0], d2[0] = o12[0], o12[1], o12[2]
-			d0[1], d1[1], d2[1] = o12[3], o12[4], o12[5]
-			d0[2], d1[2], d2[2] = o12[6], o12[7], o12[8]
-			d0[3], d1[3], d2[3] = o12[9], o12[10], o12[11]
+			dot4x3(&x[i*ldx], ldx, wp, ldw, k, &dst[i*ldd+j], ldd)
 		}
 		for ; i < nx; i++ {
-			dot4x1avx(&x[i*ldx], wp, ldw, k, &o4)
-			copy(dst[i*ldd+j:i*ldd+j+4], o4[:])
+			dot4x1avx(&x[i*ldx], wp, ldw, k, &dst[i*ldd+j])
 		}
 	}
 	for ; j < nw; j++ {

@@ -19,16 +19,16 @@ var useSIMD = simdAvailable && os.Getenv("QUANTBRIDGE_PUREGO") == ""
 
 // dot4x3 computes the 12 dot products of three activation rows (x, x+ldx,
 // x+2·ldx) with four weight rows (w, w+ldw, ...), k elements each (k a
-// positive multiple of 8): out[3·r+t] = x_t · w_r.
+// positive multiple of 8): dst[t·ldd+r] = x_t · w_r.
 //
 //go:noescape
-func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, out *[12]float32)
+func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int)
 
-// dot4x1avx computes out[r] = x · w_r for four weight rows (k a positive
+// dot4x1avx computes dst[r] = x · w_r for four weight rows (k a positive
 // multiple of 8).
 //
 //go:noescape
-func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32)
+func dot4x1avx(x *float32, w *float32, ldw int, k int, dst *float32)
 
 // dotAVX returns a · b over n elements (n a positive multiple of 8).
 //

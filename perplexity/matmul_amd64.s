@@ -14,14 +14,32 @@
 	VHADDPS      x, x, x;  \
 	VHADDPS      x, x, x
 
-// func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, out *[12]float32)
-TEXT ·dot4x3(SB), NOSPLIT, $0-48
+// REDUCE4 sums the 8 lanes of each of a, b, c, d into xa = [Σa, Σb, Σc, Σd]
+// (X12-X15 scratch). Each sum is ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)),
+// the same pairing HSUM uses.
+#define REDUCE4(a, xa, b, xb, c, xc, d, xd) \
+	VEXTRACTF128 $1, a, X12; \
+	VADDPS       X12, xa, xa; \
+	VEXTRACTF128 $1, b, X13; \
+	VADDPS       X13, xb, xb; \
+	VEXTRACTF128 $1, c, X14; \
+	VADDPS       X14, xc, xc; \
+	VEXTRACTF128 $1, d, X15; \
+	VADDPS       X15, xd, xd; \
+	VHADDPS      xb, xa, xa;  \
+	VHADDPS      xd, xc, xc;  \
+	VHADDPS      xc, xa, xa
+
+// func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int)
+//
+// dst[t·ldd + r] = x_t · w_r for t < 3, r < 4.
+TEXT ·dot4x3(SB), NOSPLIT, $0-56
 	MOVQ x+0(FP), SI
 	MOVQ ldx+8(FP), DX
 	MOVQ w+16(FP), DI
 	MOVQ ldw+24(FP), R8
 	MOVQ k+32(FP), CX
-	MOVQ out+40(FP), BX
+	MOVQ dst+40(FP), BX
 	SHLQ $2, DX
 	SHLQ $2, R8
 	SHLQ $2, CX
@@ -68,34 +86,20 @@ loop4x3:
 	CMPQ        AX, CX
 	JLT         loop4x3
 
-	HSUM(Y0, X0, X12)
-	HSUM(Y1, X1, X13)
-	HSUM(Y2, X2, X14)
-	HSUM(Y3, X3, X15)
-	VMOVSS X0, 0(BX)
-	VMOVSS X1, 4(BX)
-	VMOVSS X2, 8(BX)
-	VMOVSS X3, 12(BX)
-	HSUM(Y4, X4, X12)
-	HSUM(Y5, X5, X13)
-	HSUM(Y6, X6, X14)
-	HSUM(Y7, X7, X15)
-	VMOVSS X4, 16(BX)
-	VMOVSS X5, 20(BX)
-	VMOVSS X6, 24(BX)
-	VMOVSS X7, 28(BX)
-	HSUM(Y8, X8, X12)
-	HSUM(Y9, X9, X13)
-	HSUM(Y10, X10, X14)
-	HSUM(Y11, X11, X15)
-	VMOVSS X8, 32(BX)
-	VMOVSS X9, 36(BX)
-	VMOVSS X10, 40(BX)
-	VMOVSS X11, 44(BX)
+	MOVQ ldd+48(FP), DX
+	SHLQ $2, DX
+	REDUCE4(Y0, X0, Y3, X3, Y6, X6, Y9, X9)
+	VMOVUPS X0, (BX)
+	ADDQ    DX, BX
+	REDUCE4(Y1, X1, Y4, X4, Y7, X7, Y10, X10)
+	VMOVUPS X1, (BX)
+	ADDQ    DX, BX
+	REDUCE4(Y2, X2, Y5, X5, Y8, X8, Y11, X11)
+	VMOVUPS X2, (BX)
 	VZEROUPPER
 	RET
 
-// func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32)
+// func dot4x1avx(x *float32, w *float32, ldw int, k int, dst *float32)
 //
 // Two accumulators per row (even and odd 8-element steps) hide the FMA
 // latency; k/8 may be odd.
@@ -104,7 +108,7 @@ TEXT ·dot4x1avx(SB), NOSPLIT, $0-40
 	MOVQ w+8(FP), DI
 	MOVQ ldw+16(FP), R8
 	MOVQ k+24(FP), CX
-	MOVQ out+32(FP), BX
+	MOVQ dst+32(FP), BX
 	SHLQ $2, R8
 	SHLQ $2, CX
 	LEAQ (DI)(R8*1), R9
@@ -148,18 +152,12 @@ tail4x1:
 	VFMADD231PS (R11)(AX*1), Y12, Y3
 
 done4x1:
-	VADDPS Y4, Y0, Y0
-	VADDPS Y5, Y1, Y1
-	VADDPS Y6, Y2, Y2
-	VADDPS Y7, Y3, Y3
-	HSUM(Y0, X0, X12)
-	HSUM(Y1, X1, X13)
-	HSUM(Y2, X2, X14)
-	HSUM(Y3, X3, X15)
-	VMOVSS X0, 0(BX)
-	VMOVSS X1, 4(BX)
-	VMOVSS X2, 8(BX)
-	VMOVSS X3, 12(BX)
+	VADDPS  Y4, Y0, Y0
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	REDUCE4(Y0, X0, Y1, X1, Y2, X2, Y3, X3)
+	VMOVUPS X0, (BX)
 	VZEROUPPER
 	RET
 

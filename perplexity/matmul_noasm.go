@@ -9,11 +9,11 @@ const simdAvailable = false
 
 var useSIMD = false
 
-func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, out *[12]float32) {
+func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
 
-func dot4x1avx(x *float32, w *float32, ldw int, k int, out *[4]float32) {
+func dot4x1avx(x *float32, w *float32, ldw int, k int, dst *float32) {
 	panic("perplexity: no SIMD kernels in this build")
 }
 
