@@ -245,10 +245,20 @@ func (r *runner) attention(T int) {
 		for t := b * qBlock; t < min((b+1)*qBlock, T); t++ {
 			qv := q[t*qDim+h*D : t*qDim+(h+1)*D]
 			mx := float32(math.Inf(-1))
-			for j := 0; j <= t; j++ {
-				x := dot(qv, k[j*kvDim+kvh*D:]) * scale
-				s[j] = x
-				mx = max(mx, x)
+			if useSIMD && D%8 == 0 {
+				_ = k[t*kvDim+kvh*D+D-1]
+				scoresAVX(&s[0], &qv[0], &k[kvh*D], kvDim, t+1, D)
+				for j, x := range s[:t+1] {
+					x *= scale
+					s[j] = x
+					mx = max(mx, x)
+				}
+			} else {
+				for j := 0; j <= t; j++ {
+					x := dot(qv, k[j*kvDim+kvh*D:]) * scale
+					s[j] = x
+					mx = max(mx, x)
+				}
 			}
 			expNeg(s[:t+1], mx)
 			var sum float64

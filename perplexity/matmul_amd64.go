@@ -60,3 +60,9 @@ func pvAVX(out *float32, s *float32, inv float32, v *float32, ldv, n, d int)
 //
 //go:noescape
 func expNegAVX(dst, src *float32, n int, sub float32)
+
+// scoresAVX computes s[j] = q · k[j·ldk:][:d] for j < n (n >= 1, d a
+// positive multiple of 8), each exactly as dotAVX does.
+//
+//go:noescape
+func scoresAVX(s, q, k *float32, ldk, n, d int)

@@ -474,3 +474,63 @@ loopexpneg:
 	JLT       loopexpneg
 	VZEROUPPER
 	RET
+
+// func scoresAVX(s, q, k *float32, ldk, n, d int)
+//
+// s[j] = q · k[j·ldk:][:d] for j < n (n >= 1, d a positive multiple of 8),
+// each computed exactly as dotAVX computes it.
+TEXT ·scoresAVX(SB), NOSPLIT, $0-48
+	MOVQ s+0(FP), BX
+	MOVQ q+8(FP), SI
+	MOVQ k+16(FP), DI
+	MOVQ ldk+24(FP), R8
+	MOVQ n+32(FP), R9
+	MOVQ d+40(FP), CX
+	SHLQ $2, R8
+	SHLQ $2, CX
+	MOVQ CX, DX
+	ANDQ $-128, DX
+	XORQ R10, R10
+
+scoreloop:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   AX, AX
+	CMPQ   DX, $0
+	JEQ    scoretail
+
+scoreblk:
+	VMOVUPS     (SI)(AX*1), Y4
+	VMOVUPS     32(SI)(AX*1), Y5
+	VMOVUPS     64(SI)(AX*1), Y6
+	VMOVUPS     96(SI)(AX*1), Y7
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	VFMADD231PS 32(DI)(AX*1), Y5, Y1
+	VFMADD231PS 64(DI)(AX*1), Y6, Y2
+	VFMADD231PS 96(DI)(AX*1), Y7, Y3
+	ADDQ        $128, AX
+	CMPQ        AX, DX
+	JLT         scoreblk
+
+scoretail:
+	CMPQ        AX, CX
+	JGE         scoredone
+	VMOVUPS     (SI)(AX*1), Y4
+	VFMADD231PS (DI)(AX*1), Y4, Y0
+	ADDQ        $32, AX
+	JMP         scoretail
+
+scoredone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM(Y0, X0, X4)
+	VMOVSS X0, (BX)(R10*4)
+	ADDQ   R8, DI
+	INCQ   R10
+	CMPQ   R10, R9
+	JLT    scoreloop
+	VZEROUPPER
+	RET

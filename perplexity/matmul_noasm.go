@@ -36,3 +36,7 @@ func pvAVX(out *float32, s *float32, inv float32, v *float32, ldv, n, d int) {
 func expNegAVX(dst, src *float32, n int, sub float32) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func scoresAVX(s, q, k *float32, ldk, n, d int) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -209,3 +209,40 @@ func TestExpNegSIMD(t *testing.T) {
 		t.Errorf("%d of %d differ", bad, n)
 	}
 }
+
+// TestScoresSIMD checks scoresAVX against dot bit for bit, and
+// logSoftmaxBuf against logSoftmax's one-by-one terms.
+func TestScoresSIMD(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	if useSIMD {
+		for _, d := range []int{8, 32, 40, 64, 136} {
+			const n, ldk = 29, 160
+			q := make([]float32, d)
+			k := make([]float32, n*ldk)
+			for i := range q {
+				q[i] = float32(rng.NormFloat64())
+			}
+			for i := range k {
+				k[i] = float32(rng.NormFloat64())
+			}
+			s := make([]float32, n)
+			scoresAVX(&s[0], &q[0], &k[0], ldk, n, d)
+			for j := range s {
+				if want := dot(q, k[j*ldk:]); math.Float32bits(s[j]) != math.Float32bits(want) {
+					t.Fatalf("d %d: score %d = %g, dot %g", d, j, s[j], want)
+				}
+			}
+		}
+	}
+	logits := make([]float32, 4099)
+	for i := range logits {
+		logits[i] = float32(8 * rng.NormFloat64())
+	}
+	buf := make([]float32, len(logits))
+	for _, tok := range []int{0, 17, 4098} {
+		a, b := logSoftmaxBuf(logits, tok, buf), logSoftmaxBuf(logits, tok, nil)
+		if a != b {
+			t.Errorf("token %d: log-softmax %v with the buffer, %v without", tok, a, b)
+		}
+	}
+}

@@ -206,6 +206,10 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 	count := 0
 	chunk := make([]int, nCtx)
 	nlls := make([]float64, nCtx-1-first)
+	expBufs := make([][]float32, run.threads)
+	for i := range expBufs {
+		expBufs[i] = make([]float32, fm.Vocab)
+	}
 	var elapsed time.Duration
 	for c := 0; c < nChunk; c++ {
 		if err := ctx.Err(); err != nil {
@@ -229,9 +233,9 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 		elapsed += time.Since(start)
 		V := fm.Vocab
 		// The log-softmax of each position in parallel; sums in order.
-		parallelFor(run.threads, nCtx-1-first, func(_, i int) {
+		parallelFor(run.threads, nCtx-1-first, func(w, i int) {
 			pos := first + i
-			nlls[i] = -logSoftmax(logits[i*V:(i+1)*V], chunk[pos+1])
+			nlls[i] = -logSoftmaxBuf(logits[i*V:(i+1)*V], chunk[pos+1], expBufs[w])
 		})
 		for pos := first; pos < nCtx-1; pos++ {
 			row := logits[(pos-first)*V : (pos-first+1)*V]
@@ -272,11 +276,28 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 // logSoftmax returns log p(tok) for one row of logits as llama-perplexity's
 // log_softmax computes it: maximum subtracted, expf terms summed in double.
 func logSoftmax(logits []float32, tok int) float64 {
+	return logSoftmaxBuf(logits, tok, nil)
+}
+
+// logSoftmaxBuf is logSoftmax with a scratch buffer for the exp terms
+// (len(logits) floats; nil to evaluate them one by one). The terms are
+// float32(exp(float64(v − max))) either way (see expNeg) and summed in the
+// same order.
+func logSoftmaxBuf(logits []float32, tok int, buf []float32) float64 {
 	mx := logits[0]
 	for _, v := range logits[1:] {
 		mx = max(mx, v)
 	}
 	var sum float64
+	if len(buf) >= len(logits) {
+		e := buf[:len(logits)]
+		copy(e, logits)
+		expNeg(e, mx)
+		for _, v := range e {
+			sum += float64(v)
+		}
+		return float64(logits[tok]-mx) - math.Log(sum)
+	}
 	for _, v := range logits {
 		sum += float64(float32(math.Exp(float64(v - mx))))
 	}
