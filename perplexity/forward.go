@@ -65,9 +65,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		l := &m.layers[li]
 		rmsNorm(r.h, r.x, l.attnNorm, T, E, m.eps)
 		r.act.reset()
-		r.mul(r.q, l.wq, r.h, T)
-		r.mul(r.k, l.wk, r.h, T)
-		r.mul(r.v, l.wv, r.h, T)
+		r.mulJobs(T, mulJob{r.q, l.wq, r.h}, mulJob{r.k, l.wk, r.h}, mulJob{r.v, l.wv, r.h})
 		addBias(r.q, l.bq, T)
 		addBias(r.k, l.bk, T)
 		addBias(r.v, l.bv, T)
@@ -86,8 +84,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 
 		rmsNorm(r.h, r.x, l.ffnNorm, T, E, m.eps)
 		r.act.reset()
-		r.mul(r.g, l.gate, r.h, T)
-		r.mul(r.u, l.up, r.h, T)
+		r.mulJobs(T, mulJob{r.g, l.gate, r.h}, mulJob{r.u, l.up, r.h})
 		swiglu(r.g[:T*m.FFN], r.u[:T*m.FFN])
 		r.act.reset()
 		r.mul(r.o, l.down, r.g, T)
@@ -112,6 +109,25 @@ func (r *runner) mul(dst []float32, w *weight, x []float32, nTok int) {
 	matMul(dst, w, xq, nTok, r.threads, &r.sc)
 	if w.mins != nil {
 		addMinCorrection(dst, w, r.act.q81, nTok, r.threads)
+	}
+}
+
+// mulJobs is mul for several weights applied to the same activations, run
+// as one parallel loop (see matMulJobs).
+func (r *runner) mulJobs(nTok int, jobs ...mulJob) {
+	if r.m.activations {
+		for i := range jobs {
+			j := &jobs[i]
+			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
+		}
+	}
+	matMulJobs(jobs, nTok, r.threads, &r.sc)
+	if r.m.activations {
+		for _, j := range jobs {
+			if j.w.mins != nil {
+				addMinCorrection(j.dst, j.w, r.act.q81, nTok, r.threads)
+			}
+		}
 	}
 }
 

@@ -150,12 +150,50 @@ func defaultThreads(n int) int {
 // (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
 // quantizeActivations), otherwise xq == x.
 func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
+	matMulJobs([]mulJob{{dst, w, x}}, nTok, threads, scratch)
+}
+
+// mulJob is one matrix product of matMulJobs: dst = x × wᵀ.
+type mulJob struct {
+	dst []float32
+	w   *weight
+	x   []float32
+}
+
+// matMulJobs runs several matrix products over the same number of tokens
+// (Q, K and V; gate and up) as one parallel loop over all their tiles, so
+// the workers start once and share the work of all of them.
+func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
+	var starts [8]int
+	if len(jobs) > len(starts)-1 {
+		for _, j := range jobs {
+			matMul(j.dst, j.w, j.x, nTok, threads, scratch)
+		}
+		return
+	}
+	maxK := 0
+	for i, j := range jobs {
+		starts[i+1] = starts[i] + (j.w.rows+rowTile-1)/rowTile
+		maxK = max(maxK, j.w.cols)
+	}
+	bufs := scratch.tileBufs(threads, rowTile*maxK)
+	parallelFor(threads, starts[len(jobs)], func(worker, item int) {
+		ji := 0
+		for item >= starts[ji+1] {
+			ji++
+		}
+		j := &jobs[ji]
+		mulTile(j.dst, j.w, j.x, nTok, item-starts[ji], bufs[worker])
+	})
+}
+
+// mulTile computes rows [tile·rowTile, +rowTile) of dst = x × wᵀ, expanding
+// encoded weight rows into buf.
+func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float32) {
 	k, n := w.cols, w.rows
 	dst = dst[:nTok*n]
 	x = x[:nTok*k]
-	tiles := (n + rowTile - 1) / rowTile
-	bufs := scratch.tileBufs(threads, rowTile*k)
-	parallelFor(threads, tiles, func(worker, tile int) {
+	{
 		r0 := tile * rowTile
 		r1 := min(r0+rowTile, n)
 		nr := r1 - r0
@@ -163,7 +201,7 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 		if w.f32 != nil {
 			rows = w.f32[r0*k : r1*k]
 		} else {
-			rows = bufs[worker][:nr*k]
+			rows = buf[:nr*k]
 			w.dequantRows(rows, r0, r1)
 		}
 		if useSIMD && k%8 == 0 {
@@ -197,7 +235,7 @@ func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *s
 				}
 			}
 		}
-	})
+	}
 }
 
 // mulBlockSIMD computes dst[i*ldd+j] = x_i · w_j for i < nx, j < nw with
