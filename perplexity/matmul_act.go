@@ -181,6 +181,10 @@ func roundQ8_0(dst, x []float32) {
 	if amax != 0 {
 		id = 127 / amax
 	}
+	if useSIMD && len(x) == 32 {
+		q80Apply(&dst[0], &x[0], 32, id, d)
+		return
+	}
 	for i, v := range x {
 		dst[i] = d * float32(math.RoundToEven(float64(v*id)))
 	}
@@ -202,6 +206,10 @@ func roundQ8_K(dst, x []float32) {
 	}
 	iscale := -127 / mx
 	d := 1 / iscale
+	if useSIMD && len(x) == 256 {
+		q8KApply(&dst[0], &x[0], 256, iscale, d)
+		return
+	}
 	for i, v := range x {
 		q := min(nearestInt(iscale*v), 127)
 		dst[i] = d * float32(q)

@@ -66,3 +66,15 @@ func expNegAVX(dst, src *float32, n int, sub float32)
 //
 //go:noescape
 func scoresAVX(s, q, k *float32, ldk, n, d int)
+
+// q8KApply computes dst[i] = d·min(nearest_int(iscale·x[i]), 127) as
+// roundQ8_K does (n a positive multiple of 8).
+//
+//go:noescape
+func q8KApply(dst, x *float32, n int, iscale, d float32)
+
+// q80Apply computes dst[i] = d·roundeven(x[i]·id) as roundQ8_0 does (n a
+// positive multiple of 8).
+//
+//go:noescape
+func q80Apply(dst, x *float32, n int, id, d float32)

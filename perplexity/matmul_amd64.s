@@ -534,3 +534,60 @@ scoredone:
 	JLT    scoreloop
 	VZEROUPPER
 	RET
+
+// func q8KApply(dst, x *float32, n int, iscale, d float32)
+//
+// dst[i] = d·float32(min(nearest_int(iscale·x[i]), 127)) for n a positive
+// multiple of 8, with ggml's nearest_int (add 1.5·2^23, keep the low 23
+// bits, subtract 2^22): the operations of roundQ8_K's loop, lane by lane.
+TEXT ·q8KApply(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS iscale+24(FP), Y12
+	VBROADCASTSS d+28(FP), Y13
+	BCASTK($0x4b400000, Y8, X8)
+	BCASTK($0x007fffff, Y9, X9)
+	BCASTK($0x00400000, Y10, X10)
+	BCASTK($127, Y11, X11)
+	SHLQ         $2, CX
+	XORQ         DX, DX
+
+loopq8k:
+	VMULPS    (SI)(DX*1), Y12, Y0
+	VADDPS    Y8, Y0, Y0
+	VPAND     Y9, Y0, Y0
+	VPSUBD    Y10, Y0, Y0
+	VPMINSD   Y11, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS    Y13, Y0, Y0
+	VMOVUPS   Y0, (DI)(DX*1)
+	ADDQ      $32, DX
+	CMPQ      DX, CX
+	JLT       loopq8k
+	VZEROUPPER
+	RET
+
+// func q80Apply(dst, x *float32, n int, id, d float32)
+//
+// dst[i] = d·roundeven(x[i]·id) for n a positive multiple of 8: the
+// operations of roundQ8_0's loop, lane by lane.
+TEXT ·q80Apply(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS id+24(FP), Y12
+	VBROADCASTSS d+28(FP), Y13
+	SHLQ         $2, CX
+	XORQ         DX, DX
+
+loopq80:
+	VMULPS   (SI)(DX*1), Y12, Y0
+	VROUNDPS $0, Y0, Y0
+	VMULPS   Y13, Y0, Y0
+	VMOVUPS  Y0, (DI)(DX*1)
+	ADDQ     $32, DX
+	CMPQ     DX, CX
+	JLT      loopq80
+	VZEROUPPER
+	RET

@@ -40,3 +40,11 @@ func expNegAVX(dst, src *float32, n int, sub float32) {
 func scoresAVX(s, q, k *float32, ldk, n, d int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q8KApply(dst, x *float32, n int, iscale, d float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func q80Apply(dst, x *float32, n int, id, d float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}

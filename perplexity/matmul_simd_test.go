@@ -246,3 +246,35 @@ func TestScoresSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundSIMD checks that roundQ8_0 and roundQ8_K give the same bits
+// with the AVX2 kernels as with the Go loops, on random blocks including
+// ties (x·id exactly k+0.5) and the clamp at +127.
+func TestRoundSIMD(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 17))
+	x := make([]float32, 256*64)
+	for i := range x {
+		switch i % 5 {
+		case 0:
+			x[i] = float32(rng.NormFloat64())
+		case 1:
+			x[i] = float32(int(rng.IntN(255))-127) / 2 // halves: ties
+		default:
+			x[i] = float32(rng.NormFloat64() * 1e-3)
+		}
+	}
+	for _, k := range []actKind{actQ8_0, actQ8_K} {
+		got := make([]float32, len(x))
+		roundActivations(got, x, len(x), k)
+		saved := useSIMD
+		useSIMD = false
+		want := make([]float32, len(x))
+		roundActivations(want, x, len(x), k)
+		useSIMD = saved
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("kind %d: element %d (%g): %g, Go %g", k, i, x[i], got[i], want[i])
+			}
+		}
+	}
+}
