@@ -3,7 +3,6 @@ package perplexity
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // dot returns the float32 dot product of a and b[:len(a)] with eight
@@ -103,36 +102,6 @@ const (
 	rowTile  = 16
 	tokBlock = 32
 )
-
-// parallelFor runs fn(worker, i) for i in [0, n) on up to threads goroutines,
-// handing out indices dynamically. worker is in [0, threads).
-func parallelFor(threads, n int, fn func(worker, i int)) {
-	if threads <= 1 || n <= 1 {
-		for i := 0; i < n; i++ {
-			fn(0, i)
-		}
-		return
-	}
-	if threads > n {
-		threads = n
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(threads)
-	for w := 0; w < threads; w++ {
-		go func(w int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(w, i)
-			}
-		}(w)
-	}
-	wg.Wait()
-}
 
 func defaultThreads(n int) int {
 	if n <= 0 {
