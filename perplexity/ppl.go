@@ -16,15 +16,30 @@
 // tokens of a chunk go through each layer together (matrix × matrix),
 // parallelized over output rows.
 //
-// Weights stay in their stored encoding (F16, BF16, every ggml block type
-// package quantize decodes, MLX affine) and are expanded a tile of 16 rows
-// at a time inside the matrix product into a per-worker buffer, then
-// multiplied with all activation rows of the batch. With a batch of a whole
-// chunk (128-512 tokens) the expansion is amortized over the batch: in
-// BenchmarkMatMul (768×256 weights, 128 tokens) tile expansion runs at the
-// float32 kernel's speed within measurement noise, as dequantizing the
-// whole matrix at load does, while the latter would need 4 bytes per
-// weight (8× a 4-bit model's size). F32 weights are decoded once.
+// Weights: when the float32 expansion of all matrices fits 1 GiB
+// (expandBudget) they are expanded once at load; otherwise they stay in
+// their stored encoding (F16, BF16, every ggml block type package quantize
+// decodes, MLX affine) and are expanded a tile of 16 rows at a time inside
+// the matrix product into a per-worker buffer, then multiplied with all
+// activation rows of the batch. Tile expansion is amortized over the batch
+// but not free: in BenchmarkPerplexityGGUF (kjv-llama bf16 and Q4_K_M, ctx
+// 128) it was 13% of the CPU time once the product kernels were
+// vectorized, while expanding kjv-llama's 6.8M weights costs 27 MB; for models too big for the budget the tiles keep memory at
+// the encoded size. F32 weights are decoded once.
+//
+// Kernels: on amd64 with AVX2 and FMA (matmul_amd64.s) the matrix products
+// run a 4-weight-row × 3-token FMA kernel; attention scores, the softmax
+// exponentials, the weighted value sums, SwiGLU and the Q8_0/Q8_K
+// activation rounding have AVX2 kernels too. Except for the products (FMA,
+// eight partial sums per dot product) and SwiGLU (a float32 exp of about
+// 1 ulp), the AVX2 kernels are bit-identical to the portable Go code
+// (checked in matmul_simd_test.go); QUANTBRIDGE_PUREGO=1 or -tags purego
+// selects the portable code. The quantized types' PPL against
+// llama-perplexity moves by a few 1e-4 relative with any change of float
+// rounding (the 8-bit activation rounding amplifies it), so the attention
+// keeps its exact arithmetic. Parallel loops run on persistent helper
+// goroutines that spin briefly between loops (pool.go), so that every
+// thread stays busy through the ~10 short loops of each layer.
 //
 // Activations: ggml's CPU backend rounds the input of every matrix product
 // to the weight type's vec_dot_type (Q8_0 for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0,
