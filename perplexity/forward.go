@@ -63,14 +63,16 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 	}
 	for li := range m.layers {
 		l := &m.layers[li]
-		rmsNorm(r.h, r.x, l.attnNorm, T, E, m.eps)
+		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.attnNorm, t1-t0, E, m.eps) })
 		r.act.reset()
 		r.mulJobs(T, mulJob{r.q, l.wq, r.h}, mulJob{r.k, l.wk, r.h}, mulJob{r.v, l.wv, r.h})
 		addBias(r.q, l.bq, T)
 		addBias(r.k, l.bk, T)
 		addBias(r.v, l.bv, T)
-		r.rope(r.q, T, m.Heads)
-		r.rope(r.k, T, m.KVHeads)
+		r.rows(T, func(t0, t1 int) {
+			r.rope(r.q, t0, t1, m.Heads)
+			r.rope(r.k, t0, t1, m.KVHeads)
+		})
 		if m.activations {
 			// llama.cpp's KV cache holds K (after RoPE) and V as F16.
 			roundActivationsPar(r.k[:T*kvDim], r.k[:T*kvDim], kvDim, actF16, r.threads)
@@ -82,10 +84,10 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		addBias(r.o, l.bo, T)
 		addTo(r.x[:T*E], r.o[:T*E])
 
-		rmsNorm(r.h, r.x, l.ffnNorm, T, E, m.eps)
+		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps) })
 		r.act.reset()
 		r.mulJobs(T, mulJob{r.g, l.gate, r.h}, mulJob{r.u, l.up, r.h})
-		swiglu(r.g[:T*m.FFN], r.u[:T*m.FFN])
+		r.rows(T, func(t0, t1 int) { swiglu(r.g[t0*m.FFN:t1*m.FFN], r.u[t0*m.FFN:t1*m.FFN]) })
 		r.act.reset()
 		r.mul(r.o, l.down, r.g, T)
 		addTo(r.x[:T*E], r.o[:T*E])
@@ -110,6 +112,16 @@ func (r *runner) mul(dst []float32, w *weight, x []float32, nTok int) {
 	if w.mins != nil {
 		addMinCorrection(dst, w, r.act.q81, nTok, r.threads)
 	}
+}
+
+// rows runs fn on consecutive ranges of the n token rows [t0, t1) in
+// parallel (element-wise and per-row steps: the same arithmetic as one
+// call over all rows).
+func (r *runner) rows(n int, fn func(t0, t1 int)) {
+	const step = 16
+	parallelFor(r.threads, (n+step-1)/step, func(_, i int) {
+		fn(i*step, min((i+1)*step, n))
+	})
 }
 
 // mulJobs is mul for several weights applied to the same activations, run
@@ -213,13 +225,13 @@ func (r *runner) ropeTables(T int) {
 	r.ropeLen = T
 }
 
-// rope rotates the first ropeDims of every head of x ([T][heads*HeadDim]) by
-// its position: NORM mode rotates adjacent pairs (2i, 2i+1), NEOX mode pairs
+// rope rotates the first ropeDims of every head of x ([T][heads*HeadDim])
+// at positions t0..t1-1 by its position: NORM mode rotates adjacent pairs (2i, 2i+1), NEOX mode pairs
 // (i, i+ropeDims/2).
-func (r *runner) rope(x []float32, T, heads int) {
+func (r *runner) rope(x []float32, t0, t1, heads int) {
 	m := r.m
 	D, half := m.HeadDim, m.ropeDims/2
-	for t := 0; t < T; t++ {
+	for t := t0; t < t1; t++ {
 		cs := r.cos[t*half : (t+1)*half]
 		sn := r.sin[t*half : (t+1)*half]
 		for h := 0; h < heads; h++ {
