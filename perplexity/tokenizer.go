@@ -176,7 +176,7 @@ func newVocab(t *graph.Tokenizer, modelName, arch string) (*Vocab, error) {
 	case kindBPE:
 		v.bos, v.eos, v.unk = 11, 11, -1
 		if unsup, ok := unsupportedPre[t.Pre]; ok {
-			return nil, fmt.Errorf("tokenizer: pre-tokenizer %q needs %s, which is not implemented", t.Pre, unsup)
+			return nil, fmt.Errorf("tokenizer: pre-tokenizer %q needs %s, which quantbridge does not support", t.Pre, unsup)
 		}
 		cfg, known := preTypes[t.Pre]
 		llamaMode := true
