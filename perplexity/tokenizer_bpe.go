@@ -19,59 +19,19 @@ type bpeBigram struct {
 	leftN, size int
 }
 
-// bpeQueue is a binary min-heap of bigrams: lowest merge rank first, then
-// leftmost (llama.cpp's llm_bigram_bpe::comparator).
-type bpeQueue []bpeBigram
-
-func (q bpeQueue) before(i, j int) bool {
-	if q[i].rank != q[j].rank {
-		return q[i].rank < q[j].rank
+// before orders the bigram queue as llama.cpp's llm_bigram_bpe::comparator:
+// lowest merge rank first, then leftmost.
+func (a bpeBigram) before(b bpeBigram) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
 	}
-	return q[i].left < q[j].left
-}
-
-func (q *bpeQueue) push(b bpeBigram) {
-	*q = append(*q, b)
-	h := *q
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !h.before(i, p) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (q *bpeQueue) pop() bpeBigram {
-	h := *q
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && h.before(r, l) {
-			c = r
-		}
-		if !h.before(c, i) {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	*q = h
-	return top
+	return a.left < b.left
 }
 
 type bpeSession struct {
 	syms  []bpeSymbol
 	prev  []int
-	queue bpeQueue
+	queue bigramQueue[bpeBigram]
 }
 
 func (s *bpeSession) tokenize(v *Vocab, text string, out []int) []int {

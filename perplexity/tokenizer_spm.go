@@ -21,58 +21,18 @@ type spmBigram struct {
 	size        int
 }
 
-// spmQueue is a binary max-heap of bigrams: highest score first, then
-// leftmost (llama.cpp's llm_bigram_spm::comparator).
-type spmQueue []spmBigram
-
-func (q spmQueue) before(i, j int) bool {
-	if q[i].score != q[j].score {
-		return q[i].score > q[j].score
+// before orders the bigram queue as llama.cpp's llm_bigram_spm::comparator:
+// highest score first, then leftmost.
+func (a spmBigram) before(b spmBigram) bool {
+	if a.score != b.score {
+		return a.score > b.score
 	}
-	return q[i].left < q[j].left
-}
-
-func (q *spmQueue) push(b spmBigram) {
-	*q = append(*q, b)
-	h := *q
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !h.before(i, p) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (q *spmQueue) pop() spmBigram {
-	h := *q
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && h.before(r, l) {
-			c = r
-		}
-		if !h.before(c, i) {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	*q = h
-	return top
+	return a.left < b.left
 }
 
 type spmSession struct {
 	syms  []spmSymbol
-	queue spmQueue
+	queue bigramQueue[spmBigram]
 }
 
 // utf8Len is llama.cpp's unicode_len_utf8: the sequence length announced by
