@@ -47,14 +47,7 @@ func QuantizeQ4_0(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*18]
 	if useSIMD {
-		var d [256]float32
-		for i := 0; i < nb; i += len(d) {
-			n := min(len(d), nb-i)
-			q40Blocks(&dst[18*i], &src[qk*i], n, &d[0])
-			for k, v := range d[:n] {
-				putF16(dst[18*(i+k):], v)
-			}
-		}
+		simdBlocksD(dst, src, nb, 18, kernelQ4_0)
 		return
 	}
 	for i := range nb {
@@ -143,15 +136,7 @@ func QuantizeQ4_1(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*20]
 	if useSIMD {
-		var d, m [256]float32
-		for i := 0; i < nb; i += len(d) {
-			n := min(len(d), nb-i)
-			q41Blocks(&dst[20*i], &src[qk*i], n, &d[0], &m[0])
-			for k := range n {
-				putF16(dst[20*(i+k):], d[k])
-				putF16(dst[20*(i+k)+2:], m[k])
-			}
-		}
+		simdBlocksDM(dst, src, nb, 20, kernelQ4_1)
 		return
 	}
 	for i := range nb {
@@ -200,14 +185,7 @@ func QuantizeQ5_0(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*22]
 	if useSIMD {
-		var d [256]float32
-		for i := 0; i < nb; i += len(d) {
-			n := min(len(d), nb-i)
-			q50Blocks(&dst[22*i], &src[qk*i], n, &d[0])
-			for k, v := range d[:n] {
-				putF16(dst[22*(i+k):], v)
-			}
-		}
+		simdBlocksD(dst, src, nb, 22, kernelQ5_0)
 		return
 	}
 	for i := range nb {
@@ -261,15 +239,7 @@ func QuantizeQ5_1(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*24]
 	if useSIMD {
-		var d, m [256]float32
-		for i := 0; i < nb; i += len(d) {
-			n := min(len(d), nb-i)
-			q51Blocks(&dst[24*i], &src[qk*i], n, &d[0], &m[0])
-			for k := range n {
-				putF16(dst[24*(i+k):], d[k])
-				putF16(dst[24*(i+k)+2:], m[k])
-			}
-		}
+		simdBlocksDM(dst, src, nb, 24, kernelQ5_1)
 		return
 	}
 	for i := range nb {
@@ -341,14 +311,7 @@ func QuantizeQ8_0(dst []byte, src []float32) {
 	nb := len(src) / qk
 	dst = dst[:nb*34]
 	if useSIMD {
-		var d [256]float32
-		for i := 0; i < nb; i += len(d) {
-			m := min(len(d), nb-i)
-			q8Blocks(&dst[34*i], &src[qk*i], m, &d[0])
-			for k, v := range d[:m] {
-				putF16(dst[34*(i+k):], v)
-			}
-		}
+		simdBlocksD(dst, src, nb, 34, kernelQ8_0)
 		return
 	}
 	for i := range nb {
@@ -421,6 +384,59 @@ func DequantizeQ8_1(dst []float32, src []byte) {
 		q := (*[qk]byte)(x[4:])
 		for j := range y {
 			y[j] = float32(int8(q[j])) * d
+		}
+	}
+}
+
+// Legacy-block kernels for simdBlocksD/simdBlocksDM. The kernels are named
+// by constant and called directly (not through a func value) so the scale
+// buffers stay on the stack.
+const (
+	kernelQ4_0 = iota
+	kernelQ5_0
+	kernelQ8_0
+	kernelQ4_1
+	kernelQ5_1
+)
+
+// simdBlocksD runs an AVX2 legacy-block kernel (codes written in place, each
+// block's scale returned) over nb blocks in batches of 256 and stores each
+// scale as fp16 at the start of its blockBytes-sized block.
+func simdBlocksD(dst []byte, src []float32, nb, blockBytes, kernel int) {
+	var d [256]float32
+	for i := 0; i < nb; i += len(d) {
+		n := min(len(d), nb-i)
+		y, x := &dst[blockBytes*i], &src[qk*i]
+		switch kernel {
+		case kernelQ4_0:
+			q40Blocks(y, x, n, &d[0])
+		case kernelQ5_0:
+			q50Blocks(y, x, n, &d[0])
+		case kernelQ8_0:
+			q8Blocks(y, x, n, &d[0])
+		}
+		for k, v := range d[:n] {
+			putF16(dst[blockBytes*(i+k):], v)
+		}
+	}
+}
+
+// simdBlocksDM is simdBlocksD for the types with a per-block minimum too
+// (Q4_1, Q5_1): scale then minimum, both fp16.
+func simdBlocksDM(dst []byte, src []float32, nb, blockBytes, kernel int) {
+	var d, m [256]float32
+	for i := 0; i < nb; i += len(d) {
+		n := min(len(d), nb-i)
+		y, x := &dst[blockBytes*i], &src[qk*i]
+		switch kernel {
+		case kernelQ4_1:
+			q41Blocks(y, x, n, &d[0], &m[0])
+		case kernelQ5_1:
+			q51Blocks(y, x, n, &d[0], &m[0])
+		}
+		for k := range n {
+			putF16(dst[blockBytes*(i+k):], d[k])
+			putF16(dst[blockBytes*(i+k)+2:], m[k])
 		}
 	}
 }
