@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -26,6 +28,23 @@ func TestInterspersed(t *testing.T) {
 	for _, tc := range tests {
 		if got := interspersed(tc.in, cmds); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("interspersed(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{&exitError{130, errors.New("interrupted")}, 130},
+		{fmt.Errorf("wrapped: %w", &exitError{2, errors.New("usage")}), 2},
+		{errors.New(`Required flag "file" not set`), 2},
+		{errors.New("gguf: x.gguf: offset 8: truncated"), 1},
+	}
+	for _, tc := range tests {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
 }

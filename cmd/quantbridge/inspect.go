@@ -26,7 +26,7 @@ func init() {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("inspect: want one MODEL argument, got %d", c.NArg())
+				return &exitError{2, fmt.Errorf("inspect: want one MODEL argument, got %d", c.NArg())}
 			}
 			m, err := formats.Open(c.Args().First())
 			if err != nil {

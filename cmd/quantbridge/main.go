@@ -5,10 +5,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -43,11 +45,29 @@ func main() {
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 	}
+	usage := func(_ *cli.Context, err error, _ bool) error { return &exitError{2, err} }
+	app.OnUsageError = usage
+	for _, c := range commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = usage
+		}
+	}
 	if err := app.Run(interspersed(os.Args, commands)); err != nil {
 		fmt.Fprintln(os.Stderr, "quantbridge:", err)
-		if ee, ok := err.(*exitError); ok {
-			os.Exit(ee.code)
-		}
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode maps an error from a command to the process status: the code of
+// an *exitError, 2 for urfave/cli's own usage errors (a required flag not
+// set), else 1 (the operation failed).
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case strings.HasPrefix(err.Error(), "Required flag"):
+		return 2
+	}
+	return 1
 }
