@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/formats/mlx"
 	"github.com/quantbridge/quantbridge/graph"
@@ -33,19 +34,15 @@ func openModel(path string, tokenizerPre ...string) (*graph.Model, error) {
 
 // checkArch refuses architectures quantbridge cannot convert.
 func checkArch(m *graph.Model) error {
-	for _, a := range graph.SupportedArchs() {
-		if m.Arch == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: %w", m.Path, &graph.UnsupportedArchError{Arch: m.Arch})
+	_, err := arch.ForModel(m)
+	return err
 }
 
 // rotaryPerm returns the Q/K row permutation a llama tensor needs when it
 // crosses between GGUF (interleaved rows) and HF/MLX (half-split rows), or
 // nil. toGGUF selects the direction.
 func rotaryPerm(m *graph.Model, name string, toGGUF bool) *perm {
-	if m.Arch != "llama" {
+	if a, ok := arch.Lookup(m.Arch); !ok || !a.PermuteQK {
 		return nil
 	}
 	_, l := suffixOf(name)

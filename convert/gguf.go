@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/graph"
 )
@@ -268,7 +269,7 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			}
 		}
 	}
-	kv, err := gguf.ModelKV(m, ft.LlamaFType)
+	kv, err := arch.ModelKV(m, ft.LlamaFType)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/jsonnum"
 )
@@ -305,7 +306,7 @@ func llama3Rope(m *graph.Model) (r Llama3Rope, ok bool, err error) {
 // ropeFreqsTensor returns the rope_freqs.weight tensor the converter adds
 // for m, or nil.
 func ropeFreqsTensor(m *graph.Model) (*graph.Tensor, error) {
-	if m.Arch != "llama" {
+	if a, ok := arch.Lookup(m.Arch); !ok || !a.Llama3RopeFreqs {
 		return nil, nil
 	}
 	r, ok, err := llama3Rope(m)
@@ -344,7 +345,7 @@ func (b bytesSource) ReadAt(p []byte, off int64) (int, error) {
 // config.json; exact is false when no parameters reproduce the tensor.
 func ropeScalingFromFreqs(m *graph.Model) (rs *graph.RopeScaling, exact bool, err error) {
 	t := m.Tensor(ropeFreqsName)
-	if t == nil || m.Arch != "llama" {
+	if a, ok := arch.Lookup(m.Arch); t == nil || !ok || !a.Llama3RopeFreqs {
 		return nil, true, nil
 	}
 	rd, err := newReader(t)

@@ -116,6 +116,34 @@ type Params struct {
 	AttnBias      bool         `json:"attention_bias"` // q/k/v projections have biases
 	// TorchDType is the dtype named by the HF config (torch_dtype/dtype), if any.
 	TorchDType string `json:"torch_dtype,omitempty"`
+
+	// Features beyond the llama baseline (package arch says which
+	// architecture has which).
+
+	// QKNorm: each q and k head is RMS-normalized before rope (Qwen3, Gemma 3).
+	QKNorm bool `json:"qk_norm,omitempty"`
+	// Mixture of experts: Experts routed experts per sparse layer,
+	// ExpertsUsed chosen per token, ExpertFFN the width of one expert;
+	// NormTopK renormalizes the chosen routing weights (norm_topk_prob);
+	// DenseLayers are layers with a dense FFN of width FFN instead
+	// (Qwen3-MoE mlp_only_layers and decoder_sparse_step).
+	Experts     int   `json:"experts,omitempty"`
+	ExpertsUsed int   `json:"experts_used,omitempty"`
+	ExpertFFN   int   `json:"expert_ffn,omitempty"`
+	NormTopK    bool  `json:"norm_topk_prob,omitempty"`
+	DenseLayers []int `json:"dense_layers,omitempty"`
+	// Sliding-window attention: the window in tokens and, per layer,
+	// whether the layer uses it (nil: none does); RopeBaseSWA is the rope
+	// base of sliding layers when it differs (Gemma 3's
+	// rope_local_base_freq).
+	SlidingWindow int     `json:"sliding_window,omitempty"`
+	SlidingLayers []bool  `json:"sliding_layers,omitempty"`
+	RopeBaseSWA   float64 `json:"rope_base_swa,omitempty"`
+	// AttnScale multiplies attention scores instead of 1/sqrt(HeadDim)
+	// when nonzero (Gemma's query_pre_attn_scalar^-1/2).
+	AttnScale float64 `json:"attn_scale,omitempty"`
+	// Activation is the FFN gate activation: "" or "silu", "gelu_tanh".
+	Activation string `json:"activation,omitempty"`
 }
 
 // RopeScaling describes a RoPE scaling scheme.
@@ -125,6 +153,11 @@ type RopeScaling struct {
 	OriginalContext int     `json:"original_context_length,omitempty"`
 	LowFreqFactor   float64 `json:"low_freq_factor,omitempty"`
 	HighFreqFactor  float64 `json:"high_freq_factor,omitempty"`
+	// longrope (Phi-3): per-frequency factors for contexts up to and
+	// beyond OriginalContext, and the attention factor (0: derived).
+	ShortFactor []float64 `json:"short_factor,omitempty"`
+	LongFactor  []float64 `json:"long_factor,omitempty"`
+	AttnFactor  float64   `json:"attention_factor,omitempty"`
 }
 
 // TokenizerKind names a tokenizer family as GGUF's tokenizer.ggml.model does.

@@ -4,42 +4,6 @@ import (
 	"testing"
 )
 
-func TestNameMapping(t *testing.T) {
-	tests := []struct{ hf, canon string }{
-		{"model.embed_tokens.weight", "token_embd.weight"},
-		{"model.norm.weight", "output_norm.weight"},
-		{"lm_head.weight", "output.weight"},
-		{"model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight"},
-		{"model.layers.11.self_attn.k_proj.bias", "blk.11.attn_k.bias"},
-		{"model.layers.3.mlp.down_proj.weight", "blk.3.ffn_down.weight"},
-		{"model.layers.3.post_attention_layernorm.weight", "blk.3.ffn_norm.weight"},
-		{"model.layers.7.self_attn.o_proj.weight", "blk.7.attn_output.weight"},
-	}
-	for _, tc := range tests {
-		got, ok := CanonicalName(tc.hf)
-		if !ok || got != tc.canon {
-			t.Errorf("CanonicalName(%q) = %q, %v; want %q", tc.hf, got, ok, tc.canon)
-		}
-		back, ok := HFName(tc.canon)
-		if !ok || back != tc.hf {
-			t.Errorf("HFName(%q) = %q, %v; want %q", tc.canon, back, ok, tc.hf)
-		}
-	}
-	// MLX quantization companions keep their suffix.
-	if got, _ := CanonicalName("model.layers.2.mlp.up_proj.scales"); got != "blk.2.ffn_up.scales" {
-		t.Errorf("scales: %q", got)
-	}
-	if got, _ := CanonicalName("model.embed_tokens.biases"); got != "token_embd.biases" {
-		t.Errorf("biases: %q", got)
-	}
-	// Unmapped names pass through unchanged.
-	for _, n := range []string{"model.layers.x.self_attn.q_proj.weight", "model.layers.0.self_attn.rotary_emb.inv_freq", "foo"} {
-		if got, ok := CanonicalName(n); ok || got != n {
-			t.Errorf("CanonicalName(%q) = %q, %v; want unchanged", n, got, ok)
-		}
-	}
-}
-
 func TestSortLlamaCpp(t *testing.T) {
 	names := []string{"blk.10.attn_q.weight", "token_embd.weight", "blk.2.ffn_up.weight", "blk.2.attn_k.weight", "output.weight", "output_norm.weight"}
 	ts := make([]*Tensor, len(names))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/graph"
 )
 
@@ -40,15 +41,16 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if m == nil {
 		return nil, fmt.Errorf("perplexity: nil model")
 	}
-	arch := m.Arch
-	if arch == "" {
-		arch = "llama"
+	archName := m.Arch
+	if archName == "" {
+		archName = "llama"
 	}
-	if arch != "llama" && arch != "qwen2" {
-		return nil, fmt.Errorf("%s: %w", m.Path, &graph.UnsupportedArchError{Arch: arch})
+	a, ok := arch.Lookup(archName)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", m.Path, &arch.UnsupportedError{Arch: archName})
 	}
 	p := m.Params
-	fm := &Model{Arch: arch, source: m.Path, tokenizer: m.Tokenizer}
+	fm := &Model{Arch: archName, source: m.Path, tokenizer: m.Tokenizer}
 	errf := func(format string, a ...any) error {
 		return fmt.Errorf("%s: "+format, append([]any{m.Path}, a...)...)
 	}
@@ -106,7 +108,7 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	eps := p.RMSEps
 	if eps == 0 {
 		eps = 1e-5
-		if arch == "qwen2" {
+		if archName == "qwen2" {
 			eps = 1e-6
 		}
 	}
@@ -115,7 +117,7 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	// RoPE. llama.cpp's llama arch rotates adjacent pairs (NORM) because
 	// convert_hf_to_gguf permutes Q/K rows; HF/MLX llama weights are
 	// unpermuted, and rotating halves (NEOX) on them is the same function.
-	fm.neox = arch == "qwen2" || m.Format != graph.FormatGGUF
+	fm.neox = a.RopeType == "neox" || m.Format != graph.FormatGGUF
 	fm.ropeDims = p.RopeDims
 	if fm.ropeDims == 0 {
 		fm.ropeDims = fm.HeadDim
@@ -126,7 +128,7 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	base := p.RopeBase
 	if base == 0 {
 		base = 10000
-		if arch == "qwen2" {
+		if archName == "qwen2" {
 			base = 1000000
 		}
 	}

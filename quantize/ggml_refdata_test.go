@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
@@ -172,7 +173,7 @@ func TestGenerateGolden(t *testing.T) {
 			cs := byType[typ]
 			best, bestUsed := cs[0], -1
 			for _, c := range cs {
-				hf, ok := graph.HFName(c.name)
+				hf, ok := arch.Llama.HFName(c.name, false)
 				if !ok || strings.Contains(c.name, "attn_q") || strings.Contains(c.name, "attn_k") || st.tensors[hf].Dtype != "BF16" {
 					continue
 				}
@@ -193,7 +194,7 @@ func TestGenerateGolden(t *testing.T) {
 				In:   best.in[row0*best.n : (row0+rows)*best.n],
 				Want: best.want[row0*rb : (row0+rows)*rb],
 			}
-			if hf, ok := graph.HFName(best.name); ok && !embed {
+			if hf, ok := arch.Llama.HFName(best.name, false); ok && !embed {
 				in := make([]float32, len(c.In))
 				if st.rows(in, hf, row0, best.n) == nil && slices.Equal(in, c.In) {
 					c.Source = hf

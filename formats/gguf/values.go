@@ -1,6 +1,9 @@
 package gguf
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // valueType returns the GGUF type of a KV value's Go type: for arrays,
 // typeArray and the element type. ok is false for Go types GGUF cannot
@@ -71,3 +74,18 @@ func typeName(v any) string {
 	}
 	return valueTypeName[t]
 }
+
+// EncodeArray returns the GGUF encoding of an array value (element type,
+// count, elements) and whether v is an array value at all.
+func EncodeArray(v any) ([]byte, bool) {
+	if t, _, _ := valueType(v); t != typeArray {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	(&encoder{w: &buf}).array(v)
+	return buf.Bytes(), true
+}
+
+// ValueTypeName is the GGUF type name of a KV value ("u32", "str",
+// "arr[f32]", ...).
+func ValueTypeName(v any) string { return typeName(v) }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/osfile"
 )
@@ -21,29 +22,8 @@ const ConfigName = "config.json"
 // tens of MB at most.
 const maxJSONFile = 512 << 20
 
-// maxDim bounds every size read from a config (layers, widths, heads,
-// vocabulary, context). It keeps derived products within int64 and rejects
-// nonsense before anything is allocated from it.
-const maxDim = 1 << 31
-
-// ConfigError reports an invalid config.json.
-type ConfigError struct {
-	Path string // the file, "config.json" when parsed from bytes
-	Key  string // the offending key, "" for a syntax error
-	// Offset is the byte offset of a JSON syntax error, -1 otherwise.
-	Offset int64
-	Msg    string
-}
-
-func (e *ConfigError) Error() string {
-	switch {
-	case e.Offset >= 0:
-		return fmt.Sprintf("%s: byte offset %d: %s", e.Path, e.Offset, e.Msg)
-	case e.Key != "":
-		return fmt.Sprintf("%s: key %q: %s", e.Path, e.Key, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
-}
+// ConfigError reports an invalid config.json (see arch.ConfigError).
+type ConfigError = arch.ConfigError
 
 // ReadConfigFile reads and parses a config.json file; errors name path.
 func ReadConfigFile(path string) (arch string, p graph.Params, raw map[string]any, err error) {
@@ -57,7 +37,7 @@ func ReadConfigFile(path string) (arch string, p graph.Params, raw map[string]an
 // ParseConfig parses the bytes of a config.json: the canonical
 // architecture, the normalized hyperparameters and the raw JSON object
 // (numbers as float64, as encoding/json decodes them). Unsupported
-// architectures give a *graph.UnsupportedArchError; other problems a
+// architectures give an *arch.UnsupportedError; other problems a
 // *ConfigError naming "config.json" and the key or byte offset.
 //
 // Rules (transformers configuration_llama.py / configuration_qwen2.py and
@@ -91,7 +71,7 @@ func parseConfig(path string, data []byte) (string, graph.Params, map[string]any
 	if err != nil {
 		return "", p, nil, err
 	}
-	c := cfg{path: path, m: raw}
+	c := &arch.Config{Path: path, M: raw}
 	if tc, ok := raw["text_config"].(map[string]any); ok {
 		merged := make(map[string]any, len(raw)+len(tc))
 		for k, v := range raw {
@@ -100,79 +80,71 @@ func parseConfig(path string, data []byte) (string, graph.Params, map[string]any
 		for k, v := range tc {
 			merged[k] = v
 		}
-		c.m = merged
+		c.M = merged
 	}
 
-	arch, err := c.arch()
+	a, err := selectArch(c)
 	if err != nil {
 		return "", p, nil, err
 	}
-	if p.Layers, err = c.size("num_hidden_layers", 0, true); err != nil {
+	if p.Layers, err = c.Size("num_hidden_layers", 0, true); err != nil {
 		return "", p, nil, err
 	}
-	if p.Embedding, err = c.size("hidden_size", 0, true); err != nil {
+	if p.Embedding, err = c.Size("hidden_size", 0, true); err != nil {
 		return "", p, nil, err
 	}
-	if p.FFN, err = c.size("intermediate_size", 0, true); err != nil {
+	if p.FFN, err = c.Size("intermediate_size", 0, true); err != nil {
 		return "", p, nil, err
 	}
-	if p.Heads, err = c.size("num_attention_heads", 0, true); err != nil {
+	if p.Heads, err = c.Size("num_attention_heads", 0, true); err != nil {
 		return "", p, nil, err
 	}
-	if p.VocabSize, err = c.size("vocab_size", 0, true); err != nil {
+	if p.VocabSize, err = c.Size("vocab_size", 0, true); err != nil {
 		return "", p, nil, err
 	}
-	if p.KVHeads, err = c.size("num_key_value_heads", p.Heads, false); err != nil {
+	if p.KVHeads, err = c.Size("num_key_value_heads", p.Heads, false); err != nil {
 		return "", p, nil, err
 	}
 	if p.Heads%p.KVHeads != 0 {
-		return "", p, nil, c.errf("num_key_value_heads", "%d does not divide num_attention_heads %d", p.KVHeads, p.Heads)
+		return "", p, nil, c.Errf("num_key_value_heads", "%d does not divide num_attention_heads %d", p.KVHeads, p.Heads)
 	}
-	if p.HeadDim, err = c.size("head_dim", 0, false); err != nil {
+	if p.HeadDim, err = c.Size("head_dim", 0, false); err != nil {
 		return "", p, nil, err
 	}
 	if p.HeadDim == 0 {
 		if p.Embedding%p.Heads != 0 {
-			return "", p, nil, c.errf("hidden_size", "%d is not a multiple of num_attention_heads %d and there is no head_dim", p.Embedding, p.Heads)
+			return "", p, nil, c.Errf("hidden_size", "%d is not a multiple of num_attention_heads %d and there is no head_dim", p.Embedding, p.Heads)
 		}
 		p.HeadDim = p.Embedding / p.Heads
 	}
-	defCtx := 2048
-	if arch == "qwen2" {
-		defCtx = 32768
-	}
-	if p.ContextLength, err = c.size("max_position_embeddings", defCtx, false); err != nil {
+	if p.ContextLength, err = c.Size("max_position_embeddings", a.DefaultContext, false); err != nil {
 		return "", p, nil, err
 	}
-	if p.RMSEps, err = c.float("rms_norm_eps", 1e-6); err != nil {
+	if p.RMSEps, err = c.Float("rms_norm_eps", a.DefaultRMSEps); err != nil {
 		return "", p, nil, err
 	}
 	if !(p.RMSEps > 0) || math.IsInf(p.RMSEps, 0) {
-		return "", p, nil, c.errf("rms_norm_eps", "must be a positive number, got %v", p.RMSEps)
+		return "", p, nil, c.Errf("rms_norm_eps", "must be a positive number, got %v", p.RMSEps)
 	}
-	if p.Tied, err = c.boolean("tie_word_embeddings", false); err != nil {
+	if p.Tied, err = c.Bool("tie_word_embeddings", a.DefaultTied); err != nil {
 		return "", p, nil, err
 	}
-	switch arch {
-	case "qwen2":
-		p.AttnBias = true
-		p.RopeType = "neox"
-	default:
-		if p.AttnBias, err = c.boolean("attention_bias", false); err != nil {
+	p.RopeType = a.RopeType
+	if err := rope(c, &p, a.DefaultRopeBase); err != nil {
+		return "", p, nil, err
+	}
+	if a.Config != nil {
+		if err := a.Config(c, &p); err != nil {
 			return "", p, nil, err
 		}
-		p.RopeType = "norm"
-	}
-	if err := c.rope(&p); err != nil {
-		return "", p, nil, err
 	}
 	for _, k := range []string{"torch_dtype", "dtype"} {
-		if s, ok := c.m[k].(string); ok && s != "" {
+		if s, ok := c.M[k].(string); ok && s != "" {
 			p.TorchDType = s
 			break
 		}
 	}
-	return arch, p, raw, nil
+	return a.Name, p, raw, nil
 }
 
 // decodeObject decodes a JSON object; errors carry the byte offset.
@@ -199,105 +171,46 @@ func jsonError(path string, err error) error {
 	return &ConfigError{Path: path, Offset: -1, Msg: "invalid JSON: " + err.Error()}
 }
 
-type cfg struct {
-	path string
-	m    map[string]any
-}
-
-func (c cfg) errf(key, format string, args ...any) error {
-	return &ConfigError{Path: c.path, Key: key, Offset: -1, Msg: fmt.Sprintf(format, args...)}
-}
-
-func (c cfg) arch() (string, error) {
+// selectArch picks the architecture: architectures[0], else model_type.
+func selectArch(c *arch.Config) (*arch.Arch, error) {
 	var name string
-	switch a := c.m["architectures"].(type) {
+	switch a := c.M["architectures"].(type) {
 	case []any:
 		if len(a) > 0 {
 			s, ok := a[0].(string)
 			if !ok {
-				return "", c.errf("architectures", "first entry is %s, not a string", jsonKind(a[0]))
+				return nil, c.Errf("architectures", "first entry is %s, not a string", arch.JSONKind(a[0]))
 			}
 			name = s
 		}
 	case nil:
 	default:
-		return "", c.errf("architectures", "is %s, not a list", jsonKind(a))
+		return nil, c.Errf("architectures", "is %s, not a list", arch.JSONKind(a))
 	}
 	if name == "" {
-		s, _ := c.m["model_type"].(string)
+		s, _ := c.M["model_type"].(string)
 		name = s
 	}
 	if name == "" {
-		return "", c.errf("architectures", "neither architectures nor model_type is set")
+		return nil, c.Errf("architectures", "neither architectures nor model_type is set")
 	}
-	arch, ok := graph.ArchFromHF(name)
+	a, ok := arch.FromHF(name)
 	if !ok {
-		return "", &graph.UnsupportedArchError{Arch: name}
+		return nil, &arch.UnsupportedError{Arch: name}
 	}
-	return arch, nil
+	return a, nil
 }
 
-// size reads a positive integer key. Absent or null gives def, or an error
-// when required.
-func (c cfg) size(key string, def int, required bool) (int, error) {
-	v, ok := c.m[key]
-	if !ok || v == nil {
-		if required {
-			return 0, c.errf(key, "missing")
-		}
-		return def, nil
-	}
-	f, ok := v.(float64)
-	if !ok {
-		return 0, c.errf(key, "is %s, not a number", jsonKind(v))
-	}
-	if f != math.Trunc(f) {
-		return 0, c.errf(key, "%v is not an integer", f)
-	}
-	if f <= 0 || f > maxDim {
-		return 0, c.errf(key, "%v is out of range (1..%d)", f, int64(maxDim))
-	}
-	return int(f), nil
-}
-
-func (c cfg) float(key string, def float64) (float64, error) {
-	return floatIn(c, c.m, key, def)
-}
-
-func floatIn(c cfg, m map[string]any, key string, def float64) (float64, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	f, ok := v.(float64)
-	if !ok {
-		return 0, c.errf(key, "is %s, not a number", jsonKind(v))
-	}
-	return f, nil
-}
-
-func (c cfg) boolean(key string, def bool) (bool, error) {
-	v, ok := c.m[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, c.errf(key, "is %s, not a boolean", jsonKind(v))
-	}
-	return b, nil
-}
-
-func (c cfg) rope(p *graph.Params) error {
+func rope(c *arch.Config, p *graph.Params, defBase float64) error {
 	var rp map[string]any
 	for _, k := range []string{"rope_parameters", "rope_scaling"} {
-		switch v := c.m[k].(type) {
+		switch v := c.M[k].(type) {
 		case map[string]any:
 			rp = v
 		case nil:
 			continue
 		default:
-			return c.errf(k, "is %s, not an object", jsonKind(v))
+			return c.Errf(k, "is %s, not an object", arch.JSONKind(v))
 		}
 		if fa, ok := rp["full_attention"].(map[string]any); ok {
 			rp = fa
@@ -307,31 +220,31 @@ func (c cfg) rope(p *graph.Params) error {
 	if rp == nil {
 		rp = map[string]any{}
 	}
-	theta, err := floatIn(c, rp, "rope_theta", math.NaN())
+	theta, err := c.FloatIn(rp, "rope_theta", math.NaN())
 	if err != nil {
 		return err
 	}
 	if math.IsNaN(theta) {
-		if theta, err = c.float("rope_theta", 10000); err != nil {
+		if theta, err = c.Float("rope_theta", defBase); err != nil {
 			return err
 		}
 	}
 	if !(theta > 0) || math.IsInf(theta, 0) {
-		return c.errf("rope_theta", "must be a positive number, got %v", theta)
+		return c.Errf("rope_theta", "must be a positive number, got %v", theta)
 	}
 	p.RopeBase = theta
 
-	prf, err := floatIn(c, rp, "partial_rotary_factor", math.NaN())
+	prf, err := c.FloatIn(rp, "partial_rotary_factor", math.NaN())
 	if err != nil {
 		return err
 	}
 	if math.IsNaN(prf) {
-		if prf, err = c.float("partial_rotary_factor", 1); err != nil {
+		if prf, err = c.Float("partial_rotary_factor", 1); err != nil {
 			return err
 		}
 	}
 	if !(prf > 0 && prf <= 1) {
-		return c.errf("partial_rotary_factor", "must be in (0, 1], got %v", prf)
+		return c.Errf("partial_rotary_factor", "must be in (0, 1], got %v", prf)
 	}
 	p.RopeDims = int(float64(p.HeadDim) * prf)
 
@@ -351,54 +264,36 @@ func (c cfg) rope(p *graph.Params) error {
 	if rs.Type == "llama3" {
 		def, lowDef, highDef, origDef = 8, 1, 4, 8192
 	}
-	if rs.Factor, err = floatIn(c, rp, "factor", def); err != nil {
+	if rs.Factor, err = c.FloatIn(rp, "factor", def); err != nil {
 		return err
 	}
 	if math.IsNaN(rs.Factor) {
 		rs.Factor = 0
 	}
-	if rs.LowFreqFactor, err = floatIn(c, rp, "low_freq_factor", lowDef); err != nil {
+	if rs.LowFreqFactor, err = c.FloatIn(rp, "low_freq_factor", lowDef); err != nil {
 		return err
 	}
-	if rs.HighFreqFactor, err = floatIn(c, rp, "high_freq_factor", highDef); err != nil {
+	if rs.HighFreqFactor, err = c.FloatIn(rp, "high_freq_factor", highDef); err != nil {
 		return err
 	}
-	orig, err := floatIn(c, rp, "original_max_position_embeddings", math.NaN())
+	orig, err := c.FloatIn(rp, "original_max_position_embeddings", math.NaN())
 	if err != nil {
 		return err
 	}
 	if math.IsNaN(orig) {
-		if orig, err = c.float("original_max_position_embeddings", float64(origDef)); err != nil {
+		if orig, err = c.Float("original_max_position_embeddings", float64(origDef)); err != nil {
 			return err
 		}
 	}
-	if orig < 0 || orig > maxDim || orig != math.Trunc(orig) {
-		return c.errf("original_max_position_embeddings", "%v is not a valid context length", orig)
+	if orig < 0 || orig > arch.MaxDim || orig != math.Trunc(orig) {
+		return c.Errf("original_max_position_embeddings", "%v is not a valid context length", orig)
 	}
 	rs.OriginalContext = int(orig)
 	if rs.Factor < 0 || math.IsInf(rs.Factor, 0) {
-		return c.errf("rope_scaling", "factor %v is not valid", rs.Factor)
+		return c.Errf("rope_scaling", "factor %v is not valid", rs.Factor)
 	}
 	p.RopeScaling = rs
 	return nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case float64, json.Number:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // WriteConfig returns a config.json for m: the keys of m.Config when
@@ -409,10 +304,11 @@ func jsonKind(v any) string {
 // transformers 4 and 5 and mlx-lm read. Keys are sorted and indented like
 // transformers' to_json_string.
 func WriteConfig(m *graph.Model) ([]byte, error) {
-	archName, modelType, ok := graph.HFArchitecture(m.Arch)
+	a, ok := arch.Lookup(m.Arch)
 	if !ok {
-		return nil, &graph.UnsupportedArchError{Arch: m.Arch}
+		return nil, &arch.UnsupportedError{Arch: m.Arch}
 	}
+	archName, modelType := a.HFClass()
 	p := m.Params
 	for _, c := range []struct {
 		name string
@@ -442,7 +338,7 @@ func WriteConfig(m *graph.Model) ([]byte, error) {
 	out["num_attention_heads"] = p.Heads
 	out["num_key_value_heads"] = kv
 	out["vocab_size"] = p.VocabSize
-	if headDim*p.Heads != p.Embedding || m.Config["head_dim"] != nil || m.Arch == "llama" {
+	if headDim*p.Heads != p.Embedding || m.Config["head_dim"] != nil {
 		out["head_dim"] = headDim
 	}
 	if p.RMSEps > 0 {
@@ -456,12 +352,6 @@ func WriteConfig(m *graph.Model) ([]byte, error) {
 	out["tie_word_embeddings"] = p.Tied
 	if _, ok := out["hidden_act"]; !ok {
 		out["hidden_act"] = "silu"
-	}
-	if m.Arch == "llama" {
-		out["attention_bias"] = p.AttnBias
-		if _, ok := out["mlp_bias"]; !ok {
-			out["mlp_bias"] = false
-		}
 	}
 	if p.TorchDType != "" {
 		if _, ok := out["dtype"]; ok {
@@ -514,6 +404,9 @@ func WriteConfig(m *graph.Model) ([]byte, error) {
 		} else {
 			out["rope_scaling"] = nil
 		}
+	}
+	if a.WriteConfig != nil {
+		a.WriteConfig(&p, out)
 	}
 	if p.RopeDims > 0 && headDim > 0 && p.RopeDims != headDim {
 		out["partial_rotary_factor"] = shortFloat(float64(p.RopeDims) / float64(headDim))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
@@ -149,7 +150,7 @@ func TestParseConfigErrors(t *testing.T) {
 		json string
 		want string // substring of the error
 	}{
-		{"unsupported arch lists supported", base(map[string]string{"architectures": `["GPT2LMHeadModel"]`}), `unsupported architecture "GPT2LMHeadModel" (supported: llama, qwen2)`},
+		{"unsupported arch lists supported", base(map[string]string{"architectures": `["GPT2LMHeadModel"]`}), `unsupported architecture "GPT2LMHeadModel" (supported: `},
 		{"malformed JSON names the file and offset", `{"hidden_size": 64,,}`, "config.json: byte offset 20: invalid JSON"},
 		{"not an object", `[1,2]`, "config.json: byte offset"},
 		{"null document", `null`, "config.json: not a JSON object"},
@@ -183,9 +184,9 @@ func TestParseConfigErrors(t *testing.T) {
 		})
 	}
 	_, _, _, err := ParseConfig([]byte(base(map[string]string{"architectures": `["FalconForCausalLM"]`})))
-	var ue *graph.UnsupportedArchError
+	var ue *arch.UnsupportedError
 	if !errors.As(err, &ue) || ue.Arch != "FalconForCausalLM" {
-		t.Errorf("unsupported arch error is %T %v, want *graph.UnsupportedArchError", err, err)
+		t.Errorf("unsupported arch error is %T %v, want *arch.UnsupportedError", err, err)
 	}
 }
 

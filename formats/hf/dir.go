@@ -3,12 +3,15 @@ package hf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/atomicfile"
@@ -31,7 +34,9 @@ var auxExt = map[string]bool{".json": true, ".txt": true, ".md": true, ".jinja":
 // ReadDir reads an HF checkpoint directory: config.json, the safetensors
 // weights (single file, index.json shards or model*.safetensors) and the
 // tokenizer. The model has Format hf; tensors carry canonical names
-// (graph.CanonicalName; unmapped names are kept) in checkpoint order, with
+// (Arch.CanonicalName; unmapped names are kept; per-expert tensors
+// are stacked into one 3-D tensor per layer and projection, as GGUF and
+// mlx-lm store them) in checkpoint order, with
 // the rotary_emb.inv_freq / attention.masked_bias buffers dropped as
 // convert_hf_to_gguf.py drops them; Config is the raw config.json;
 // Files holds the auxiliary files (tokenizer files, generation_config.json,
@@ -45,7 +50,7 @@ func ReadDir(dir string) (*graph.Model, error) {
 
 // ReadDirOptions is ReadDir with options.
 func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
-	arch, p, raw, err := ReadConfigFile(filepath.Join(dir, ConfigName))
+	archName, p, raw, err := ReadConfigFile(filepath.Join(dir, ConfigName))
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +62,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		ck.Close()
 		return nil, fmt.Errorf("%s: no safetensors weights (model.safetensors, %s or model*.safetensors)", dir, safetensors.IndexName)
 	}
-	m := &graph.Model{Format: graph.FormatHF, Path: dir, Arch: arch, Params: p, Config: raw, Files: map[string][]byte{}}
+	m := &graph.Model{Format: graph.FormatHF, Path: dir, Arch: archName, Params: p, Config: raw, Files: map[string][]byte{}}
 	for _, f := range ck.Files {
 		m.Closers = append(m.Closers, f)
 	}
@@ -70,13 +75,28 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 			m.Metadata = append(m.Metadata, graph.KV{Key: k, Value: f.Metadata[k]})
 		}
 	}
+	a, ok := arch.Lookup(archName)
+	if !ok {
+		return fail(&arch.UnsupportedError{Arch: archName})
+	}
 	seen := map[string]string{}
+	stacks := map[string]*expertStack{}
 	hasOutput := false
 	for _, t := range ck.Tensors {
 		if strings.HasSuffix(t.Name, ".rotary_emb.inv_freq") || strings.HasSuffix(t.Name, ".attention.masked_bias") || strings.HasSuffix(t.Name, ".attention.bias") {
 			continue
 		}
-		name, _ := graph.CanonicalName(t.Name)
+		name, expert, _ := a.CanonicalName(t.Name, false)
+		if expert >= 0 {
+			st := stacks[name]
+			if st == nil {
+				st = &expertStack{name: name}
+				stacks[name] = st
+				m.Tensors = append(m.Tensors, &graph.Tensor{Name: name}) // placeholder, keeps the order
+			}
+			st.parts = append(st.parts, expertPart{expert, t})
+			continue
+		}
 		if prev, dup := seen[name]; dup {
 			return fail(fmt.Errorf("%s: tensors %q and %q both map to %q", dir, prev, t.Name, name))
 		}
@@ -86,6 +106,13 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		}
 		t.Name = name
 		m.Tensors = append(m.Tensors, t)
+	}
+	for i, t := range m.Tensors {
+		if st := stacks[t.Name]; st != nil && t.Data == nil {
+			if m.Tensors[i], err = st.tensor(dir); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	m.Params.Tied = !hasOutput
 
@@ -108,7 +135,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		}
 		m.Files[name] = b
 	}
-	tok, err := ReadTokenizerOptions(dir, m.Params, TokenizerOptions{Arch: arch, Pre: opt.TokenizerPre})
+	tok, err := ReadTokenizerOptions(dir, m.Params, TokenizerOptions{Arch: archName, Pre: opt.TokenizerPre})
 	if err != nil {
 		return fail(err)
 	}
@@ -140,7 +167,7 @@ type WriteOptions struct {
 // Tensors keep their type and bytes: only F32, F16, BF16 (and other plain
 // safetensors dtypes) can be written, and a model read from GGUF must have
 // its llama Q/K rows un-permuted first (package convert). Names are mapped
-// with graph.HFName; rope_freqs.weight (GGUF-only, derived from the RoPE
+// with Arch.HFName; rope_freqs.weight (GGUF-only, derived from the RoPE
 // config) is left out. Without an output.weight tensor the config says
 // tie_word_embeddings: true. Everything is written into a temporary
 // directory beside dir and renamed into place at the end.
@@ -164,6 +191,10 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 		hf string
 		t  *graph.Tensor
 	}
+	a, ok := arch.Lookup(m.Arch)
+	if !ok {
+		return &arch.UnsupportedError{Arch: m.Arch}
+	}
 	var items []item
 	hasOutput := false
 	for _, t := range m.Tensors {
@@ -182,7 +213,16 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 		if t.Name == "output.weight" {
 			hasOutput = true
 		}
-		name, _ := graph.HFName(t.Name)
+		if a.IsExpertTensor(t.Name) && len(t.Shape) == 3 && t.Shape[0] > 0 {
+			per := t.Bytes() / t.Shape[0]
+			for e := 0; e < int(t.Shape[0]); e++ {
+				name, _ := a.HFExpertName(t.Name, e)
+				part := &graph.Tensor{Name: t.Name, Shape: t.Shape[1:], Type: t.Type, Data: io.NewSectionReader(t.Data, int64(e)*per, per)}
+				items = append(items, item{name, part})
+			}
+			continue
+		}
+		name, _ := a.HFName(t.Name, false)
 		items = append(items, item{name, t})
 	}
 	// state-dict order: embeddings, layers in order, then the rest.
@@ -303,4 +343,35 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 		}
 	}
 	return td.Commit()
+}
+
+// expertPart is one per-expert HF tensor of a stacked expert tensor.
+type expertPart struct {
+	e int
+	t *graph.Tensor
+}
+
+// expertStack collects the per-expert HF tensors of one GGUF 3-D tensor.
+type expertStack struct {
+	name  string
+	parts []expertPart
+}
+
+// tensor checks that the parts are experts 0..n-1 of one shape and type
+// and returns the stacked tensor [n, rows, cols] reading them in order.
+func (st *expertStack) tensor(dir string) (*graph.Tensor, error) {
+	sort.Slice(st.parts, func(i, j int) bool { return st.parts[i].e < st.parts[j].e })
+	first := st.parts[0].t
+	srcs := make([]graph.Source, len(st.parts))
+	for i, p := range st.parts {
+		if p.e != i {
+			return nil, fmt.Errorf("%s: %s: expert %d is missing (found %d experts, up to number %d)", dir, st.name, i, len(st.parts), st.parts[len(st.parts)-1].e)
+		}
+		if p.t.Type != first.Type || !slices.Equal(p.t.Shape, first.Shape) || len(p.t.Shape) != 2 {
+			return nil, fmt.Errorf("%s: %s: expert %d is %v %v, expert 0 is %v %v (want equal 2-D tensors)", dir, p.t.Name, p.e, p.t.Type, p.t.Shape, first.Type, first.Shape)
+		}
+		srcs[i] = p.t.Data
+	}
+	shape := append([]int64{int64(len(st.parts))}, first.Shape...)
+	return &graph.Tensor{Name: st.name, Shape: shape, Type: first.Type, Data: graph.Concat(srcs...)}, nil
 }

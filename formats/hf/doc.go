@@ -39,7 +39,7 @@
 //   - A list-valued chat template keeps only its "default" entry.
 //
 // What it does not cover: other architectures (an
-// *graph.UnsupportedArchError lists the supported ones), WordPiece/Unigram
+// *arch.UnsupportedError lists the supported ones), WordPiece/Unigram
 // tokenizer.json models, tiktoken-style tokenizers, GGUF-only metadata such
 // as rope_freqs tensors (package convert derives those from Params).
 package hf

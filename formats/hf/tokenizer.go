@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/osfile"
 )
@@ -124,16 +125,18 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 			return nil, jsonError(s.path(ConfigName), err)
 		}
 	}
-	arch := opt.Arch
-	if arch == "" && s.cfgJSON != nil {
+	archName := opt.Arch
+	if archName == "" && s.cfgJSON != nil {
 		if a, _ := s.cfgJSON["architectures"].([]any); len(a) > 0 {
 			if name, ok := a[0].(string); ok {
-				arch, _ = graph.ArchFromHF(name)
+				if a, ok := arch.FromHF(name); ok {
+					archName = a.Name
+				}
 			}
 		}
 	}
-	if arch == "" {
-		arch = "llama"
+	if archName == "" {
+		archName = "llama"
 	}
 	_, hasModel := files["tokenizer.model"]
 	if !hasModel && s.tj == nil {
@@ -145,7 +148,7 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 		err error
 	)
 	var addSpacePrefix *bool
-	if arch == "llama" && s.tc != nil {
+	if archName == "llama" && s.tc != nil {
 		// LlamaModel.set_vocab: tokenizer_config add_prefix_space.
 		if b, ok := s.tc["add_prefix_space"].(bool); ok {
 			addSpacePrefix = &b
@@ -154,7 +157,7 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	switch {
 	case hasModel:
 		t, err = s.sentencePiece()
-	case arch == "llama" && s.tj.isLlamaHF():
+	case archName == "llama" && s.tj.isLlamaHF():
 		t, err = s.llamaHF()
 	default:
 		t, err = s.bpe()
@@ -165,7 +168,7 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	if addSpacePrefix != nil {
 		t.AddSpacePrefix = addSpacePrefix
 	}
-	if arch == "llama" {
+	if archName == "llama" {
 		switch p.VocabSize {
 		case 32016: // CodeLlama: LlamaModel.set_vocab sets eot 32010
 			if t.EOT < 0 {

@@ -10,7 +10,7 @@
 //     (X.weight U32 + X.scales + X.biases) become one graph.MLXAffine tensor
 //     each, with the bit width and group size resolved as mlx-lm's loader
 //     resolves them (per-module entries, then the global values, mode
-//     defaults for null); names become canonical (graph.CanonicalName).
+//     defaults for null); names become canonical (arch.Arch.CanonicalName).
 //   - ParseQuantization validates the "quantization" object against what
 //     mlx.core.quantize accepts.
 //   - Plan / WriteDir write a directory: safetensors shards (HF names,

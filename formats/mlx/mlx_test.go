@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
@@ -217,7 +218,7 @@ func synthModel(t *testing.T, bitsFor func(hfPath string) int) (*graph.Model, *Q
 		if !Quantizable(tt.Name, tt.Shape, 32) {
 			continue
 		}
-		hfName, _ := graph.HFName(tt.Name)
+		hfName, _ := arch.Llama.HFName(tt.Name, true)
 		base := strings.TrimSuffix(hfName, ".weight")
 		bits := bitsFor(base)
 		if bits != 4 {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
@@ -75,7 +76,7 @@ func ReadDir(dir string) (*graph.Model, error) {
 // the tokenizer (hf.ParseTokenizer) and the auxiliary files.
 //
 // Every quantized module X (X.weight U32 + X.scales + X.biases) becomes one
-// graph.Tensor named canonically (graph.CanonicalName of X.weight) of Type
+// graph.Tensor named canonically (Arch.CanonicalName of X.weight) of Type
 // graph.MLXAffine with the logical shape, Data = the packed codes and
 // Affine = {Bits, GroupSize, ScaleType, Scales, Biases}; other tensors are
 // kept as stored. Like the model's sanitize, rotary_emb.inv_freq tensors
@@ -84,7 +85,7 @@ func ReadDir(dir string) (*graph.Model, error) {
 // config omits it. Tensors are ordered with graph.SortLlamaCpp.
 func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 	cfgPath := filepath.Join(dir, ConfigName)
-	arch, params, raw, err := hf.ReadConfigFile(cfgPath)
+	archName, params, raw, err := hf.ReadConfigFile(cfgPath)
 	if err != nil {
 		if !strings.Contains(err.Error(), cfgPath) {
 			err = fmt.Errorf("mlx: %s: %w", cfgPath, err)
@@ -105,7 +106,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 	m := &graph.Model{
 		Format: graph.FormatMLX,
 		Path:   dir,
-		Arch:   arch,
+		Arch:   archName,
 		Params: params,
 		Config: raw,
 	}
@@ -123,7 +124,8 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		}
 	}
 	where := func(name string) string { return checkpointFile(c, name) }
-	ts, err := groupTensors(c.Tensors, q, where, cfgPath)
+	a, _ := arch.Lookup(archName)
+	ts, err := groupTensors(a, c.Tensors, q, where, cfgPath)
 	if err != nil {
 		return fail(err)
 	}
@@ -168,7 +170,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		}
 		topt := opt.Tokenizer
 		if topt.Arch == "" {
-			topt.Arch = arch
+			topt.Arch = archName
 		}
 		tok, err := hf.ParseTokenizer(files, params, topt)
 		if err != nil {
@@ -180,7 +182,7 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 }
 
 // ReadFile reads one MLX-written safetensors file without a config.json:
-// names are mapped with graph.CanonicalName and quantized modules are
+// names are mapped with the llama names (arch.Llama) and quantized modules are
 // grouped as ReadDir does, with the parameters of q (a file holding .scales
 // tensors needs q, since the bit width cannot be told from shapes alone).
 // Format is mlx, Arch empty, Metadata the file's __metadata__.
@@ -199,7 +201,7 @@ func ReadFile(path string, q *Quantization) (*graph.Model, error) {
 		ti := &f.Tensors[i]
 		raw[i] = &graph.Tensor{Name: ti.Name, Shape: append([]int64{}, ti.Shape...), Type: ti.DType, Data: f.Section(i)}
 	}
-	ts, err := groupTensors(raw, q, func(string) string { return path }, "the quantization parameters")
+	ts, err := groupTensors(arch.Llama, raw, q, func(string) string { return path }, "the quantization parameters")
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -223,7 +225,7 @@ func checkpointFile(c *safetensors.Checkpoint, name string) string {
 // tensors: quantized triples become one MLXAffine tensor, names become
 // canonical. where names the file holding a tensor, cfg the config for
 // messages.
-func groupTensors(stored []*graph.Tensor, q *Quantization, where func(string) string, cfg string) ([]*graph.Tensor, error) {
+func groupTensors(a *arch.Arch, stored []*graph.Tensor, q *Quantization, where func(string) string, cfg string) ([]*graph.Tensor, error) {
 	byName := make(map[string]*graph.Tensor, len(stored))
 	for _, t := range stored {
 		byName[t.Name] = t
@@ -253,7 +255,7 @@ func groupTensors(stored []*graph.Tensor, q *Quantization, where func(string) st
 		if b == nil {
 			return nil, fmt.Errorf("mlx: %s: %q has no %q (affine quantization needs biases)", file, t.Name, base+".biases")
 		}
-		at, err := affineTensor(base, w, t, b, p)
+		at, err := affineTensor(a, base, w, t, b, p)
 		if err != nil {
 			return nil, fmt.Errorf("mlx: %s: %w", file, err)
 		}
@@ -276,14 +278,14 @@ func groupTensors(stored []*graph.Tensor, q *Quantization, where func(string) st
 				return nil, fmt.Errorf("mlx: %s: %q is packed U32 but %q is missing", file, t.Name, base+".scales")
 			}
 		}
-		name, _ := graph.CanonicalName(t.Name)
+		name, _, _ := a.CanonicalName(t.Name, true)
 		out = append(out, &graph.Tensor{Name: name, Shape: t.Shape, Type: t.Type, Data: t.Data})
 	}
 	return out, nil
 }
 
 // affineTensor checks one quantized triple and returns its graph tensor.
-func affineTensor(base string, w, s, b *graph.Tensor, p Params) (*graph.Tensor, error) {
+func affineTensor(a *arch.Arch, base string, w, s, b *graph.Tensor, p Params) (*graph.Tensor, error) {
 	if w.Type != graph.U32 {
 		return nil, fmt.Errorf("%q has dtype %v, want U32 packed codes", w.Name, w.Type)
 	}
@@ -304,7 +306,7 @@ func affineTensor(base string, w, s, b *graph.Tensor, p Params) (*graph.Tensor, 
 			s.Name, s.Shape, w.Name, w.Shape, p.Bits, p.GroupSize, groups*int64(p.GroupSize*p.Bits/32), groups)
 	}
 	shape := append(append([]int64{}, w.Shape[:n-1]...), cols)
-	name, _ := graph.CanonicalName(base + ".weight")
+	name, _, _ := a.CanonicalName(base+".weight", true)
 	return &graph.Tensor{
 		Name:  name,
 		Shape: shape,

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
@@ -115,7 +116,7 @@ type DirPlan struct {
 // Plan lays out an mlx-lm directory for m with quantization settings q (nil:
 // not quantized). m's tensors are written as they are: an MLXAffine tensor
 // becomes X.weight (U32 codes), X.scales and X.biases; every other tensor
-// keeps its type. Names are HF names (graph.HFName; unmapped names pass
+// keeps its type. Names are mlx-lm names (Arch.HFName; unmapped names pass
 // through). As mlx-lm's sanitize does, output.weight is left out when
 // m.Params.Tied. Each MLXAffine tensor must be quantized the way q says
 // (q.Lookup of its module path); a per-module entry that quantizes a
@@ -133,13 +134,14 @@ func Plan(m *graph.Model, q *Quantization, opt WriteOptions) (*DirPlan, error) {
 			return nil, fmt.Errorf("mlx: quantization: %w", err)
 		}
 	}
+	a := archOf(m)
 	p := &DirPlan{}
 	affinePaths := map[string]bool{}
 	for ti, t := range m.Tensors {
 		if t.Name == "output.weight" && m.Params.Tied {
 			continue
 		}
-		hfName, _ := graph.HFName(t.Name)
+		hfName, _ := a.HFName(t.Name, true)
 		if t.Type != graph.MLXAffine {
 			if t.Affine != nil {
 				return nil, fmt.Errorf("mlx: tensor %s: type %v with affine parameters", t.Name, t.Type)
@@ -494,4 +496,13 @@ func writeAtomic(path string, fill func(*os.File) error) error {
 		return fmt.Errorf("mlx: writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// archOf returns m's architecture, or llama's names for a model without a
+// known one (a bare safetensors file).
+func archOf(m *graph.Model) *arch.Arch {
+	if a, ok := arch.Lookup(m.Arch); ok {
+		return a
+	}
+	return arch.Llama
 }

@@ -1,10 +1,12 @@
 //go:build refdata
 
-package gguf
+package arch_test
 
 import (
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
+	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
@@ -13,7 +15,7 @@ import (
 // type and value for value, the metadata llama.cpp's converter wrote into
 // kjv-llama.bf16.gguf.
 func TestModelKVMatchesConverter(t *testing.T) {
-	ref, err := Open(testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	ref, err := gguf.Open(testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +25,7 @@ func TestModelKVMatchesConverter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	kv, err := ModelKV(m, 32) // MOSTLY_BF16
+	kv, err := arch.ModelKV(m, 32) // MOSTLY_BF16
 	if err != nil {
 		t.Fatal(err)
 	}

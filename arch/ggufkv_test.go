@@ -1,7 +1,6 @@
-package gguf
+package arch_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
+	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
@@ -21,11 +22,11 @@ func compareKV(t *testing.T, got, want []graph.KV) {
 	for i := 0; i < len(got) || i < len(want); i++ {
 		switch {
 		case i >= len(got):
-			t.Errorf("KV %d: missing %q (%s)", i, want[i].Key, typeName(want[i].Value))
+			t.Errorf("KV %d: missing %q (%s)", i, want[i].Key, kvTypeName(want[i].Value))
 		case i >= len(want):
-			t.Errorf("KV %d: extra %q (%s) = %v", i, got[i].Key, typeName(got[i].Value), got[i].Value)
-		case got[i].Key != want[i].Key || typeName(got[i].Value) != typeName(want[i].Value):
-			t.Errorf("KV %d: got %q (%s), want %q (%s)", i, got[i].Key, typeName(got[i].Value), want[i].Key, typeName(want[i].Value))
+			t.Errorf("KV %d: extra %q (%s) = %v", i, got[i].Key, kvTypeName(got[i].Value), got[i].Value)
+		case got[i].Key != want[i].Key || kvTypeName(got[i].Value) != kvTypeName(want[i].Value):
+			t.Errorf("KV %d: got %q (%s), want %q (%s)", i, got[i].Key, kvTypeName(got[i].Value), want[i].Key, kvTypeName(want[i].Value))
 		case !reflect.DeepEqual(got[i].Value, want[i].Value):
 			t.Errorf("KV %d %q: got %s, want %s", i, got[i].Key, short(got[i].Value), short(want[i].Value))
 		}
@@ -51,11 +52,9 @@ type kvDigest struct {
 func digestKV(kv []graph.KV) []kvDigest {
 	out := make([]kvDigest, len(kv))
 	for i, p := range kv {
-		d := kvDigest{Key: p.Key, Type: typeName(p.Value)}
-		if t, _, _ := valueType(p.Value); t == typeArray {
-			var buf bytes.Buffer
-			(&encoder{w: &buf}).array(p.Value)
-			sum := sha256.Sum256(buf.Bytes())
+		d := kvDigest{Key: p.Key, Type: kvTypeName(p.Value)}
+		if b, ok := gguf.EncodeArray(p.Value); ok {
+			sum := sha256.Sum256(b)
 			d.Value = fmt.Sprintf("len %d sha256 %s", reflect.ValueOf(p.Value).Len(), hex.EncodeToString(sum[:]))
 		} else {
 			d.Value = fmt.Sprintf("%v", p.Value)
@@ -76,7 +75,7 @@ func TestModelKVGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	kv, err := ModelKV(m, 32)
+	kv, err := arch.ModelKV(m, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +133,7 @@ func TestModelKVQwen2(t *testing.T) {
 			"generation_config.json": []byte(`{"bos_token_id": 151643, "do_sample": true, "eos_token_id": [151645, 151643], "repetition_penalty": 1.05, "temperature": 0.7, "top_p": 0.8, "top_k": 20}`),
 		},
 	}
-	kv, err := ModelKV(m, 1)
+	kv, err := arch.ModelKV(m, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,53 +172,5 @@ func TestModelKVQwen2(t *testing.T) {
 	compareKV(t, kv, want)
 }
 
-// specialAdds on the post-processors transformers writes.
-func TestSpecialAdds(t *testing.T) {
-	llama3 := `{"post_processor": {"type": "Sequence", "processors": [{"type": "ByteLevel"}, {"type": "TemplateProcessing",
-		"single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-		"pair": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-		         {"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}]}]}}`
-	bert := `{"post_processor": {"type": "TemplateProcessing",
-		"single": [{"SpecialToken": {"id": "[CLS]"}}, {"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "[SEP]"}}],
-		"pair": [{"SpecialToken": {"id": "[CLS]"}}, {"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "[SEP]"}}, {"Sequence": {"id": "B"}}, {"SpecialToken": {"id": "[SEP]"}}]}}`
-	tests := []struct {
-		name   string
-		tj, tc string
-		spm    *graph.Tokenizer
-		want   []addFlag
-	}{
-		{"llama3", llama3, `{"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"}`, nil,
-			[]addFlag{{"bos", true}, {"sep", false}}},
-		// [SEP] between A and B is not counted: the single template
-		// already ends in a special token (SpecialVocab's "not special_last").
-		{"bert", bert, `{"cls_token": "[CLS]", "sep_token": "[SEP]"}`, nil,
-			[]addFlag{{"bos", true}, {"eos", true}, {"sep", false}}},
-		{"roberta", `{"post_processor": {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]}}`, `{}`, nil,
-			[]addFlag{{"bos", true}, {"eos", true}, {"sep", true}}},
-		{"config overrides", llama3, `{"bos_token": "<|begin_of_text|>", "add_bos_token": false, "add_eos_token": true}`, nil,
-			[]addFlag{{"bos", false}, {"sep", false}, {"eos", true}}},
-		{"spm without tokenizer.json", "", `{"bos_token": "<s>", "eos_token": "</s>"}`, &graph.Tokenizer{Model: "llama", AddBOS: true},
-			[]addFlag{{"bos", true}, {"sep", false}}},
-		{"spm add_eos", "", `{"bos_token": "<s>", "eos_token": "</s>", "add_eos_token": true}`, &graph.Tokenizer{Model: "llama", AddBOS: true, AddEOS: true},
-			[]addFlag{{"bos", true}, {"eos", true}, {"sep", false}}},
-		{"no files", "", "", nil, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := &graph.Model{Files: map[string][]byte{}, Tokenizer: tt.spm}
-			if tt.tj != "" {
-				m.Files["tokenizer.json"] = []byte(tt.tj)
-			}
-			if tt.tc != "" {
-				m.Files["tokenizer_config.json"] = []byte(tt.tc)
-			}
-			got, err := specialAdds(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
+// kvTypeName is the GGUF type name of a KV value.
+func kvTypeName(v any) string { return gguf.ValueTypeName(v) }

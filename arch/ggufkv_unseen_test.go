@@ -1,10 +1,11 @@
-package gguf_test
+package arch_test
 
 import (
 	"fmt"
 	"reflect"
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/graph"
@@ -32,7 +33,7 @@ func TestUnseenModelKVMatchesConverter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			kv, err := gguf.ModelKV(m, 32) // MOSTLY_BF16
+			kv, err := arch.ModelKV(m, 32) // MOSTLY_BF16
 			if err != nil {
 				t.Fatal(err)
 			}

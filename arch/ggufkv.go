@@ -1,4 +1,4 @@
-package gguf
+package arch
 
 import (
 	"encoding/json"
@@ -42,131 +42,118 @@ const ggmlQuantVersion = 2
 // model card's base_model/dataset URL forms other than plain HF ids and
 // https://huggingface.co/org/name links.
 func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
-	switch m.Arch {
-	case "llama", "qwen2":
-	default:
-		return nil, &graph.UnsupportedArchError{Arch: m.Arch}
+	a, err := ForModel(m)
+	if err != nil {
+		return nil, err
 	}
-	b := &kvBuilder{arch: m.Arch}
+	b := &KVBuilder{arch: m.Arch}
 	hp := newHParams(m)
 
-	b.add("general.architecture", m.Arch)
-	b.add("general.type", "model")
+	b.Add("general.architecture", m.Arch)
+	b.Add("general.type", "model")
 	if err := addMetadata(b, m); err != nil {
 		return nil, err
 	}
 
 	// TextModel.set_gguf_parameters
-	layers, ok := hp.int("n_layers", "num_hidden_layers", "n_layer", "num_layers")
+	layers, ok := hp.Int("n_layers", "num_hidden_layers", "n_layer", "num_layers")
 	if !ok {
 		layers, ok = m.Params.Layers, m.Params.Layers > 0
 	}
 	if !ok {
 		return nil, fmt.Errorf("gguf: %s: model has no layer count", m.Path)
 	}
-	b.addArch("block_count", uint32(layers))
-	if v, ok := hp.intOr(m.Params.ContextLength, "max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"); ok {
-		b.addArch("context_length", uint32(v))
+	b.AddArch("block_count", uint32(layers))
+	if v, ok := hp.IntOr(m.Params.ContextLength, "max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"); ok {
+		b.AddArch("context_length", uint32(v))
 	}
-	nEmbd, hasEmbd := hp.intOr(m.Params.Embedding, "hidden_size", "n_embd", "dim")
+	nEmbd, hasEmbd := hp.IntOr(m.Params.Embedding, "hidden_size", "n_embd", "dim")
 	if hasEmbd {
-		b.addArch("embedding_length", uint32(nEmbd))
+		b.AddArch("embedding_length", uint32(nEmbd))
 	}
-	if v, ok := hp.intOr(m.Params.FFN, "prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"); ok {
-		b.addArch("feed_forward_length", uint32(v))
+	if v, ok := hp.IntOr(m.Params.FFN, "prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"); ok {
+		b.AddArch("feed_forward_length", uint32(v))
 	}
-	nHead, hasHead := hp.intOr(m.Params.Heads, "num_attention_heads", "n_head", "n_heads")
+	nHead, hasHead := hp.IntOr(m.Params.Heads, "num_attention_heads", "n_head", "n_heads")
 	if hasHead {
-		b.addArch("attention.head_count", uint32(nHead))
+		b.AddArch("attention.head_count", uint32(nHead))
 	}
-	if v, ok := hp.intOr(m.Params.KVHeads, "num_key_value_heads", "n_kv_heads"); ok {
-		b.addArch("attention.head_count_kv", uint32(v))
+	if v, ok := hp.IntOr(m.Params.KVHeads, "num_key_value_heads", "n_kv_heads"); ok {
+		b.AddArch("attention.head_count_kv", uint32(v))
 	}
-	if c, ok := hp.raw["is_causal"].(bool); ok && !c {
-		b.addArch("attention.causal", false)
+	if c, ok := hp.Raw["is_causal"].(bool); ok && !c {
+		b.AddArch("attention.causal", false)
 	}
-	rope := hp.rope()
+	rope := hp.Rope()
 	if rt, ok := rope["rope_type"].(string); ok {
 		factor, hasFactor := jsonnum.Float(rope["factor"])
 		switch {
 		case rt == "linear" && hasFactor:
-			b.addArch("rope.scaling.type", "linear")
-			b.addArch("rope.scaling.factor", float32(factor))
+			b.AddArch("rope.scaling.type", "linear")
+			b.AddArch("rope.scaling.factor", float32(factor))
 		case rt == "yarn" && hasFactor:
-			b.addArch("rope.scaling.type", "yarn")
-			b.addArch("rope.scaling.factor", float32(factor))
+			b.AddArch("rope.scaling.type", "yarn")
+			b.AddArch("rope.scaling.factor", float32(factor))
 			orig, ok := jsonnum.Float(rope["original_max_position_embeddings"])
 			if !ok {
 				return nil, fmt.Errorf("gguf: %s: yarn rope scaling without original_max_position_embeddings", m.Path)
 			}
-			b.addArch("rope.scaling.original_context_length", uint32(orig))
+			b.AddArch("rope.scaling.original_context_length", uint32(orig))
 			for _, kv := range [][2]string{{"extrapolation_factor", "yarn_ext_factor"}, {"attention_factor", "yarn_attn_factor"}, {"beta_fast", "yarn_beta_fast"}, {"beta_slow", "yarn_beta_slow"}} {
 				v, ok := jsonnum.Float(rope[kv[0]])
 				if !ok && kv[0] == "attention_factor" {
 					v, ok = jsonnum.Float(rope["attn_factor"])
 				}
 				if ok {
-					b.addArch("rope.scaling."+kv[1], float32(v))
+					b.AddArch("rope.scaling."+kv[1], float32(v))
 				}
 			}
 		case rt == "su" || rt == "longrope":
-			b.addArch("rope.scaling.type", "longrope")
+			b.AddArch("rope.scaling.type", "longrope")
 		}
-	} else if hp.raw == nil && m.Params.RopeScaling != nil {
+	} else if hp.Raw == nil && m.Params.RopeScaling != nil {
 		rs := m.Params.RopeScaling
 		switch rs.Type {
 		case "linear", "yarn":
-			b.addArch("rope.scaling.type", rs.Type)
-			b.addArch("rope.scaling.factor", float32(rs.Factor))
+			b.AddArch("rope.scaling.type", rs.Type)
+			b.AddArch("rope.scaling.factor", float32(rs.Factor))
 			if rs.Type == "yarn" {
-				b.addArch("rope.scaling.original_context_length", uint32(rs.OriginalContext))
+				b.AddArch("rope.scaling.original_context_length", uint32(rs.OriginalContext))
 			}
 		case "longrope", "su":
-			b.addArch("rope.scaling.type", "longrope")
+			b.AddArch("rope.scaling.type", "longrope")
 		}
 	}
 	if theta, ok := jsonnum.Float(rope["rope_theta"]); ok {
-		b.addArch("rope.freq_base", float32(theta))
-	} else if hp.raw == nil && m.Params.RopeBase != 0 {
-		b.addArch("rope.freq_base", float32(m.Params.RopeBase))
+		b.AddArch("rope.freq_base", float32(theta))
+	} else if hp.Raw == nil && m.Params.RopeBase != 0 {
+		b.AddArch("rope.freq_base", float32(m.Params.RopeBase))
 	}
-	if v, ok := hp.float("rms_norm_eps", "norm_eps"); ok {
-		b.addArch("attention.layer_norm_rms_epsilon", float32(v))
-	} else if hp.raw == nil && m.Params.RMSEps != 0 {
-		b.addArch("attention.layer_norm_rms_epsilon", float32(m.Params.RMSEps))
+	if v, ok := hp.Float("rms_norm_eps", "norm_eps"); ok {
+		b.AddArch("attention.layer_norm_rms_epsilon", float32(v))
+	} else if hp.Raw == nil && m.Params.RMSEps != 0 {
+		b.AddArch("attention.layer_norm_rms_epsilon", float32(m.Params.RMSEps))
 	}
-	if v, ok := hp.float("layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"); ok {
-		b.addArch("attention.layer_norm_epsilon", float32(v))
+	if v, ok := hp.Float("layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"); ok {
+		b.AddArch("attention.layer_norm_epsilon", float32(v))
 	}
-	headDim, hasHeadDim := hp.int("head_dim")
-	if hp.raw == nil && m.Params.HeadDim != 0 && hasHead && m.Params.HeadDim*nHead != nEmbd {
+	headDim, hasHeadDim := hp.Int("head_dim")
+	if hp.Raw == nil && m.Params.HeadDim != 0 && hasHead && m.Params.HeadDim*nHead != nEmbd {
 		headDim, hasHeadDim = m.Params.HeadDim, true
 	}
 	if hasHeadDim {
-		b.addArch("attention.key_length", uint32(headDim))
-		b.addArch("attention.value_length", uint32(headDim))
+		b.AddArch("attention.key_length", uint32(headDim))
+		b.AddArch("attention.value_length", uint32(headDim))
 	}
-	b.add("general.file_type", fileType)
+	b.Add("general.file_type", fileType)
 
-	if m.Arch == "llama" { // LlamaModel.set_gguf_parameters
-		vocab, ok := hp.int("vocab_size")
-		if !ok {
-			vocab = m.Params.VocabSize
-			if vocab == 0 && m.Tokenizer != nil {
-				vocab = len(m.Tokenizer.Tokens)
-			}
+	b.HeadDim, b.HasHeadDim, b.NHead, b.HasHead, b.NEmbd = headDim, hasHeadDim, nHead, hasHead, nEmbd
+	if a.GGUFKV != nil {
+		if err := a.GGUFKV(b, hp, m); err != nil {
+			return nil, err
 		}
-		b.addArch("vocab_size", uint32(vocab))
-		rd := headDim
-		if !hasHeadDim {
-			if !hasHead || nHead == 0 {
-				return nil, fmt.Errorf("gguf: %s: model has no attention head count", m.Path)
-			}
-			rd = nEmbd / nHead
-		}
-		b.addArch("rope.dimension_count", uint32(rd))
 	}
-	b.add("general.quantization_version", uint32(ggmlQuantVersion))
+	b.Add("general.quantization_version", uint32(ggmlQuantVersion))
 
 	if err := addVocab(b, m); err != nil {
 		return nil, err
@@ -174,7 +161,13 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	return b.kv, b.err
 }
 
-type kvBuilder struct {
+type KVBuilder struct {
+	// What TextModel.set_gguf_parameters found, for the architecture's
+	// own keys: the head dimension (and whether config.json named one),
+	// the attention head count and the embedding width.
+	HeadDim, NHead, NEmbd int
+	HasHeadDim, HasHead   bool
+
 	arch string
 	kv   []graph.KV
 	err  error
@@ -182,7 +175,7 @@ type kvBuilder struct {
 
 // add sets key, keeping the position of an existing key (a Python dict
 // assignment, as GGUFWriter.add_key_value does).
-func (b *kvBuilder) add(key string, v any) {
+func (b *KVBuilder) Add(key string, v any) {
 	for i := range b.kv {
 		if b.kv[i].Key == key {
 			b.kv[i].Value = v
@@ -192,9 +185,9 @@ func (b *kvBuilder) add(key string, v any) {
 	b.kv = append(b.kv, graph.KV{Key: key, Value: v})
 }
 
-func (b *kvBuilder) addArch(key string, v any) { b.add(b.arch+"."+key, v) }
+func (b *KVBuilder) AddArch(key string, v any) { b.Add(b.arch+"."+key, v) }
 
-func (b *kvBuilder) remove(key string) {
+func (b *KVBuilder) Remove(key string) {
 	for i := range b.kv {
 		if b.kv[i].Key == key {
 			b.kv = append(b.kv[:i], b.kv[i+1:]...)
@@ -203,15 +196,15 @@ func (b *kvBuilder) remove(key string) {
 	}
 }
 
-// hparams is the converter's view of config.json: the root merged with
+// HParams is the converter's view of config.json: the root merged with
 // text_config, searched with find_hparam key lists.
-type hparams struct {
-	raw map[string]any
+type HParams struct {
+	Raw map[string]any
 }
 
-func newHParams(m *graph.Model) hparams {
+func newHParams(m *graph.Model) HParams {
 	if m.Config == nil {
-		return hparams{}
+		return HParams{}
 	}
 	raw := make(map[string]any, len(m.Config))
 	for k, v := range m.Config {
@@ -222,20 +215,20 @@ func newHParams(m *graph.Model) hparams {
 			raw[k] = v
 		}
 	}
-	return hparams{raw: raw}
+	return HParams{Raw: raw}
 }
 
-func (h hparams) find(keys ...string) (any, bool) {
+func (h HParams) Find(keys ...string) (any, bool) {
 	for _, k := range keys {
-		if v, ok := h.raw[k]; ok && v != nil {
+		if v, ok := h.Raw[k]; ok && v != nil {
 			return v, true
 		}
 	}
 	return nil, false
 }
 
-func (h hparams) int(keys ...string) (int, bool) {
-	v, ok := h.find(keys...)
+func (h HParams) Int(keys ...string) (int, bool) {
+	v, ok := h.Find(keys...)
 	if !ok {
 		return 0, false
 	}
@@ -245,15 +238,15 @@ func (h hparams) int(keys ...string) (int, bool) {
 
 // intOr is int with a fallback to a Params value when there is no
 // config.json at all.
-func (h hparams) intOr(fallback int, keys ...string) (int, bool) {
-	if h.raw == nil {
+func (h HParams) IntOr(fallback int, keys ...string) (int, bool) {
+	if h.Raw == nil {
 		return fallback, fallback != 0
 	}
-	return h.int(keys...)
+	return h.Int(keys...)
 }
 
-func (h hparams) float(keys ...string) (float64, bool) {
-	v, ok := h.find(keys...)
+func (h HParams) Float(keys ...string) (float64, bool) {
+	v, ok := h.Find(keys...)
 	if !ok {
 		return 0, false
 	}
@@ -262,11 +255,11 @@ func (h hparams) float(keys ...string) (float64, bool) {
 
 // rope is TextModel.rope_parameters (rope_parameters or rope_scaling, with
 // the top-level rope_theta mirrored in), narrowed to full_attention.
-func (h hparams) rope() map[string]any {
+func (h HParams) Rope() map[string]any {
 	rp := map[string]any{}
-	src, _ := h.raw["rope_parameters"].(map[string]any)
+	src, _ := h.Raw["rope_parameters"].(map[string]any)
 	if src == nil {
-		src, _ = h.raw["rope_scaling"].(map[string]any)
+		src, _ = h.Raw["rope_scaling"].(map[string]any)
 	}
 	for k, v := range src {
 		rp[k] = v
@@ -275,7 +268,7 @@ func (h hparams) rope() map[string]any {
 	_, sliding := rp["sliding_attention"]
 	if !full && !sliding {
 		if _, ok := rp["rope_theta"]; !ok {
-			if v, ok := h.find("global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"); ok {
+			if v, ok := h.Find("global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"); ok {
 				rp["rope_theta"] = v
 			}
 		}
@@ -303,7 +296,7 @@ type metadata struct {
 	hasTags, hasLanguages, hasBaseModels, hasDatasets                    bool
 }
 
-func addMetadata(b *kvBuilder, m *graph.Model) error {
+func addMetadata(b *KVBuilder, m *graph.Model) error {
 	total := int64(0)
 	for _, t := range m.Tensors {
 		total += t.Elements()
@@ -351,7 +344,7 @@ func addMetadata(b *kvBuilder, m *graph.Model) error {
 				}
 				key := "general.sampling." + s.key
 				if str, ok := v.(string); ok && s.key == "sequence" {
-					b.add(key, str)
+					b.Add(key, str)
 					continue
 				}
 				x, ok := jsonnum.Float(v)
@@ -359,15 +352,15 @@ func addMetadata(b *kvBuilder, m *graph.Model) error {
 					continue
 				}
 				if s.int {
-					b.add(key, int32(x))
+					b.Add(key, int32(x))
 				} else {
-					b.add(key, float32(x))
+					b.Add(key, float32(x))
 				}
 			}
 		}
 	}
 
-	b.add("general.name", md.name)
+	b.Add("general.name", md.name)
 	for _, kv := range [][2]string{
 		{"general.author", md.author}, {"general.version", md.version}, {"general.organization", md.organization},
 		{"general.finetune", md.finetune}, {"general.basename", md.basename}, {"general.description", md.description},
@@ -377,18 +370,18 @@ func addMetadata(b *kvBuilder, m *graph.Model) error {
 		{"general.source.uuid", md.sourceUUID}, {"general.source.repo_url", md.sourceRepoURL},
 	} {
 		if kv[1] != "" {
-			b.add(kv[0], kv[1])
+			b.Add(kv[0], kv[1])
 		}
 	}
 	entries := func(prefix string, list []map[string]string, has bool) {
 		if !has {
 			return
 		}
-		b.add(prefix+".count", uint32(len(list)))
+		b.Add(prefix+".count", uint32(len(list)))
 		for i, e := range list {
 			for _, f := range []string{"name", "author", "version", "organization", "description", "url", "doi", "uuid", "repo_url"} {
 				if v, ok := e[f]; ok {
-					b.add(fmt.Sprintf("%s.%d.%s", prefix, i, f), v)
+					b.Add(fmt.Sprintf("%s.%d.%s", prefix, i, f), v)
 				}
 			}
 		}
@@ -396,10 +389,10 @@ func addMetadata(b *kvBuilder, m *graph.Model) error {
 	entries("general.base_model", md.baseModels, md.hasBaseModels)
 	entries("general.dataset", md.datasets, md.hasDatasets)
 	if md.hasTags {
-		b.add("general.tags", md.tags)
+		b.Add("general.tags", md.tags)
 	}
 	if md.hasLanguages {
-		b.add("general.languages", md.languages)
+		b.Add("general.languages", md.languages)
 	}
 	return nil
 }
@@ -765,7 +758,7 @@ func sizeLabel(n int64) string {
 
 // --- tokenizer.* ---------------------------------------------------------------
 
-func addVocab(b *kvBuilder, m *graph.Model) error {
+func addVocab(b *KVBuilder, m *graph.Model) error {
 	t := m.Tokenizer
 	if t == nil {
 		return fmt.Errorf("gguf: %s: model has no tokenizer", m.Path)
@@ -783,29 +776,29 @@ func addVocab(b *kvBuilder, m *graph.Model) error {
 	}
 	// LlamaModel.set_vocab writes add_space_prefix (tokenizer_config
 	// add_prefix_space) before the vocabulary.
-	if m.Arch == "llama" && t.AddSpacePrefix != nil {
-		b.add("tokenizer.ggml.add_space_prefix", *t.AddSpacePrefix)
+	if a, ok := Lookup(m.Arch); ok && a.SPMSpacePrefixKV && t.AddSpacePrefix != nil {
+		b.Add("tokenizer.ggml.add_space_prefix", *t.AddSpacePrefix)
 	}
 	switch t.Model {
 	case graph.TokenizerSPM:
 		if len(t.Scores) != n {
 			return fmt.Errorf("gguf: %s: SentencePiece tokenizer has %d scores for %d tokens", m.Path, len(t.Scores), n)
 		}
-		b.add("tokenizer.ggml.model", "llama")
-		b.add("tokenizer.ggml.pre", "default")
-		b.add("tokenizer.ggml.tokens", t.Tokens)
-		b.add("tokenizer.ggml.scores", t.Scores)
-		b.add("tokenizer.ggml.token_type", types)
+		b.Add("tokenizer.ggml.model", "llama")
+		b.Add("tokenizer.ggml.pre", "default")
+		b.Add("tokenizer.ggml.tokens", t.Tokens)
+		b.Add("tokenizer.ggml.scores", t.Scores)
+		b.Add("tokenizer.ggml.token_type", types)
 	case graph.TokenizerBPE:
 		if t.Pre == "" {
 			return fmt.Errorf("gguf: %s: BPE tokenizer has no pre-tokenizer name (tokenizer.ggml.pre)", m.Path)
 		}
-		b.add("tokenizer.ggml.model", "gpt2")
-		b.add("tokenizer.ggml.pre", t.Pre)
-		b.add("tokenizer.ggml.tokens", t.Tokens)
-		b.add("tokenizer.ggml.token_type", types)
+		b.Add("tokenizer.ggml.model", "gpt2")
+		b.Add("tokenizer.ggml.pre", t.Pre)
+		b.Add("tokenizer.ggml.tokens", t.Tokens)
+		b.Add("tokenizer.ggml.token_type", types)
 		if len(t.Merges) > 0 {
-			b.add("tokenizer.ggml.merges", t.Merges)
+			b.Add("tokenizer.ggml.merges", t.Merges)
 		}
 	default:
 		return fmt.Errorf("gguf: %s: tokenizer model %q is not supported for HF->GGUF (llama or gpt2)", m.Path, t.Model)
@@ -836,7 +829,7 @@ func addVocab(b *kvBuilder, m *graph.Model) error {
 	}
 	for _, s := range append(ordered, specials...) {
 		if s.id >= 0 && s.id < n {
-			b.add("tokenizer.ggml."+s.key, uint32(s.id))
+			b.Add("tokenizer.ggml."+s.key, uint32(s.id))
 		}
 	}
 	adds, err := specialAdds(m)
@@ -846,11 +839,11 @@ func addVocab(b *kvBuilder, m *graph.Model) error {
 	for _, a := range adds {
 		switch a.typ {
 		case "bos", "eos", "sep": // GGUFWriter has add_add_{bos,eos,sep}_token only
-			b.add("tokenizer.ggml.add_"+a.typ+"_token", a.val)
+			b.Add("tokenizer.ggml.add_"+a.typ+"_token", a.val)
 		}
 	}
 	if t.ChatTemplate != "" {
-		b.add("tokenizer.chat_template", t.ChatTemplate)
+		b.Add("tokenizer.chat_template", t.ChatTemplate)
 	}
 	return nil
 }
