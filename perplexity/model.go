@@ -49,6 +49,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", m.Path, &arch.UnsupportedError{Arch: archName})
 	}
+	if _, err := arch.Validate(m); err != nil {
+		return nil, err
+	}
 	p := m.Params
 	fm := &Model{Arch: archName, source: m.Path, tokenizer: m.Tokenizer}
 	errf := func(format string, a ...any) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/perplexity"
@@ -98,6 +99,13 @@ func runPPL(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
+	warns, err := arch.Validate(m)
+	if err != nil {
+		return err
+	}
+	for _, w := range warns {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+	}
 	if m.Tokenizer == nil {
 		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
 	}
