@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"os"
@@ -17,7 +17,7 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	spm := loadVocabGGUF(b, testref.Local(b, "real", "gguf", "ggml-vocab-llama-spm.gguf"))
 	gpt2 := loadVocabGGUF(b, testref.Local(b, "real", "gguf", "ggml-vocab-gpt-2.gguf"))
-	withPre := func(pre string) *Vocab {
+	withPre := func(pre string) *Tokenizer {
 		cfg := preTypes[pre]
 		sp, err := newSplitter(cfg.regexes, true)
 		if err != nil {
@@ -29,13 +29,13 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	for _, c := range []struct {
 		name string
-		v    *Vocab
+		v    *Tokenizer
 	}{{"spm-llama2", spm}, {"bpe-gpt2", gpt2}, {"bpe-gpt2-llama3pre", withPre("llama-bpe")}, {"bpe-gpt2-qwen2pre", withPre("qwen2")}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(text)))
 			n := 0
 			for i := 0; i < b.N; i++ {
-				n = len(c.v.Encode(string(text), true))
+				n = len(c.v.Encode(string(text), Options{AddSpecial: true}))
 			}
 			b.ReportMetric(float64(n), "tokens")
 		})
