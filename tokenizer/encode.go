@@ -41,7 +41,7 @@ import (
 //     left side alone. Cuts are taken only between an ASCII letter and a
 //     space followed by an ASCII letter ("word| word"), and only for the
 //     pre-tokenizers whose regexes all split there whatever follows
-//     (segmentSafe; TestSegmentsEqualWhole checks every llama.cpp
+//     (segmentSafe; TestPreTokenizerSegments checks every llama.cpp
 //     pre-tokenizer): every alternative that can match a letter continues
 //     only with letters (or marks, or a contraction), so the match holding
 //     the letter ends at p in both texts, looks no further than p, and the
@@ -233,19 +233,33 @@ func (v *Tokenizer) Encode(text string, opt Options) []int {
 func (v *Tokenizer) encode(text string, opt Options, size int) []int {
 	e := &encoder{v: v, opt: opt}
 	out := e.begin(nil)
-	for size > 0 && len(text) > 2*size {
+	last := 0
+	for _, p := range v.cuts(text, opt, size) {
+		out = e.segment(text[last:p], out)
+		last = p
+	}
+	out = e.segment(text[last:], out)
+	return e.end(out)
+}
+
+// cuts returns the positions at which encode cuts text into segments of
+// about size bytes (none when size is 0).
+func (v *Tokenizer) cuts(text string, opt Options, size int) []int {
+	var cuts []int
+	last := 0
+	for size > 0 && len(text)-last > 2*size {
+		rest := text[last:]
 		p, next := -1, size
-		for p < 0 && next < len(text) {
-			p, next = v.findCut(text, next, true, opt.ParseSpecial)
+		for p < 0 && next < len(rest) {
+			p, next = v.findCut(rest, next, true, opt.ParseSpecial)
 		}
 		if p < 0 {
 			break
 		}
-		out = e.segment(text[:p], out)
-		text = text[p:]
+		last += p
+		cuts = append(cuts, last)
 	}
-	out = e.segment(text, out)
-	return e.end(out)
+	return cuts
 }
 
 // ErrStop may be returned by EncodeReader's callback to end tokenization

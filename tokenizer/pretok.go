@@ -753,17 +753,30 @@ var byteToUnicode, unicodeToByte = func() ([256]string, map[string]byte) {
 // segmentSafe reports whether the pre-tokenizer always splits a text
 // between an ASCII letter and a following " x" (x an ASCII letter), the
 // same way whatever follows, so encode.go may cut segments there. It is
-// judged from the regexes: no anchor ($ or \b) or lookbehind, no "." and no
-// literal space other than an optional leading one (" ?"); that excludes
+// judged from the regexes: some regex matches letter runs (text between
+// matches stays one piece), and none has an anchor ($ or \b), lookbehind,
+// "." or a literal space other than an optional leading one (" ?"); that
+// excludes superbpe (digits only),
 // deepseek-llm ("\s+$"), chameleon ("    |  ") and the letter runs with
 // single spaces inside of one pre-tokenizer. The configurations that escape
-// spaces to U+2581 are left whole. TestSegmentsEqualWhole checks every
+// spaces to U+2581 are left whole. TestPreTokenizerSegments checks every
 // pre-tokenizer that passes.
 func (c preConfig) segmentSafe() bool {
 	if c.escapeSpaces || c.gemma4 {
 		return false
 	}
+	letters := false
 	for _, re := range c.regexes {
+		switch re {
+		case reAfmoeDigits, reTinyAyaDigit:
+			continue // hand-written digit grouping: splits digit runs only
+		case reKimiK2:
+			letters = true // hand-written: letter runs, like the regexes below
+			continue
+		}
+		// Text between matches stays one piece, so some regex must match
+		// letter runs.
+		letters = letters || strings.Contains(re, `\p{L}`) || strings.Contains(re, "A-Za-z")
 		inClass := false
 		for i := 0; i < len(re); i++ {
 			switch ch := re[i]; {
@@ -792,5 +805,5 @@ func (c preConfig) segmentSafe() bool {
 			}
 		}
 	}
-	return true
+	return letters
 }

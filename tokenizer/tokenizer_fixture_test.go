@@ -78,6 +78,7 @@ func TestKJVFromHF(t *testing.T) {
 //	  "source": "llama-tokenize ...",   // what produced the ids (free text)
 //	  "add_special": true,              // Options.AddSpecial (default false)
 //	  "parse_special": false,           // Options.ParseSpecial (default false)
+//	  "escape": false,                  // ProcessEscapes the text first (llama-tokenize's default)
 //	  "cases": [{"text": "...", "ids": [1, 2, 3]}]
 //	}
 type tokenizerFixture struct {
@@ -85,6 +86,7 @@ type tokenizerFixture struct {
 	Source       string `json:"source"`
 	AddSpecial   bool   `json:"add_special"`
 	ParseSpecial bool   `json:"parse_special"`
+	Escape       bool   `json:"escape"`
 	Cases        []struct {
 		Text string `json:"text"`
 		IDs  []int  `json:"ids"`
@@ -115,7 +117,11 @@ func TestTokenizerFixtures(t *testing.T) {
 			}
 			v := loadVocab(t, testref.Local(t, filepath.FromSlash(fx.Model)))
 			for i, c := range fx.Cases {
-				got := v.Encode(c.Text, Options{AddSpecial: fx.AddSpecial, ParseSpecial: fx.ParseSpecial})
+				text := c.Text
+				if fx.Escape {
+					text = ProcessEscapes(text)
+				}
+				got := v.Encode(text, Options{AddSpecial: fx.AddSpecial, ParseSpecial: fx.ParseSpecial})
 				if !equalIDs(got, c.IDs) {
 					t.Errorf("case %d %q:\n got  %v\n want %v", i, c.Text, got, c.IDs)
 				}
