@@ -23,6 +23,8 @@ func init() {
 		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory. The text is tokenized once (BOS first),\n" +
 			"cut into --ctx token chunks (BOS overwrites each chunk's first token) and the second half of every\n" +
 			"chunk is scored. The running perplexity is printed as llama-perplexity prints it ([1]54.1315,...).\n" +
+			"The text file is read as llama-perplexity reads -f: verbatim with one final newline dropped (--escape processes escapes);\n" +
+			"--chunks N stops tokenizing once N chunks' tokens exist, so any size of text is read in bounded memory.\n" +
 			"Gates: --max-ppl X and --max-ppl-increase PCT --baseline MODEL exit with status 1 when exceeded.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "text file to score", Required: true},
