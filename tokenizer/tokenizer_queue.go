@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 // bigramQueue is the binary heap both tokenizers merge from: the element
 // that comes first by T's before method is popped first. (container/heap

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 )
 
 // loadVocabGGUF reads the vocabulary of a GGUF file.
-func loadVocabGGUF(t testing.TB, path string) *Vocab {
+func loadVocabGGUF(t testing.TB, path string) *Tokenizer {
 	t.Helper()
 	m, err := gguf.ReadModel(path)
 	if err != nil {
@@ -21,7 +21,7 @@ func loadVocabGGUF(t testing.TB, path string) *Vocab {
 	if m.Tokenizer == nil {
 		t.Fatalf("%s: no tokenizer", path)
 	}
-	v, err := NewVocab(m.Tokenizer)
+	v, err := New(m.Tokenizer)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -83,10 +83,10 @@ func equalIDs(a, b []int) bool {
 
 // checkVocabTests runs llama.cpp's test-tokenizer-0 cases: tokenize with
 // add_special=false, parse_special=false and compare with the .out ids.
-func checkVocabTests(t *testing.T, v *Vocab, inp, out string) {
+func checkVocabTests(t *testing.T, v *Tokenizer, inp, out string) {
 	texts, want := readVocabTests(t, inp, out)
 	for i, text := range texts {
-		got := v.Tokenize(text, false, false)
+		got := v.Encode(text, Options{})
 		if !equalIDs(got, want[i]) {
 			t.Errorf("test %d %q:\n got  %v\n want %v", i, text, got, want[i])
 		}

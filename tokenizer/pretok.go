@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"fmt"
@@ -749,3 +749,61 @@ var byteToUnicode, unicodeToByte = func() ([256]string, map[string]byte) {
 	}
 	return fwd, rev
 }()
+
+// segmentSafe reports whether the pre-tokenizer always splits a text
+// between an ASCII letter and a following " x" (x an ASCII letter), the
+// same way whatever follows, so encode.go may cut segments there. It is
+// judged from the regexes: some regex matches letter runs (text between
+// matches stays one piece), and none has an anchor ($ or \b), lookbehind,
+// "." or a literal space other than an optional leading one (" ?"); that
+// excludes superbpe (digits only),
+// deepseek-llm ("\s+$"), chameleon ("    |  ") and the letter runs with
+// single spaces inside of one pre-tokenizer. The configurations that escape
+// spaces to U+2581 are left whole. TestPreTokenizerSegments checks every
+// pre-tokenizer that passes.
+func (c preConfig) segmentSafe() bool {
+	if c.escapeSpaces || c.gemma4 {
+		return false
+	}
+	letters := false
+	for _, re := range c.regexes {
+		switch re {
+		case reAfmoeDigits, reTinyAyaDigit:
+			continue // hand-written digit grouping: splits digit runs only
+		case reKimiK2:
+			letters = true // hand-written: letter runs, like the regexes below
+			continue
+		}
+		// Text between matches stays one piece, so some regex must match
+		// letter runs.
+		letters = letters || strings.Contains(re, `\p{L}`) || strings.Contains(re, "A-Za-z")
+		inClass := false
+		for i := 0; i < len(re); i++ {
+			switch ch := re[i]; {
+			case ch == '\\':
+				if i+1 < len(re) && (re[i+1] == 'b' || re[i+1] == 'B') && !inClass {
+					return false
+				}
+				i++
+			case inClass:
+				if ch == ']' {
+					inClass = false
+				} else if ch == ' ' {
+					return false
+				}
+			case ch == '[':
+				inClass = true
+				if i+1 < len(re) && re[i+1] == ']' {
+					i++ // "[]..." : ']' first is a literal
+				}
+			case ch == '$', ch == '.':
+				return false
+			case ch == '(' && strings.HasPrefix(re[i:], "(?<"):
+				return false
+			case ch == ' ' && (i+1 == len(re) || re[i+1] != '?'):
+				return false
+			}
+		}
+	}
+	return letters
+}

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 
 // loadVocab reads the vocabulary of a GGUF file or of an HF checkpoint
 // directory.
-func loadVocab(t testing.TB, path string) *Vocab {
+func loadVocab(t testing.TB, path string) *Tokenizer {
 	t.Helper()
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		return loadVocabGGUF(t, path)
@@ -29,7 +29,7 @@ func loadVocab(t testing.TB, path string) *Vocab {
 	if tok == nil {
 		t.Fatalf("%s: no tokenizer", path)
 	}
-	v, err := NewVocab(tok)
+	v, err := New(tok)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -67,7 +67,7 @@ func TestKJVFromHF(t *testing.T) {
 	if !v.AddBOS() || v.BOS() != want[0] {
 		t.Fatalf("AddBOS %v BOS %d, want BOS %d first", v.AddBOS(), v.BOS(), want[0])
 	}
-	checkIDs(t, v.Encode(string(text), true), want)
+	checkIDs(t, v.Encode(string(text), Options{AddSpecial: true}), want)
 }
 
 // tokenizerFixture is a file in testdata/tokenizers/: reference ids for
@@ -76,8 +76,9 @@ func TestKJVFromHF(t *testing.T) {
 //	{
 //	  "model": "kjv-llama",             // under testdata/: a .gguf file or an HF checkpoint directory
 //	  "source": "llama-tokenize ...",   // what produced the ids (free text)
-//	  "add_special": true,              // Tokenize's addSpecial (default false)
-//	  "parse_special": false,           // Tokenize's parseSpecial (default false)
+//	  "add_special": true,              // Options.AddSpecial (default false)
+//	  "parse_special": false,           // Options.ParseSpecial (default false)
+//	  "escape": false,                  // ProcessEscapes the text first (llama-tokenize's default)
 //	  "cases": [{"text": "...", "ids": [1, 2, 3]}]
 //	}
 type tokenizerFixture struct {
@@ -85,6 +86,7 @@ type tokenizerFixture struct {
 	Source       string `json:"source"`
 	AddSpecial   bool   `json:"add_special"`
 	ParseSpecial bool   `json:"parse_special"`
+	Escape       bool   `json:"escape"`
 	Cases        []struct {
 		Text string `json:"text"`
 		IDs  []int  `json:"ids"`
@@ -115,7 +117,11 @@ func TestTokenizerFixtures(t *testing.T) {
 			}
 			v := loadVocab(t, testref.Local(t, filepath.FromSlash(fx.Model)))
 			for i, c := range fx.Cases {
-				got := v.Tokenize(c.Text, fx.AddSpecial, fx.ParseSpecial)
+				text := c.Text
+				if fx.Escape {
+					text = ProcessEscapes(text)
+				}
+				got := v.Encode(text, Options{AddSpecial: fx.AddSpecial, ParseSpecial: fx.ParseSpecial})
 				if !equalIDs(got, c.IDs) {
 					t.Errorf("case %d %q:\n got  %v\n want %v", i, c.Text, got, c.IDs)
 				}

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"reflect"
@@ -45,9 +45,9 @@ func sortedKeys(m map[string]int32) []string {
 	return k
 }
 
-func mustVocab(t *testing.T, gt *graph.Tokenizer) *Vocab {
+func mustVocab(t *testing.T, gt *graph.Tokenizer) *Tokenizer {
 	t.Helper()
-	v, err := NewVocab(gt)
+	v, err := New(gt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func mustVocab(t *testing.T, gt *graph.Tokenizer) *Vocab {
 }
 
 // pieces renders ids as token texts.
-func pieces(v *Vocab, ids []int) []string {
+func pieces(v *Tokenizer, ids []int) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = v.Token(id)
@@ -83,7 +83,7 @@ func TestBPEMerges(t *testing.T) {
 	}
 	for _, c := range cases {
 		v := mustVocab(t, byteLevelVocab(c.pre, helloExtra, helloMerges, nil))
-		if got := pieces(v, v.Encode(c.text, false)); !reflect.DeepEqual(got, c.want) {
+		if got := pieces(v, v.Encode(c.text, Options{})); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %q: got %q, want %q", c.pre, c.text, got, c.want)
 		}
 	}
@@ -96,8 +96,8 @@ func TestBPESpecialTokens(t *testing.T) {
 	gt.BOS, gt.EOS = bos+1, bos+2
 	gt.AddBOS = true
 	v := mustVocab(t, gt)
-	if v.BOS() != bos+1 || !v.AddBOS() || v.VocabSize() != len(gt.Tokens) {
-		t.Fatalf("BOS %d AddBOS %v size %d", v.BOS(), v.AddBOS(), v.VocabSize())
+	if v.BOS() != bos+1 || !v.AddBOS() || v.Len() != len(gt.Tokens) {
+		t.Fatalf("BOS %d AddBOS %v size %d", v.BOS(), v.AddBOS(), v.Len())
 	}
 	cases := []struct {
 		text                string
@@ -114,7 +114,7 @@ func TestBPESpecialTokens(t *testing.T) {
 		{"hello<tool>world", false, false, []string{"hello", "<tool>", "w", "or", "ld"}},
 	}
 	for _, c := range cases {
-		got := pieces(v, v.Tokenize(c.text, c.addSpecial, c.special))
+		got := pieces(v, v.Encode(c.text, Options{AddSpecial: c.addSpecial, ParseSpecial: c.special}))
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%q add=%v special=%v: got %q, want %q", c.text, c.addSpecial, c.special, got, c.want)
 		}
@@ -133,7 +133,7 @@ func TestBPEDecode(t *testing.T) {
 		{"llama-bpe", "é<|eot_id|>\n", "é<|eot_id|>\n"},
 	} {
 		v := mustVocab(t, byteLevelVocab(c.pre, helloExtra, helloMerges, specials))
-		if got := v.Decode(v.Tokenize(c.text, false, true)); got != c.want {
+		if got := v.Decode(v.Encode(c.text, Options{ParseSpecial: true})); got != c.want {
 			t.Errorf("%s %q: decoded %q, want %q", c.pre, c.text, got, c.want)
 		}
 	}
@@ -205,7 +205,7 @@ func TestSPM(t *testing.T) {
 			gt.AddSpacePrefix = &no
 		}
 		v := mustVocab(t, gt)
-		got := pieces(v, v.Tokenize(c.text, c.add, c.special))
+		got := pieces(v, v.Encode(c.text, Options{AddSpecial: c.add, ParseSpecial: c.special}))
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %q: got %q, want %q", c.name, c.text, got, c.want)
 		}
@@ -214,7 +214,7 @@ func TestSPM(t *testing.T) {
 
 func TestSPMDecode(t *testing.T) {
 	v := mustVocab(t, spmVocab(map[string]float32{"▁": -2, "▁a": -1, "b": -1}, nil))
-	ids := v.Encode("a bé", true)
+	ids := v.Encode("a bé", Options{AddSpecial: true})
 	if got := v.Decode(ids); got != "<s> a bé" {
 		t.Errorf("Decode with BOS = %q", got)
 	}
@@ -246,7 +246,7 @@ func TestNewTokenizerErrors(t *testing.T) {
 		"no bos":      {tiny, "no BOS token"},
 		"bad regex":   {badRegex, "pre-tokenizer regex"},
 	} {
-		_, err := NewTokenizer(c.t)
+		_, err := New(c.t)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to contain %q", name, err, c.want)
 		}
@@ -258,7 +258,7 @@ func TestBPEPreRegex(t *testing.T) {
 	gt := byteLevelVocab("my-new-bpe", helloExtra, helloMerges, nil)
 	gt.PreRegex = []string{`(?i:'s|'t)|\p{L}+|\s+|\d`}
 	v := mustVocab(t, gt)
-	if got, want := pieces(v, v.Encode("hello world 12", false)), []string{"hello", "Ġ", "w", "or", "ld", "Ġ", "1", "2"}; !reflect.DeepEqual(got, want) {
+	if got, want := pieces(v, v.Encode("hello world 12", Options{})), []string{"hello", "Ġ", "w", "or", "ld", "Ġ", "1", "2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -299,11 +299,11 @@ func TestSpecialTokenAttributes(t *testing.T) {
 	}
 	for _, c := range cases {
 		gt := spmVocab(sp, c.specials)
-		v, err := NewVocabForModel(&graph.Model{Tokenizer: gt, Metadata: c.meta})
+		v, err := NewForModel(&graph.Model{Tokenizer: gt, Metadata: c.meta})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := pieces(v, v.Tokenize(c.text, false, c.special))
+		got := pieces(v, v.Encode(c.text, Options{ParseSpecial: c.special}))
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s %q: got %q, want %q", c.name, c.text, got, c.want)
 		}
@@ -312,7 +312,7 @@ func TestSpecialTokenAttributes(t *testing.T) {
 	// before it.
 	gt := byteLevelVocab("jina-v2-es", nil, []string{"x y"}, map[string]int32{"<mask>": ud})
 	v := mustVocab(t, gt)
-	if got, want := pieces(v, v.Tokenize("a  <mask> a", false, false)), []string{"a", "<mask>", "Ġ", "a"}; !reflect.DeepEqual(got, want) {
+	if got, want := pieces(v, v.Encode("a  <mask> a", Options{})), []string{"a", "<mask>", "Ġ", "a"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("jina <mask>: got %q, want %q", got, want)
 	}
 }

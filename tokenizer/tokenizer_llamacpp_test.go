@@ -5,7 +5,7 @@
 // their .inp/.out cases). It needs a llama.cpp checkout, so it sits behind a
 // build tag:
 //
-//	LLAMA_CPP_MODELS=~/llama.cpp/models go test -tags llamacppvocab -run LlamaCppVocab -v ./perplexity
+//	LLAMA_CPP_MODELS=~/llama.cpp/models go test -tags llamacppvocab -run LlamaCppVocab -v ./tokenizer
 //
 // LLAMA_CPP_MODELS defaults to ~/llama.cpp/models. Every ggml-vocab-*.gguf
 // with both .inp and .out is tried; vocabularies whose tokenizer.ggml.model
@@ -20,7 +20,7 @@
 // ids of 150 random texts mixing words, scripts, whitespace and special-token
 // texts, with random add_special/parse_special (regenerate with
 // tokenizer_llamacpp_gen_test.go).
-package perplexity
+package tokenizer
 
 import (
 	"fmt"
@@ -103,14 +103,14 @@ func TestLlamaCppVocab(t *testing.T) {
 		}
 		tested++
 		t.Run(name, func(t *testing.T) {
-			v, err := NewVocabForModel(m) // general.name selects per-model token attributes
+			v, err := NewForModel(m) // general.name selects per-model token attributes
 			if err != nil {
 				t.Fatalf("%s (pre %q): %v", p, tk.Pre, err)
 			}
 			if rc := random[name]; rc != nil {
 				pass := 0
 				for _, c := range rc {
-					got := v.Tokenize(c.text, c.add, c.parse)
+					got := v.Encode(c.text, Options{AddSpecial: c.add, ParseSpecial: c.parse})
 					if equalIDs(got, c.ids) {
 						pass++
 						continue
@@ -134,7 +134,7 @@ func TestLlamaCppVocab(t *testing.T) {
 			sort.Strings(keys)
 			pass := 0
 			for _, s := range keys {
-				got := v.Tokenize(s, false, false)
+				got := v.Encode(s, Options{})
 				if equalIDs(got, cases[s]) {
 					pass++
 					continue

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"strings"
@@ -19,17 +19,17 @@ func FuzzEncode(f *testing.F) {
 	spm := loadVocabGGUF(f, testref.Local(f, "real", "gguf", "ggml-vocab-llama-spm.gguf"))
 	bpe := loadVocabGGUF(f, testref.Local(f, "real", "gguf", "ggml-vocab-gpt-2.gguf"))
 	f.Fuzz(func(t *testing.T, text string, special bool) {
-		for _, v := range []*Vocab{spm, bpe} {
-			ids := v.Tokenize(text, true, special)
+		for _, v := range []*Tokenizer{spm, bpe} {
+			ids := v.Encode(text, Options{AddSpecial: true, ParseSpecial: special})
 			for _, id := range ids {
-				if id < 0 || id >= v.VocabSize() {
+				if id < 0 || id >= v.Len() {
 					t.Fatalf("id %d out of range for %q", id, text)
 				}
 			}
 			_ = v.Decode(ids)
 		}
 		if utf8.ValidString(text) && !strings.Contains(text, "\u2581") {
-			if got := spm.Decode(spm.Tokenize(text, false, false)); got != text {
+			if got := spm.Decode(spm.Encode(text, Options{})); got != text {
 				t.Fatalf("SPM round trip of %q gave %q", text, got)
 			}
 		}

@@ -1,6 +1,6 @@
 //go:build refdata
 
-package perplexity
+package tokenizer
 
 import (
 	"os"
@@ -18,7 +18,7 @@ func TestKJVFromGGUF(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := kjvIDs(t, testref.Shared(t, "kjv-llama.eval_token_ids.json"))
-	got := v.Encode(string(text), true)
+	got := v.Encode(string(text), Options{AddSpecial: true})
 	checkIDs(t, got, want)
 	if s := v.Decode(got[1:]); s != string(text) {
 		t.Errorf("Decode does not round-trip kjv_eval.txt (%d bytes back, want %d)", len(s), len(text))

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 // Byte-level BPE as llama.cpp's llm_tokenizer_bpe_session: the text is split
 // into words by the pre-tokenizer (pretok.go), each word's bytes are mapped
@@ -34,7 +34,7 @@ type bpeSession struct {
 	queue bigramQueue[bpeBigram]
 }
 
-func (s *bpeSession) tokenize(v *Vocab, text string, out []int) []int {
+func (s *bpeSession) tokenize(v *Tokenizer, text string, out []int) []int {
 	words, err := v.split.preTokenize(text, v.pre.byteEncode)
 	if err != nil {
 		// regexp2 only fails on a match timeout, which is not set.
@@ -46,7 +46,7 @@ func (s *bpeSession) tokenize(v *Vocab, text string, out []int) []int {
 	return out
 }
 
-func (s *bpeSession) word(v *Vocab, w string, out []int) []int {
+func (s *bpeSession) word(v *Tokenizer, w string, out []int) []int {
 	s.syms = s.syms[:0]
 	s.prev = s.prev[:0]
 	s.queue = s.queue[:0]
@@ -115,7 +115,7 @@ func (s *bpeSession) word(v *Vocab, w string, out []int) []int {
 	return out
 }
 
-func (s *bpeSession) addBigram(v *Vocab, w string, left, right int) {
+func (s *bpeSession) addBigram(v *Tokenizer, w string, left, right int) {
 	if left < 0 || right < 0 {
 		return
 	}

@@ -1,9 +1,12 @@
-package perplexity
+package tokenizer
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestProcessEscapes(t *testing.T) {
@@ -44,5 +47,28 @@ func TestReadTextFile(t *testing.T) {
 	}
 	if _, err := ReadTextFile(filepath.Join(t.TempDir(), "missing"), true, true); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// TestTextReader checks that the streaming reader gives ReadTextFile's
+// text, one byte at a time, for escapes cut anywhere by the reads.
+func TestTextReader(t *testing.T) {
+	for _, in := range []string{"", "\n", "a\n\n", "a\\", "x\\x4", "\\x41\\x4g\\n\r\n", "tail\\x41\n", "\\\\n\\", "no newline"} {
+		p := filepath.Join(t.TempDir(), "t.txt")
+		if err := os.WriteFile(p, []byte(in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, escape := range []bool{false, true} {
+			for _, drop := range []bool{false, true} {
+				want, err := ReadTextFile(p, escape, drop)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(NewTextReader(iotest.OneByteReader(strings.NewReader(in)), escape, drop))
+				if err != nil || string(got) != want {
+					t.Errorf("%q escape=%v drop=%v: %q, %v; want %q", in, escape, drop, got, err, want)
+				}
+			}
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"fmt"
@@ -8,32 +8,29 @@ import (
 	"github.com/quantbridge/quantbridge/graph"
 )
 
-// Tokenizer turns text into token ids and back, exactly as llama.cpp's
-// llama_tokenize / llama_detokenize do for the same vocabulary.
-type Tokenizer interface {
-	// Encode tokenizes text as common_tokenize(ctx, text, addSpecial,
-	// parse_special=false) does in llama-perplexity: with addSpecial, BOS
-	// is prepended when AddBOS() and EOS appended when the vocabulary asks
-	// for it. Special-token text in the input is not turned into control
-	// tokens (user-defined tokens still are, as in llama.cpp).
-	Encode(text string, addSpecial bool) []int
-	// Decode renders ids as llama_detokenize(remove_special=false,
-	// unparse_special=true), i.e. common_detokenize's default.
-	Decode(ids []int) string
-	BOS() int // -1 when the vocabulary has none
-	AddBOS() bool
-	VocabSize() int
+// Options select how Encode treats special tokens; the zero value is
+// llama-perplexity's common_tokenize(ctx, text, false, false).
+type Options struct {
+	// AddSpecial prepends BOS when the vocabulary asks for it (AddBOS) and
+	// appends EOS when it asks for that (llama_tokenize's add_special).
+	AddSpecial bool
+	// ParseSpecial turns control-token text written in the input (e.g.
+	// "<s>") into those tokens, as llama-tokenize does by default
+	// (parse_special). User-defined tokens are always cut out of the text,
+	// as in llama.cpp.
+	ParseSpecial bool
 }
 
-// NewTokenizer builds the tokenizer for a vocabulary: SentencePiece
-// (t.Model == "llama") or byte-level BPE ("gpt2"). Other tokenizer models
-// (bert, t5, rwkv, ...) are an error.
-func NewTokenizer(t *graph.Tokenizer) (Tokenizer, error) {
-	v, err := NewVocab(t)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
+// New builds the tokenizer of a vocabulary: SentencePiece (t.Model ==
+// "llama") or byte-level BPE ("gpt2"), applying llama.cpp's defaults
+// (llama_vocab::impl::load) for what the metadata leaves unset. Other
+// tokenizer models (bert, t5, rwkv, ...) are an error.
+//
+// graph.Tokenizer cannot say whether add_bos_token was present in the file;
+// the reader must store llama.cpp's default when it was absent (true for
+// SentencePiece and for the llama3/tekken/chameleon BPE pre-tokenizers).
+func New(t *graph.Tokenizer) (*Tokenizer, error) {
+	return newTokenizer(t, "", "")
 }
 
 // Token attributes (llama.cpp's llama_token_attr bits).
@@ -55,9 +52,10 @@ const (
 	kindBPE
 )
 
-// Vocab is a loaded vocabulary; it implements Tokenizer. It is safe for
-// concurrent use.
-type Vocab struct {
+// Tokenizer turns text into token ids and back, exactly as llama.cpp's
+// llama_tokenize / llama_detokenize do for the same vocabulary. It is safe
+// for concurrent use.
+type Tokenizer struct {
 	kind   vocabKind
 	tokens []string // id -> text ("[EMPTY_i]" for empty pieces, as llama.cpp)
 	scores []float32
@@ -71,6 +69,11 @@ type Vocab struct {
 	addSpacePrefix bool
 	cleanSpaces    bool
 
+	// Segmenting (encode.go).
+	maxTokenLen   int  // longest token text (bytes)
+	maxSpecialLen int  // longest text of a token in special
+	segmentable   bool // the cut rules of encode.go apply
+
 	// BPE only.
 	pre          preConfig
 	preName      string
@@ -81,17 +84,7 @@ type Vocab struct {
 
 type bpePair struct{ left, right string }
 
-// NewVocab builds a Vocab from a graph.Tokenizer, applying llama.cpp's
-// defaults (llama_vocab::impl::load) for what the metadata leaves unset.
-//
-// graph.Tokenizer cannot say whether add_bos_token was present in the file;
-// the reader must store llama.cpp's default when it was absent (true for
-// SentencePiece and for the llama3/tekken/chameleon BPE pre-tokenizers).
-func NewVocab(t *graph.Tokenizer) (*Vocab, error) {
-	return newVocab(t, "", "")
-}
-
-// NewTokenizerForModel is NewTokenizer for a model's vocabulary, also
+// NewForModel is New for a model's vocabulary, also
 // applying llama.cpp's per-model token attributes, which depend on the
 // model's general.name (GGUF metadata) and architecture: for a name
 // containing "phi-3" or "phi3", special tokens swallow the whitespace that
@@ -99,16 +92,10 @@ func NewVocab(t *graph.Tokenizer) (*Vocab, error) {
 // pre-tokenizers and "[MASK]" of "modern-bert" models swallow the whitespace
 // before them (LSTRIP). Without GGUF metadata the name is unknown and these
 // rules do not apply.
-func NewTokenizerForModel(m *graph.Model) (Tokenizer, error) {
+func NewForModel(m *graph.Model) (*Tokenizer, error) {
 	if m == nil {
 		return nil, fmt.Errorf("tokenizer: no model")
 	}
-	return NewVocabForModel(m)
-}
-
-// NewVocabForModel is NewVocab with the per-model token attributes of
-// NewTokenizerForModel.
-func NewVocabForModel(m *graph.Model) (*Vocab, error) {
 	var name, arch string
 	for _, kv := range m.Metadata {
 		switch kv.Key {
@@ -121,14 +108,15 @@ func NewVocabForModel(m *graph.Model) (*Vocab, error) {
 	if arch == "" {
 		arch = m.Arch
 	}
-	return newVocab(m.Tokenizer, name, arch)
+	return newTokenizer(m.Tokenizer, name, arch)
 }
 
-func newVocab(t *graph.Tokenizer, modelName, arch string) (*Vocab, error) {
+func newTokenizer(t *graph.Tokenizer, modelName, arch string) (*Tokenizer, error) {
 	if t == nil {
 		return nil, fmt.Errorf("tokenizer: no vocabulary")
 	}
-	v := &Vocab{}
+	v := &Tokenizer{}
+	llamaMode := true
 	switch t.Model {
 	case graph.TokenizerSPM:
 		v.kind = kindSPM
@@ -179,7 +167,6 @@ func newVocab(t *graph.Tokenizer, modelName, arch string) (*Vocab, error) {
 			return nil, fmt.Errorf("tokenizer: pre-tokenizer %q needs %s, which quantbridge does not support", t.Pre, unsup)
 		}
 		cfg, known := preTypes[t.Pre]
-		llamaMode := true
 		switch {
 		case known:
 		case len(t.PreRegex) > 0:
@@ -255,6 +242,13 @@ func newVocab(t *graph.Tokenizer, modelName, arch string) (*Vocab, error) {
 		return len(v.tokens[v.special[a]]) > len(v.tokens[v.special[b]])
 	})
 	v.setStripAttrs(t, modelName, arch)
+	for _, tt := range v.tokens {
+		v.maxTokenLen = max(v.maxTokenLen, len(tt))
+	}
+	for _, id := range v.special {
+		v.maxSpecialLen = max(v.maxSpecialLen, len(v.tokens[id]))
+	}
+	v.segmentable = v.kind == kindSPM || (llamaMode && v.pre.segmentSafe())
 	return v, nil
 }
 
@@ -306,7 +300,7 @@ var eogTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|
 // user-defined, "<|end|>" becomes user-defined when "<|return|>" and
 // "<|call|>" (or "<|call|>"/"<|calls|>" and "<|flush|>") exist, and "</s>"
 // becomes normal when "<|tool_response>" exists.
-func (v *Vocab) markControlByName(t *graph.Tokenizer) {
+func (v *Tokenizer) markControlByName(t *graph.Tokenizer) {
 	for _, texts := range fimByName {
 		best := -1
 		for _, s := range texts {
@@ -343,7 +337,7 @@ func (v *Vocab) markControlByName(t *graph.Tokenizer) {
 // setStripAttrs sets llama.cpp's per-model LSTRIP/RSTRIP token attributes
 // (end of llama_vocab::impl::load). It runs after the special-token list
 // is built, as in llama.cpp, so it never changes which tokens are special.
-func (v *Vocab) setStripAttrs(t *graph.Tokenizer, modelName, arch string) {
+func (v *Tokenizer) setStripAttrs(t *graph.Tokenizer, modelName, arch string) {
 	set := func(text string, attr uint32, on bool) {
 		id, ok := v.ids[text]
 		if !ok {
@@ -381,28 +375,23 @@ func (v *Vocab) setStripAttrs(t *graph.Tokenizer, modelName, arch string) {
 }
 
 // BOS returns the beginning-of-sequence id, or -1.
-func (v *Vocab) BOS() int { return v.bos }
+func (v *Tokenizer) BOS() int { return v.bos }
 
 // EOS returns the end-of-sequence id, or -1.
-func (v *Vocab) EOS() int { return v.eos }
+func (v *Tokenizer) EOS() int { return v.eos }
 
-// AddBOS reports whether Encode(text, true) prepends BOS.
-func (v *Vocab) AddBOS() bool { return v.addBOS }
+// AddBOS reports whether Encode with AddSpecial prepends BOS.
+func (v *Tokenizer) AddBOS() bool { return v.addBOS }
 
-// VocabSize returns the number of tokens.
-func (v *Vocab) VocabSize() int { return len(v.tokens) }
+// Len returns the number of tokens in the vocabulary.
+func (v *Tokenizer) Len() int { return len(v.tokens) }
 
 // Token returns the text of token id ("" when out of range).
-func (v *Vocab) Token(id int) string {
+func (v *Tokenizer) Token(id int) string {
 	if id < 0 || id >= len(v.tokens) {
 		return ""
 	}
 	return v.tokens[id]
-}
-
-// Encode implements Tokenizer (parse_special = false).
-func (v *Vocab) Encode(text string, addSpecial bool) []int {
-	return v.Tokenize(text, addSpecial, false)
 }
 
 // fragment is a piece of the input: raw text [off, off+n) or a token.
@@ -411,65 +400,13 @@ type fragment struct {
 	off, n int
 }
 
-// Tokenize is llama_tokenize(text, add_special, parse_special). With
-// parseSpecial, control tokens written in the text (e.g. "<s>") become
-// those tokens, as llama-tokenize does by default.
-func (v *Vocab) Tokenize(text string, addSpecial, parseSpecial bool) []int {
-	var frags []fragment
-	if text != "" {
-		frags = v.partition(text, parseSpecial)
-	}
-	var out []int
-	switch v.kind {
-	case kindSPM:
-		if addSpecial && v.addBOS {
-			out = append(out, v.bos)
-		}
-		prevSpecial := true // prefix the first fragment with a space
-		var s spmSession
-		for _, f := range frags {
-			if f.tok >= 0 {
-				out = append(out, f.tok)
-				prevSpecial = true
-				continue
-			}
-			raw := text[f.off : f.off+f.n]
-			if v.addSpacePrefix && prevSpecial {
-				raw = " " + raw
-			}
-			out = s.tokenize(v, strings.ReplaceAll(raw, " ", "\u2581"), out)
-			prevSpecial = false
-		}
-	case kindBPE:
-		if addSpecial && v.addBOS {
-			out = append(out, v.bos)
-		}
-		var s bpeSession
-		for _, f := range frags {
-			if f.tok >= 0 {
-				out = append(out, f.tok)
-				continue
-			}
-			raw := text[f.off : f.off+f.n]
-			if v.pre.escapeSpaces {
-				raw = strings.ReplaceAll(raw, " ", "\u2581")
-			}
-			out = s.tokenize(v, raw, out)
-		}
-	}
-	if addSpecial && v.addEOS {
-		out = append(out, v.eos)
-	}
-	return out
-}
-
 // partition splits text at occurrences of special tokens
 // (llama_vocab::impl::tokenizer_st_partition): each special token in turn,
 // longest first, is cut out of every raw fragment left to right. Without
 // parseSpecial, control and unknown tokens are left in the text, but
 // user-defined tokens are still cut out. A token with the LSTRIP (RSTRIP)
 // attribute also drops the C-locale whitespace before (after) it.
-func (v *Vocab) partition(text string, parseSpecial bool) []fragment {
+func (v *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 	frags := []fragment{{tok: -1, off: 0, n: len(text)}}
 	for _, id := range v.special {
 		a := v.attrs[id]
@@ -522,9 +459,9 @@ func (v *Vocab) partition(text string, parseSpecial bool) []fragment {
 // isCSpace is C's isspace in the "C" locale.
 func isCSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 
-// Decode implements Tokenizer: llama_detokenize with remove_special=false
-// and unparse_special=true.
-func (v *Vocab) Decode(ids []int) string {
+// Decode renders ids as llama_detokenize(remove_special=false,
+// unparse_special=true) does, i.e. common_detokenize's default.
+func (v *Tokenizer) Decode(ids []int) string {
 	var b []byte
 	removeSpace := v.addSpacePrefix
 	for _, id := range ids {
@@ -542,7 +479,7 @@ func (v *Vocab) Decode(ids []int) string {
 }
 
 // piece is llama.cpp's token_to_piece for one token (lstrip 0).
-func (v *Vocab) piece(id int, special bool) string {
+func (v *Tokenizer) piece(id int, special bool) string {
 	if id < 0 || id >= len(v.tokens) {
 		return ""
 	}

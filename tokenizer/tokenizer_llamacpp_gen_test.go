@@ -4,7 +4,7 @@
 // llama.cpp checkout (LLAMA_CPP, default ~/llama.cpp) whose libllama is
 // built (LLAMA_CPP_LIB, default $LLAMA_CPP/build/bin), with g++ and python3:
 //
-//	go test -tags llamacppgen -run LlamaCppGolden ./perplexity
+//	go test -tags llamacppgen -run LlamaCppGolden ./tokenizer
 //
 // It compiles the oracles in testdata/llamacpp-oracle against that
 // checkout (llama.cpp's own unicode_regex_split and llama_tokenize; their
@@ -21,7 +21,7 @@
 //     of random texts (both add_special and parse_special values) for each
 //     ggml-vocab-*.gguf of $LLAMA_CPP/models that quantbridge supports (read
 //     by TestLlamaCppVocab, tag llamacppvocab).
-package perplexity
+package tokenizer
 
 import (
 	"bufio"
@@ -205,7 +205,7 @@ func TestLlamaCppGolden(t *testing.T) {
 		if m.Tokenizer == nil || (m.Tokenizer.Model != graph.TokenizerSPM && m.Tokenizer.Model != graph.TokenizerBPE) {
 			continue
 		}
-		v, err := NewVocabForModel(m)
+		v, err := NewForModel(m)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package perplexity
+package tokenizer
 
 // SentencePiece tokenization as llama.cpp's llm_tokenizer_spm_session: the
 // text (spaces already escaped to U+2581) is cut into UTF-8 characters, then
@@ -49,7 +49,7 @@ func utf8Len(c byte) int {
 	return 1
 }
 
-func (s *spmSession) tokenize(v *Vocab, text string, out []int) []int {
+func (s *spmSession) tokenize(v *Tokenizer, text string, out []int) []int {
 	s.syms = s.syms[:0]
 	s.queue = s.queue[:0]
 	for off := 0; off < len(text); {
@@ -99,7 +99,7 @@ func (s *spmSession) tokenize(v *Vocab, text string, out []int) []int {
 	return out
 }
 
-func (s *spmSession) addBigram(v *Vocab, text string, left, right int) {
+func (s *spmSession) addBigram(v *Tokenizer, text string, left, right int) {
 	if left < 0 || right < 0 {
 		return
 	}
@@ -115,7 +115,7 @@ func (s *spmSession) addBigram(v *Vocab, text string, left, right int) {
 // byteToken is llama.cpp's byte_to_token for SentencePiece: the <0xNN>
 // piece, else the byte itself as a piece. llama.cpp throws when neither
 // exists; the unknown token (or nothing) is used here.
-func (v *Vocab) byteToken(c byte) int {
+func (v *Tokenizer) byteToken(c byte) int {
 	const hex = "0123456789ABCDEF"
 	if id, ok := v.ids[string([]byte{'<', '0', 'x', hex[c>>4], hex[c&15], '>'})]; ok {
 		return id
