@@ -21,8 +21,10 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		return nil, fmt.Errorf("input: %w", err)
 	}
 	ggufIn := !st.IsDir() && isGGUF(in)
-	if ggufIn && opt.TokenizerPre != "" {
-		return nil, usagef("--tokenizer-pre %s does not apply to %s: it names the pre-tokenizer of an HF or MLX input, and a GGUF file has its own (tokenizer.ggml.pre)", opt.TokenizerPre, in)
+	if ggufIn {
+		if err := checkGGUFInput(in, &opt); err != nil {
+			return nil, err
+		}
 	}
 	gt, toGGUF := target.(GGUFTarget)
 	if ggufIn && toGGUF {
@@ -48,4 +50,12 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		return convertToGGUF(ctx, m, in, out, opt)
 	}
 	return convertToDir(ctx, m, in, out, opt)
+}
+
+// checkGGUFInput refuses the options that do not apply to the GGUF input in.
+func checkGGUFInput(in string, opt *Options) error {
+	if opt.TokenizerPre != "" {
+		return usagef("--tokenizer-pre %s does not apply to %s: it names the pre-tokenizer of an HF or MLX input, and a GGUF file has its own (tokenizer.ggml.pre)", opt.TokenizerPre, in)
+	}
+	return nil
 }

@@ -62,6 +62,9 @@ func ConvertGGUF(ctx context.Context, in, out string, opt Options) (*Summary, er
 	case gt.FileType.Name == "":
 		return nil, usagef("%s: GGUF → GGUF needs a file type (--type)", in)
 	}
+	if err := checkGGUFInput(in, &opt); err != nil {
+		return nil, err
+	}
 	opt.Target = gt
 	if err := checkPaths(in, out, opt.Force); err != nil {
 		return nil, err

@@ -237,6 +237,7 @@ func TestConvertGGUFErrors(t *testing.T) {
 		{"missing-input", nil, filepath.Join(dir, "nope.gguf"), filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}}, "no such file", nil},
 		{"no-type", nil, in, filepath.Join(dir, "x.gguf"), Options{}, "GGUF → GGUF needs a file type (--type)", nil},
 		{"mlx-target", nil, in, filepath.Join(dir, "x"), Options{Target: MLXTarget{}}, "ConvertGGUF writes GGUF files, not convert.MLXTarget", nil},
+		{"tokenizer-pre", nil, in, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}, TokenizerPre: "qwen2"}, "--tokenizer-pre qwen2 does not apply to " + in, nil},
 		{"exists", nil, in, quant, Options{Target: GGUFTarget{FileType: q80}}, "exists", ErrExists},
 		{"same-file", nil, in, in, Options{Target: GGUFTarget{FileType: q80}, Force: true}, "is the input", ErrSameFile},
 		{"requantize", nil, quant, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: mustFT(t, "Q4_K_M")}}, "requantizing from type Q8_0", nil},
