@@ -89,8 +89,14 @@ type Arch struct {
 	// vocabulary when the SentencePiece model says (LlamaModel.set_vocab).
 	SPMSpacePrefixKV bool
 	// NormOffset is added to every RMSNorm weight when the model goes to
-	// GGUF (Gemma's (1+w) norms: the converter writes w+1). Zero for most.
+	// GGUF (Gemma's (1+w) norms: the converter writes w+1) and taken off
+	// when it leaves GGUF; HF and MLX keep w. Zero for most. See
+	// NormOffsetOf for which tensors.
 	NormOffset float32
+	// SPMNoSpacePrefix: with a SentencePiece vocabulary, set_vocab writes
+	// tokenizer.ggml.add_space_prefix false after the vocabulary and its
+	// special tokens (Gemma), and the tokenizer adds no dummy prefix.
+	SPMNoSpacePrefix bool
 	// MLXQuant returns mlx-lm's quantization for a module whose default
 	// would be (bits, group): ok false leaves it unquantized. nil means
 	// mlx-lm's default predicate (see formats/mlx.Quantizable).
@@ -214,6 +220,36 @@ func (a *Arch) HFClass() (architecture, modelType string) {
 
 const hfLayerPrefix = "model.layers."
 
+// NormOffsetOf returns the offset a tensor's values get on the way to GGUF
+// (and lose on the way back): NormOffset for the RMSNorm weights, whose
+// GGUF names end in "_norm.weight" (the converter's HF-side test is
+// name.endswith("norm.weight")), 0 for everything else.
+func (a *Arch) NormOffsetOf(canon string) float32 {
+	if a.NormOffset != 0 && strings.HasSuffix(canon, "_norm.weight") {
+		return a.NormOffset
+	}
+	return 0
+}
+
+// SkipHFTensor reports whether convert_hf_to_gguf.py leaves an HF tensor
+// out of a text model (TextModel.filter_tensors at llama.cpp 34af94cd):
+// the vision, audio and projector towers of multimodal checkpoints.
+func SkipHFTensor(name string) bool {
+	for _, p := range []string{"mlp", "vit.", "vpm.", "siglip2.", "conformer.", "merger.", "resampler.", "sound_encoder.", "sound_projection.", "speech_embeddings."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, s := range []string{"visual.", "vision.", "audio.", "talker.", "vision_", "audio_", "token2wav.", "code2wav.",
+		"projector.", "pre_mm_projector_norm", "image_newline", "view_seperator", "patch_embed", "patch_embedding",
+		"patch_merger.", "patch_merge_mlp.", "model.connector."} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // CanonicalName maps an HF tensor name (or an MLX one when mlx is set) to
 // its GGUF name. MLX quantization companions (".scales", ".biases") map
 // like ".weight" with the suffix kept. For a per-expert HF tensor expert
@@ -238,6 +274,10 @@ func (a *Arch) CanonicalName(hf string, mlx bool) (name string, expert int, ok b
 }
 
 func (a *Arch) canonical(hf string, mlx bool) (string, int, bool) {
+	// ModelBase.filter_tensors: the language model of a multimodal
+	// checkpoint ("language_model.model.layers.0…" in transformers 4,
+	// "model.language_model.layers.0…" in 5) is named as a text model's.
+	hf = strings.Replace(hf, "language_model.", "", 1)
 	for _, p := range a.Globals {
 		if hf == p.HF {
 			return p.GGUF, -1, true

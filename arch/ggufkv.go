@@ -129,6 +129,11 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	} else if hp.Raw == nil && m.Params.RopeBase != 0 {
 		b.AddArch("rope.freq_base", float32(m.Params.RopeBase))
 	}
+	if theta, ok := hp.RopeSWATheta(); ok {
+		b.AddArch("rope.freq_base_swa", float32(theta))
+	} else if hp.Raw == nil && m.Params.RopeBaseSWA != 0 {
+		b.AddArch("rope.freq_base_swa", float32(m.Params.RopeBaseSWA))
+	}
 	if v, ok := hp.Float("rms_norm_eps", "norm_eps"); ok {
 		b.AddArch("attention.layer_norm_rms_epsilon", float32(v))
 	} else if hp.Raw == nil && m.Params.RMSEps != 0 {
@@ -282,6 +287,28 @@ func (h HParams) Rope() map[string]any {
 		return fa
 	}
 	return rp
+}
+
+// RopeSWATheta is TextModel's rope.freq_base_swa: rope_parameters'
+// (or rope_scaling's) "sliding_attention" rope_theta, where a config
+// without per-attention-type entries has one mirrored from
+// local_rope_theta, rope_local_base_freq and their aliases.
+func (h HParams) RopeSWATheta() (float64, bool) {
+	src, _ := h.Raw["rope_parameters"].(map[string]any)
+	if src == nil {
+		src, _ = h.Raw["rope_scaling"].(map[string]any)
+	}
+	_, full := src["full_attention"]
+	sa, sliding := src["sliding_attention"]
+	if !full && !sliding {
+		v, ok := h.Find("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
+		if !ok {
+			return 0, false
+		}
+		return jsonnum.Float(v)
+	}
+	m, _ := sa.(map[string]any)
+	return jsonnum.Float(m["rope_theta"])
 }
 
 // --- general.* (gguf-py Metadata) ------------------------------------------
@@ -844,6 +871,11 @@ func addVocab(b *KVBuilder, m *graph.Model) error {
 	}
 	if t.ChatTemplate != "" {
 		b.Add("tokenizer.chat_template", t.ChatTemplate)
+	}
+	// Gemma's set_vocab: add_space_prefix false after the SentencePiece
+	// vocabulary.
+	if a, ok := Lookup(m.Arch); ok && a.SPMNoSpacePrefix && t.Model == graph.TokenizerSPM {
+		b.Add("tokenizer.ggml.add_space_prefix", false)
 	}
 	return nil
 }

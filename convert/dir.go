@@ -64,6 +64,30 @@ func rotaryPerm(m *graph.Model, name string, toGGUF bool) *perm {
 	return &perm{heads: heads, inverse: !toGGUF}
 }
 
+// normOffset returns what a tensor of m gets added when it crosses into
+// GGUF (toGGUF) or out of it: Gemma's converter writes RMSNorm weights as
+// w+1 (Arch.NormOffsetOf), HF and MLX keep w. It returns 0 when the tensor
+// does not cross formats. round is the dtype the converter's addition
+// rounds to: it adds in the source dtype, which prepare_tensors has
+// widened to float32 unless it was F16 already.
+func normOffset(m *graph.Model, t *graph.Tensor, toGGUF bool) (add float32, round graph.Type) {
+	a, ok := arch.Lookup(m.Arch)
+	if !ok || toGGUF == (m.Format == graph.FormatGGUF) {
+		return 0, 0
+	}
+	off := a.NormOffsetOf(t.Name)
+	if off == 0 {
+		return 0, 0
+	}
+	if !toGGUF {
+		return -off, 0
+	}
+	if t.Type == graph.F16 {
+		return off, graph.F16
+	}
+	return off, 0
+}
+
 // suffixOf splits "blk.N.rest" into N's prefix and rest ("" and the name
 // for non-block tensors).
 func suffixOf(name string) (string, string) {
@@ -206,6 +230,7 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			dt.from = affineName(t.Affine.Bits, t.Affine.GroupSize)
 		}
 		sp := &spec{name: t.Name, src: t, perm: p, check: true}
+		sp.add, sp.addRound = normOffset(m, t, false)
 		switch {
 		case keepQuant && t.Type == graph.MLXAffine:
 			*dt.nt = *t
@@ -216,7 +241,7 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 				st = *dtype
 			}
 			a := t.Affine
-			if t.Type == graph.MLXAffine && p == nil && a != nil && a.Bits == ap.Bits && a.GroupSize == gs && a.ScaleType == st {
+			if t.Type == graph.MLXAffine && p == nil && sp.add == 0 && a != nil && a.Bits == ap.Bits && a.GroupSize == gs && a.ScaleType == st {
 				*dt.nt = *t // already quantized this way: copy exactly
 				dt.copy = true
 				break
@@ -242,7 +267,7 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			if dtype != nil {
 				ft = *dtype
 			}
-			if t.Type == ft && p == nil {
+			if t.Type == ft && p == nil && sp.add == 0 {
 				*dt.nt = *t
 				dt.copy = true
 				break

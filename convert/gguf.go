@@ -341,6 +341,7 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 		t := src[name]
 		ct := im.Tensor(name).Type
 		sp := spec{name: name, src: t, perm: rotaryPerm(m, name, true), to: to, w: w, off: off, check: to.IsQuantized()}
+		sp.add, sp.addRound = normOffset(m, t, true)
 		if to != ct {
 			sp.via = ct
 		}

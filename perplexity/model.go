@@ -24,6 +24,15 @@ type Model struct {
 	source                   string // model path for errors
 	activations              bool   // emulate llama.cpp activation rounding (see Options)
 	tokenizer                *graph.Tokenizer
+
+	// Gemma 3 features (forward_gemma.go); zero for other architectures.
+	embedScale         float32   // embeddings multiplied by it (0: none)
+	gelu               bool      // GELU-tanh gate instead of SiLU
+	qScale, scoreScale float32   // attention scale on Q (GGUF) or on the scores (0: 1/√HeadDim)
+	softcap            float32   // final logit soft-cap (0: none)
+	window             int       // sliding-window width of the sliding layers
+	sliding            []bool    // per layer: sliding-window attention
+	invFreqSWA         []float64 // rope frequencies of the sliding layers (nil: invFreq)
 }
 
 type layerWeights struct {
@@ -31,6 +40,9 @@ type layerWeights struct {
 	wq, wk, wv, wo    *weight
 	bq, bk, bv, bo    []float32
 	gate, up, down    *weight
+	// Gemma 3: per-head q/k norms, norms of the attention and FFN outputs.
+	qNorm, kNorm              []float32
+	attnPostNorm, ffnPostNorm []float32
 }
 
 // LoadModel prepares m for the forward pass. It supports the llama family
@@ -231,6 +243,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 				}
 			}
 		}
+	}
+	if err := fm.loadGemmaFeatures(m, a, loadV); err != nil {
+		return nil, err
 	}
 	fm.expandAtLoad(expandBudget)
 	return fm, nil
