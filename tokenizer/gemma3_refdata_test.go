@@ -1,6 +1,6 @@
 //go:build refdata
 
-package perplexity
+package tokenizer
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ func TestGemma3Tokenizer(t *testing.T) {
 	for _, model := range []string{"gemma3-tiny", "gemma3-tiny.bf16.gguf"} {
 		t.Run(model, func(t *testing.T) {
 			v := loadVocab(t, testref.Local(t, "arch", model))
-			checkIDs(t, v.Encode(string(text), true), want)
+			checkIDs(t, v.Encode(string(text), Options{AddSpecial: true}), want)
 			for _, f := range []string{"gemma3-tiny.tokens-hf.json", "gemma3-tiny.tokens-hf-addspecial.json"} {
 				b, err := os.ReadFile(testref.Local(t, "arch", f))
 				if err != nil {
@@ -38,7 +38,7 @@ func TestGemma3Tokenizer(t *testing.T) {
 					t.Fatalf("%s: no cases", f)
 				}
 				for i, c := range fx.Cases {
-					if got := v.Tokenize(c.Text, fx.AddSpecial, fx.ParseSpecial); !equalIDs(got, c.IDs) {
+					if got := v.Encode(c.Text, Options{AddSpecial: fx.AddSpecial, ParseSpecial: fx.ParseSpecial}); !equalIDs(got, c.IDs) {
 						t.Errorf("%s case %d %q:\n got  %v\n want %v", filepath.Base(f), i, c.Text, got, c.IDs)
 					}
 				}
