@@ -69,6 +69,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		addBias(r.q, l.bq, T)
 		addBias(r.k, l.bk, T)
 		addBias(r.v, l.bv, T)
+		r.qkNorm(l, T)
 		r.rows(T, func(t0, t1 int) {
 			r.rope(r.q, t0, t1, m.Heads)
 			r.rope(r.k, t0, t1, m.KVHeads)

@@ -31,6 +31,7 @@ type layerWeights struct {
 	wq, wk, wv, wo    *weight
 	bq, bk, bv, bo    []float32
 	gate, up, down    *weight
+	qNorm, kNorm      []float32 // per-head q/k RMSNorm weights (QKNorm; forward_qknorm.go)
 }
 
 // LoadModel prepares m for the forward pass. It supports the llama family
@@ -204,6 +205,14 @@ func LoadModel(m *graph.Model) (*Model, error) {
 		}
 		if l.ffnNorm, err = loadV(pre+"ffn_norm.weight", fm.Embd, false); err != nil {
 			return nil, err
+		}
+		if p.QKNorm || a.Features.QKNorm {
+			if l.qNorm, err = loadV(pre+"attn_q_norm.weight", fm.HeadDim, false); err != nil {
+				return nil, err
+			}
+			if l.kNorm, err = loadV(pre+"attn_k_norm.weight", fm.HeadDim, false); err != nil {
+				return nil, err
+			}
 		}
 		for _, x := range []struct {
 			w          **weight
