@@ -13,7 +13,7 @@ import (
 // archQwenModels are the testdata/arch fixtures of Qwen3, Qwen3-MoE and
 // Mixtral (README.md there) whose HF → GGUF conversion must equal
 // convert_hf_to_gguf.py's bf16 file byte for byte.
-var archQwenModels = []string{"qwen3-tiny"}
+var archQwenModels = []string{"qwen3-tiny", "qwen3moe-tiny"}
 
 // TestArchQwenHFToGGUFBF16 converts each HF checkpoint and requires the
 // bytes of convert_hf_to_gguf.py --outtype bf16 (metadata and tensors,

@@ -19,6 +19,11 @@ type runner struct {
 	logits                []float32
 	cos, sin              []float32 // [positions][ropeDims/2]
 	ropeLen               int
+
+	// routed experts (forward_moe.go)
+	moeLogits, moeW, moeOut []float32
+	moeX, moeG, moeU, moeY  []float32
+	moeSel                  []int
 }
 
 func newRunner(m *Model, threads int) *runner {
@@ -86,6 +91,11 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		addTo(r.x[:T*E], r.o[:T*E])
 
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps) })
+		if l.moe != nil {
+			r.moeFFN(l.moe, T) // forward_moe.go
+			addTo(r.x[:T*E], r.o[:T*E])
+			continue
+		}
 		r.act.reset()
 		r.mulJobs(T, mulJob{r.g, l.gate, r.h}, mulJob{r.u, l.up, r.h})
 		r.rows(T, func(t0, t1 int) { swiglu(r.g[t0*m.FFN:t1*m.FFN], r.u[t0*m.FFN:t1*m.FFN]) })

@@ -32,6 +32,7 @@ type layerWeights struct {
 	bq, bk, bv, bo    []float32
 	gate, up, down    *weight
 	qNorm, kNorm      []float32 // per-head q/k RMSNorm weights (QKNorm; forward_qknorm.go)
+	moe               *moeLayer // routed experts instead of gate/up/down (forward_moe.go)
 }
 
 // LoadModel prepares m for the forward pass. It supports the llama family
@@ -214,6 +215,12 @@ func LoadModel(m *graph.Model) (*Model, error) {
 				return nil, err
 			}
 		}
+		sparse := m.Tensor(pre+"ffn_gate_inp.weight") != nil
+		if sparse {
+			if l.moe, err = fm.loadMoE(m, pre, p); err != nil {
+				return nil, err
+			}
+		}
 		for _, x := range []struct {
 			w          **weight
 			b          *[]float32
@@ -228,6 +235,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			{&l.up, nil, "ffn_up", ffn, fm.Embd},
 			{&l.down, nil, "ffn_down", fm.Embd, ffn},
 		} {
+			if sparse && x.b == nil {
+				continue // ffn_gate/up/down: the experts replace them
+			}
 			if *x.w, err = loadW(pre+x.name+".weight", x.rows, x.cols); err != nil {
 				return nil, err
 			}
@@ -266,6 +276,11 @@ func (fm *Model) expandAtLoad(budget int64) {
 		l := &fm.layers[i]
 		for _, w := range []*weight{l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down} {
 			add(w)
+		}
+		if l.moe != nil {
+			for _, w := range l.moe.weights() {
+				add(w)
+			}
 		}
 	}
 	var total int64

@@ -19,9 +19,9 @@ import (
 // archQwenModels are the fixtures this file checks, with the forward-pass
 // feature each one exercises.
 var archQwenModels = []string{
-	"qwen3-tiny", // q/k norm, head_dim 48 != 128/4, tied
-	// "qwen3moe-tiny": 8 experts, top-2, norm_topk_prob
-	// "mixtral-tiny": llama with 8 experts, top-2, SentencePiece, BOS
+	"qwen3-tiny",    // q/k norm, head_dim 48 != 128/4, tied
+	"qwen3moe-tiny", // 8 experts, top-2, norm_topk_prob
+	"mixtral-tiny",  // llama with 8 experts, top-2, SentencePiece, BOS
 }
 
 type archHFRef struct {
