@@ -3,17 +3,17 @@ package convert
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // Convert converts the checkpoint at in to out. An out ending in ".gguf"
 // is a GGUF file (opt.Type is the llama.cpp file type); any other out is a
 // checkpoint directory: MLX unless opt.To is "hf".
 func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error) {
-	st, err := os.Stat(in)
+	st, err := osfile.Stat(in) // a named pipe would block isGGUF's read
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}

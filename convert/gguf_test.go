@@ -236,7 +236,7 @@ func TestConvertGGUFErrors(t *testing.T) {
 	}{
 		{"missing-input", nil, filepath.Join(dir, "nope.gguf"), filepath.Join(dir, "x.gguf"), Options{Type: q80}, "no such file", nil},
 		{"no-type", nil, in, filepath.Join(dir, "x.gguf"), Options{}, "--type", nil},
-		{"exists", nil, in, quant, Options{Type: q80}, "exists", ErrExists},
+		{"exists", nil, in, filepath.Join(dir, "adir.gguf"), Options{Type: q80}, "exists", ErrExists},
 		{"same-file", nil, in, in, Options{Type: q80, Force: true}, "is the input", ErrSameFile},
 		{"requantize", nil, quant, filepath.Join(dir, "x.gguf"), Options{Type: mustFT(t, "Q4_K_M")}, "requantizing from type Q8_0", nil},
 		{"requantize-to-f16", nil, quant, filepath.Join(dir, "x.gguf"), Options{Type: mustFT(t, "F16")}, "requantizing from type Q8_0", nil},
@@ -245,6 +245,7 @@ func TestConvertGGUFErrors(t *testing.T) {
 		{"not-gguf", nil, filepath.Join(dir, "tiny.txt"), filepath.Join(dir, "x.gguf"), Options{Type: q80}, "", nil},
 	}
 	os.WriteFile(filepath.Join(dir, "tiny.txt"), []byte("not a gguf file"), 0o644)
+	os.Mkdir(filepath.Join(dir, "adir.gguf"), 0o755) // not a regular file: replaced only with --force
 	before := map[string][]string{dir: entries(t, dir), poisonDir: entries(t, poisonDir)}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
