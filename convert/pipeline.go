@@ -40,7 +40,9 @@ type Options struct {
 	// to another type (dequantize → quantize), as llama-quantize's
 	// --allow-requantize does.
 	AllowRequantize bool
-	// Force overwrites an existing output.
+	// Force overwrites an existing output directory (or anything else
+	// at the output path); a GGUF output replaces an existing regular file
+	// without it, as llama-quantize does (see ErrExists).
 	Force bool
 	// Progress, if set, is called (serially) as work finishes.
 	Progress func(Progress)

@@ -65,8 +65,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands:             cmds,
 		EnableBashCompletion: true,
 		HideHelpCommand:      true, // helpCommand replaces urfave/cli's (exit 3 on an unknown topic)
-		Writer:               stdout,
-		ErrWriter:            stderr,
+		// urfave/cli adds --help only when it adds its own help command.
+		Flags:     []cli.Flag{cli.HelpFlag},
+		Writer:    stdout,
+		ErrWriter: stderr,
 		// Exit statuses are run's to decide, not the library's os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {

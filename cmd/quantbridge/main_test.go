@@ -32,6 +32,8 @@ func TestVersionHelpUnknown(t *testing.T) {
 		{[]string{"help", "convert"}, 0, "quantbridge convert - convert or quantize a checkpoint", "", false, true},
 		{[]string{"help", "ppl"}, 0, "--max-ppl-increase PCT", "", false, true},
 		{[]string{"help"}, 0, "COMMANDS:", "", false, true},
+		{[]string{"--help"}, 0, "COMMANDS:", "", false, true},
+		{[]string{"-h"}, 0, "COMMANDS:", "", false, true},
 		{[]string{"help", "frob"}, 2, "", `quantbridge: help: unknown command "frob"`, true, false},
 		{[]string{"frob"}, 2, "", `quantbridge: unknown command "frob"`, true, false},
 		{[]string{"--frob"}, 2, "", "flag provided but not defined: -frob", false, false},
