@@ -74,6 +74,7 @@ var Gemma3 = &Arch{
 		PostNorms:  true,
 		EmbedScale: true,
 	},
+	Verified: "gemma3-tiny (sliding window 32 < ctx, 5 sliding + 1 global layer, (1+w) norms, q/k norms, GELU-tanh, tied): see the architectures matrix (go test ./cmd/quantbridge -run TestArchitectureMatrix)",
 }
 
 func init() { Register(Gemma3) }
