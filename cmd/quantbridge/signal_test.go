@@ -135,3 +135,33 @@ func TestBatchSignals(t *testing.T) {
 		}
 	}
 }
+
+// TestNohup: started with SIGHUP ignored (nohup), a conversion ignores a
+// hangup and finishes, as it did before it handled SIGHUP.
+func TestNohup(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "kjv.Q4_K_M.gguf")
+	cmd := exec.Command("/bin/sh", "-c", `trap "" HUP; exec "$0" "$@"`, os.Args[0],
+		"convert", "-j", "1", "--type", "Q4_K_M", testref.Local(t, "kjv-llama"), out)
+	cmd.Env = append(os.Environ(), "QB_RUN_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(temporaries(dir)) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no temporary file appeared")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() != 4333440 {
+		t.Errorf("output: %v, %v", st, err)
+	}
+}

@@ -19,11 +19,17 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 // signalContext returns a context canceled by the first of stopSignals.
 // signaled reports that signal (nil while none has arrived); stop
 // unregisters the handler. Later signals are caught too, so cleanup
-// is not cut short; SIGKILL still ends the process at once.
+// is not cut short; SIGKILL still ends the process at once. A signal the
+// process was started with ignored (nohup's SIGHUP, SIGINT of a
+// background job in a non-interactive shell) stays ignored.
 func signalContext(parent context.Context) (ctx context.Context, signaled func() os.Signal, stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, stopSignals...)
+	for _, sig := range stopSignals {
+		if !signal.Ignored(sig) {
+			signal.Notify(ch, sig)
+		}
+	}
 	var (
 		mu  sync.Mutex
 		got os.Signal
