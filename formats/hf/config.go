@@ -16,11 +16,6 @@ import (
 // ConfigName is the HF model configuration file.
 const ConfigName = "config.json"
 
-// maxJSONFile bounds the JSON side files (config.json, tokenizer_config.json,
-// tokenizer.json, ...) read into memory. Real tokenizer.json files are a few
-// tens of MB at most.
-const maxJSONFile = 512 << 20
-
 // maxDim bounds every size read from a config (layers, widths, heads,
 // vocabulary, context). It keeps derived products within int64 and rejects
 // nonsense before anything is allocated from it.
@@ -47,7 +42,7 @@ func (e *ConfigError) Error() string {
 
 // ReadConfigFile reads and parses a config.json file; errors name path.
 func ReadConfigFile(path string) (arch string, p graph.Params, raw map[string]any, err error) {
-	data, err := osfile.ReadLimited(path, maxJSONFile)
+	data, err := osfile.ReadLimited(path, maxSmallJSON)
 	if err != nil {
 		return "", p, nil, err
 	}

@@ -56,7 +56,8 @@ func ReadTokenizer(dir string, p graph.Params) (*graph.Tokenizer, error) {
 func ReadTokenizerOptions(dir string, p graph.Params, opt TokenizerOptions) (*graph.Tokenizer, error) {
 	files := map[string][]byte{}
 	for _, name := range append(TokenizerFiles, ConfigName) {
-		b, err := osfile.ReadLimited(filepath.Join(dir, name), maxJSONFile)
+		limit, _ := SideFileLimit(name)
+		b, err := osfile.ReadLimited(filepath.Join(dir, name), limit)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
