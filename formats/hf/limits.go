@@ -16,6 +16,10 @@ const (
 	// tokenizer.model: real ones reach a few tens of MB (Gemma's
 	// 262k-token tokenizer.json is 33 MB).
 	maxTokenizerFile = 64 << 20
+	// maxTokenizerPart bounds each of tokenizer.json's normalizer,
+	// pre_tokenizer, post_processor and decoder objects (real ones are at
+	// most a few KB; the vocabulary and merges are not part of them).
+	maxTokenizerPart = 1 << 20
 	// maxAuxFile bounds any other auxiliary file carried in Model.Files
 	// (model cards, custom code); larger ones are left out.
 	maxAuxFile = 64 << 20

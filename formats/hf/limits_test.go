@@ -114,3 +114,18 @@ func TestSideFileSizeCaps(t *testing.T) {
 		t.Errorf("ReadConfigFile: error %v", err)
 	}
 }
+
+// TestTokenizerPartCap: tokenizer.json's normalizer, pre_tokenizer,
+// post_processor and decoder, decoded into generic JSON values, are capped
+// at maxTokenizerPart each, with an error naming the file and the key.
+func TestTokenizerPartCap(t *testing.T) {
+	big := `{"type": "Sequence", "x": [` + strings.Repeat("0,", maxTokenizerPart/2) + `0]}`
+	for _, key := range []string{"normalizer", "pre_tokenizer", "post_processor", "decoder"} {
+		tj := `{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "` + key + `": ` + big + `}`
+		_, err := ParseTokenizer(map[string][]byte{"tokenizer.json": []byte(tj)}, graph.Params{}, TokenizerOptions{Arch: "qwen2"})
+		want := fmt.Sprintf("tokenizer.json: %s is %d bytes, over the %d-byte limit", key, len(big), maxTokenizerPart)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %q", key, err, want)
+		}
+	}
+}

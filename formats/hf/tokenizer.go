@@ -211,6 +211,16 @@ func parseTokenizerJSON(path string, b []byte) (*tokenizerJSON, error) {
 	if err := json.Unmarshal(b, tj); err != nil {
 		return nil, jsonError(path, err)
 	}
+	for _, part := range []struct {
+		key string
+		raw json.RawMessage
+	}{{"normalizer", tj.Normalizer}, {"pre_tokenizer", tj.PreTokenizer}, {"post_processor", tj.PostProcessor}, {"decoder", tj.Decoder}} {
+		// These are decoded into generic values, at up to about 60 bytes
+		// of memory per byte.
+		if len(part.raw) > maxTokenizerPart {
+			return nil, fmt.Errorf("%s: %s is %d bytes, over the %d-byte limit", path, part.key, len(part.raw), maxTokenizerPart)
+		}
+	}
 	for i, at := range tj.AddedTokens {
 		if at.ID < 0 || at.ID >= maxVocab {
 			return nil, fmt.Errorf("%s: added_tokens[%d] %q has id %d out of range", path, i, at.Content, at.ID)
