@@ -346,17 +346,27 @@ func (c cfg) rope(p *graph.Params) error {
 	if rs.Type == "llama3" {
 		def, lowDef, highDef, origDef = 8, 1, 4, 8192
 	}
-	if rs.Factor, err = floatIn(c, rp, "factor", def); err != nil {
+	if rs.Factor, err = floatIn(c, rp, "factor", math.NaN()); err != nil {
 		return err
 	}
-	if math.IsNaN(rs.Factor) {
-		rs.Factor = 0
+	switch {
+	case math.IsNaN(rs.Factor) && !math.IsNaN(def):
+		rs.Factor = def
+	case math.IsNaN(rs.Factor):
+		rs.Factor = 0 // not given
+	case !(rs.Factor > 0) || math.IsInf(rs.Factor, 0):
+		// transformers and the converter divide by it
+		return c.errf("rope_scaling", "factor %v is not valid", rs.Factor)
 	}
 	if rs.LowFreqFactor, err = floatIn(c, rp, "low_freq_factor", lowDef); err != nil {
 		return err
 	}
 	if rs.HighFreqFactor, err = floatIn(c, rp, "high_freq_factor", highDef); err != nil {
 		return err
+	}
+	if rs.Type == "llama3" && (!(rs.LowFreqFactor > 0) || !(rs.HighFreqFactor > 0)) {
+		// the converter divides the original context by both
+		return c.errf("rope_scaling", "low_freq_factor %v and high_freq_factor %v must be positive", rs.LowFreqFactor, rs.HighFreqFactor)
 	}
 	orig, err := floatIn(c, rp, "original_max_position_embeddings", math.NaN())
 	if err != nil {
