@@ -430,6 +430,11 @@ func addMetadata(b *KVBuilder, m *graph.Model) error {
 	return nil
 }
 
+// maxFrontMatter bounds README.md's YAML front matter (real model cards
+// have a few KB): decoding YAML takes about 110 bytes of memory per input
+// byte, and README.md may be up to 64 MB.
+const maxFrontMatter = 1 << 20
+
 // modelCard parses README.md YAML front matter (Metadata.load_model_card).
 func modelCard(readme []byte) (map[string]any, error) {
 	if len(readme) == 0 {
@@ -447,6 +452,9 @@ func modelCard(readme []byte) (map[string]any, error) {
 		y = append(y, l)
 	}
 	text := strings.Join(y, "\n") + "\n"
+	if len(text) > maxFrontMatter {
+		return nil, fmt.Errorf("%d bytes, over the %d-byte limit", len(text), maxFrontMatter)
+	}
 	text = strings.ReplaceAll(text, "- no\n", "- \"no\"\n")
 	text = strings.ReplaceAll(text, "\t", "  ")
 	var out map[string]any

@@ -21,11 +21,11 @@ package batch
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/internal/osfile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -63,10 +63,14 @@ type EvalSpec struct {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
+// maxManifest bounds the manifest file (one of ten thousand models is
+// about 1 MB of YAML).
+const maxManifest = 1 << 20
+
 // ParseManifest reads and validates a manifest file. Relative paths in it
 // are resolved against the manifest's directory.
 func ParseManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
+	data, err := osfile.ReadLimited(path, maxManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +132,10 @@ func parseManifest(data []byte) (*Manifest, error) {
 		}
 		if t.Type == "" {
 			return nil, fmt.Errorf("targets[%d]: type is empty", i)
+		}
+		if !nameRE.MatchString(t.Type) {
+			// The type is part of the output's file name.
+			return nil, fmt.Errorf("targets[%d]: type %q must be letters, digits, '.', '_' or '-'", i, t.Type)
 		}
 		t.Type = strings.ToUpper(t.Type)
 		if tseen[t.Slug()] {

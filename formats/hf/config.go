@@ -17,17 +17,12 @@ import (
 // ConfigName is the HF model configuration file.
 const ConfigName = "config.json"
 
-// maxJSONFile bounds the JSON side files (config.json, tokenizer_config.json,
-// tokenizer.json, ...) read into memory. Real tokenizer.json files are a few
-// tens of MB at most.
-const maxJSONFile = 512 << 20
-
 // ConfigError reports an invalid config.json (see arch.ConfigError).
 type ConfigError = arch.ConfigError
 
 // ReadConfigFile reads and parses a config.json file; errors name path.
 func ReadConfigFile(path string) (arch string, p graph.Params, raw map[string]any, err error) {
-	data, err := osfile.ReadLimited(path, maxJSONFile)
+	data, err := osfile.ReadLimited(path, maxSmallJSON)
 	if err != nil {
 		return "", p, nil, err
 	}
@@ -264,17 +259,27 @@ func rope(c *arch.Config, p *graph.Params, defBase float64) error {
 	if rs.Type == "llama3" {
 		def, lowDef, highDef, origDef = 8, 1, 4, 8192
 	}
-	if rs.Factor, err = c.FloatIn(rp, "factor", def); err != nil {
+	if rs.Factor, err = c.FloatIn(rp, "factor", math.NaN()); err != nil {
 		return err
 	}
-	if math.IsNaN(rs.Factor) {
-		rs.Factor = 0
+	switch {
+	case math.IsNaN(rs.Factor) && !math.IsNaN(def):
+		rs.Factor = def
+	case math.IsNaN(rs.Factor):
+		rs.Factor = 0 // not given
+	case !(rs.Factor > 0) || math.IsInf(rs.Factor, 0):
+		// transformers and the converter divide by it
+		return c.Errf("rope_scaling", "factor %v is not valid", rs.Factor)
 	}
 	if rs.LowFreqFactor, err = c.FloatIn(rp, "low_freq_factor", lowDef); err != nil {
 		return err
 	}
 	if rs.HighFreqFactor, err = c.FloatIn(rp, "high_freq_factor", highDef); err != nil {
 		return err
+	}
+	if rs.Type == "llama3" && (!(rs.LowFreqFactor > 0) || !(rs.HighFreqFactor > 0)) {
+		// the converter divides the original context by both
+		return c.Errf("rope_scaling", "low_freq_factor %v and high_freq_factor %v must be positive", rs.LowFreqFactor, rs.HighFreqFactor)
 	}
 	orig, err := c.FloatIn(rp, "original_max_position_embeddings", math.NaN())
 	if err != nil {

@@ -159,6 +159,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing vocab", base(map[string]string{"vocab_size": ""}), `key "vocab_size": missing`},
 		{"no architecture at all", base(map[string]string{"architectures": ""}), "neither architectures nor model_type"},
 		{"zero heads", base(map[string]string{"num_attention_heads": "0"}), `key "num_attention_heads": 0 is out of range`},
+		// testdata/fuzz/FuzzParseConfig/ba8b27d4115a29df: a factor of 0 was accepted and written back as
+		// "absent", which reads as llama3's default 8; transformers and the converter divide by it.
+		{"rope factor 0", base(map[string]string{"rope_scaling": `{"factor": 0, "rope_type": "llama3"}`}), `key "rope_scaling": factor 0 is not valid`},
+		{"rope factor negative", base(map[string]string{"rope_scaling": `{"factor": -2, "rope_type": "linear"}`}), `key "rope_scaling": factor -2 is not valid`},
+		{"llama3 low_freq_factor 0", base(map[string]string{"rope_scaling": `{"factor": 8, "low_freq_factor": 0, "rope_type": "llama3"}`}), "low_freq_factor 0 and high_freq_factor 4 must be positive"},
 		{"negative ffn", base(map[string]string{"intermediate_size": "-5"}), `key "intermediate_size": -5 is out of range`},
 		{"huge layers", base(map[string]string{"num_hidden_layers": "1e300"}), `key "num_hidden_layers": 1e+300 is out of range`},
 		{"fractional size", base(map[string]string{"hidden_size": "64.5"}), `64.5 is not an integer`},

@@ -15,6 +15,7 @@ import (
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/atomicfile"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // ReadOptions adjust ReadDirOptions.
@@ -22,9 +23,6 @@ type ReadOptions struct {
 	// TokenizerPre overrides the BPE pre-tokenizer name (--tokenizer-pre).
 	TokenizerPre string
 }
-
-// maxAuxFile bounds an auxiliary file carried in Model.Files.
-const maxAuxFile = 64 << 20
 
 // auxExt are the extensions of auxiliary files ReadDir carries over
 // (tokenizer and generation configs, chat templates, model cards, custom
@@ -128,11 +126,11 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		if !e.Type().IsRegular() || name == ConfigName || name == safetensors.IndexName || !auxExt[strings.ToLower(filepath.Ext(name))] {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil || info.Size() > maxAuxFile {
-			continue
+		limit, known := SideFileLimit(name)
+		if info, err := e.Info(); err == nil && info.Size() > limit && !known {
+			continue // a model card or custom code too large to carry over
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		b, err := osfile.ReadLimited(filepath.Join(dir, name), limit)
 		if err != nil {
 			return fail(err)
 		}

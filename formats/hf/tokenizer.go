@@ -57,7 +57,8 @@ func ReadTokenizer(dir string, p graph.Params) (*graph.Tokenizer, error) {
 func ReadTokenizerOptions(dir string, p graph.Params, opt TokenizerOptions) (*graph.Tokenizer, error) {
 	files := map[string][]byte{}
 	for _, name := range append(TokenizerFiles, ConfigName) {
-		b, err := osfile.ReadLimited(filepath.Join(dir, name), maxJSONFile)
+		limit, _ := SideFileLimit(name)
+		b, err := osfile.ReadLimited(filepath.Join(dir, name), limit)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -216,6 +217,16 @@ func parseTokenizerJSON(path string, b []byte) (*tokenizerJSON, error) {
 	tj := &tokenizerJSON{path: path}
 	if err := json.Unmarshal(b, tj); err != nil {
 		return nil, jsonError(path, err)
+	}
+	for _, part := range []struct {
+		key string
+		raw json.RawMessage
+	}{{"normalizer", tj.Normalizer}, {"pre_tokenizer", tj.PreTokenizer}, {"post_processor", tj.PostProcessor}, {"decoder", tj.Decoder}} {
+		// These are decoded into generic values, at up to about 60 bytes
+		// of memory per byte.
+		if len(part.raw) > maxTokenizerPart {
+			return nil, fmt.Errorf("%s: %s is %d bytes, over the %d-byte limit", path, part.key, len(part.raw), maxTokenizerPart)
+		}
 	}
 	for i, at := range tj.AddedTokens {
 		if at.ID < 0 || at.ID >= maxVocab {

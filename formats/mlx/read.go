@@ -21,12 +21,8 @@ import (
 const ConfigName = "config.json"
 
 // maxConfigSize bounds config.json (real ones are a few KB; mixed-precision
-// configs with an entry per layer a few hundred KB).
-const maxConfigSize = 64 << 20
-
-// maxAuxFile bounds each carried-over auxiliary file (tokenizer.json of a
-// large vocabulary is tens of MB).
-const maxAuxFile = 512 << 20
+// configs with an entry per layer a few hundred KB): hf's cap for it.
+var maxConfigSize, _ = hf.SideFileLimit(ConfigName)
 
 // AuxFiles are the auxiliary files ReadDir carries over in graph.Model.Files
 // and WriteDir writes back: the tokenizer files (hf.TokenizerFiles) and
@@ -151,7 +147,8 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 
 	m.Files = map[string][]byte{}
 	for _, name := range AuxFiles {
-		b, err := osfile.ReadLimited(filepath.Join(dir, name), maxAuxFile)
+		limit, _ := hf.SideFileLimit(name)
+		b, err := osfile.ReadLimited(filepath.Join(dir, name), limit)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

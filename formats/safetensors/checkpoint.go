@@ -15,8 +15,13 @@ import (
 const IndexName = "model.safetensors.index.json"
 
 // maxIndexSize bounds the index.json read into memory (a 1T-parameter
-// checkpoint's index is a few MB).
-const maxIndexSize = 256 << 20
+// mixture of experts lists about 150k tensors, some 15 MB).
+const maxIndexSize = 64 << 20
+
+// maxIndexMetadata bounds the index's "metadata" object, decoded into
+// generic values (up to about 60 bytes of memory per input byte). Real ones
+// hold total_size and total_parameters.
+const maxIndexMetadata = 1 << 20
 
 // Checkpoint is a set of safetensors files opened together.
 type Checkpoint struct {
@@ -71,20 +76,9 @@ func CheckpointFiles(path string) ([]string, *Index, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		seen := map[string]bool{}
-		var names []string
-		for _, shard := range idx.WeightMap {
-			if !seen[shard] {
-				seen[shard] = true
-				names = append(names, shard)
-			}
-		}
-		sort.Strings(names)
+		names := idx.Shards()
 		files := make([]string, len(names))
 		for i, n := range names {
-			if n == "" || filepath.Base(n) != n || n == "." || n == ".." {
-				return nil, nil, fmt.Errorf("safetensors: %s: weight_map names shard %q, which is not a file name in the directory", idxPath, n)
-			}
 			files[i] = filepath.Join(path, n)
 		}
 		return files, idx, nil
@@ -104,7 +98,9 @@ func CheckpointFiles(path string) ([]string, *Index, error) {
 	return matches, nil, nil
 }
 
-// ReadIndex reads and parses a model.safetensors.index.json.
+// ReadIndex reads and parses a model.safetensors.index.json. The index
+// must have a weight_map whose every shard is a file name (no directory
+// part), and may be at most 64 MB long.
 func ReadIndex(path string) (*Index, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -117,14 +113,50 @@ func ReadIndex(path string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	var idx Index
-	if err := json.Unmarshal(b, &idx); err != nil {
+	return parseIndex(path, b)
+}
+
+// parseIndex parses the bytes of the index file path (named in errors).
+func parseIndex(path string, b []byte) (*Index, error) {
+	var raw struct {
+		Metadata  json.RawMessage   `json:"metadata"`
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %v", path, err)
 	}
-	if idx.WeightMap == nil {
+	if raw.WeightMap == nil {
 		return nil, fmt.Errorf("safetensors: %s: no weight_map", path)
 	}
-	return &idx, nil
+	idx := &Index{WeightMap: raw.WeightMap}
+	if len(raw.Metadata) > maxIndexMetadata {
+		return nil, fmt.Errorf("safetensors: %s: metadata is %d bytes, over the %d-byte limit", path, len(raw.Metadata), maxIndexMetadata)
+	}
+	if len(raw.Metadata) > 0 {
+		if err := json.Unmarshal(raw.Metadata, &idx.Metadata); err != nil {
+			return nil, fmt.Errorf("safetensors: %s: metadata: %v", path, err)
+		}
+	}
+	for _, n := range idx.WeightMap {
+		if n == "" || filepath.Base(n) != n || n == "." || n == ".." {
+			return nil, fmt.Errorf("safetensors: %s: weight_map names shard %q, which is not a file name in the directory", path, n)
+		}
+	}
+	return idx, nil
+}
+
+// Shards returns the distinct shard file names of the weight map, sorted.
+func (idx *Index) Shards() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, shard := range idx.WeightMap {
+		if !seen[shard] {
+			seen[shard] = true
+			names = append(names, shard)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // OpenCheckpoint opens a single .safetensors file or a checkpoint directory

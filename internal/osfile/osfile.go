@@ -84,7 +84,7 @@ func ReadLimited(path string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	if size > limit {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d this reader accepts", path, size, limit)
+		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit for this file", path, size, limit)
 	}
 	b := make([]byte, size)
 	if n, err := f.ReadAt(b, 0); int64(n) != size {

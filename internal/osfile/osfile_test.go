@@ -23,7 +23,7 @@ func TestReadLimited(t *testing.T) {
 		limit int64
 		want  string
 	}{
-		{path, 7, "8 bytes is more than the 7 this reader accepts"},
+		{path, 7, "8 bytes, over the 7-byte limit for this file"},
 		{dir, 1 << 20, dir + " is a directory"},
 		{filepath.Join(dir, "missing"), 1 << 20, "no such file"},
 	} {
