@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/formats/mlx"
@@ -77,7 +78,17 @@ func OpenOptions(path string, opt Options) (*graph.Model, error) {
 	}
 	switch f {
 	case graph.FormatGGUF:
-		return gguf.ReadModel(path)
+		m, err := gguf.ReadModel(path)
+		if err != nil {
+			return nil, err
+		}
+		// The architecture's own keys and tensors (formats/gguf reads
+		// only the common ones).
+		if err := arch.ApplyGGUF(m); err != nil {
+			m.Close()
+			return nil, err
+		}
+		return m, nil
 	case graph.FormatSafetensors:
 		return safetensors.ReadModel(path)
 	case graph.FormatMLX:

@@ -24,6 +24,7 @@ type Model struct {
 	source                   string // model path for errors
 	activations              bool   // emulate llama.cpp activation rounding (see Options)
 	tokenizer                *graph.Tokenizer
+	longrope                 *longrope // longrope scaling (model_fused.go), nil without
 }
 
 type layerWeights struct {
@@ -49,6 +50,12 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", m.Path, &arch.UnsupportedError{Arch: archName})
 	}
+	// Fused projections become row views (model_fused.go).
+	sm, err := splitFused(m, a)
+	if err != nil {
+		return nil, err
+	}
+	m = sm
 	p := m.Params
 	fm := &Model{Arch: archName, source: m.Path, tokenizer: m.Tokenizer}
 	errf := func(format string, a ...any) error {
@@ -138,7 +145,12 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			return nil, errf("%v", err)
 		}
 	}
-	if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
+	if fm.longrope, err = longropeOf(m, base, fm.ropeDims); err != nil {
+		return nil, errf("%v", err)
+	}
+	if fm.longrope != nil {
+		fm.invFreq = fm.longrope.short
+	} else if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
 		return nil, errf("%v", err)
 	}
 
