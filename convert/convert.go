@@ -29,6 +29,9 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		return nil, err
 	}
 	defer m.Close()
+	if err := validate(m, &opt); err != nil {
+		return nil, err
+	}
 	if toGGUF {
 		return convertToGGUF(ctx, m, in, out, opt)
 	}

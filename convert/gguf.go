@@ -64,6 +64,9 @@ func ConvertGGUF(ctx context.Context, in, out string, opt Options) (*Summary, er
 	if m.Format == "" {
 		m.Format = graph.FormatGGUF
 	}
+	if err := validate(m, &opt); err != nil {
+		return nil, err
+	}
 	return quantizeGGUF(ctx, m, in, out, opt)
 }
 

@@ -19,6 +19,15 @@ import (
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
+// tinyTokens returns n distinct token strings.
+func tinyTokens(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("t%d", i)
+	}
+	return out
+}
+
 // tinyLlama writes a small synthetic llama GGUF (BF16 weights, F32 norms)
 // with deterministic pseudo-random values and returns its path.
 func tinyLlama(t testing.TB, dir string, poison string) string {
@@ -35,7 +44,7 @@ func tinyLlama(t testing.TB, dir string, poison string) string {
 		{Key: "llama.attention.head_count_kv", Value: uint32(s.kvHeads)},
 		{Key: "general.quantization_version", Value: uint32(2)},
 		{Key: "split.count", Value: uint16(1)},
-		{Key: "tokenizer.ggml.tokens", Value: []string{"a", "b"}},
+		{Key: "tokenizer.ggml.tokens", Value: tinyTokens(int(s.vocab))},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	infos := make([]gguf.TensorInfo, len(m.Tensors))

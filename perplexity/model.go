@@ -50,6 +50,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", m.Path, &arch.UnsupportedError{Arch: archName})
 	}
+	if _, err := arch.Validate(m); err != nil {
+		return nil, err
+	}
 	// Fused projections become row views (model_fused.go).
 	sm, err := splitFused(m, a)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/quantbridge/quantbridge/convert"
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/perplexity"
+	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 func init() {
@@ -169,11 +170,11 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 	if m.Tokenizer == nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: the model has no tokenizer", model)
 	}
-	tok, err := perplexity.NewTokenizerForModel(m)
+	tok, err := tokenizer.NewForModel(m)
 	if err != nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
 	}
-	text, err := perplexity.ReadTextFile(textPath, true, true) // as llama-perplexity -f
+	text, err := tokenizer.ReadTextFile(textPath, false, true) // as llama-perplexity -f
 	if err != nil {
 		return batch.EvalResult{}, err
 	}

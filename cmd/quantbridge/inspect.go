@@ -55,6 +55,12 @@ func printInfo(w io.Writer, info *formats.Info) {
 		arch = "(unknown)"
 	}
 	fmt.Fprintf(w, "  architecture  %s\n", arch)
+	for _, x := range info.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", x)
+	}
+	if info.Problem != "" {
+		fmt.Fprintf(w, "  problem: %s (convert and ppl refuse this model)\n", info.Problem)
+	}
 	if p.Layers > 0 {
 		fmt.Fprintf(w, "  layers %d, embedding %d, ffn %d, heads %d, kv heads %d, head dim %d\n",
 			p.Layers, p.Embedding, p.FFN, p.Heads, p.KVHeads, p.HeadDim)
