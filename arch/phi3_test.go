@@ -55,7 +55,7 @@ func TestPhi3Names(t *testing.T) {
 func TestPhi3Config(t *testing.T) {
 	want := graph.Params{Layers: 4, Embedding: 128, FFN: 352, Heads: 4, KVHeads: 2, HeadDim: 32,
 		RopeBase: 10000, RopeType: "neox", RopeDims: 32, RMSEps: 1e-5, ContextLength: 256, VocabSize: 4160,
-		TorchDType: "bfloat16",
+		TorchDType:  "bfloat16",
 		RopeScaling: &graph.RopeScaling{Type: "longrope", OriginalContext: 64, ShortFactor: phi3Short, LongFactor: phi3Long}}
 	for _, p := range []string{"phi3-tiny/config.json", "configs/phi3-tiny.transformers5.config.json"} {
 		name, got, _, err := hf.ReadConfigFile(testref.Local(t, "arch", p))
