@@ -125,6 +125,10 @@ type Arch struct {
 	// tokenizer_class of "GPT2Tokenizer" selects the BPE vocabulary
 	// instead, even beside a tokenizer.model.
 	SPMAddedTokens bool
+	// MLXUntiedDefault: mlx-lm's ModelArgs for the architecture defaults
+	// tie_word_embeddings to False (phi3.py) where llama.py and qwen2.py
+	// default it to True; it applies to an MLX config.json without the key.
+	MLXUntiedDefault bool
 }
 
 // Derived reports whether a tensor name is one the converters compute

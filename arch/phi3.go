@@ -61,6 +61,8 @@ var Phi3 = &Arch{
 	FromGGUF:        phi3FromGGUF,
 	FromGGUFTensors: phi3FromGGUFTensors,
 	SPMAddedTokens:  true,
+	// mlx-lm phi3.py ModelArgs: tie_word_embeddings: bool = False.
+	MLXUntiedDefault: true,
 }
 
 func init() { Register(Phi3) }

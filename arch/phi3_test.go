@@ -235,3 +235,74 @@ func TestLongropeAttnFactor(t *testing.T) {
 		}
 	}
 }
+
+// Phi-4-mini's partial_rotary_factor and a sliding window: the rotary
+// dimension int(factor × hidden) // heads, the window written as
+// attention.sliding_window (and marked on every layer for transformers'
+// forward pass, not for llama.cpp's, which disables it for phi3).
+func TestPhi3PartialRotaryAndWindow(t *testing.T) {
+	b, err := os.ReadFile(testref.Local(t, "arch", "phi3-tiny", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	c["partial_rotary_factor"] = 0.75
+	c["sliding_window"] = 48.0
+	rs := c["rope_scaling"].(map[string]any)
+	rs["short_factor"] = rs["short_factor"].([]any)[:12]
+	rs["long_factor"] = rs["long_factor"].([]any)[:12]
+	nb, _ := json.Marshal(c)
+	_, p, raw, err := hf.ParseConfig(nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.RopeDims != 24 || len(p.RopeScaling.LongFactor) != 12 || p.SlidingWindow != 48 || !reflect.DeepEqual(p.SlidingLayers, []bool{true, true, true, true}) {
+		t.Errorf("params %+v", p)
+	}
+	hm, err := hf.ReadDir(testref.Local(t, "arch", "phi3-tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hm.Close()
+	m := &graph.Model{Path: "phi4-mini-like", Arch: "phi3", Params: p, Config: raw, Tokenizer: hm.Tokenizer, Tensors: hm.Tensors}
+	kv, err := arch.ModelKV(m, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, e := range kv {
+		got[e.Key] = e.Value
+	}
+	if got["phi3.rope.dimension_count"] != uint32(24) || got["phi3.attention.sliding_window"] != uint32(48) {
+		t.Errorf("rope.dimension_count %v, attention.sliding_window %v", got["phi3.rope.dimension_count"], got["phi3.attention.sliding_window"])
+	}
+	ts, err := arch.Phi3.ExtraTensors(m)
+	if err != nil || len(ts) != 2 || ts[0].Shape[0] != 12 {
+		t.Errorf("extra tensors %v, %v", ts, err)
+	}
+	// Without longrope: no attn_factor key, no factor tensors; the
+	// original context is still required and written.
+	delete(raw, "rope_scaling")
+	m.Params.RopeScaling = nil
+	if kv, err = arch.ModelKV(m, 32); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range kv {
+		if e.Key == "phi3.rope.scaling.attn_factor" {
+			t.Errorf("attn_factor without long factors")
+		}
+		if e.Key == "phi3.rope.scaling.original_context_length" && e.Value != uint32(64) {
+			t.Errorf("original context %v", e.Value)
+		}
+	}
+	if ts, _ := arch.Phi3.ExtraTensors(m); len(ts) != 0 {
+		t.Errorf("factor tensors without longrope")
+	}
+	delete(raw, "original_max_position_embeddings")
+	if _, err := arch.ModelKV(m, 32); err == nil || !strings.Contains(err.Error(), "original_max_position_embeddings") {
+		t.Errorf("no original context: error %v", err)
+	}
+}

@@ -160,6 +160,20 @@ func TestPhi3MLX(t *testing.T) {
 	if qkv == nil || qkv.Type != graph.MLXAffine || !reflect.DeepEqual(qkv.Shape, []int64{256, 128}) || m.Tensor("blk.0.ffn_up.weight").Shape[0] != 704 {
 		t.Fatalf("MLX model reads back as %+v", qkv)
 	}
+	// mlx-lm's phi3 ModelArgs default tie_word_embeddings to False.
+	delete(c, "tie_word_embeddings")
+	nb, _ := json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(out, "config.json"), nb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := formats.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Params.Tied {
+		t.Errorf("MLX phi3 without tie_word_embeddings reads as tied")
+	}
+	m2.Close()
 	g := filepath.Join(dir, "back.gguf")
 	if _, err := Convert(t.Context(), out, g, Options{Jobs: 2}); err != nil {
 		t.Fatal(err)
