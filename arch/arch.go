@@ -41,6 +41,11 @@ type Arch struct {
 	// ModelTypes are config.json "model_type" values that select it when
 	// "architectures" is absent; the first is written to config.json.
 	ModelTypes []string
+	// ExpertsHFClass and ExpertsModelType, when set, are written to
+	// config.json instead of the first HFClasses / ModelTypes entry for a
+	// model with routed experts (Params.Experts > 0): llama.cpp's llama
+	// architecture holds both LlamaForCausalLM and MixtralForCausalLM.
+	ExpertsHFClass, ExpertsModelType string
 	// RopeType is llama.cpp's rope type: "norm" (adjacent pairs) or "neox"
 	// (halves).
 	RopeType string
@@ -89,14 +94,23 @@ type Arch struct {
 	// vocabulary when the SentencePiece model says (LlamaModel.set_vocab).
 	SPMSpacePrefixKV bool
 	// NormOffset is added to every RMSNorm weight when the model goes to
-	// GGUF (Gemma's (1+w) norms: the converter writes w+1). Zero for most.
+	// GGUF (Gemma's (1+w) norms: the converter writes w+1) and taken off
+	// when it leaves GGUF; HF and MLX keep w. Zero for most. See
+	// NormOffsetOf for which tensors.
 	NormOffset float32
+	// SPMNoSpacePrefix: with a SentencePiece vocabulary, set_vocab writes
+	// tokenizer.ggml.add_space_prefix false after the vocabulary and its
+	// special tokens (Gemma), and the tokenizer adds no dummy prefix.
+	SPMNoSpacePrefix bool
 	// MLXQuant returns mlx-lm's quantization for a module whose default
 	// would be (bits, group): ok false leaves it unquantized. nil means
 	// mlx-lm's default predicate (see formats/mlx.Quantizable).
 	MLXQuant func(canonName string, shape []int64, bits, group int) (b, g int, ok bool)
 	// Features are what the forward pass must implement.
 	Features Features
+	// Verified says what is checked against the reference tools for this
+	// architecture (the docs' supported-architectures table).
+	Verified string
 
 	// OwnTextModelKV: the class's set_gguf_parameters does not call
 	// TextModel's (Phi3MiniModel), so ModelKV writes none of the common
@@ -141,28 +155,6 @@ func Derived(name string) bool {
 		return true
 	}
 	return false
-}
-
-// ApplyGGUF completes the Params of m, a model read from a GGUF file, with
-// its architecture's FromGGUF (own keys) and FromGGUFTensors (parameters
-// stored as tensors). Unknown architectures are left as they are.
-func ApplyGGUF(m *graph.Model) error {
-	a, ok := registry[m.Arch]
-	if !ok {
-		return nil
-	}
-	if a.FromGGUF != nil {
-		get := func(key string) (any, bool) { return m.Meta(m.Arch + "." + key) }
-		if err := a.FromGGUF(get, &m.Params); err != nil {
-			return fmt.Errorf("%s: %w", m.Path, err)
-		}
-	}
-	if a.FromGGUFTensors != nil {
-		if err := a.FromGGUFTensors(m); err != nil {
-			return fmt.Errorf("%s: %w", m.Path, err)
-		}
-	}
-	return nil
 }
 
 // NamePair is one HF (or MLX) name and its GGUF counterpart.
@@ -275,7 +267,48 @@ func (a *Arch) HFClass() (architecture, modelType string) {
 	return architecture, modelType
 }
 
+// HFClassFor is HFClass for a model with hyperparameters p: a model with
+// experts gets ExpertsHFClass / ExpertsModelType where the architecture
+// declares them.
+func (a *Arch) HFClassFor(p *graph.Params) (architecture, modelType string) {
+	architecture, modelType = a.HFClass()
+	if p != nil && p.Experts > 0 && a.ExpertsHFClass != "" {
+		architecture, modelType = a.ExpertsHFClass, a.ExpertsModelType
+	}
+	return architecture, modelType
+}
+
 const hfLayerPrefix = "model.layers."
+
+// NormOffsetOf returns the offset a tensor's values get on the way to GGUF
+// (and lose on the way back): NormOffset for the RMSNorm weights, whose
+// GGUF names end in "_norm.weight" (the converter's HF-side test is
+// name.endswith("norm.weight")), 0 for everything else.
+func (a *Arch) NormOffsetOf(canon string) float32 {
+	if a.NormOffset != 0 && strings.HasSuffix(canon, "_norm.weight") {
+		return a.NormOffset
+	}
+	return 0
+}
+
+// SkipHFTensor reports whether convert_hf_to_gguf.py leaves an HF tensor
+// out of a text model (TextModel.filter_tensors at llama.cpp 34af94cd):
+// the vision, audio and projector towers of multimodal checkpoints.
+func SkipHFTensor(name string) bool {
+	for _, p := range []string{"mlp", "vit.", "vpm.", "siglip2.", "conformer.", "merger.", "resampler.", "sound_encoder.", "sound_projection.", "speech_embeddings."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, s := range []string{"visual.", "vision.", "audio.", "talker.", "vision_", "audio_", "token2wav.", "code2wav.",
+		"projector.", "pre_mm_projector_norm", "image_newline", "view_seperator", "patch_embed", "patch_embedding",
+		"patch_merger.", "patch_merge_mlp.", "model.connector."} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // CanonicalName maps an HF tensor name (or an MLX one when mlx is set) to
 // its GGUF name. MLX quantization companions (".scales", ".biases") map
@@ -301,6 +334,10 @@ func (a *Arch) CanonicalName(hf string, mlx bool) (name string, expert int, ok b
 }
 
 func (a *Arch) canonical(hf string, mlx bool) (string, int, bool) {
+	// ModelBase.filter_tensors: the language model of a multimodal
+	// checkpoint ("language_model.model.layers.0…" in transformers 4,
+	// "model.language_model.layers.0…" in 5) is named as a text model's.
+	hf = strings.Replace(hf, "language_model.", "", 1)
 	for _, p := range a.Globals {
 		if hf == p.HF {
 			return p.GGUF, -1, true
@@ -427,4 +464,15 @@ var commonGlobals = []NamePair{
 // with returns base followed by more (a fresh slice).
 func with(base []NamePair, more ...NamePair) []NamePair {
 	return append(append([]NamePair(nil), base...), more...)
+}
+
+// Table returns the supported architectures as a Markdown table (the
+// README's and docs/cli.md's, and `quantbridge inspect --architectures`).
+func Table() string {
+	var b strings.Builder
+	b.WriteString("| architecture | HF classes (`architectures`) | verified against the reference tools |\n|---|---|---|\n")
+	for _, a := range All() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", a.Name, strings.Join(a.HFClasses, ", "), a.Verified)
+	}
+	return b.String()
 }

@@ -37,7 +37,7 @@ const ggmlQuantVersion = 2
 // tokenizer_config.json as SpecialVocab does (see specialAdds).
 //
 // Not reproduced: llama3 rope scaling's rope_freqs.weight tensor (a
-// tensor, not a KV: the convert package adds it), MoE and pooling keys,
+// tensor, not a KV: the convert package adds it), pooling keys,
 // the BPE pre-tokenizer hash (m.Tokenizer.Pre must name it), and the
 // model card's base_model/dataset URL forms other than plain HF ids and
 // https://huggingface.co/org/name links.
@@ -158,6 +158,11 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	} else if hp.Raw == nil && m.Params.RopeBase != 0 {
 		b.AddArch("rope.freq_base", float32(m.Params.RopeBase))
 	}
+	if theta, ok := hp.RopeSWATheta(); ok {
+		b.AddArch("rope.freq_base_swa", float32(theta))
+	} else if hp.Raw == nil && m.Params.RopeBaseSWA != 0 {
+		b.AddArch("rope.freq_base_swa", float32(m.Params.RopeBaseSWA))
+	}
 	if v, ok := hp.Float("rms_norm_eps", "norm_eps"); ok {
 		b.AddArch("attention.layer_norm_rms_epsilon", float32(v))
 	} else if hp.Raw == nil && m.Params.RMSEps != 0 {
@@ -165,6 +170,9 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	}
 	if v, ok := hp.Float("layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"); ok {
 		b.AddArch("attention.layer_norm_epsilon", float32(v))
+	}
+	if err := expertKV(b, hp, m); err != nil {
+		return nil, err
 	}
 	headDim, hasHeadDim := hp.Int("head_dim")
 	if hp.Raw == nil && m.Params.HeadDim != 0 && hasHead && m.Params.HeadDim*nHead != nEmbd {
@@ -315,6 +323,28 @@ func (h HParams) Rope() map[string]any {
 	return rp
 }
 
+// RopeSWATheta is TextModel's rope.freq_base_swa: rope_parameters'
+// (or rope_scaling's) "sliding_attention" rope_theta, where a config
+// without per-attention-type entries has one mirrored from
+// local_rope_theta, rope_local_base_freq and their aliases.
+func (h HParams) RopeSWATheta() (float64, bool) {
+	src, _ := h.Raw["rope_parameters"].(map[string]any)
+	if src == nil {
+		src, _ = h.Raw["rope_scaling"].(map[string]any)
+	}
+	_, full := src["full_attention"]
+	sa, sliding := src["sliding_attention"]
+	if !full && !sliding {
+		v, ok := h.Find("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq")
+		if !ok {
+			return 0, false
+		}
+		return jsonnum.Float(v)
+	}
+	m, _ := sa.(map[string]any)
+	return jsonnum.Float(m["rope_theta"])
+}
+
 // --- general.* (gguf-py Metadata) ------------------------------------------
 
 type metadata struct {
@@ -351,6 +381,9 @@ func addMetadata(b *KVBuilder, m *graph.Model, extra int64) error {
 	}
 	if md.sizeLabel == "" && total > 0 {
 		md.sizeLabel = sizeLabel(total)
+		if shared, expert, n := expertParams(m); n > 0 {
+			md.sizeLabel = strconv.Itoa(n) + "x" + sizeLabel(shared+expert)
+		}
 	}
 
 	// sampling defaults from generation_config.json
@@ -875,6 +908,11 @@ func addVocab(b *KVBuilder, m *graph.Model) error {
 	}
 	if t.ChatTemplate != "" {
 		b.Add("tokenizer.chat_template", t.ChatTemplate)
+	}
+	// Gemma's set_vocab: add_space_prefix false after the SentencePiece
+	// vocabulary.
+	if a, ok := Lookup(m.Arch); ok && a.SPMNoSpacePrefix && t.Model == graph.TokenizerSPM {
+		b.Add("tokenizer.ggml.add_space_prefix", false)
 	}
 	return nil
 }

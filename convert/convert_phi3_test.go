@@ -118,7 +118,7 @@ func TestPhi3Quantize(t *testing.T) {
 func TestPhi3MLX(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "mlx")
-	if _, err := Convert(t.Context(), testref.Local(t, "arch", "phi3-tiny"), out, Options{Jobs: 2, Bits: 4, GroupSize: 64}); err != nil {
+	if _, err := Convert(t.Context(), testref.Local(t, "arch", "phi3-tiny"), out, Options{Jobs: 2, Target: MLXTarget{Bits: 4, GroupSize: 64}}); err != nil {
 		t.Fatal(err)
 	}
 	names := safetensorsTensors(t, out)
@@ -201,7 +201,7 @@ func TestPhi3MLX(t *testing.T) {
 func TestPhi3GGUFToHF(t *testing.T) {
 	ref := testref.Local(t, "arch", "phi3-tiny.bf16.gguf")
 	out := filepath.Join(t.TempDir(), "phi3-tiny")
-	if _, err := Convert(t.Context(), ref, out, Options{Jobs: 2, To: "hf"}); err != nil {
+	if _, err := Convert(t.Context(), ref, out, Options{Jobs: 2, Target: HFTarget{}}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "config.json"))

@@ -207,6 +207,12 @@ type spec struct {
 	w     io.WriterAt
 	off   int64
 	check bool // refuse NaN/Inf inputs
+	// add is added to every value after the permutation (Gemma's RMSNorm
+	// offset, see normOffset); the sum is rounded to addRound (F16 or
+	// BF16; 0 keeps float32) as the converter's torch addition in the
+	// source dtype rounds it.
+	add      float32
+	addRound graph.Type
 	// For MLXAffine output: where scales and biases go.
 	affine            *quantize.AffineParams
 	scaleType         graph.Type
@@ -224,7 +230,7 @@ func (s *spec) build() (*job, error) {
 	if s.toName != "" {
 		j.To = s.toName
 	}
-	if t.Type == s.to && s.perm == nil && s.affine == nil && t.Type != graph.MLXAffine {
+	if t.Type == s.to && s.perm == nil && s.add == 0 && s.affine == nil && t.Type != graph.MLXAffine {
 		rb, err := graph.RowSize(t.Type, rl)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
@@ -258,6 +264,7 @@ func (s *spec) build() (*job, error) {
 		}
 	}
 	via, check, name := s.via, s.check, s.name
+	add, addRound := s.add, s.addRound
 	j.Load = func(r0, k int64) ([]float32, error) {
 		f, err := rd.load(r0, k)
 		if err != nil {
@@ -276,6 +283,12 @@ func (s *spec) build() (*job, error) {
 			if err := p.apply(f, unit, cnt); err != nil {
 				return nil, fmt.Errorf("tensor %s: %w", name, err)
 			}
+		}
+		if add != 0 {
+			for i := range f {
+				f[i] += add
+			}
+			roundVia(f, addRound)
 		}
 		roundVia(f, via)
 		return f, nil

@@ -144,6 +144,10 @@ type Params struct {
 	AttnScale float64 `json:"attn_scale,omitempty"`
 	// Activation is the FFN gate activation: "" or "silu", "gelu_tanh".
 	Activation string `json:"activation,omitempty"`
+	// FinalLogitSoftcap, when nonzero, caps the output logits at
+	// ±FinalLogitSoftcap with cap·tanh(logit/cap) (Gemma's
+	// final_logit_softcapping).
+	FinalLogitSoftcap float64 `json:"final_logit_softcap,omitempty"`
 }
 
 // RopeScaling describes a RoPE scaling scheme.

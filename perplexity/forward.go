@@ -20,6 +20,16 @@ type runner struct {
 	cos, sin              []float32 // [positions][ropeDims/2]
 	ropeLen               int
 	ropeInv               []float64 // the frequencies cos/sin were built from
+	// The current layer's rope tables and attention window (setLayer).
+	ropeCos, ropeSin []float32
+	cosSWA, sinSWA   []float32
+	ropeLenSWA       int
+	window           int
+
+	// routed experts (forward_moe.go)
+	moeLogits, moeW, moeOut []float32
+	moeX, moeG, moeU, moeY  []float32
+	moeSel                  []int
 }
 
 func newRunner(m *Model, threads int) *runner {
@@ -62,18 +72,22 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		}
 		m.tokEmbd.dequantRow(r.x[t*E:(t+1)*E], id)
 	}
+	r.scaleEmbeddings(T)
 	for li := range m.layers {
 		l := &m.layers[li]
+		r.setLayer(li, T)
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.attnNorm, t1-t0, E, m.eps) })
 		r.act.reset()
 		r.mulJobs(T, mulJob{r.q, l.wq, r.h}, mulJob{r.k, l.wk, r.h}, mulJob{r.v, l.wv, r.h})
 		addBias(r.q, l.bq, T)
 		addBias(r.k, l.bk, T)
 		addBias(r.v, l.bv, T)
+		r.qkNorm(l, T)
 		r.rows(T, func(t0, t1 int) {
 			r.rope(r.q, t0, t1, m.Heads)
 			r.rope(r.k, t0, t1, m.KVHeads)
 		})
+		r.scaleQ(T)
 		if m.activations {
 			// llama.cpp's KV cache holds K (after RoPE) and V as F16.
 			roundActivationsPar(r.k[:T*kvDim], r.k[:T*kvDim], kvDim, actF16, r.threads)
@@ -83,14 +97,21 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		r.act.reset()
 		r.mul(r.o, l.wo, r.att, T)
 		addBias(r.o, l.bo, T)
+		r.postNorm(r.o, l.attnPostNorm, T)
 		addTo(r.x[:T*E], r.o[:T*E])
 
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps) })
+		if l.moe != nil {
+			r.moeFFN(l.moe, T) // forward_moe.go
+			addTo(r.x[:T*E], r.o[:T*E])
+			continue
+		}
 		r.act.reset()
 		r.mulJobs(T, mulJob{r.g, l.gate, r.h}, mulJob{r.u, l.up, r.h})
-		r.rows(T, func(t0, t1 int) { swiglu(r.g[t0*m.FFN:t1*m.FFN], r.u[t0*m.FFN:t1*m.FFN]) })
+		r.gateAct(T)
 		r.act.reset()
 		r.mul(r.o, l.down, r.g, T)
+		r.postNorm(r.o, l.ffnPostNorm, T)
 		addTo(r.x[:T*E], r.o[:T*E])
 	}
 	n := T - from
@@ -98,6 +119,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 	r.logits = grow(r.logits, n*m.Vocab)
 	r.act.reset()
 	r.mul(r.logits, m.output, r.h, n)
+	r.softcapLogits(n)
 	return r.logits, nil
 }
 
@@ -233,9 +255,13 @@ func (r *runner) ropeTables(T int) {
 func (r *runner) rope(x []float32, t0, t1, heads int) {
 	m := r.m
 	D, half := m.HeadDim, m.ropeDims/2
+	cos, sin := r.ropeCos, r.ropeSin
+	if cos == nil {
+		cos, sin = r.cos, r.sin
+	}
 	for t := t0; t < t1; t++ {
-		cs := r.cos[t*half : (t+1)*half]
-		sn := r.sin[t*half : (t+1)*half]
+		cs := cos[t*half : (t+1)*half]
+		sn := sin[t*half : (t+1)*half]
 		for h := 0; h < heads; h++ {
 			v := x[(t*heads+h)*D : (t*heads+h+1)*D]
 			if m.neox {
@@ -264,6 +290,9 @@ func (r *runner) attention(T int) {
 	qDim, kvDim := H*D, KV*D
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
+	if m.scoreScale != 0 {
+		scale = m.scoreScale
+	}
 	const qBlock = 16
 	blocks := (T + qBlock - 1) / qBlock
 	bufs := r.sc.attnBufs(r.threads, T)
@@ -275,24 +304,26 @@ func (r *runner) attention(T int) {
 		for t := b * qBlock; t < min((b+1)*qBlock, T); t++ {
 			qv := q[t*qDim+h*D : t*qDim+(h+1)*D]
 			mx := float32(math.Inf(-1))
+			j0 := r.attnFrom(t) // keys j0..t (sliding window)
+			n := t + 1 - j0
 			if useSIMD && D%8 == 0 {
 				_ = k[t*kvDim+kvh*D+D-1]
-				scoresAVX(&s[0], &qv[0], &k[kvh*D], kvDim, t+1, D)
-				for j, x := range s[:t+1] {
+				scoresAVX(&s[0], &qv[0], &k[j0*kvDim+kvh*D], kvDim, n, D)
+				for j, x := range s[:n] {
 					x *= scale
 					s[j] = x
 					mx = max(mx, x)
 				}
 			} else {
-				for j := 0; j <= t; j++ {
+				for j := j0; j <= t; j++ {
 					x := dot(qv, k[j*kvDim+kvh*D:]) * scale
-					s[j] = x
+					s[j-j0] = x
 					mx = max(mx, x)
 				}
 			}
-			expNeg(s[:t+1], mx)
+			expNeg(s[:n], mx)
 			var sum float64
-			for _, e := range s[:t+1] {
+			for _, e := range s[:n] {
 				sum += float64(e)
 			}
 			inv := float32(1 / sum)
@@ -300,11 +331,11 @@ func (r *runner) attention(T int) {
 			clear(out)
 			if useSIMD && D%8 == 0 {
 				_ = v[t*kvDim+kvh*D+D-1]
-				pvAVX(&out[0], &s[0], inv, &v[kvh*D], kvDim, t+1, D)
+				pvAVX(&out[0], &s[0], inv, &v[j0*kvDim+kvh*D], kvDim, n, D)
 				continue
 			}
-			for j := 0; j <= t; j++ {
-				axpy(out, s[j]*inv, v[j*kvDim+kvh*D:j*kvDim+(kvh+1)*D])
+			for j := j0; j <= t; j++ {
+				axpy(out, s[j-j0]*inv, v[j*kvDim+kvh*D:j*kvDim+(kvh+1)*D])
 			}
 		}
 	})

@@ -25,13 +25,25 @@ type Model struct {
 	activations              bool   // emulate llama.cpp activation rounding (see Options)
 	tokenizer                *graph.Tokenizer
 	longrope                 *longrope // longrope scaling (model_fused.go), nil without
+
+	// Gemma 3 features (forward_gemma.go); zero for other architectures.
+	embedScale         float32   // embeddings multiplied by it (0: none)
+	gelu               bool      // GELU-tanh gate instead of SiLU
+	qScale, scoreScale float32   // attention scale on Q (GGUF) or on the scores (0: 1/√HeadDim)
+	softcap            float32   // final logit soft-cap (0: none)
+	window             int       // sliding-window width of the sliding layers
+	sliding            []bool    // per layer: sliding-window attention
+	invFreqSWA         []float64 // rope frequencies of the sliding layers (nil: invFreq)
 }
 
 type layerWeights struct {
-	attnNorm, ffnNorm []float32
-	wq, wk, wv, wo    *weight
-	bq, bk, bv, bo    []float32
-	gate, up, down    *weight
+	attnNorm, ffnNorm         []float32
+	wq, wk, wv, wo            *weight
+	bq, bk, bv, bo            []float32
+	gate, up, down            *weight
+	qNorm, kNorm              []float32 // per-head q/k RMSNorm weights (Qwen3, Gemma 3)
+	attnPostNorm, ffnPostNorm []float32 // norms of the attention and FFN outputs (Gemma 3)
+	moe                       *moeLayer // routed experts instead of gate/up/down (forward_moe.go)
 }
 
 // LoadModel prepares m for the forward pass. It supports the llama family
@@ -220,6 +232,20 @@ func LoadModel(m *graph.Model) (*Model, error) {
 		if l.ffnNorm, err = loadV(pre+"ffn_norm.weight", fm.Embd, false); err != nil {
 			return nil, err
 		}
+		if p.QKNorm || a.Features.QKNorm {
+			if l.qNorm, err = loadV(pre+"attn_q_norm.weight", fm.HeadDim, false); err != nil {
+				return nil, err
+			}
+			if l.kNorm, err = loadV(pre+"attn_k_norm.weight", fm.HeadDim, false); err != nil {
+				return nil, err
+			}
+		}
+		sparse := m.Tensor(pre+"ffn_gate_inp.weight") != nil
+		if sparse {
+			if l.moe, err = fm.loadMoE(m, pre, p); err != nil {
+				return nil, err
+			}
+		}
 		for _, x := range []struct {
 			w          **weight
 			b          *[]float32
@@ -234,6 +260,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			{&l.up, nil, "ffn_up", ffn, fm.Embd},
 			{&l.down, nil, "ffn_down", fm.Embd, ffn},
 		} {
+			if sparse && x.b == nil {
+				continue // ffn_gate/up/down: the experts replace them
+			}
 			if *x.w, err = loadW(pre+x.name+".weight", x.rows, x.cols); err != nil {
 				return nil, err
 			}
@@ -243,6 +272,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 				}
 			}
 		}
+	}
+	if err := fm.loadGemmaFeatures(m, a, loadV); err != nil {
+		return nil, err
 	}
 	fm.expandAtLoad(expandBudget)
 	return fm, nil
@@ -272,6 +304,11 @@ func (fm *Model) expandAtLoad(budget int64) {
 		l := &fm.layers[i]
 		for _, w := range []*weight{l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down} {
 			add(w)
+		}
+		if l.moe != nil {
+			for _, w := range l.moe.weights() {
+				add(w)
+			}
 		}
 	}
 	var total int64

@@ -54,7 +54,7 @@ func TestPhi3PerplexityQuantized(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, typ+".gguf")
-			if _, err := convert.Convert(context.Background(), testref.Local(t, "arch", "phi3-tiny.bf16.gguf"), out, convert.Options{Type: ft, Jobs: 2}); err != nil {
+			if _, err := convert.Convert(context.Background(), testref.Local(t, "arch", "phi3-tiny.bf16.gguf"), out, convert.Options{Target: convert.GGUFTarget{FileType: ft}, Jobs: 2}); err != nil {
 				t.Fatal(err)
 			}
 			b, err := os.ReadFile(out)

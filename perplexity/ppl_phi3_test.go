@@ -221,7 +221,7 @@ func TestPhi3PerplexityGGUF(t *testing.T) {
 // within 0.5% of the HF checkpoint over the first six ctx-128 chunks.
 func TestPhi3PerplexityMLX(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "mlx8")
-	if _, err := convert.Convert(context.Background(), testref.Local(t, "arch", "phi3-tiny"), out, convert.Options{Bits: 8, GroupSize: 64, Jobs: 2}); err != nil {
+	if _, err := convert.Convert(context.Background(), testref.Local(t, "arch", "phi3-tiny"), out, convert.Options{Target: convert.MLXTarget{Bits: 8, GroupSize: 64}, Jobs: 2}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := formats.Open(out)

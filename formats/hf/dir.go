@@ -86,6 +86,9 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		if strings.HasSuffix(t.Name, ".rotary_emb.inv_freq") || strings.HasSuffix(t.Name, ".attention.masked_bias") || strings.HasSuffix(t.Name, ".attention.bias") {
 			continue
 		}
+		if arch.SkipHFTensor(t.Name) {
+			continue // a multimodal checkpoint's vision/audio towers
+		}
 		name, expert, _ := a.CanonicalName(t.Name, false)
 		if expert >= 0 {
 			st := stacks[name]

@@ -177,6 +177,10 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	if addSpacePrefix != nil {
 		t.AddSpacePrefix = addSpacePrefix
 	}
+	if a, ok := arch.Lookup(archName); ok && a.SPMNoSpacePrefix && t.Model == graph.TokenizerSPM {
+		no := false // Gemma: no dummy prefix, as set_vocab writes
+		t.AddSpacePrefix = &no
+	}
 	if archName == "llama" {
 		switch p.VocabSize {
 		case 32016: // CodeLlama: LlamaModel.set_vocab sets eot 32010

@@ -33,6 +33,9 @@ var quantizableModules = map[string]bool{
 	"attn_q": true, "attn_k": true, "attn_v": true, "attn_output": true,
 	"attn_qkv": true, // phi3.py's fused qkv_proj (gate_up_proj is ffn_up)
 	"ffn_gate": true, "ffn_up": true, "ffn_down": true,
+	// MoE: the router (nn.Linear "gate") and SwitchGLU's SwitchLinear
+	// projections (mlx_lm/models/switch_layers.py), stacked per expert
+	"ffn_gate_inp": true, "ffn_gate_exps": true, "ffn_up_exps": true, "ffn_down_exps": true,
 }
 
 // Quantizable reports whether mlx-lm's quantize_model (with no recipe)
