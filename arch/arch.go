@@ -111,6 +111,50 @@ type Arch struct {
 	// Verified says what is checked against the reference tools for this
 	// architecture (the docs' supported-architectures table).
 	Verified string
+
+	// OwnTextModelKV: the class's set_gguf_parameters does not call
+	// TextModel's (Phi3MiniModel), so ModelKV writes none of the common
+	// hyperparameter keys, general.file_type included (KVBuilder.FileType
+	// holds it), and GGUFKV writes them all in the class's order.
+	OwnTextModelKV bool
+	// ExtraTensors are the tensors the class's generate_extra_tensors
+	// derives from config.json (other than llama3's rope_freqs, see
+	// Llama3RopeFreqs), yielded before the checkpoint's tensors. They are
+	// GGUF-only (see Derived). May be nil.
+	ExtraTensors func(m *graph.Model) ([]*graph.Tensor, error)
+	// ExtraKV adds the keys generate_extra_tensors writes. The converter
+	// prepares the tensors before the metadata, so they come right after
+	// general.architecture. May be nil.
+	ExtraKV func(b *KVBuilder, h HParams, m *graph.Model) error
+	// FromGGUFTensors completes m.Params from the tensors ExtraTensors
+	// wrote (longrope factor lists), after FromGGUF. May be nil.
+	FromGGUFTensors func(m *graph.Model) error
+	// SPMAddedTokens is Phi3MiniModel.set_vocab's SentencePiece
+	// vocabulary: after tokenizer.model and added_tokens.json, every
+	// tokenizer_config.json added_tokens_decoder entry and then every
+	// tokenizer.json added_tokens entry replaces its id's token as
+	// written, with score -1000 and type CONTROL when "special" is true,
+	// USER_DEFINED otherwise (TextModel's rules look at the text and
+	// replace U+2581; this does neither). A tokenizer_config.json
+	// tokenizer_class of "GPT2Tokenizer" selects the BPE vocabulary
+	// instead, even beside a tokenizer.model.
+	SPMAddedTokens bool
+	// MLXUntiedDefault: mlx-lm's ModelArgs for the architecture defaults
+	// tie_word_embeddings to False (phi3.py) where llama.py and qwen2.py
+	// default it to True; it applies to an MLX config.json without the key.
+	MLXUntiedDefault bool
+}
+
+// Derived reports whether a tensor name is one the converters compute
+// from config.json rather than copy from the checkpoint (llama.cpp's
+// ROPE_FREQS, ROPE_FACTORS_LONG and ROPE_FACTORS_SHORT): GGUF files hold
+// them, HF and MLX checkpoints carry the config values instead.
+func Derived(name string) bool {
+	switch name {
+	case "rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight":
+		return true
+	}
+	return false
 }
 
 // NamePair is one HF (or MLX) name and its GGUF counterpart.

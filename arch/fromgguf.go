@@ -7,17 +7,25 @@ import (
 )
 
 // ApplyGGUF completes m.Params of a model read from a GGUF file with its
-// architecture's own keys (Arch.FromGGUF), after formats/gguf derived the
-// common ones. Architectures without a FromGGUF hook, and unknown ones,
-// are left alone.
+// architecture's own keys (Arch.FromGGUF) and the parameters it stores as
+// tensors (Arch.FromGGUFTensors: longrope factor lists), after
+// formats/gguf derived the common ones. Architectures without these hooks,
+// and unknown ones, are left alone.
 func ApplyGGUF(m *graph.Model) error {
 	a, ok := Lookup(m.Arch)
-	if !ok || a.FromGGUF == nil {
+	if !ok {
 		return nil
 	}
-	get := func(key string) (any, bool) { return m.Meta(m.Arch + "." + key) }
-	if err := a.FromGGUF(get, &m.Params); err != nil {
-		return fmt.Errorf("%s: %w", m.Path, err)
+	if a.FromGGUF != nil {
+		get := func(key string) (any, bool) { return m.Meta(m.Arch + "." + key) }
+		if err := a.FromGGUF(get, &m.Params); err != nil {
+			return fmt.Errorf("%s: %w", m.Path, err)
+		}
+	}
+	if a.FromGGUFTensors != nil {
+		if err := a.FromGGUFTensors(m); err != nil {
+			return fmt.Errorf("%s: %w", m.Path, err)
+		}
 	}
 	return nil
 }

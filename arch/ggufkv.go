@@ -49,10 +49,39 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	b := &KVBuilder{arch: m.Arch}
 	hp := newHParams(m)
 
+	b.FileType = fileType
 	b.Add("general.architecture", m.Arch)
+	// generate_extra_tensors runs (in prepare_tensors) before
+	// prepare_metadata: its keys come first and its tensors count in the
+	// parameter total.
+	var extra int64
+	if a.ExtraKV != nil {
+		if err := a.ExtraKV(b, hp, m); err != nil {
+			return nil, err
+		}
+	}
+	if a.ExtraTensors != nil {
+		ts, err := a.ExtraTensors(m)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			extra += t.Elements()
+		}
+	}
 	b.Add("general.type", "model")
-	if err := addMetadata(b, m); err != nil {
+	if err := addMetadata(b, m, extra); err != nil {
 		return nil, err
+	}
+	if a.OwnTextModelKV {
+		if err := a.GGUFKV(b, hp, m); err != nil {
+			return nil, err
+		}
+		b.Add("general.quantization_version", uint32(ggmlQuantVersion))
+		if err := addVocab(b, m); err != nil {
+			return nil, err
+		}
+		return b.kv, b.err
 	}
 
 	// TextModel.set_gguf_parameters
@@ -175,6 +204,8 @@ type KVBuilder struct {
 	// the attention head count and the embedding width.
 	HeadDim, NHead, NEmbd int
 	HasHeadDim, HasHead   bool
+	// FileType is general.file_type (for Arch.OwnTextModelKV).
+	FileType uint32
 
 	arch string
 	kv   []graph.KV
@@ -326,8 +357,8 @@ type metadata struct {
 	hasTags, hasLanguages, hasBaseModels, hasDatasets                    bool
 }
 
-func addMetadata(b *KVBuilder, m *graph.Model) error {
-	total := int64(0)
+func addMetadata(b *KVBuilder, m *graph.Model, extra int64) error {
+	total := extra
 	for _, t := range m.Tensors {
 		total += t.Elements()
 	}

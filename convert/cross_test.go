@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
@@ -263,7 +264,7 @@ func TestConvertDirErrors(t *testing.T) {
 	st, _ := os.ReadFile(filepath.Join(hfDir, "model.safetensors"))
 	os.WriteFile(filepath.Join(bad, "model.safetensors"), st, 0o644)
 	_, err := Convert(context.Background(), bad, filepath.Join(dir, "gpt2.gguf"), Options{})
-	if err == nil || !strings.Contains(err.Error(), "llama, qwen2") {
+	if err == nil || !strings.Contains(err.Error(), strings.Join(arch.Supported(), ", ")) {
 		t.Errorf("unsupported arch: %v", err)
 	}
 }

@@ -217,7 +217,7 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	lossy, dequantized := 0, 0
 	var dts []*dirTensor
 	for _, t := range m.Tensors {
-		if t.Name == ropeFreqsName {
+		if arch.Derived(t.Name) {
 			continue // GGUF-only, derived from the RoPE config
 		}
 		var p *perm

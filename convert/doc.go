@@ -19,7 +19,9 @@
 //     the converter's torch code computes it on x86 (Llama3Rope; SLEEF's
 //     and glibc's powf are ported for that); GGUF → HF/MLX drops the
 //     tensor and writes rope_scaling back to config.json
-//     (InferLlama3Rope).
+//     (InferLlama3Rope). Longrope factor lists (Phi-3) are written as
+//     the rope_factors_long/short.weight tensors an architecture's
+//     arch.Arch.ExtraTensors derives, and read back from them.
 //   - Exact repacks instead of a float round trip: GGUF Q4_0, Q4_1, Q5_0,
 //     Q5_1 and Q8_0 → MLX affine group 32 with F16 scales when the
 //     MLXTarget asks for those bits and group size 32, or asks for no bits
@@ -37,6 +39,5 @@
 //   - general.alignment is kept and honoured (see QuantizeKV).
 //
 // It does not cover importance-matrix quantization, the IQ*/TQ* file
-// types, sharded (split) GGUF output, layer pruning, or RoPE scaling
-// tensors other than llama3's rope_freqs (longrope's factor tensors).
+// types, sharded (split) GGUF output, or layer pruning.
 package convert

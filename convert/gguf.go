@@ -330,6 +330,21 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			tensors = append([]*graph.Tensor{rf}, tensors...)
 		}
 	}
+	// The architecture's generate_extra_tensors (longrope factors), also
+	// before the checkpoint's tensors.
+	if a, _ := arch.Lookup(m.Arch); a != nil && a.ExtraTensors != nil {
+		extra, err := a.ExtraTensors(m)
+		if err != nil {
+			return nil, err
+		}
+		var add []*graph.Tensor
+		for _, t := range extra {
+			if m.Tensor(t.Name) == nil {
+				add = append(add, t)
+			}
+		}
+		tensors = append(add, tensors...)
+	}
 	for _, t := range tensors {
 		if t.Type.IsQuantized() {
 			lossy++

@@ -83,7 +83,8 @@ func OpenOptions(path string, opt Options) (*graph.Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		// The architecture's own keys (sliding windows, ...).
+		// The architecture's own keys (sliding windows, ...) and the
+		// parameters it stores as tensors (longrope factors).
 		if err := arch.ApplyGGUF(m); err != nil {
 			m.Close()
 			return nil, err

@@ -19,6 +19,7 @@ type runner struct {
 	logits                []float32
 	cos, sin              []float32 // [positions][ropeDims/2]
 	ropeLen               int
+	ropeInv               []float64 // the frequencies cos/sin were built from
 	// The current layer's rope tables and attention window (setLayer).
 	ropeCos, ropeSin []float32
 	cosSWA, sinSWA   []float32
@@ -232,19 +233,20 @@ func swiglu(g, u []float32) {
 // ropeTables fills cos/sin for positions 0..T-1.
 func (r *runner) ropeTables(T int) {
 	half := r.m.ropeDims / 2
-	if r.ropeLen >= T {
+	inv, ms := r.m.ropeFor(T) // longrope picks its table by T
+	if r.ropeLen >= T && len(r.ropeInv) > 0 && &r.ropeInv[0] == &inv[0] {
 		return
 	}
 	r.cos = grow(r.cos, T*half)
 	r.sin = grow(r.sin, T*half)
 	for p := 0; p < T; p++ {
 		for i := 0; i < half; i++ {
-			th := float64(p) * r.m.invFreq[i]
-			r.cos[p*half+i] = float32(math.Cos(th))
-			r.sin[p*half+i] = float32(math.Sin(th))
+			th := float64(p) * inv[i]
+			r.cos[p*half+i] = float32(math.Cos(th)) * ms
+			r.sin[p*half+i] = float32(math.Sin(th)) * ms
 		}
 	}
-	r.ropeLen = T
+	r.ropeLen, r.ropeInv = T, inv
 }
 
 // rope rotates the first ropeDims of every head of x ([T][heads*HeadDim])

@@ -24,6 +24,7 @@ type Model struct {
 	source                   string // model path for errors
 	activations              bool   // emulate llama.cpp activation rounding (see Options)
 	tokenizer                *graph.Tokenizer
+	longrope                 *longrope // longrope scaling (model_fused.go), nil without
 
 	// Gemma 3 features (forward_gemma.go); zero for other architectures.
 	embedScale         float32   // embeddings multiplied by it (0: none)
@@ -64,6 +65,12 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if _, err := arch.Validate(m); err != nil {
 		return nil, err
 	}
+	// Fused projections become row views (model_fused.go).
+	sm, err := splitFused(m, a)
+	if err != nil {
+		return nil, err
+	}
+	m = sm
 	p := m.Params
 	fm := &Model{Arch: archName, source: m.Path, tokenizer: m.Tokenizer}
 	errf := func(format string, a ...any) error {
@@ -153,7 +160,12 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			return nil, errf("%v", err)
 		}
 	}
-	if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
+	if fm.longrope, err = longropeOf(m, base, fm.ropeDims); err != nil {
+		return nil, errf("%v", err)
+	}
+	if fm.longrope != nil {
+		fm.invFreq = fm.longrope.short
+	} else if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
 		return nil, errf("%v", err)
 	}
 

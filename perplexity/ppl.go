@@ -12,7 +12,11 @@
 // (llama.cpp's NORM mode) for llama GGUF files, whose Q/K rows
 // convert_hf_to_gguf permuted, and halves (NEOX) for qwen2 and for HF/MLX
 // llama checkpoints, which are not permuted; the two are the same function
-// (TestForwardSynthetic checks both against a float64 reference). All
+// (TestForwardSynthetic checks both against a float64 reference). Fused
+// projections (Phi-3's attn_qkv and gate+up ffn_up) are evaluated as row
+// views of the one tensor; longrope scaling (Phi-3) picks its short or long
+// factors by context length as llama.cpp does for GGUF files and as
+// transformers does for HF/MLX checkpoints (model_fused.go). All
 // tokens of a chunk go through each layer together (matrix × matrix),
 // parallelized over output rows.
 //

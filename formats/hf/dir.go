@@ -199,7 +199,7 @@ func WriteDir(dir string, m *graph.Model, opt WriteOptions) error {
 	var items []item
 	hasOutput := false
 	for _, t := range m.Tensors {
-		if t.Name == "rope_freqs.weight" {
+		if arch.Derived(t.Name) {
 			continue
 		}
 		if _, ok := safetensors.DTypeName(t.Type); !ok || t.Type.IsQuantized() {

@@ -87,6 +87,9 @@ type tokSrc struct {
 	tj      *tokenizerJSON // tokenizer.json, nil when absent
 	tc      map[string]any // tokenizer_config.json, nil when absent
 	cfgJSON map[string]any // config.json decoded with UseNumber, nil when absent
+	// addedAsIs: the architecture's set_vocab applies added tokens as
+	// Phi3MiniModel.set_vocab does (arch.Arch.SPMAddedTokens).
+	addedAsIs bool
 }
 
 func (s *tokSrc) path(name string) string {
@@ -142,6 +145,12 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	_, hasModel := files["tokenizer.model"]
 	if !hasModel && s.tj == nil {
 		return nil, nil
+	}
+	if a, ok := arch.Lookup(archName); ok && a.SPMAddedTokens {
+		s.addedAsIs = true
+		if cls, _ := s.tc["tokenizer_class"].(string); cls == "GPT2Tokenizer" && s.tj != nil {
+			hasModel = false // Phi-4: _set_vocab_gpt2
+		}
 	}
 
 	var (
@@ -352,7 +361,12 @@ func (s *tokSrc) sentencePiece() (*graph.Tokenizer, error) {
 			t.Tokens[id], t.Scores[id], t.Types[id] = kv.key, -1000, graph.TokenUserDefined
 		}
 	}
-	if s.tc != nil {
+	switch {
+	case s.addedAsIs:
+		if err := s.applyAddedTokensAsIs(t, n); err != nil {
+			return nil, err
+		}
+	case s.tc != nil:
 		if err := s.applyAddedTokensDecoder(t, n); err != nil {
 			return nil, err
 		}
@@ -420,6 +434,47 @@ func (s *tokSrc) applyAddedTokensDecoder(t *graph.Tokenizer, n int) error {
 		}
 		t.Scores[id] = -1000
 		t.Tokens[id] = content
+	}
+	return nil
+}
+
+// applyAddedTokensAsIs is Phi3MiniModel.set_vocab's treatment of
+// tokenizer_config.json added_tokens_decoder and then tokenizer.json
+// added_tokens: each entry's content replaces its id's token unchanged,
+// score -1000, type CONTROL when "special" is true, else USER_DEFINED.
+// Ids outside the vocabulary are skipped.
+func (s *tokSrc) applyAddedTokensAsIs(t *graph.Tokenizer, n int) error {
+	set := func(id int, content string, special bool) {
+		if id < 0 || id >= n {
+			return
+		}
+		t.Tokens[id], t.Scores[id], t.Types[id] = content, -1000, graph.TokenUserDefined
+		if special {
+			t.Types[id] = graph.TokenControl
+		}
+	}
+	if dec, ok := s.tc["added_tokens_decoder"].(map[string]any); ok {
+		for k, v := range dec { // distinct ids: the order does not matter
+			id, err := strconv.Atoi(k)
+			if err != nil {
+				return s.errf("tokenizer_config.json", "added_tokens_decoder key %q is not a token id", k)
+			}
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return s.errf("tokenizer_config.json", "added_tokens_decoder[%q] is not an object", k)
+			}
+			content, ok := obj["content"].(string)
+			if !ok {
+				return s.errf("tokenizer_config.json", "added_tokens_decoder[%q] has no content string", k)
+			}
+			special, _ := obj["special"].(bool)
+			set(id, content, special)
+		}
+	}
+	if s.tj != nil {
+		for _, at := range s.tj.AddedTokens {
+			set(at.ID, at.Content, at.Special)
+		}
 	}
 	return nil
 }

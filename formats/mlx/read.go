@@ -93,7 +93,9 @@ func ReadDirOptions(dir string, opt ReadOptions) (*graph.Model, error) {
 		return nil, fmt.Errorf("mlx: %s: %w", cfgPath, err)
 	}
 	if _, ok := raw["tie_word_embeddings"]; !ok {
-		params.Tied = true // mlx-lm llama.py / qwen2.py ModelArgs default
+		// mlx-lm llama.py / qwen2.py ModelArgs default (phi3.py's is False)
+		a, _ := arch.Lookup(archName)
+		params.Tied = a == nil || !a.MLXUntiedDefault
 	}
 	c, err := safetensors.OpenCheckpoint(dir)
 	if err != nil {

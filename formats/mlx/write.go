@@ -31,6 +31,7 @@ const IndexName = safetensors.IndexName
 var quantizableModules = map[string]bool{
 	"token_embd": true, "output": true,
 	"attn_q": true, "attn_k": true, "attn_v": true, "attn_output": true,
+	"attn_qkv": true, // phi3.py's fused qkv_proj (gate_up_proj is ffn_up)
 	"ffn_gate": true, "ffn_up": true, "ffn_down": true,
 	// MoE: the router (nn.Linear "gate") and SwitchGLU's SwitchLinear
 	// projections (mlx_lm/models/switch_layers.py), stacked per expert
