@@ -320,3 +320,38 @@ func TestGemma3ConditionalToGGUF(t *testing.T) {
 		}
 	}
 }
+
+// TestGemma3Quantize quantizes the converter's bf16 GGUF to every type
+// llama-quantize was run with (testdata/arch/reference.json) and requires
+// its file: per-tensor types (rows of 64, 128, 256 and 352: K-quant
+// fallbacks), bytes and whole-file sha256; Q4_K_M also straight from the
+// HF checkpoint (norm offset and quantization in one pass).
+func TestGemma3Quantize(t *testing.T) {
+	b, err := os.ReadFile(testref.Local(t, "arch", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r unseenReference
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("testdata/arch/reference.json: %v", err)
+	}
+	files := r.Models["gemma3-tiny"].GGUF
+	if len(files) < 2 {
+		t.Fatal("testdata/arch/reference.json: no gemma3-tiny llama-quantize files")
+	}
+	dir := t.TempDir()
+	for typ, want := range files {
+		if typ == "bf16" {
+			continue
+		}
+		t.Run(typ, func(t *testing.T) {
+			out := filepath.Join(dir, typ+".gguf")
+			unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny.bf16.gguf"), out, typ)
+			compareUnseen(t, out, want)
+			if typ == "Q4_K_M" {
+				unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny"), out, typ)
+				compareUnseen(t, out, want)
+			}
+		})
+	}
+}
