@@ -349,8 +349,9 @@ func TestGemma3Quantize(t *testing.T) {
 			unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny.bf16.gguf"), out, typ)
 			compareUnseen(t, out, want)
 			if typ == "Q4_K_M" {
-				unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny"), out, typ)
-				compareUnseen(t, out, want)
+				hfOut := filepath.Join(dir, "hf."+typ+".gguf")
+				unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny"), hfOut, typ)
+				compareUnseen(t, hfOut, want)
 			}
 		})
 	}
