@@ -103,6 +103,9 @@ type Arch struct {
 	MLXQuant func(canonName string, shape []int64, bits, group int) (b, g int, ok bool)
 	// Features are what the forward pass must implement.
 	Features Features
+	// Verified says what is checked against the reference tools for this
+	// architecture (the docs' supported-architectures table).
+	Verified string
 }
 
 // NamePair is one HF (or MLX) name and its GGUF counterpart.
@@ -401,4 +404,15 @@ var commonGlobals = []NamePair{
 // with returns base followed by more (a fresh slice).
 func with(base []NamePair, more ...NamePair) []NamePair {
 	return append(append([]NamePair(nil), base...), more...)
+}
+
+// Table returns the supported architectures as a Markdown table (the
+// README's and docs/cli.md's, and `quantbridge inspect --architectures`).
+func Table() string {
+	var b strings.Builder
+	b.WriteString("| architecture | HF classes (`architectures`) | verified against the reference tools |\n|---|---|---|\n")
+	for _, a := range All() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", a.Name, strings.Join(a.HFClasses, ", "), a.Verified)
+	}
+	return b.String()
 }

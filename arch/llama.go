@@ -39,7 +39,8 @@ var Llama = &Arch{
 			out["mlp_bias"] = false
 		}
 	},
-	GGUFKV: llamaKV,
+	GGUFKV:   llamaKV,
+	Verified: "HF → GGUF byte-identical to convert_hf_to_gguf.py (kjv-llama, llama3 BPE with rope scaling); 12 llama-quantize types byte-identical; MLX affine bit-identical to mlx; ppl = transformers fp32 and llama-perplexity (≤ 0.08%)",
 }
 
 func init() { Register(Llama) }

@@ -54,12 +54,12 @@ func TestGeneralAlignment(t *testing.T) {
 			ft := mustFT(t, typ)
 			ref := filepath.Join(dir, "plain."+typ+".gguf")
 			os.Remove(ref)
-			if _, err := ConvertGGUF(context.Background(), plain, ref, Options{Type: ft, Jobs: 2}); err != nil {
+			if _, err := ConvertGGUF(context.Background(), plain, ref, Options{Target: GGUFTarget{FileType: ft}, Jobs: 2}); err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, "aligned."+typ+".gguf")
 			os.Remove(out)
-			if _, err := ConvertGGUF(context.Background(), in, out, Options{Type: ft, Jobs: 2}); err != nil {
+			if _, err := ConvertGGUF(context.Background(), in, out, Options{Target: GGUFTarget{FileType: ft}, Jobs: 2}); err != nil {
 				t.Fatal(err)
 			}
 			g, err := gguf.Open(out) // the reader lays out and checks offsets by general.alignment

@@ -28,7 +28,7 @@ func BenchmarkConvertGGUF(b *testing.B) {
 			out := filepath.Join(dir, name+".gguf")
 			b.SetBytes(cfg.Params() * 2)
 			for b.Loop() {
-				if _, err := ConvertGGUF(context.Background(), in, out, Options{Type: ft, Force: true}); err != nil {
+				if _, err := ConvertGGUF(context.Background(), in, out, Options{Target: GGUFTarget{FileType: ft}, Force: true}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -4,22 +4,39 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
-
-	"github.com/quantbridge/quantbridge/graph"
 )
 
-// Convert converts the checkpoint at in to out. An out ending in ".gguf"
-// is a GGUF file (opt.Type is the llama.cpp file type); any other out is a
-// checkpoint directory: MLX unless opt.To is "hf".
+// Convert converts the checkpoint at in to out as opt.Target says: a GGUF
+// file, or an MLX or HF checkpoint directory. A GGUF input converted to
+// GGUF is quantized as llama-quantize does (ConvertGGUF). Settings that
+// cannot apply are a *UsageError, returned before anything is read.
 func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error) {
+	target, err := opt.target(out)
+	if err != nil {
+		return nil, err
+	}
+	opt.Target = target
 	st, err := os.Stat(in)
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
-	toGGUF := strings.HasSuffix(strings.ToLower(out), ".gguf")
-	if !st.IsDir() && isGGUF(in) && toGGUF {
+	ggufIn := !st.IsDir() && isGGUF(in)
+	if ggufIn {
+		if err := checkGGUFInput(in, &opt); err != nil {
+			return nil, err
+		}
+	}
+	gt, toGGUF := target.(GGUFTarget)
+	if ggufIn && toGGUF {
 		return ConvertGGUF(ctx, in, out, opt)
+	}
+	if toGGUF && gt.FileType.Name != "" && !gt.FileType.Default.IsQuantized() {
+		// convertToGGUF writes convert_hf_to_gguf.py's file for a float
+		// type: there is no mixture for these options to change.
+		if s := gt.Plan.flags(); len(s) > 0 {
+			return nil, usagef("%s and --type %s contradict each other for an HF or MLX input: %s is written as convert_hf_to_gguf.py writes it, with no llama-quantize mixture (write the GGUF file first, then convert that with these options)",
+				s[0], gt.FileType.Name, gt.FileType.Name)
+		}
 	}
 	if err := checkPaths(in, out, opt.Force); err != nil {
 		return nil, err
@@ -29,38 +46,19 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		return nil, err
 	}
 	defer m.Close()
+	if err := validate(m, &opt); err != nil {
+		return nil, err
+	}
 	if toGGUF {
 		return convertToGGUF(ctx, m, in, out, opt)
 	}
 	return convertToDir(ctx, m, in, out, opt)
 }
 
-// ParseTypeFlag interprets a --type value for the output out: a llama.cpp
-// file type for GGUF output; for a directory output INT2..INT8 (MLX affine
-// bits) or a float dtype (F16, BF16, F32).
-func ParseTypeFlag(opt *Options, s, out string) error {
-	if strings.HasSuffix(strings.ToLower(out), ".gguf") {
-		ft, err := ParseFileType(s)
-		if err != nil {
-			return err
-		}
-		opt.Type = ft
-		return nil
+// checkGGUFInput refuses the options that do not apply to the GGUF input in.
+func checkGGUFInput(in string, opt *Options) error {
+	if opt.TokenizerPre != "" {
+		return usagef("--tokenizer-pre %s does not apply to %s: it names the pre-tokenizer of an HF or MLX input, and a GGUF file has its own (tokenizer.ggml.pre)", opt.TokenizerPre, in)
 	}
-	u := strings.ToUpper(s)
-	if b, ok := strings.CutPrefix(u, "INT"); ok {
-		switch b {
-		case "2", "3", "4", "5", "6", "8":
-			opt.Bits = int(b[0] - '0')
-			return nil
-		}
-		return fmt.Errorf("--type %s: MLX affine quantization has 2, 3, 4, 5, 6 or 8 bits", s)
-	}
-	switch u {
-	case "F16", "BF16", "F32":
-		t, _ := graph.ParseType(u)
-		opt.Dtype = t
-		return nil
-	}
-	return fmt.Errorf("--type %s: for MLX/HF output use INT2..INT8, F16, BF16 or F32", s)
+	return nil
 }

@@ -80,7 +80,7 @@ func unseenConvert(t testing.TB, in, out string, typ string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opt.Type = ft
+		opt.Target = GGUFTarget{FileType: ft}
 	}
 	if _, err := Convert(context.Background(), in, out, opt); err != nil {
 		t.Fatalf("convert %s -> %s: %v", in, out, err)

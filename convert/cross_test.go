@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,12 +77,12 @@ func TestHFToGGUFMatchesLlamaCpp(t *testing.T) {
 		t.Errorf("HF -> GGUF (auto = BF16): sha256 %s, want convert_hf_to_gguf's %s", got, refSHA256["BF16"])
 	}
 	q8 := filepath.Join(dir, "kjv.q8_0.gguf")
-	convertOK(t, hfDir, q8, Options{Type: mustFT(t, "Q8_0")})
+	convertOK(t, hfDir, q8, Options{Target: GGUFTarget{FileType: mustFT(t, "Q8_0")}})
 	if got := fileSHA256(t, q8); got != refSHA256["Q8_0"] {
 		t.Errorf("HF -> Q8_0: sha256 %s, want llama-quantize's %s", got, refSHA256["Q8_0"])
 	}
 	q4 := filepath.Join(dir, "kjv.q4_k_m.gguf")
-	convertOK(t, bf16, q4, Options{Type: mustFT(t, "Q4_K_M")})
+	convertOK(t, bf16, q4, Options{Target: GGUFTarget{FileType: mustFT(t, "Q4_K_M")}})
 	if got := fileSHA256(t, q4); got != refSHA256["Q4_K_M"] {
 		t.Errorf("GGUF BF16 -> Q4_K_M: sha256 %s, want llama-quantize's %s", got, refSHA256["Q4_K_M"])
 	}
@@ -89,7 +90,7 @@ func TestHFToGGUFMatchesLlamaCpp(t *testing.T) {
 	// Back to HF: un-permuted Q/K rows, BF16 everywhere (the GGUF norms
 	// are F32 holding BF16 values): the original safetensors file exactly.
 	back := filepath.Join(dir, "hf")
-	convertOK(t, bf16, back, Options{To: "hf", Dtype: graph.BF16})
+	convertOK(t, bf16, back, Options{Target: HFTarget{Dtype: ptr(graph.BF16)}})
 	got, err := os.ReadFile(filepath.Join(back, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -178,11 +179,11 @@ func TestRoundTrips(t *testing.T) {
 	dir := t.TempDir()
 	hfDir := testref.Local(t, "kjv-llama")
 	f16 := filepath.Join(dir, "kjv.f16.gguf")
-	convertOK(t, hfDir, f16, Options{Type: mustFT(t, "F16")})
+	convertOK(t, hfDir, f16, Options{Target: GGUFTarget{FileType: mustFT(t, "F16")}})
 	mlxDir := filepath.Join(dir, "mlx-f16")
 	convertOK(t, f16, mlxDir, Options{})
 	f16b := filepath.Join(dir, "kjv.f16.again.gguf")
-	convertOK(t, mlxDir, f16b, Options{Type: mustFT(t, "F16")})
+	convertOK(t, mlxDir, f16b, Options{Target: GGUFTarget{FileType: mustFT(t, "F16")}})
 	sameTensors(t, "GGUF F16 -> MLX -> GGUF F16", ggufTensors(t, f16b), ggufTensors(t, f16))
 
 	mlx2 := filepath.Join(dir, "mlx-f16-again")
@@ -198,22 +199,22 @@ func TestMLXQuantizedToGGUF(t *testing.T) {
 	dir := t.TempDir()
 	hfDir := testref.Local(t, "kjv-llama")
 	mlx4 := filepath.Join(dir, "mlx4")
-	s := convertOK(t, hfDir, mlx4, Options{Bits: 4, GroupSize: 64})
+	s := convertOK(t, hfDir, mlx4, Options{Target: MLXTarget{Bits: 4, GroupSize: 64}})
 	if s.Type != "MLX 4-bit g64" {
 		t.Errorf("summary type %q", s.Type)
 	}
 	var warned []string
 	g := filepath.Join(dir, "from-mlx.gguf")
-	convertOK(t, mlx4, g, Options{Type: mustFT(t, "BF16"), Warn: func(s string) { warned = append(warned, s) }})
+	convertOK(t, mlx4, g, Options{Target: GGUFTarget{FileType: mustFT(t, "BF16")}, Warn: func(s string) { warned = append(warned, s) }})
 	// Direct dequantization to HF and via GGUF must agree.
 	direct := filepath.Join(dir, "hf-direct")
-	convertOK(t, mlx4, direct, Options{To: "hf"})
+	convertOK(t, mlx4, direct, Options{Target: HFTarget{}})
 	via := filepath.Join(dir, "hf-via-gguf")
-	convertOK(t, g, via, Options{To: "hf", Dtype: graph.BF16})
+	convertOK(t, g, via, Options{Target: HFTarget{Dtype: ptr(graph.BF16)}})
 	sameTensors(t, "MLX 4-bit -> HF vs MLX -> GGUF -> HF", safetensorsTensors(t, via), safetensorsTensors(t, direct))
 	// Requantizing the MLX model to Q8_0 is lossy on lossy: warned.
 	warned = nil
-	convertOK(t, mlx4, filepath.Join(dir, "q8.gguf"), Options{Type: mustFT(t, "Q8_0"), Warn: func(s string) { warned = append(warned, s) }})
+	convertOK(t, mlx4, filepath.Join(dir, "q8.gguf"), Options{Target: GGUFTarget{FileType: mustFT(t, "Q8_0")}, Warn: func(s string) { warned = append(warned, s) }})
 	if len(warned) == 0 || !strings.Contains(warned[0], "already quantized") {
 		t.Errorf("warnings %q", warned)
 	}
@@ -228,18 +229,26 @@ func TestConvertDirErrors(t *testing.T) {
 		opt  Options
 		want string
 	}{
-		{"hf-bits", "o1", Options{To: "hf", Bits: 4}, "no quantized tensors"},
-		{"bad-to", "o2", Options{To: "onnx"}, "want mlx or hf"},
-		{"bad-bits", "o3", Options{Bits: 7}, "unsupported bits 7"},
-		{"bad-group", "o4", Options{Bits: 4, GroupSize: 48}, "unsupported group size 48"},
-		{"bad-dtype", "o5", Options{Dtype: graph.Q8_0}, "--dtype"},
-		{"bad-rounding", "o6", Options{Bits: 4, Rounding: "fast"}, "rounding"},
+		{"bad-bits", "o3", Options{Target: MLXTarget{Bits: 7}}, "--bits 7: MLX affine quantization has 2, 3, 4, 5, 6 or 8 bits"},
+		{"bad-group", "o4", Options{Target: MLXTarget{Bits: 4, GroupSize: 48}}, "--group-size 48: MLX affine group sizes are 32, 64 and 128"},
+		{"bad-dtype", "o5", Options{Target: MLXTarget{Dtype: ptr(graph.Q8_0)}}, "--dtype Q8_0: want F16, BF16 or F32"},
+		{"bad-hf-dtype", "o6", Options{Target: HFTarget{Dtype: ptr(graph.Q4_0)}}, "--dtype Q4_0: want F16, BF16 or F32"},
+		{"bad-rounding", "o7", Options{Target: MLXTarget{Bits: 4, Rounding: quantize.Rounding(7)}}, "unknown rounding 7"},
+		{"group-without-bits", "o8", Options{Target: MLXTarget{GroupSize: 32}}, "--group-size 32 needs --bits"},
+		{"rounding-without-bits", "o9", Options{Target: MLXTarget{Rounding: quantize.RoundGPU}}, "--mlx-rounding needs --bits"},
+		{"mlx-to-gguf-path", "o10.gguf", Options{Target: MLXTarget{Bits: 4}}, "MLX output " + filepath.Join(dir, "o10.gguf") + " ends in .gguf"},
+		{"hf-to-gguf-path", "o11.gguf", Options{Target: HFTarget{}}, "HF output " + filepath.Join(dir, "o11.gguf") + " ends in .gguf"},
+		{"plan-without-type", "o12.gguf", Options{Target: GGUFTarget{Plan: PlanOptions{Pure: true}}}, "--pure needs --type"},
+		{"unknown-file-type", "o13.gguf", Options{Target: GGUFTarget{FileType: FileType{Name: "Q4_0", LlamaFType: 7, Default: graph.Q4_0}}}, "is not one of ParseFileType's"},
+		{"plan-with-float-type", "o14.gguf", Options{Target: GGUFTarget{FileType: mustFT(t, "F16"), Plan: PlanOptions{OutputTensorType: ptr(graph.Q8_0)}}},
+			"--output-tensor-type and --type F16 contradict each other"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Convert(context.Background(), hfDir, filepath.Join(dir, tc.out), tc.opt)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
+			var ue *UsageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a UsageError %q", err, tc.want)
 			}
 			if _, err := os.Stat(filepath.Join(dir, tc.out)); err == nil {
 				t.Errorf("%s was created", tc.out)
@@ -266,7 +275,7 @@ func TestConvertDirErrors(t *testing.T) {
 func TestMLXToGGUFRepack(t *testing.T) {
 	dir := t.TempDir()
 	mlx4 := filepath.Join(dir, "mlx4")
-	convertOK(t, testref.Local(t, "kjv-llama"), mlx4, Options{Bits: 4, GroupSize: 64})
+	convertOK(t, testref.Local(t, "kjv-llama"), mlx4, Options{Target: MLXTarget{Bits: 4, GroupSize: 64}})
 	out := filepath.Join(dir, "repacked.gguf")
 	s := convertOK(t, mlx4, out, Options{})
 	if s.Type != "Q4_1" {

@@ -23,6 +23,9 @@ func openModel(path string, tokenizerPre ...string) (*graph.Model, error) {
 		return nil, fmt.Errorf("input: %w", err)
 	}
 	if !st.IsDir() && !isGGUF(path) {
+		if isSafetensors(path) {
+			return nil, fmt.Errorf("%s: a lone safetensors file has no architecture (no config.json) and cannot be converted: give the checkpoint directory that holds it with its config.json and tokenizer", path)
+		}
 		return nil, fmt.Errorf("%s: not a GGUF file (inputs are GGUF files and HF or MLX checkpoint directories)", path)
 	}
 	var opt formats.Options
@@ -140,43 +143,44 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	if err := checkArch(m); err != nil {
 		return nil, err
 	}
-	to := strings.ToLower(opt.To)
-	switch to {
-	case "":
-		to = "mlx"
-	case "mlx", "hf":
+	to := "mlx"
+	var mt MLXTarget
+	var dtype *graph.Type // nil: each tensor's own float type
+	switch t := opt.Target.(type) {
+	case MLXTarget:
+		mt, dtype = t, t.Dtype
+	case HFTarget:
+		to, dtype = "hf", t.Dtype
 	default:
-		return nil, fmt.Errorf("--to %q: want mlx or hf", opt.To)
-	}
-	if to == "hf" && opt.Bits > 0 {
-		return nil, fmt.Errorf("an HF checkpoint holds no quantized tensors: use --to mlx for --bits/INT types")
-	}
-	if opt.Dtype != 0 && !plainFloat(opt.Dtype) {
-		return nil, fmt.Errorf("--dtype %v: want F16, BF16 or F32", opt.Dtype)
+		return nil, fmt.Errorf("convertToDir: target %T", opt.Target)
 	}
 	if err := checkDirOutput(in, out, opt.Force); err != nil {
 		return nil, err
 	}
-	gs := opt.GroupSize
-	if gs == 0 {
-		gs = 64
-	}
-	rounding, err := parseRounding(opt.Rounding)
-	if err != nil {
-		return nil, err
+	bits, gs := mt.Bits, mt.groupSize()
+	if to == "mlx" && bits == 0 && dtype == nil && m.Format == graph.FormatGGUF {
+		var note string
+		bits, note = ggufMLXBits(m)
+		if bits > 0 {
+			gs = 32
+		}
+		if note != "" {
+			opt.note("%s: %s", in, note)
+		}
 	}
 	var ap *quantize.AffineParams
 	var q *mlx.Quantization
-	if opt.Bits > 0 {
-		ap = &quantize.AffineParams{Bits: opt.Bits, GroupSize: gs, Rounding: rounding}
+	var err error
+	if bits > 0 {
+		ap = &quantize.AffineParams{Bits: bits, GroupSize: gs, Rounding: mt.Rounding}
 		if err := ap.Validate(); err != nil {
 			return nil, err
 		}
-		q = &mlx.Quantization{GroupSize: gs, Bits: opt.Bits, Mode: mlx.ModeAffine}
+		q = &mlx.Quantization{GroupSize: gs, Bits: bits, Mode: mlx.ModeAffine}
 	}
 	// An MLX source converted with neither --bits nor --dtype keeps its
 	// quantized tensors and their settings.
-	keepQuant := to == "mlx" && opt.Bits == 0 && opt.Dtype == 0 && m.Format == graph.FormatMLX
+	keepQuant := to == "mlx" && bits == 0 && dtype == nil && m.Format == graph.FormatMLX
 	if keepQuant && m.Config != nil {
 		if q, err = mlx.ParseQuantization(m.Config); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Path, err)
@@ -232,9 +236,9 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			*dt.nt = *t
 			dt.copy = true
 		case ap != nil && mlx.Quantizable(t.Name, t.Shape, gs):
-			st := opt.Dtype
-			if st == 0 {
-				st = floatTypeOf(t)
+			st := floatTypeOf(t)
+			if dtype != nil {
+				st = *dtype
 			}
 			a := t.Affine
 			if t.Type == graph.MLXAffine && p == nil && sp.add == 0 && a != nil && a.Bits == ap.Bits && a.GroupSize == gs && a.ScaleType == st {
@@ -259,9 +263,9 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			dt.nt.Type = graph.MLXAffine
 			dt.nt.Affine = &graph.Affine{Bits: ap.Bits, GroupSize: gs, ScaleType: st}
 		default:
-			ft := opt.Dtype
-			if ft == 0 {
-				ft = floatTypeOf(t)
+			ft := floatTypeOf(t)
+			if dtype != nil {
+				ft = *dtype
 			}
 			if t.Type == ft && p == nil && sp.add == 0 {
 				*dt.nt = *t
@@ -322,3 +326,39 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 }
 
 func affineName(bits, gs int) string { return fmt.Sprintf("MLX_AFFINE_%dBIT_G%d", bits, gs) }
+
+// ggufMLXBits chooses the MLX quantization of a GGUF model converted with
+// neither bits nor dtype: when its quantized tensors are all of one legacy
+// block type that MLX affine quantization with group size 32 holds exactly
+// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), that type's bits; otherwise 0 (written
+// unquantized). note says what was chosen ("" for a model with no
+// quantized tensors).
+func ggufMLXBits(m *graph.Model) (bits int, note string) {
+	n := map[graph.Type]int{}
+	for _, t := range m.Tensors {
+		if t.Type.IsQuantized() {
+			n[t.Type]++
+		}
+	}
+	types := sortedTypes(n)
+	if len(types) == 0 {
+		return 0, ""
+	}
+	if b, ok := quantize.RepackableGGUF(types[0]); ok && len(types) == 1 {
+		return b, fmt.Sprintf("no --bits: its %d quantized tensors are all %v, repacked exactly as MLX %d-bit affine quantization with group size 32 (--dtype f16, bf16 or f32 writes an unquantized model)",
+			n[types[0]], types[0], b)
+	}
+	var list []string
+	for _, t := range types {
+		list = append(list, fmt.Sprintf("%d %v", n[t], t))
+	}
+	note = fmt.Sprintf("no --bits: its quantized tensors (%s) are not all of one type that MLX holds exactly (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0): written unquantized",
+		strings.Join(list, ", "))
+	for _, t := range types {
+		if b, ok := quantize.RepackableGGUF(t); ok {
+			note += fmt.Sprintf(" (--bits %d --group-size 32 repacks the %v tensors exactly and requantizes the others)", b, t)
+			break
+		}
+	}
+	return 0, note
+}

@@ -56,13 +56,13 @@ func TestGGUFToMLXRepack(t *testing.T) {
 	}{{"Q8_0", graph.Q8_0, 8}, {"Q4_0", graph.Q4_0, 4}} {
 		t.Run(c.ft, func(t *testing.T) {
 			g := filepath.Join(dir, c.ft+".gguf")
-			convertOK(t, hfDir, g, Options{Type: mustFT(t, c.ft)})
+			convertOK(t, hfDir, g, Options{Target: GGUFTarget{FileType: mustFT(t, c.ft)}})
 			if c.ft == "Q8_0" && fileSHA256(t, g) != refSHA256["Q8_0"] {
 				t.Fatal("HF -> Q8_0 is not llama-quantize's file")
 			}
 			var warned []string
 			mlxDir := filepath.Join(dir, c.ft+"-mlx")
-			s := convertOK(t, g, mlxDir, Options{Bits: c.bits, GroupSize: 32, Warn: func(s string) { warned = append(warned, s) }})
+			s := convertOK(t, g, mlxDir, Options{Target: MLXTarget{Bits: c.bits, GroupSize: 32}, Warn: func(s string) { warned = append(warned, s) }})
 			src, err := gguf.ReadModel(g)
 			if err != nil {
 				t.Fatal(err)
@@ -160,9 +160,9 @@ func TestDirProgressSummary(t *testing.T) {
 		name, in string
 		opt      Options
 	}{
-		{"mlx-int4", hfDir, Options{Bits: 4}},
-		{"mlx-f16", bf16, Options{Dtype: graph.F16}},
-		{"hf", bf16, Options{To: "hf"}},
+		{"mlx-int4", hfDir, Options{Target: MLXTarget{Bits: 4}}},
+		{"mlx-f16", bf16, Options{Target: MLXTarget{Dtype: ptr(graph.F16)}}},
+		{"hf", bf16, Options{Target: HFTarget{}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var last Progress
@@ -197,8 +197,8 @@ func TestDirInterrupted(t *testing.T) {
 		name, in string
 		opt      Options
 	}{
-		{"mlx", hfDir, Options{Bits: 4, SlabBytes: 1 << 10}},
-		{"hf", bf16, Options{To: "hf", SlabBytes: 1 << 10}},
+		{"mlx", hfDir, Options{Target: MLXTarget{Bits: 4}, SlabBytes: 1 << 10}},
+		{"hf", bf16, Options{Target: HFTarget{}, SlabBytes: 1 << 10}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -242,12 +242,12 @@ func TestDirForce(t *testing.T) {
 	// An existing checkpoint is replaced whole with --force (a stale file
 	// goes), refused without it.
 	out := filepath.Join(dir, "mlx")
-	convertOK(t, hfDir, out, Options{Bits: 8})
+	convertOK(t, hfDir, out, Options{Target: MLXTarget{Bits: 8}})
 	os.WriteFile(filepath.Join(out, "model-00009-of-00009.safetensors"), []byte("stale"), 0o644)
-	if _, err := Convert(context.Background(), hfDir, out, Options{Bits: 4}); !errors.Is(err, ErrExists) {
+	if _, err := Convert(context.Background(), hfDir, out, Options{Target: MLXTarget{Bits: 4}}); !errors.Is(err, ErrExists) {
 		t.Errorf("without --force: %v", err)
 	}
-	convertOK(t, hfDir, out, Options{Bits: 4, Force: true})
+	convertOK(t, hfDir, out, Options{Target: MLXTarget{Bits: 4}, Force: true})
 	if _, err := os.Stat(filepath.Join(out, "model-00009-of-00009.safetensors")); err == nil {
 		t.Error("stale shard kept")
 	}

@@ -6,6 +6,10 @@
 // converts it through float32 (or repacks it exactly) and writes it at its
 // planned offset.
 //
+// What to write is a Target (GGUFTarget, MLXTarget, HFTarget); ParseTarget
+// builds one from command-line settings and refuses, as a *UsageError, a
+// setting that does not apply to the output or contradicts another.
+//
 // It covers GGUF → GGUF quantization (llama-quantize's job) and the
 // cross-format directions HF ⇄ GGUF ⇄ MLX for the architectures graph
 // supports:
@@ -17,10 +21,12 @@
 //     tensor and writes rope_scaling back to config.json
 //     (InferLlama3Rope).
 //   - Exact repacks instead of a float round trip: GGUF Q4_0, Q4_1, Q5_0,
-//     Q5_1 and Q8_0 → MLX affine group 32 with F16 scales when the MLX
-//     output asks for those bits and group size 32; MLX affine → GGUF
-//     Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 when no --type is given and the values
-//     allow it. Llama Q/K rows move between GGUF's interleaved and HF's
+//     Q5_1 and Q8_0 → MLX affine group 32 with F16 scales when the
+//     MLXTarget asks for those bits and group size 32, or asks for no bits
+//     and no dtype and the file's quantized tensors are all of that one
+//     type; MLX affine → GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 when the GGUFTarget
+//     has no file type and the values allow it. Options.Note says what
+//     was chosen. Llama Q/K rows move between GGUF's interleaved and HF's
 //     half-split order in every direction, repacked rows too.
 //   - Outputs never appear partially at their final path: a GGUF file or
 //     an MLX/HF directory is written under a temporary name beside it and

@@ -2,10 +2,11 @@ package convert
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -48,11 +49,24 @@ func QuantizeKV(in []graph.KV, ftype uint32) []graph.KV {
 }
 
 // ConvertGGUF converts the GGUF file in to the GGUF file out with the
-// mixture opt.Type, as llama-quantize does.
+// mixture of opt.Target, a GGUFTarget with a FileType, as llama-quantize
+// does.
 func ConvertGGUF(ctx context.Context, in, out string, opt Options) (*Summary, error) {
-	if opt.Type.Name == "" {
-		return nil, errors.New("GGUF output needs a file type (--type)")
+	t, err := opt.target(out)
+	if err != nil {
+		return nil, err
 	}
+	gt, ok := t.(GGUFTarget)
+	switch {
+	case !ok:
+		return nil, usagef("ConvertGGUF writes GGUF files, not %T", t)
+	case gt.FileType.Name == "":
+		return nil, usagef("%s: GGUF → GGUF needs a file type (--type)", in)
+	}
+	if err := checkGGUFInput(in, &opt); err != nil {
+		return nil, err
+	}
+	opt.Target = gt
 	if err := checkPaths(in, out, opt.Force); err != nil {
 		return nil, err
 	}
@@ -64,20 +78,23 @@ func ConvertGGUF(ctx context.Context, in, out string, opt Options) (*Summary, er
 	if m.Format == "" {
 		m.Format = graph.FormatGGUF
 	}
-	return quantizeGGUF(ctx, m, in, out, opt)
+	if err := validate(m, &opt); err != nil {
+		return nil, err
+	}
+	return quantizeGGUF(ctx, m, in, out, gt, opt)
 }
 
-// quantizeGGUF plans m with opt.Type and writes it to out (llama-quantize's
+// quantizeGGUF plans m with t and writes it to out (llama-quantize's
 // output: KVs rewritten by QuantizeKV, tensors in llama.cpp's order).
-func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, opt Options) (*Summary, error) {
-	plans, err := PlanGGUF(m, opt.Type, opt.Plan)
+func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, t GGUFTarget, opt Options) (*Summary, error) {
+	plans, err := PlanGGUF(m, t.FileType, t.Plan)
 	if err != nil {
 		return nil, err
 	}
 	requant := 0
 	for _, p := range plans {
 		if p.From.IsQuantized() && p.From != p.To {
-			if !opt.AllowRequantize {
+			if !t.AllowRequantize {
 				return nil, fmt.Errorf("tensor %s: requantizing from type %v is disabled (use --allow-requantize)", p.Name, p.From)
 			}
 			requant++
@@ -90,7 +107,7 @@ func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	for i, p := range plans {
 		infos[i] = gguf.TensorInfo{Name: p.Name, Shape: p.Shape, Type: p.To}
 	}
-	s, err := writeGGUFFile(ctx, out, QuantizeKV(m.Metadata, opt.Type.LlamaFType), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+	s, err := writeGGUFFile(ctx, out, QuantizeKV(m.Metadata, t.FileType.LlamaFType), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
 		p := plans[i]
 		sp := spec{name: p.Name, src: p.Tensor, to: p.To, w: w, off: off, check: p.From != p.To}
 		return sp.build()
@@ -98,7 +115,7 @@ func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	s.Input, s.Type = in, opt.Type.Name
+	s.Input, s.Type = in, t.FileType.Name
 	return s, nil
 }
 
@@ -166,6 +183,29 @@ func isGGUF(path string) bool {
 	return err == nil && string(b[:]) == "GGUF"
 }
 
+// isSafetensors reports whether path is named *.safetensors or starts like
+// one: an 8-byte little-endian header length that fits the file, then '{'.
+func isSafetensors(path string) bool {
+	if strings.HasSuffix(strings.ToLower(path), ".safetensors") {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	var b [9]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return false
+	}
+	n := binary.LittleEndian.Uint64(b[:8])
+	return b[8] == '{' && n >= 2 && n <= uint64(st.Size()-8)
+}
+
 // ftypeOfFloat is general.file_type for a converter outtype.
 func ftypeOfFloat(t graph.Type) FileType {
 	for _, ft := range fileTypes {
@@ -223,8 +263,9 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	if err := checkArch(m); err != nil {
 		return nil, err
 	}
+	gt, _ := opt.Target.(GGUFTarget)
 	auto := autoOutType(m)
-	ft := opt.Type
+	ft := gt.FileType
 	direct := ft.Name == "" || !ft.Default.IsQuantized()
 	outtype := auto
 	if ft.Name != "" && direct {
@@ -240,7 +281,7 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	// repacked instead of dequantized; general.file_type names the type
 	// most tensors got.
 	repack := map[string]*repacker{}
-	if opt.Type.Name == "" {
+	if gt.FileType.Name == "" {
 		counts := map[graph.Type]int{}
 		for _, t := range m.Tensors {
 			if t.Type != graph.MLXAffine {
@@ -315,8 +356,19 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 				infos[i].Type = r.to
 			}
 		}
-		if len(repack) > 0 {
-			opt.warn("%d MLX affine tensors repacked exactly to GGUF (%s); the rest are dequantized to %v", len(repack), ft.Name, outtype)
+		if gt.FileType.Name == "" {
+			if len(repack) > 0 {
+				opt.note("%s", repackNote(infos, repack, ft))
+			}
+			affine := 0
+			for _, t := range m.Tensors {
+				if t.Type == graph.MLXAffine && repack[t.Name] == nil {
+					affine++
+				}
+			}
+			if affine > 0 {
+				opt.warn("%d MLX affine tensors have no exact GGUF form and are dequantized to %v (convert_hf_to_gguf.py's auto type for this model)", affine, outtype)
+			}
 		}
 		s, err = writeGGUFFile(ctx, out, kv, infos, func(i int, w io.WriterAt, off int64) (*job, error) {
 			if r := repack[infos[i].Name]; r != nil {
@@ -325,7 +377,7 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			return mk(infos[i].Name, infos[i].Type, w, off)
 		}, &opt)
 	} else {
-		plans, perr := PlanGGUF(im, ft, opt.Plan)
+		plans, perr := PlanGGUF(im, ft, gt.Plan)
 		if perr != nil {
 			return nil, perr
 		}
@@ -345,4 +397,46 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	}
 	s.Input, s.Type = in, ft.Name
 	return s, nil
+}
+
+// repackNote says what an MLX input without --type became: the GGUF
+// types of the affine tensors repacked exactly and of the other tensors
+// (convert_hf_to_gguf.py's: F32 for norms and vectors, the auto type for
+// matrices).
+func repackNote(infos []gguf.TensorInfo, repack map[string]*repacker, ft FileType) string {
+	packed, other := map[graph.Type]int{}, map[graph.Type]int{}
+	for _, in := range infos {
+		if repack[in.Name] != nil {
+			packed[in.Type]++
+		} else {
+			other[in.Type]++
+		}
+	}
+	list := func(n map[graph.Type]int) string {
+		var s []string
+		for _, t := range sortedTypes(n) {
+			s = append(s, fmt.Sprintf("%d %v", n[t], t))
+		}
+		return strings.Join(s, ", ")
+	}
+	msg := fmt.Sprintf("no --type: %d MLX affine tensors repacked exactly (%s)", len(repack), list(packed))
+	if len(other) > 0 {
+		msg += fmt.Sprintf(", %d other tensors written as convert_hf_to_gguf.py writes them (%s)", len(infos)-len(repack), list(other))
+	}
+	return msg + "; general.file_type " + ft.Name
+}
+
+// sortedTypes returns the keys of n, most frequent first (ties by type).
+func sortedTypes(n map[graph.Type]int) []graph.Type {
+	ts := make([]graph.Type, 0, len(n))
+	for t := range n {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool {
+		if n[ts[i]] != n[ts[j]] {
+			return n[ts[i]] > n[ts[j]]
+		}
+		return ts[i] < ts[j]
+	})
+	return ts
 }

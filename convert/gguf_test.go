@@ -19,6 +19,15 @@ import (
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
+// tinyTokens returns n distinct token strings.
+func tinyTokens(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("t%d", i)
+	}
+	return out
+}
+
 // tinyLlama writes a small synthetic llama GGUF (BF16 weights, F32 norms)
 // with deterministic pseudo-random values and returns its path.
 func tinyLlama(t testing.TB, dir string, poison string) string {
@@ -35,7 +44,7 @@ func tinyLlama(t testing.TB, dir string, poison string) string {
 		{Key: "llama.attention.head_count_kv", Value: uint32(s.kvHeads)},
 		{Key: "general.quantization_version", Value: uint32(2)},
 		{Key: "split.count", Value: uint16(1)},
-		{Key: "tokenizer.ggml.tokens", Value: []string{"a", "b"}},
+		{Key: "tokenizer.ggml.tokens", Value: tinyTokens(int(s.vocab))},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	infos := make([]gguf.TensorInfo, len(m.Tensors))
@@ -86,12 +95,12 @@ func TestConvertGGUFPipeline(t *testing.T) {
 			// memory bound: the file must not depend on the schedule.
 			out1 := filepath.Join(dir, ftName+".a.gguf")
 			out2 := filepath.Join(dir, ftName+".b.gguf")
-			s1, err := ConvertGGUF(context.Background(), in, out1, Options{Type: ft, Jobs: 1})
+			s1, err := ConvertGGUF(context.Background(), in, out1, Options{Target: GGUFTarget{FileType: ft}, Jobs: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var calls int
-			_, err = ConvertGGUF(context.Background(), in, out2, Options{Type: ft, Jobs: 3, SlabBytes: 3000, MaxMemory: 20000,
+			_, err = ConvertGGUF(context.Background(), in, out2, Options{Target: GGUFTarget{FileType: ft}, Jobs: 3, SlabBytes: 3000, MaxMemory: 20000,
 				Progress: func(Progress) { calls++ }})
 			if err != nil {
 				t.Fatal(err)
@@ -218,7 +227,7 @@ func TestConvertGGUFErrors(t *testing.T) {
 	in := tinyLlama(t, dir, "")
 	q80 := mustFT(t, "Q8_0")
 	quant := filepath.Join(dir, "tiny.Q8_0.gguf")
-	if _, err := ConvertGGUF(context.Background(), in, quant, Options{Type: q80}); err != nil {
+	if _, err := ConvertGGUF(context.Background(), in, quant, Options{Target: GGUFTarget{FileType: q80}}); err != nil {
 		t.Fatal(err)
 	}
 	poisonDir := t.TempDir()
@@ -234,15 +243,17 @@ func TestConvertGGUFErrors(t *testing.T) {
 		want    string
 		is      error
 	}{
-		{"missing-input", nil, filepath.Join(dir, "nope.gguf"), filepath.Join(dir, "x.gguf"), Options{Type: q80}, "no such file", nil},
-		{"no-type", nil, in, filepath.Join(dir, "x.gguf"), Options{}, "--type", nil},
-		{"exists", nil, in, quant, Options{Type: q80}, "exists", ErrExists},
-		{"same-file", nil, in, in, Options{Type: q80, Force: true}, "is the input", ErrSameFile},
-		{"requantize", nil, quant, filepath.Join(dir, "x.gguf"), Options{Type: mustFT(t, "Q4_K_M")}, "requantizing from type Q8_0", nil},
-		{"requantize-to-f16", nil, quant, filepath.Join(dir, "x.gguf"), Options{Type: mustFT(t, "F16")}, "requantizing from type Q8_0", nil},
-		{"nan", nil, poisoned, filepath.Join(poisonDir, "x.gguf"), Options{Type: q80, Jobs: 2}, "blk.1.ffn_up.weight: element 7 is NaN", nil},
-		{"cancelled", cancelled, in, filepath.Join(dir, "x.gguf"), Options{Type: q80}, "canceled", context.Canceled},
-		{"not-gguf", nil, filepath.Join(dir, "tiny.txt"), filepath.Join(dir, "x.gguf"), Options{Type: q80}, "", nil},
+		{"missing-input", nil, filepath.Join(dir, "nope.gguf"), filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}}, "no such file", nil},
+		{"no-type", nil, in, filepath.Join(dir, "x.gguf"), Options{}, "GGUF → GGUF needs a file type (--type)", nil},
+		{"mlx-target", nil, in, filepath.Join(dir, "x"), Options{Target: MLXTarget{}}, "ConvertGGUF writes GGUF files, not convert.MLXTarget", nil},
+		{"tokenizer-pre", nil, in, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}, TokenizerPre: "qwen2"}, "--tokenizer-pre qwen2 does not apply to " + in, nil},
+		{"exists", nil, in, quant, Options{Target: GGUFTarget{FileType: q80}}, "exists", ErrExists},
+		{"same-file", nil, in, in, Options{Target: GGUFTarget{FileType: q80}, Force: true}, "is the input", ErrSameFile},
+		{"requantize", nil, quant, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: mustFT(t, "Q4_K_M")}}, "requantizing from type Q8_0", nil},
+		{"requantize-to-f16", nil, quant, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: mustFT(t, "F16")}}, "requantizing from type Q8_0", nil},
+		{"nan", nil, poisoned, filepath.Join(poisonDir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}, Jobs: 2}, "blk.1.ffn_up.weight: element 7 is NaN", nil},
+		{"cancelled", cancelled, in, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}}, "canceled", context.Canceled},
+		{"not-gguf", nil, filepath.Join(dir, "tiny.txt"), filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}}, "", nil},
 	}
 	os.WriteFile(filepath.Join(dir, "tiny.txt"), []byte("not a gguf file"), 0o644)
 	before := map[string][]string{dir: entries(t, dir), poisonDir: entries(t, poisonDir)}
@@ -272,12 +283,12 @@ func TestConvertGGUFErrors(t *testing.T) {
 	}
 
 	// --force overwrites; --allow-requantize converts a quantized input.
-	if _, err := ConvertGGUF(context.Background(), in, quant, Options{Type: q80, Force: true, Jobs: 1}); err != nil {
+	if _, err := ConvertGGUF(context.Background(), in, quant, Options{Target: GGUFTarget{FileType: q80}, Force: true, Jobs: 1}); err != nil {
 		t.Fatalf("--force: %v", err)
 	}
 	var warned []string
 	out := filepath.Join(dir, "requant.gguf")
-	if _, err := ConvertGGUF(context.Background(), quant, out, Options{Type: mustFT(t, "Q4_0"), AllowRequantize: true,
+	if _, err := ConvertGGUF(context.Background(), quant, out, Options{Target: GGUFTarget{FileType: mustFT(t, "Q4_0"), AllowRequantize: true},
 		Warn: func(s string) { warned = append(warned, s) }}); err != nil {
 		t.Fatalf("--allow-requantize: %v", err)
 	}

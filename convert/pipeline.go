@@ -24,10 +24,9 @@ type Progress struct {
 
 // Options control a conversion.
 type Options struct {
-	// Type is the GGUF file type (mixture) for GGUF output.
-	Type FileType
-	// Plan are llama-quantize's mixture options.
-	Plan PlanOptions
+	// Target is the output and its settings (nil: the default for the
+	// output path, GGUFTarget{} for one ending in .gguf, else MLXTarget{}).
+	Target Target
 	// Jobs is the number of concurrent workers (0: runtime.NumCPU()).
 	Jobs int
 	// MaxMemory bounds the bytes of tensor buffers in flight (0: Jobs ×
@@ -36,31 +35,20 @@ type Options struct {
 	// SlabBytes caps the working set of one piece of work; larger tensors
 	// are processed in slabs of whole rows (0: 16 MiB).
 	SlabBytes int64
-	// AllowRequantize permits converting an already-quantized GGUF tensor
-	// to another type (dequantize → quantize), as llama-quantize's
-	// --allow-requantize does.
-	AllowRequantize bool
 	// Force overwrites an existing output.
 	Force bool
 	// Progress, if set, is called (serially) as work finishes.
 	Progress func(Progress)
 	// Warn, if set, receives warnings (requantization, lossy steps).
 	Warn func(string)
+	// Note, if set, receives what the conversion chose where the target
+	// left the choice to it (the MLX quantization of a GGUF input, the
+	// GGUF types of an MLX input).
+	Note func(string)
 
 	// TokenizerPre overrides the BPE pre-tokenizer name (tokenizer.ggml.pre)
 	// of an HF/MLX input whose split regexes quantbridge does not recognise.
 	TokenizerPre string
-
-	// To selects the output format for a directory output: "mlx" (default)
-	// or "hf".
-	To string
-	// MLX output: Bits (0 = not quantized), GroupSize (0 = 64), Dtype for
-	// unquantized float tensors (F16, BF16, F32; 0 = keep), Rounding
-	// ("cpu" default, or "gpu").
-	Bits      int
-	GroupSize int
-	Dtype     graph.Type
-	Rounding  string
 }
 
 func (o *Options) jobs() int {
@@ -73,6 +61,12 @@ func (o *Options) jobs() int {
 func (o *Options) warn(format string, args ...any) {
 	if o.Warn != nil {
 		o.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+func (o *Options) note(format string, args ...any) {
+	if o.Note != nil {
+		o.Note(fmt.Sprintf(format, args...))
 	}
 }
 

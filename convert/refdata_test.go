@@ -63,7 +63,7 @@ func TestConvertGGUFMatchesLlamaQuantize(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, name+".gguf")
-			if _, err := ConvertGGUF(context.Background(), in, out, Options{Type: ft, Jobs: 2}); err != nil {
+			if _, err := ConvertGGUF(context.Background(), in, out, Options{Target: GGUFTarget{FileType: ft}, Jobs: 2}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := os.ReadFile(out)
@@ -96,7 +96,7 @@ func TestHFToGGUFAllTypes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			opt := Options{Jobs: 2}
 			if name != "bf16" {
-				opt.Type = mustFT(t, name)
+				opt.Target = GGUFTarget{FileType: mustFT(t, name)}
 			}
 			out := filepath.Join(dir, name+".gguf")
 			convertOK(t, hfDir, out, opt)
@@ -120,7 +120,7 @@ func TestHFToMLXMatchesOracle(t *testing.T) {
 	}{{"int4-g64", 4, 64}, {"int8-g64", 8, 64}, {"int4-g32", 4, 32}, {"int3-g64", 3, 64}} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, c.name)
-			convertOK(t, hfDir, out, Options{Bits: c.bits, GroupSize: c.size})
+			convertOK(t, hfDir, out, Options{Target: MLXTarget{Bits: c.bits, GroupSize: c.size}})
 			oracle := testref.Shared(t, "mlx-oracle", "kjv-llama-"+c.name)
 			sameTensors(t, c.name, safetensorsTensors(t, out), safetensorsTensors(t, oracle))
 			for _, f := range []string{"config.json", "model.safetensors.index.json", "tokenizer_config.json", "generation_config.json", "tokenizer.model"} {

@@ -186,11 +186,11 @@ func TestInferLlama3Rope(t *testing.T) {
 // recomputed; tensors compared by name, llama.* metadata exactly).
 func TestLlama3RopeRoundTrip(t *testing.T) {
 	ref := testref.Local(t, "unseen", "llama3-bpe-tied.bf16.gguf")
-	for _, to := range []string{"hf", "mlx"} {
+	for to, target := range map[string]Target{"hf": HFTarget{}, "mlx": MLXTarget{}} {
 		t.Run(to, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "model")
-			if _, err := Convert(context.Background(), ref, out, Options{To: to, Jobs: 2}); err != nil {
+			if _, err := Convert(context.Background(), ref, out, Options{Target: target, Jobs: 2}); err != nil {
 				t.Fatal(err)
 			}
 			var cfg map[string]any

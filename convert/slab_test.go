@@ -23,7 +23,7 @@ func TestSmallSlabs(t *testing.T) {
 		t.Errorf("HF -> GGUF with 1-byte slabs: sha256 %s, want convert_hf_to_gguf's %s", got, refSHA256["BF16"])
 	}
 	back := filepath.Join(dir, "hf")
-	convertOK(t, bf16, back, Options{To: "hf", Dtype: graph.BF16, SlabBytes: 1})
+	convertOK(t, bf16, back, Options{Target: HFTarget{Dtype: ptr(graph.BF16)}, SlabBytes: 1})
 	got, err := os.ReadFile(filepath.Join(back, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -38,12 +38,12 @@ func TestSmallSlabs(t *testing.T) {
 	// Exact repacks both ways (GGUF Q8_0 → MLX 8-bit g32 → GGUF Q8_0),
 	// whole tensors vs one head per piece.
 	q8 := filepath.Join(dir, "kjv.q8_0.gguf")
-	convertOK(t, hfDir, q8, Options{Type: mustFT(t, "Q8_0")})
+	convertOK(t, hfDir, q8, Options{Target: GGUFTarget{FileType: mustFT(t, "Q8_0")}})
 	var mlxDirs, ggufs []string
 	for _, slab := range []int64{0, 1} {
 		// same base name: it becomes general.name
 		m := filepath.Join(dir, fmt.Sprint(slab), "mlx8")
-		convertOK(t, q8, m, Options{Bits: 8, GroupSize: 32, SlabBytes: slab})
+		convertOK(t, q8, m, Options{Target: MLXTarget{Bits: 8, GroupSize: 32}, SlabBytes: slab})
 		g := filepath.Join(dir, fmt.Sprintf("back-%d.gguf", slab))
 		convertOK(t, m, g, Options{SlabBytes: slab})
 		mlxDirs, ggufs = append(mlxDirs, m), append(ggufs, g)

@@ -3,6 +3,7 @@ package formats
 import (
 	"fmt"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/graph"
 )
 
@@ -19,6 +20,10 @@ type Info struct {
 	BitsPerWeight float64         `json:"bits_per_weight"`
 	TypeCounts    map[string]int  `json:"type_counts"`
 	Metadata      []MetadataEntry `json:"metadata,omitempty"`
+	// Warnings and Problem are arch.Validate's findings: ambiguities with
+	// a defined answer, and the inconsistency that stops convert and ppl.
+	Warnings []string `json:"warnings,omitempty"`
+	Problem  string   `json:"problem,omitempty"`
 }
 
 // TensorInfo is one row of the tensor table. Shape is outermost first
@@ -66,6 +71,11 @@ func Inspect(m *graph.Model) *Info {
 	info := &Info{
 		Path: m.Path, Format: m.Format, Architecture: m.Arch, Params: m.Params,
 		Tensors: []TensorInfo{}, TypeCounts: map[string]int{},
+	}
+	if warns, err := arch.Validate(m); err != nil {
+		info.Warnings, info.Problem = warns, err.Error()
+	} else {
+		info.Warnings = warns
 	}
 	if tk := m.Tokenizer; tk != nil {
 		info.Tokenizer = &TokenizerInfo{

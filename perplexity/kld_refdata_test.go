@@ -11,6 +11,7 @@ import (
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/internal/testref"
+	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 // KL-divergence statistics agree with llama-perplexity --kl-divergence on
@@ -49,11 +50,11 @@ func TestKLDivergenceMatchesLlamaPerplexity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer base.Close()
-	tok, err := NewTokenizerForModel(q)
+	tok, err := tokenizer.NewForModel(q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := ReadTextFile(testref.Local(t, "kjv_eval.txt"), true, true)
+	text, err := tokenizer.ReadTextFile(testref.Local(t, "kjv_eval.txt"), false, true) // as llama-perplexity -f
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", m.Path, &arch.UnsupportedError{Arch: archName})
 	}
+	if _, err := arch.Validate(m); err != nil {
+		return nil, err
+	}
 	p := m.Params
 	if m.Format == graph.FormatGGUF && a.FromGGUF != nil {
 		// The architecture's own GGUF keys (formats.Open applies them

@@ -1,5 +1,5 @@
 // Package perplexity scores language models the way llama.cpp's
-// llama-perplexity does, in pure Go: a tokenizer (tokenizer*.go), a forward
+// llama-perplexity does, in pure Go (tokenization is package tokenizer's): a forward
 // pass for the llama family (llama, mistral) and qwen2 over any
 // graph.Model, the llama-perplexity chunking method, and its KL-divergence
 // statistics.
@@ -76,6 +76,7 @@ import (
 	"time"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 // Activations selects how matrix-product inputs are rounded.
@@ -129,12 +130,42 @@ var ErrTooFewTokens = errors.New("perplexity: text too short")
 // Evaluate scores text on m exactly as llama-perplexity does (see the
 // package documentation): tokenize once, cut into Ctx-token chunks, score
 // the second half of each chunk.
-func Evaluate(ctx context.Context, m *graph.Model, tok Tokenizer, text string, opt Options) (*Result, error) {
+func Evaluate(ctx context.Context, m *graph.Model, tok *tokenizer.Tokenizer, text string, opt Options) (*Result, error) {
 	if tok == nil {
 		return nil, fmt.Errorf("perplexity: no tokenizer")
 	}
-	tokens := tok.Encode(text, true)
+	tokens := tok.Encode(text, tokenizer.Options{AddSpecial: true})
 	return EvaluateTokens(ctx, m, tokens, tok.AddBOS(), tok.BOS(), opt)
+}
+
+// Tokenize reads an evaluation text from r and tokenizes it as
+// llama-perplexity does (BOS first when the vocabulary asks for it), in
+// bounded memory beyond the ids. With opt.Chunks > 0 it stops once the
+// tokens of that many chunks (and at least two contexts) exist: those are
+// the ids of the whole text's first tokens, all that the evaluation reads.
+// r must already be the text as llama-perplexity reads it (see
+// tokenizer.NewTextReader).
+func Tokenize(tok *tokenizer.Tokenizer, r io.Reader, opt Options) ([]int, error) {
+	if tok == nil {
+		return nil, fmt.Errorf("perplexity: no tokenizer")
+	}
+	nCtx := opt.Ctx
+	if nCtx == 0 {
+		nCtx = 512
+	}
+	limit := 0
+	if opt.Chunks > 0 && nCtx > 0 {
+		limit = max(opt.Chunks, 2) * nCtx
+	}
+	var tokens []int
+	err := tok.EncodeReader(r, tokenizer.Options{AddSpecial: true}, func(ids []int) error {
+		tokens = append(tokens, ids...)
+		if limit > 0 && len(tokens) >= limit {
+			return tokenizer.ErrStop
+		}
+		return nil
+	})
+	return tokens, err
 }
 
 // EvaluateTokens is Evaluate on an already tokenized text (tokens as

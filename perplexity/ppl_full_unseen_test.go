@@ -55,7 +55,7 @@ func TestUnseenPerplexityQuantized(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := convert.Convert(context.Background(), in, out, convert.Options{Type: ft, Jobs: 2}); err != nil {
+				if _, err := convert.Convert(context.Background(), in, out, convert.Options{Target: convert.GGUFTarget{FileType: ft}, Jobs: 2}); err != nil {
 					t.Fatal(err)
 				}
 				b, err := os.ReadFile(out)

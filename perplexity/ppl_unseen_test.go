@@ -11,6 +11,7 @@ import (
 	"github.com/quantbridge/quantbridge/formats/hf"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
+	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 // Tests against testdata/unseen (README.md there): a Qwen2 with a
@@ -132,14 +133,14 @@ func TestUnseenTokenizeKJV(t *testing.T) {
 			m    *graph.Model
 		}{{"hf", unseenHF(t, name)}, {"gguf", unseenGGUF(t, name)}} {
 			t.Run(name+"/"+src.what, func(t *testing.T) {
-				v, err := NewVocab(src.m.Tokenizer)
+				v, err := tokenizer.New(src.m.Tokenizer)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if v.AddBOS() != ref.AddBOS || (ref.AddBOS && v.BOS() != ref.BOS) {
 					t.Errorf("AddBOS %v BOS %d, want %v %d", v.AddBOS(), v.BOS(), ref.AddBOS, ref.BOS)
 				}
-				got := v.Encode(string(text), true)
+				got := v.Encode(string(text), tokenizer.Options{AddSpecial: true})
 				if i := firstDiff(got, want); i >= 0 {
 					lo, hi := max(0, i-3), min(i+4, len(got), len(want))
 					t.Errorf("%d ids, transformers %d; first difference at %d: %v vs %v", len(got), len(want), i, got[lo:min(hi, len(got))], want[lo:min(hi, len(want))])
@@ -272,7 +273,7 @@ func checkUnseenGGUF(t *testing.T, name, typ string, m *graph.Model, ref *unseen
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := NewTokenizer(m.Tokenizer)
+	tok, err := tokenizer.New(m.Tokenizer)
 	if err != nil {
 		t.Fatal(err)
 	}

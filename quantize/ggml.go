@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 )
 
 // ErrNonFinite is wrapped by the error QuantizeRow returns for a row holding
@@ -18,43 +18,43 @@ type (
 	dequantFunc func(dst []float32, src []byte)
 )
 
-var quantizers = map[graph.Type]quantFunc{
-	graph.Q4_0: QuantizeQ4_0, graph.Q4_1: QuantizeQ4_1,
-	graph.Q5_0: QuantizeQ5_0, graph.Q5_1: QuantizeQ5_1,
-	graph.Q8_0: QuantizeQ8_0, graph.Q8_1: QuantizeQ8_1,
-	graph.Q2_K: QuantizeQ2K, graph.Q3_K: QuantizeQ3K, graph.Q4_K: QuantizeQ4K,
-	graph.Q5_K: QuantizeQ5K, graph.Q6_K: QuantizeQ6K, graph.Q8_K: QuantizeQ8K,
+var quantizers = map[dtype.Type]quantFunc{
+	dtype.Q4_0: QuantizeQ4_0, dtype.Q4_1: QuantizeQ4_1,
+	dtype.Q5_0: QuantizeQ5_0, dtype.Q5_1: QuantizeQ5_1,
+	dtype.Q8_0: QuantizeQ8_0, dtype.Q8_1: QuantizeQ8_1,
+	dtype.Q2_K: QuantizeQ2K, dtype.Q3_K: QuantizeQ3K, dtype.Q4_K: QuantizeQ4K,
+	dtype.Q5_K: QuantizeQ5K, dtype.Q6_K: QuantizeQ6K, dtype.Q8_K: QuantizeQ8K,
 }
 
-var dequantizers = map[graph.Type]dequantFunc{
-	graph.Q4_0: DequantizeQ4_0, graph.Q4_1: DequantizeQ4_1,
-	graph.Q5_0: DequantizeQ5_0, graph.Q5_1: DequantizeQ5_1,
-	graph.Q8_0: DequantizeQ8_0, graph.Q8_1: DequantizeQ8_1,
-	graph.Q2_K: DequantizeQ2K, graph.Q3_K: DequantizeQ3K, graph.Q4_K: DequantizeQ4K,
-	graph.Q5_K: DequantizeQ5K, graph.Q6_K: DequantizeQ6K, graph.Q8_K: DequantizeQ8K,
-	graph.IQ4_NL: DequantizeIQ4NL, graph.IQ4_XS: DequantizeIQ4XS, graph.MXFP4: DequantizeMXFP4,
+var dequantizers = map[dtype.Type]dequantFunc{
+	dtype.Q4_0: DequantizeQ4_0, dtype.Q4_1: DequantizeQ4_1,
+	dtype.Q5_0: DequantizeQ5_0, dtype.Q5_1: DequantizeQ5_1,
+	dtype.Q8_0: DequantizeQ8_0, dtype.Q8_1: DequantizeQ8_1,
+	dtype.Q2_K: DequantizeQ2K, dtype.Q3_K: DequantizeQ3K, dtype.Q4_K: DequantizeQ4K,
+	dtype.Q5_K: DequantizeQ5K, dtype.Q6_K: DequantizeQ6K, dtype.Q8_K: DequantizeQ8K,
+	dtype.IQ4_NL: DequantizeIQ4NL, dtype.IQ4_XS: DequantizeIQ4XS, dtype.MXFP4: DequantizeMXFP4,
 }
 
 // fromPlain lists the plain element types FromFloat32 writes.
-func fromPlain(t graph.Type) bool {
+func fromPlain(t dtype.Type) bool {
 	switch t {
-	case graph.F32, graph.F16, graph.BF16, graph.F64,
-		graph.I8, graph.I16, graph.I32, graph.I64,
-		graph.U8, graph.U16, graph.U32, graph.U64:
+	case dtype.F32, dtype.F16, dtype.BF16, dtype.F64,
+		dtype.I8, dtype.I16, dtype.I32, dtype.I64,
+		dtype.U8, dtype.U16, dtype.U32, dtype.U64:
 		return true
 	}
 	return false
 }
 
 // toPlain lists the plain element types ToFloat32 reads.
-func toPlain(t graph.Type) bool {
-	return fromPlain(t) || t == graph.F8_E4M3 || t == graph.F8_E5M2 || t == graph.Bool
+func toPlain(t dtype.Type) bool {
+	return fromPlain(t) || t == dtype.F8_E4M3 || t == dtype.F8_E5M2 || t == dtype.Bool
 }
 
 // CanQuantize reports whether QuantizeRow and FromFloat32 can encode t: the
 // block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K, Q8_K and the
 // plain types F32, F16, BF16, F64, I8..I64, U8..U64.
-func CanQuantize(t graph.Type) bool {
+func CanQuantize(t dtype.Type) bool {
 	_, ok := quantizers[t]
 	return ok || fromPlain(t)
 }
@@ -62,7 +62,7 @@ func CanQuantize(t graph.Type) bool {
 // CanDequantize reports whether DequantizeRow and ToFloat32 can decode t:
 // every type CanQuantize accepts plus IQ4_NL, IQ4_XS, MXFP4, F8_E4M3,
 // F8_E5M2 and Bool.
-func CanDequantize(t graph.Type) bool {
+func CanDequantize(t dtype.Type) bool {
 	_, ok := dequantizers[t]
 	return ok || toPlain(t)
 }
@@ -86,7 +86,7 @@ func CheckFinite(src []float32) error {
 const maxMagnitude = 1e10
 
 // checkRow is CheckFinite plus the maxMagnitude limit, in one pass.
-func checkRow(src []float32, t graph.Type) error {
+func checkRow(src []float32, t dtype.Type) error {
 	var maxBits uint32
 	rest := src
 	if n := len(src) &^ 31; useSIMD && n > 0 {
@@ -99,7 +99,7 @@ func checkRow(src []float32, t graph.Type) error {
 	if maxBits >= 0x7f800000 {
 		return CheckFinite(src)
 	}
-	if t != graph.Q8_K && math.Float32frombits(maxBits) > maxMagnitude {
+	if t != dtype.Q8_K && math.Float32frombits(maxBits) > maxMagnitude {
 		for i, v := range src {
 			if abs32(v) > maxMagnitude {
 				return fmt.Errorf("element %d (%g) is too large for %v: its fp16 scales overflow: %w", i, v, t, ErrInvalidData)
@@ -109,8 +109,8 @@ func checkRow(src []float32, t graph.Type) error {
 	return nil
 }
 
-func rowBytes(t graph.Type, n int) (int, error) {
-	size, err := graph.RowSize(t, int64(n))
+func rowBytes(t dtype.Type, n int) (int, error) {
+	size, err := dtype.RowSize(t, int64(n))
 	if err != nil {
 		return 0, err
 	}
@@ -118,7 +118,7 @@ func rowBytes(t graph.Type, n int) (int, error) {
 }
 
 // QuantizeRow encodes len(src) floats (a multiple of t.BlockSize()) into dst,
-// which must be exactly graph.RowSize(t, len(src)) bytes long. For block
+// which must be exactly dtype.RowSize(t, len(src)) bytes long. For block
 // types the bytes are those llama-quantize writes without an importance
 // matrix; a NaN or infinity in src is an error (wrapping ErrNonFinite). For
 // plain types it is FromFloat32. Like llama-quantize, it fails (wrapping
@@ -126,7 +126,7 @@ func rowBytes(t graph.Type, n int) (int, error) {
 // too large for the type (Q8_0: |x| above about 8.3e6; Q4_1: a negative
 // minimum below -65504); it also refuses |x| > 1e10 outright for every type
 // but Q8_K, since ggml's float32 arithmetic breaks down further up.
-func QuantizeRow(dst []byte, src []float32, t graph.Type) error {
+func QuantizeRow(dst []byte, src []float32, t dtype.Type) error {
 	q, ok := quantizers[t]
 	if !ok {
 		if fromPlain(t) {
@@ -152,17 +152,17 @@ func QuantizeRow(dst []byte, src []float32, t graph.Type) error {
 }
 
 // DequantizeRow decodes len(dst) elements (a multiple of t.BlockSize()) of
-// type t from src, which must be exactly graph.RowSize(t, len(dst)) bytes
+// type t from src, which must be exactly dtype.RowSize(t, len(dst)) bytes
 // long. It accepts every type CanDequantize reports, block or plain.
-func DequantizeRow(dst []float32, src []byte, t graph.Type) error {
+func DequantizeRow(dst []float32, src []byte, t dtype.Type) error {
 	return ToFloat32(dst, src, t)
 }
 
 // ToFloat32 decodes len(dst) elements of type t from src (exactly
-// graph.RowSize(t, len(dst)) bytes). Plain types convert exactly where
+// dtype.RowSize(t, len(dst)) bytes). Plain types convert exactly where
 // float32 can hold the value (F64 and wide integers round to nearest even);
 // Bool gives 0 or 1.
-func ToFloat32(dst []float32, src []byte, t graph.Type) error {
+func ToFloat32(dst []float32, src []byte, t dtype.Type) error {
 	if !CanDequantize(t) {
 		return fmt.Errorf("dequantize: cannot decode type %v", t)
 	}
@@ -179,65 +179,65 @@ func ToFloat32(dst []float32, src []byte, t graph.Type) error {
 	}
 	le := binary.LittleEndian
 	switch t {
-	case graph.F32:
+	case dtype.F32:
 		for i := range dst {
 			dst[i] = math.Float32frombits(le.Uint32(src[4*i:]))
 		}
-	case graph.F16:
+	case dtype.F16:
 		FP16RowToFP32(dst, src)
-	case graph.BF16:
+	case dtype.BF16:
 		src := src[:2*len(dst)]
 		for i := range dst {
 			dst[i] = math.Float32frombits((uint32(src[2*i]) | uint32(src[2*i+1])<<8) << 16)
 		}
-	case graph.F64:
+	case dtype.F64:
 		for i := range dst {
 			dst[i] = float32(math.Float64frombits(le.Uint64(src[8*i:])))
 		}
-	case graph.F8_E4M3:
+	case dtype.F8_E4M3:
 		for i := range dst {
 			dst[i] = FP8E4M3ToFP32(src[i])
 		}
-	case graph.F8_E5M2:
+	case dtype.F8_E5M2:
 		for i := range dst {
 			dst[i] = FP8E5M2ToFP32(src[i])
 		}
-	case graph.Bool:
+	case dtype.Bool:
 		for i := range dst {
 			dst[i] = 0
 			if src[i] != 0 {
 				dst[i] = 1
 			}
 		}
-	case graph.I8:
+	case dtype.I8:
 		for i := range dst {
 			dst[i] = float32(int8(src[i]))
 		}
-	case graph.U8:
+	case dtype.U8:
 		for i := range dst {
 			dst[i] = float32(src[i])
 		}
-	case graph.I16:
+	case dtype.I16:
 		for i := range dst {
 			dst[i] = float32(int16(le.Uint16(src[2*i:])))
 		}
-	case graph.U16:
+	case dtype.U16:
 		for i := range dst {
 			dst[i] = float32(le.Uint16(src[2*i:]))
 		}
-	case graph.I32:
+	case dtype.I32:
 		for i := range dst {
 			dst[i] = float32(int32(le.Uint32(src[4*i:])))
 		}
-	case graph.U32:
+	case dtype.U32:
 		for i := range dst {
 			dst[i] = float32(le.Uint32(src[4*i:]))
 		}
-	case graph.I64:
+	case dtype.I64:
 		for i := range dst {
 			dst[i] = float32(int64(le.Uint64(src[8*i:])))
 		}
-	case graph.U64:
+	case dtype.U64:
 		for i := range dst {
 			dst[i] = float32(le.Uint64(src[8*i:]))
 		}
@@ -245,11 +245,11 @@ func ToFloat32(dst []float32, src []byte, t graph.Type) error {
 	return nil
 }
 
-// FromFloat32 encodes src as type t into dst (exactly graph.RowSize(t,
+// FromFloat32 encodes src as type t into dst (exactly dtype.RowSize(t,
 // len(src)) bytes). Block types go through QuantizeRow (non-finite values are
 // an error); F16 and BF16 round to nearest even as ggml does, F64 is exact;
 // integer types require every value to be an integer in the type's range.
-func FromFloat32(dst []byte, src []float32, t graph.Type) error {
+func FromFloat32(dst []byte, src []float32, t dtype.Type) error {
 	if _, ok := quantizers[t]; ok {
 		return QuantizeRow(dst, src, t)
 	}
@@ -265,22 +265,22 @@ func FromFloat32(dst []byte, src []float32, t graph.Type) error {
 	}
 	le := binary.LittleEndian
 	switch t {
-	case graph.F32:
+	case dtype.F32:
 		for i, v := range src {
 			le.PutUint32(dst[4*i:], math.Float32bits(v))
 		}
 		return nil
-	case graph.F16:
+	case dtype.F16:
 		for i, v := range src {
 			le.PutUint16(dst[2*i:], FP32ToFP16(v))
 		}
 		return nil
-	case graph.BF16:
+	case dtype.BF16:
 		for i, v := range src {
 			le.PutUint16(dst[2*i:], FP32ToBF16(v))
 		}
 		return nil
-	case graph.F64:
+	case dtype.F64:
 		for i, v := range src {
 			le.PutUint64(dst[8*i:], math.Float64bits(float64(v)))
 		}
@@ -288,7 +288,7 @@ func FromFloat32(dst []byte, src []float32, t graph.Type) error {
 	}
 	// Integer types.
 	size := int(t.TypeSize())
-	signed := t == graph.I8 || t == graph.I16 || t == graph.I32 || t == graph.I64
+	signed := t == dtype.I8 || t == dtype.I16 || t == dtype.I32 || t == dtype.I64
 	bits := uint(8 * size)
 	var lo, hi float64
 	if signed {

@@ -3,7 +3,7 @@ package quantize_test
 import (
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
@@ -15,7 +15,7 @@ func BenchmarkQuantize(b *testing.B) {
 	x := gaussian(1, benchN, 0.02)
 	for _, typ := range blockTypes {
 		b.Run(typ.String(), func(b *testing.B) {
-			size, _ := graph.RowSize(typ, benchN)
+			size, _ := dtype.RowSize(typ, benchN)
 			dst := make([]byte, size)
 			b.SetBytes(4 * benchN)
 			b.ReportAllocs()
@@ -32,9 +32,9 @@ func BenchmarkQuantize(b *testing.B) {
 // output bytes.
 func BenchmarkDequantize(b *testing.B) {
 	x := gaussian(1, benchN, 0.02)
-	for _, typ := range append(blockTypes, graph.IQ4_NL, graph.IQ4_XS, graph.MXFP4) {
+	for _, typ := range append(blockTypes, dtype.IQ4_NL, dtype.IQ4_XS, dtype.MXFP4) {
 		b.Run(typ.String(), func(b *testing.B) {
-			size, _ := graph.RowSize(typ, benchN)
+			size, _ := dtype.RowSize(typ, benchN)
 			src := make([]byte, size)
 			if quantize.CanQuantize(typ) {
 				if err := quantize.QuantizeRow(src, x, typ); err != nil {

@@ -10,7 +10,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
@@ -24,7 +24,7 @@ import (
 type goldenCase struct {
 	Name       string
 	Source     string // tensor of testdata/kjv-llama/model.safetensors, or ""
-	Type       graph.Type
+	Type       dtype.Type
 	N          int // row length
 	Row0, Rows int // first row and row count
 	In         []float32
@@ -39,7 +39,7 @@ type goldenCase struct {
 const goldenMagic = "QBGOLD2\n"
 
 // fromSource is the input encoding of a case whose rows come from Source.
-const fromSource = graph.Type(0xFFFFFFFF)
+const fromSource = dtype.Type(0xFFFFFFFF)
 
 func encodeGolden(cases []goldenCase) []byte {
 	var b bytes.Buffer
@@ -53,10 +53,10 @@ func encodeGolden(cases []goldenCase) []byte {
 		b.WriteString(c.Source)
 		enc := fromSource
 		if c.Source == "" {
-			enc = graph.BF16
+			enc = dtype.BF16
 			for _, v := range c.In {
 				if quantize.BF16ToFP32(quantize.FP32ToBF16(v)) != v {
-					enc = graph.F32
+					enc = dtype.F32
 					break
 				}
 			}
@@ -118,8 +118,8 @@ func decodeGolden(data []byte, st *stFile) ([]goldenCase, error) {
 	var cases []goldenCase
 	for i := 0; i < n && r.err == nil; i++ {
 		c := goldenCase{Name: string(r.next(r.u16())), Source: string(r.next(r.u16()))}
-		c.Type, c.N, c.Row0, c.Rows = graph.Type(r.u32()), r.u32(), r.u32(), r.u32()
-		enc := graph.Type(r.u32())
+		c.Type, c.N, c.Row0, c.Rows = dtype.Type(r.u32()), r.u32(), r.u32(), r.u32()
+		enc := dtype.Type(r.u32())
 		if r.err != nil {
 			break
 		}
@@ -190,7 +190,7 @@ func (f *stFile) rows(dst []float32, name string, row0, n int) error {
 	if off+2*len(dst) > ti.Offsets[1] {
 		return fmt.Errorf("rows past the end of %q", name)
 	}
-	return quantize.ToFloat32(dst, f.data[off:off+2*len(dst)], graph.BF16)
+	return quantize.ToFloat32(dst, f.data[off:off+2*len(dst)], dtype.BF16)
 }
 
 // Rows of real kjv-llama (and stories260K) tensors encode to exactly the bytes
@@ -204,7 +204,7 @@ func TestGoldenLlamaQuantize(t *testing.T) {
 	if err != nil {
 		t.Fatalf("golden.bin: %v", err)
 	}
-	types := map[graph.Type]int{}
+	types := map[dtype.Type]int{}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			rb := len(c.Want) / c.Rows
@@ -229,7 +229,7 @@ func TestGoldenLlamaQuantize(t *testing.T) {
 		})
 		types[c.Type]++
 	}
-	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K} {
+	for _, typ := range []dtype.Type{dtype.Q8_0, dtype.Q4_0, dtype.Q4_1, dtype.Q5_0, dtype.Q5_1, dtype.Q2_K, dtype.Q3_K, dtype.Q4_K, dtype.Q5_K, dtype.Q6_K} {
 		if types[typ] == 0 {
 			t.Errorf("golden.bin has no %v case", typ)
 		}

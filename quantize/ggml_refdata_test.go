@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/quantbridge/quantbridge/arch"
+	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/formats/gguf"
-	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
@@ -47,8 +47,8 @@ func tensorBytes(t *testing.T, f *gguf.File, i int) []byte {
 // reproduce re-encodes every tensor of out from the same tensor of src and
 // compares bytes. It returns, per output type, the number of tensors and
 // elements checked.
-func reproduce(t *testing.T, src, out *gguf.File, each func(name string, typ graph.Type, n int, in []float32, want []byte)) map[graph.Type][2]int {
-	counts := map[graph.Type][2]int{}
+func reproduce(t *testing.T, src, out *gguf.File, each func(name string, typ dtype.Type, n int, in []float32, want []byte)) map[dtype.Type][2]int {
+	counts := map[dtype.Type][2]int{}
 	for i, ti := range out.Tensors {
 		si := src.TensorIndex(ti.Name)
 		if si < 0 {
@@ -71,7 +71,7 @@ func reproduce(t *testing.T, src, out *gguf.File, each func(name string, typ gra
 			// such a tensor as one flat array, blocks crossing rows.
 			n = elems
 		}
-		rowBytes, err := graph.RowSize(ti.Type, int64(n))
+		rowBytes, err := dtype.RowSize(ti.Type, int64(n))
 		if err != nil {
 			t.Fatalf("%s: %v", ti.Name, err)
 		}
@@ -128,20 +128,20 @@ func TestReproduceStories260KQ8_0(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-f32-ggufv1.gguf"))
 	out := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-q8_0-ggufv2.gguf"))
 	counts := reproduce(t, src, out, nil)
-	if counts[graph.Q8_0][0] == 0 {
+	if counts[dtype.Q8_0][0] == 0 {
 		t.Errorf("no Q8_0 tensors checked: %v", counts)
 	}
 	for _, typ := range sortedTypes(counts) {
 		c := counts[typ]
 		t.Logf("%v: %d tensors, %d values identical", typ, c[0], c[1])
 	}
-	if n := counts[graph.Q8_0][0] + counts[graph.F32][0]; n != len(out.Tensors) {
+	if n := counts[dtype.Q8_0][0] + counts[dtype.F32][0]; n != len(out.Tensors) {
 		t.Errorf("checked %d of %d tensors", n, len(out.Tensors))
 	}
 }
 
-func sortedTypes(m map[graph.Type][2]int) []graph.Type {
-	ts := make([]graph.Type, 0, len(m))
+func sortedTypes(m map[dtype.Type][2]int) []dtype.Type {
+	ts := make([]dtype.Type, 0, len(m))
 	for t := range m {
 		ts = append(ts, t)
 	}
@@ -166,7 +166,7 @@ func TestGenerateGolden(t *testing.T) {
 		in   []float32
 		want []byte
 	}
-	choose := func(file string, byType map[graph.Type][]cand, order []graph.Type, embed bool) {
+	choose := func(file string, byType map[dtype.Type][]cand, order []dtype.Type, embed bool) {
 		for _, typ := range order {
 			// The eligible tensor with the fewest rows used so far (the
 			// first on ties); the first tensor if none is eligible.
@@ -210,9 +210,9 @@ func TestGenerateGolden(t *testing.T) {
 		}
 	}
 	collect := func(src, out *gguf.File, file string, embed bool) {
-		byType := map[graph.Type][]cand{}
-		var order []graph.Type
-		reproduce(t, src, out, func(name string, typ graph.Type, n int, in []float32, want []byte) {
+		byType := map[dtype.Type][]cand{}
+		var order []dtype.Type
+		reproduce(t, src, out, func(name string, typ dtype.Type, n int, in []float32, want []byte) {
 			if !typ.IsQuantized() || n == len(in) && len(in) > 4096 {
 				return
 			}

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 )
 
 // simdTestRow returns nb super-blocks (256 values each) of hostile data:
@@ -101,15 +101,15 @@ func TestSIMDMatchesPureGo(t *testing.T) {
 		t.Logf("no SIMD kernels in this build or CPU: comparing the portable code with itself")
 	}
 	defer func(v bool) { useSIMD = v }(useSIMD)
-	types := []graph.Type{graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K,
-		graph.Q8_0, graph.Q8_1, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1}
+	types := []dtype.Type{dtype.Q2_K, dtype.Q3_K, dtype.Q4_K, dtype.Q5_K, dtype.Q6_K,
+		dtype.Q8_0, dtype.Q8_1, dtype.Q4_0, dtype.Q4_1, dtype.Q5_0, dtype.Q5_1}
 	for seed := range uint64(8) {
 		x := simdTestRow(seed, 64)
 		if seed == 0 {
 			x = append(x, gaussianRow(512*256, 0.02)...)
 		}
 		for _, typ := range types {
-			size, err := graph.RowSize(typ, int64(len(x)))
+			size, err := dtype.RowSize(typ, int64(len(x)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,12 +153,12 @@ func TestCheckRowPositions(t *testing.T) {
 				for _, pos := range []int{0, 1, 31, n / 2, max(0, n-33), n - 1} {
 					x := gaussianRow(n, 1)
 					x[pos] = bad
-					if err := checkRow(x, graph.Q4_0); err == nil {
+					if err := checkRow(x, dtype.Q4_0); err == nil {
 						t.Errorf("simd=%v n=%d: %g at %d accepted", simd, n, bad, pos)
 					}
 				}
 			}
-			if err := checkRow(gaussianRow(n, 1e9), graph.Q4_0); err != nil {
+			if err := checkRow(gaussianRow(n, 1e9), dtype.Q4_0); err != nil {
 				t.Errorf("simd=%v n=%d: %v", simd, n, err)
 			}
 		}

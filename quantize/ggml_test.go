@@ -13,14 +13,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
-var blockTypes = []graph.Type{
-	graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0, graph.Q8_1,
-	graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K, graph.Q8_K,
+var blockTypes = []dtype.Type{
+	dtype.Q4_0, dtype.Q4_1, dtype.Q5_0, dtype.Q5_1, dtype.Q8_0, dtype.Q8_1,
+	dtype.Q2_K, dtype.Q3_K, dtype.Q4_K, dtype.Q5_K, dtype.Q6_K, dtype.Q8_K,
 }
 
 // maxRelRMSE bounds ||dequant(quant(x)) - x|| / ||x|| on Gaussian rows (and
@@ -28,11 +28,11 @@ var blockTypes = []graph.Type{
 // measured on N(0,1) rows of 4096: Q8_0 .0053, Q8_K .0069, Q6_K .0183, Q5_K
 // .0356, Q5_1 .0372, Q5_0 .0421, Q4_K .0727, Q4_1 .0800, Q4_0 .0863, Q3_K
 // .1521, Q2_K .2898.
-var maxRelRMSE = map[graph.Type]float64{
-	graph.Q8_0: 0.0061, graph.Q8_1: 0.0061, graph.Q8_K: 0.01,
-	graph.Q6_K: 0.021, graph.Q5_K: 0.041, graph.Q5_1: 0.043, graph.Q5_0: 0.049,
-	graph.Q4_K: 0.084, graph.Q4_1: 0.092, graph.Q4_0: 0.1,
-	graph.Q3_K: 0.175, graph.Q2_K: 0.33,
+var maxRelRMSE = map[dtype.Type]float64{
+	dtype.Q8_0: 0.0061, dtype.Q8_1: 0.0061, dtype.Q8_K: 0.01,
+	dtype.Q6_K: 0.021, dtype.Q5_K: 0.041, dtype.Q5_1: 0.043, dtype.Q5_0: 0.049,
+	dtype.Q4_K: 0.084, dtype.Q4_1: 0.092, dtype.Q4_0: 0.1,
+	dtype.Q3_K: 0.175, dtype.Q2_K: 0.33,
 }
 
 func gaussian(seed uint64, n int, scale float32) []float32 {
@@ -44,9 +44,9 @@ func gaussian(seed uint64, n int, scale float32) []float32 {
 	return x
 }
 
-func roundTrip(t *testing.T, x []float32, typ graph.Type) []float32 {
+func roundTrip(t *testing.T, x []float32, typ dtype.Type) []float32 {
 	t.Helper()
-	size, err := graph.RowSize(typ, int64(len(x)))
+	size, err := dtype.RowSize(typ, int64(len(x)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func b2f(b bool) float64 {
 func TestQuantizeRowErrors(t *testing.T) {
 	huge := gaussian(1, 256, 1e30)
 	for _, typ := range blockTypes {
-		size, _ := graph.RowSize(typ, 256)
+		size, _ := dtype.RowSize(typ, 256)
 		dst := make([]byte, size)
 		for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
 			x := gaussian(2, 256, 1)
@@ -137,7 +137,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 				t.Errorf("%v with %v: err = %v, want ErrNonFinite naming element 100", typ, bad, err)
 			}
 		}
-		if typ == graph.Q8_K { // float32 scale: huge values are fine
+		if typ == dtype.Q8_K { // float32 scale: huge values are fine
 			if e := relRMSE(huge, roundTrip(t, huge, typ)); e > maxRelRMSE[typ] {
 				t.Errorf("Q8_K with ±1e30 values: relative RMSE %.4f", e)
 			}
@@ -146,7 +146,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 		}
 		// Values just too large for the fp16 scale fail ggml's validation.
 		big := gaussian(4, 256, 1e9)
-		if err := quantize.QuantizeRow(dst, big, typ); (err == nil) != (typ == graph.Q8_K) {
+		if err := quantize.QuantizeRow(dst, big, typ); (err == nil) != (typ == dtype.Q8_K) {
 			t.Errorf("%v with 1e9-scale values: err = %v", typ, err)
 		}
 		x := gaussian(2, 256, 1)
@@ -167,7 +167,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 			t.Errorf("%v: 255 values accepted by DequantizeRow", typ)
 		}
 	}
-	for _, typ := range []graph.Type{graph.IQ2_XXS, graph.MLXAffine, graph.Type(9999), graph.F8_E4M3, graph.Bool, graph.IQ4_NL} {
+	for _, typ := range []dtype.Type{dtype.IQ2_XXS, dtype.MLXAffine, dtype.Type(9999), dtype.F8_E4M3, dtype.Bool, dtype.IQ4_NL} {
 		if err := quantize.QuantizeRow(make([]byte, 64), make([]float32, 32), typ); err == nil {
 			t.Errorf("QuantizeRow accepted %v", typ)
 		}
@@ -175,7 +175,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 			t.Errorf("CanQuantize(%v) = true", typ)
 		}
 	}
-	for _, typ := range []graph.Type{graph.IQ2_XXS, graph.MLXAffine, graph.Type(9999), graph.TQ1_0} {
+	for _, typ := range []dtype.Type{dtype.IQ2_XXS, dtype.MLXAffine, dtype.Type(9999), dtype.TQ1_0} {
 		if err := quantize.DequantizeRow(make([]float32, 256), make([]byte, 1024), typ); err == nil {
 			t.Errorf("DequantizeRow accepted %v", typ)
 		}
@@ -188,22 +188,22 @@ func TestQuantizeRowErrors(t *testing.T) {
 // ggml_validate_row_data's checks: non-finite fp16 scales are invalid.
 func TestValidateRow(t *testing.T) {
 	tests := []struct {
-		typ  graph.Type
+		typ  dtype.Type
 		data []byte
 		ok   bool
 	}{
-		{graph.Q8_0, append([]byte{0x00, 0x3c}, make([]byte, 32)...), true},
-		{graph.Q8_0, append([]byte{0x00, 0x7c}, make([]byte, 32)...), false},
-		{graph.Q4_1, append([]byte{0x00, 0x3c, 0x01, 0xfc}, make([]byte, 16)...), false},
-		{graph.Q6_K, append(make([]byte, 208), 0x00, 0x7e), false},
-		{graph.Q2_K, append(make([]byte, 82), 0x00, 0xfc), false},
-		{graph.MXFP4, append([]byte{0xff}, make([]byte, 16)...), false},
-		{graph.MXFP4, append([]byte{0xfe}, make([]byte, 16)...), true},
-		{graph.F32, []byte{0, 0, 0x80, 0x7f}, false},
-		{graph.BF16, []byte{0x80, 0x7f}, false},
-		{graph.BF16, []byte{0x7f, 0x7f}, true},
-		{graph.F16, []byte{0xff, 0x7b}, true},
-		{graph.Q8_0, make([]byte, 33), false},
+		{dtype.Q8_0, append([]byte{0x00, 0x3c}, make([]byte, 32)...), true},
+		{dtype.Q8_0, append([]byte{0x00, 0x7c}, make([]byte, 32)...), false},
+		{dtype.Q4_1, append([]byte{0x00, 0x3c, 0x01, 0xfc}, make([]byte, 16)...), false},
+		{dtype.Q6_K, append(make([]byte, 208), 0x00, 0x7e), false},
+		{dtype.Q2_K, append(make([]byte, 82), 0x00, 0xfc), false},
+		{dtype.MXFP4, append([]byte{0xff}, make([]byte, 16)...), false},
+		{dtype.MXFP4, append([]byte{0xfe}, make([]byte, 16)...), true},
+		{dtype.F32, []byte{0, 0, 0x80, 0x7f}, false},
+		{dtype.BF16, []byte{0x80, 0x7f}, false},
+		{dtype.BF16, []byte{0x7f, 0x7f}, true},
+		{dtype.F16, []byte{0xff, 0x7b}, true},
+		{dtype.Q8_0, make([]byte, 33), false},
 	}
 	for i, tc := range tests {
 		err := quantize.ValidateRow(tc.data, tc.typ)
@@ -227,7 +227,7 @@ func TestDequantizeNonLinear(t *testing.T) {
 			want[j], want[j+16] = 0.5*-127, 0.5*-127
 		}
 		want[0], want[16], want[1], want[17] = -63.5, 56.5, 0.5, 6.5
-		checkDequant(t, graph.IQ4_NL, b, want)
+		checkDequant(t, dtype.IQ4_NL, b, want)
 	})
 	t.Run("IQ4_XS", func(t *testing.T) {
 		b := make([]byte, 136)
@@ -255,7 +255,7 @@ func TestDequantizeNonLinear(t *testing.T) {
 		want[0], want[16] = -30*113, -30*-10
 		want[32], want[48] = 4*1, 4*-127
 		want[239], want[255] = -64*-104, -64*89
-		checkDequant(t, graph.IQ4_XS, b, want)
+		checkDequant(t, dtype.IQ4_XS, b, want)
 	})
 	t.Run("MXFP4", func(t *testing.T) {
 		b := make([]byte, 3*17)
@@ -269,11 +269,11 @@ func TestDequantizeNonLinear(t *testing.T) {
 		want[0], want[16] = 12, -12
 		want[32] = float32(math.Ldexp(1, -127))
 		want[64], want[80] = float32(math.Ldexp(-2, 126)), float32(math.Ldexp(6, 126))
-		checkDequant(t, graph.MXFP4, b, want)
+		checkDequant(t, dtype.MXFP4, b, want)
 	})
 }
 
-func checkDequant(t *testing.T, typ graph.Type, src []byte, want []float32) {
+func checkDequant(t *testing.T, typ dtype.Type, src []byte, want []float32) {
 	t.Helper()
 	got := make([]float32, len(want))
 	if err := quantize.DequantizeRow(got, src, typ); err != nil {
@@ -298,7 +298,7 @@ func TestDequantizeHandBlocks(t *testing.T) {
 			want[i] = -16
 		}
 		want[0], want[16] = 14, -14
-		checkDequant(t, graph.Q4_0, b, want)
+		checkDequant(t, dtype.Q4_0, b, want)
 	})
 	t.Run("Q5_1", func(t *testing.T) {
 		b := make([]byte, 24)
@@ -311,7 +311,7 @@ func TestDequantizeHandBlocks(t *testing.T) {
 			want[i] = -1
 		}
 		want[0], want[16], want[31] = 0.5*17-1, 0.5*2-1, 0.5*31-1
-		checkDequant(t, graph.Q5_1, b, want)
+		checkDequant(t, dtype.Q5_1, b, want)
 	})
 	t.Run("Q4_K", func(t *testing.T) {
 		b := make([]byte, 144)
@@ -331,7 +331,7 @@ func TestDequantizeHandBlocks(t *testing.T) {
 			want[i] = -4
 		}
 		want[0], want[128] = 20, 17*7-4
-		checkDequant(t, graph.Q4_K, b, want)
+		checkDequant(t, dtype.Q4_K, b, want)
 	})
 	t.Run("Q6_K", func(t *testing.T) {
 		b := make([]byte, 210)
@@ -348,31 +348,31 @@ func TestDequantizeHandBlocks(t *testing.T) {
 			want[240+i] = 0.5 * -2 * -32
 		}
 		want[0], want[255] = 0.5*4*21, 0.5*-2*31
-		checkDequant(t, graph.Q6_K, b, want)
+		checkDequant(t, dtype.Q6_K, b, want)
 	})
 }
 
 func TestPlainConversions(t *testing.T) {
 	tests := []struct {
-		typ  graph.Type
+		typ  dtype.Type
 		raw  []byte
 		want []float32
 	}{
-		{graph.F8_E4M3, []byte{0x38, 0x7e, 0x01, 0x08, 0xb8, 0x00, 0x80}, []float32{1, 448, float32(math.Ldexp(1, -9)), float32(math.Ldexp(1, -6)), -1, 0, float32(math.Copysign(0, -1))}},
-		{graph.F8_E5M2, []byte{0x3c, 0x7b, 0x01, 0xc0, 0x7c}, []float32{1, 57344, float32(math.Ldexp(1, -16)), -2, float32(math.Inf(1))}},
-		{graph.Bool, []byte{0, 1, 7}, []float32{0, 1, 1}},
-		{graph.I8, []byte{0xff, 0x7f}, []float32{-1, 127}},
-		{graph.U8, []byte{0xff}, []float32{255}},
-		{graph.I16, []byte{0x00, 0x80}, []float32{-32768}},
-		{graph.U16, []byte{0xff, 0xff}, []float32{65535}},
-		{graph.I32, []byte{0xfe, 0xff, 0xff, 0xff}, []float32{-2}},
-		{graph.U32, []byte{0x01, 0, 0, 0}, []float32{1}},
-		{graph.I64, []byte{0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []float32{-3}},
-		{graph.U64, []byte{0, 0, 0, 0, 1, 0, 0, 0}, []float32{4294967296}},
-		{graph.F64, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, []float32{1}},
-		{graph.F16, []byte{0x00, 0x3c, 0x01, 0x00}, []float32{1, float32(math.Ldexp(1, -24))}},
-		{graph.BF16, []byte{0x80, 0x3f}, []float32{1}},
-		{graph.F32, []byte{0, 0, 0x80, 0xbf}, []float32{-1}},
+		{dtype.F8_E4M3, []byte{0x38, 0x7e, 0x01, 0x08, 0xb8, 0x00, 0x80}, []float32{1, 448, float32(math.Ldexp(1, -9)), float32(math.Ldexp(1, -6)), -1, 0, float32(math.Copysign(0, -1))}},
+		{dtype.F8_E5M2, []byte{0x3c, 0x7b, 0x01, 0xc0, 0x7c}, []float32{1, 57344, float32(math.Ldexp(1, -16)), -2, float32(math.Inf(1))}},
+		{dtype.Bool, []byte{0, 1, 7}, []float32{0, 1, 1}},
+		{dtype.I8, []byte{0xff, 0x7f}, []float32{-1, 127}},
+		{dtype.U8, []byte{0xff}, []float32{255}},
+		{dtype.I16, []byte{0x00, 0x80}, []float32{-32768}},
+		{dtype.U16, []byte{0xff, 0xff}, []float32{65535}},
+		{dtype.I32, []byte{0xfe, 0xff, 0xff, 0xff}, []float32{-2}},
+		{dtype.U32, []byte{0x01, 0, 0, 0}, []float32{1}},
+		{dtype.I64, []byte{0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []float32{-3}},
+		{dtype.U64, []byte{0, 0, 0, 0, 1, 0, 0, 0}, []float32{4294967296}},
+		{dtype.F64, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, []float32{1}},
+		{dtype.F16, []byte{0x00, 0x3c, 0x01, 0x00}, []float32{1, float32(math.Ldexp(1, -24))}},
+		{dtype.BF16, []byte{0x80, 0x3f}, []float32{1}},
+		{dtype.F32, []byte{0, 0, 0x80, 0xbf}, []float32{-1}},
 	}
 	for _, tc := range tests {
 		got := make([]float32, len(tc.want))
@@ -385,7 +385,7 @@ func TestPlainConversions(t *testing.T) {
 				t.Errorf("%v element %d = %g, want %g", tc.typ, i, got[i], tc.want[i])
 			}
 		}
-		if tc.typ == graph.F8_E4M3 || tc.typ == graph.F8_E5M2 || tc.typ == graph.Bool {
+		if tc.typ == dtype.F8_E4M3 || tc.typ == dtype.F8_E5M2 || tc.typ == dtype.Bool {
 			continue
 		}
 		back := make([]byte, len(tc.raw))
@@ -396,14 +396,14 @@ func TestPlainConversions(t *testing.T) {
 		}
 	}
 	nan := make([]float32, 1)
-	quantize.ToFloat32(nan, []byte{0x7f}, graph.F8_E4M3)
+	quantize.ToFloat32(nan, []byte{0x7f}, dtype.F8_E4M3)
 	if !math.IsNaN(float64(nan[0])) {
 		t.Errorf("E4M3 0x7f = %g, want NaN", nan[0])
 	}
 	for _, tc := range []struct {
-		typ graph.Type
+		typ dtype.Type
 		v   float32
-	}{{graph.I8, 1.5}, {graph.I8, 128}, {graph.U8, -1}, {graph.I16, 40000}, {graph.U32, 5e9}, {graph.I32, float32(math.NaN())}} {
+	}{{dtype.I8, 1.5}, {dtype.I8, 128}, {dtype.U8, -1}, {dtype.I16, 40000}, {dtype.U32, 5e9}, {dtype.I32, float32(math.NaN())}} {
 		if err := quantize.FromFloat32(make([]byte, tc.typ.TypeSize()), []float32{tc.v}, tc.typ); err == nil {
 			t.Errorf("FromFloat32(%v, %v) accepted", tc.v, tc.typ)
 		}

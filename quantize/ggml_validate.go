@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 )
 
 // ErrInvalidData is wrapped by ValidateRow's errors, and by QuantizeRow's
@@ -17,11 +17,11 @@ var ErrInvalidData = errors.New("quantized data validation failed")
 
 // f16Fields gives, per block type, the byte offsets of the fp16 scale fields
 // in one block that ggml_validate_row_data checks.
-var f16Fields = map[graph.Type][]int{
-	graph.Q4_0: {0}, graph.Q4_1: {0, 2}, graph.Q5_0: {0}, graph.Q5_1: {0, 2},
-	graph.Q8_0: {0}, graph.Q8_1: {0}, // Q8_1's s = d*sum(q) may overflow; ggml does not check Q8_1
-	graph.Q2_K: {80, 82}, graph.Q3_K: {108}, graph.Q4_K: {0, 2}, graph.Q5_K: {0, 2}, graph.Q6_K: {208},
-	graph.IQ4_NL: {0}, graph.IQ4_XS: {0},
+var f16Fields = map[dtype.Type][]int{
+	dtype.Q4_0: {0}, dtype.Q4_1: {0, 2}, dtype.Q5_0: {0}, dtype.Q5_1: {0, 2},
+	dtype.Q8_0: {0}, dtype.Q8_1: {0}, // Q8_1's s = d*sum(q) may overflow; ggml does not check Q8_1
+	dtype.Q2_K: {80, 82}, dtype.Q3_K: {108}, dtype.Q4_K: {0, 2}, dtype.Q5_K: {0, 2}, dtype.Q6_K: {208},
+	dtype.IQ4_NL: {0}, dtype.IQ4_XS: {0},
 }
 
 func f16Problem(h uint16) string {
@@ -39,7 +39,7 @@ func f16Problem(h uint16) string {
 // value (F32, F16, BF16, F64). The error names the block or element and wraps
 // ErrInvalidData. Types without such fields (integers, MXFP4 apart from its
 // reserved 0xFF exponent) always pass.
-func ValidateRow(data []byte, t graph.Type) error {
+func ValidateRow(data []byte, t dtype.Type) error {
 	bs := int(t.TypeSize())
 	if bs == 0 || len(data)%bs != 0 {
 		return fmt.Errorf("%w: %d bytes is not a whole number of %v blocks", ErrInvalidData, len(data), t)
@@ -62,37 +62,37 @@ func ValidateRow(data []byte, t graph.Type) error {
 		return nil
 	}
 	switch t {
-	case graph.Q8_K:
+	case dtype.Q8_K:
 		for b := 0; b < len(data); b += bs {
 			if err := bad(b/bs, float64(math.Float32frombits(le.Uint32(data[b:])))); err != nil {
 				return err
 			}
 		}
-	case graph.MXFP4:
+	case dtype.MXFP4:
 		for b := 0; b < len(data); b += bs {
 			if data[b] == 0xff {
 				return fmt.Errorf("%w: found invalid exponent 0xff in MXFP4 block %d", ErrInvalidData, b/bs)
 			}
 		}
-	case graph.F32:
+	case dtype.F32:
 		for i := 0; i < len(data); i += 4 {
 			if le.Uint32(data[i:])&0x7f800000 == 0x7f800000 {
 				return bad(i/4, float64(math.Float32frombits(le.Uint32(data[i:]))))
 			}
 		}
-	case graph.F64:
+	case dtype.F64:
 		for i := 0; i < len(data); i += 8 {
 			if err := bad(i/8, math.Float64frombits(le.Uint64(data[i:]))); err != nil {
 				return err
 			}
 		}
-	case graph.F16:
+	case dtype.F16:
 		for i := 0; i < len(data); i += 2 {
 			if p := f16Problem(le.Uint16(data[i:])); p != "" {
 				return fmt.Errorf("%w: found %s in F16 element %d", ErrInvalidData, p, i/2)
 			}
 		}
-	case graph.BF16:
+	case dtype.BF16:
 		for i := 0; i < len(data); i += 2 {
 			if h := le.Uint16(data[i:]) & 0x7fff; h >= 0x7f80 {
 				return bad(i/2, float64(BF16ToFP32(h)))

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 )
 
 // Rounding selects which MLX kernel's rounding rules AffineQuantizeRow
@@ -79,11 +79,11 @@ func AffinePackedWords(cols int, bits int) int {
 
 // AffineScaleSize returns the bytes of one scale or bias value of type t
 // (BF16, F16 or F32), or 0 for any other type.
-func AffineScaleSize(t graph.Type) int {
+func AffineScaleSize(t dtype.Type) int {
 	switch t {
-	case graph.BF16, graph.F16:
+	case dtype.BF16, dtype.F16:
 		return 2
-	case graph.F32:
+	case dtype.F32:
 		return 4
 	}
 	return 0
@@ -113,32 +113,32 @@ func MLXFloatToFP16(f float32) uint16 {
 
 // roundTo rounds v to the precision of scale dtype t, as MLX's
 // static_cast<T>(float) does.
-func affineRoundTo(v float32, t graph.Type) float32 {
+func affineRoundTo(v float32, t dtype.Type) float32 {
 	switch t {
-	case graph.BF16:
+	case dtype.BF16:
 		return BF16ToFP32(MLXFloatToBF16(v))
-	case graph.F16:
+	case dtype.F16:
 		return FP16ToFP32(MLXFloatToFP16(v))
 	}
 	return v
 }
 
-func affinePutScale(b []byte, i int, v float32, t graph.Type) {
+func affinePutScale(b []byte, i int, v float32, t dtype.Type) {
 	switch t {
-	case graph.BF16:
+	case dtype.BF16:
 		binary.LittleEndian.PutUint16(b[2*i:], MLXFloatToBF16(v))
-	case graph.F16:
+	case dtype.F16:
 		binary.LittleEndian.PutUint16(b[2*i:], MLXFloatToFP16(v))
 	default:
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 	}
 }
 
-func affineGetScale(b []byte, i int, t graph.Type) float32 {
+func affineGetScale(b []byte, i int, t dtype.Type) float32 {
 	switch t {
-	case graph.BF16:
+	case dtype.BF16:
 		return BF16ToFP32(binary.LittleEndian.Uint16(b[2*i:]))
-	case graph.F16:
+	case dtype.F16:
 		return FP16ToFP32(binary.LittleEndian.Uint16(b[2*i:]))
 	}
 	return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
@@ -146,17 +146,17 @@ func affineGetScale(b []byte, i int, t graph.Type) float32 {
 
 // typeMax is Limits<T>::max of the Metal kernel: the largest finite value
 // of the scale (= input) dtype.
-func affineTypeMax(t graph.Type) float32 {
+func affineTypeMax(t dtype.Type) float32 {
 	switch t {
-	case graph.BF16:
+	case dtype.BF16:
 		return BF16ToFP32(0x7f7f)
-	case graph.F16:
+	case dtype.F16:
 		return 65504
 	}
 	return math.MaxFloat32
 }
 
-func checkAffineRow(packedLen, scalesLen, biasesLen, cols int, p AffineParams, scaleType graph.Type) error {
+func checkAffineRow(packedLen, scalesLen, biasesLen, cols int, p AffineParams, scaleType dtype.Type) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func mlxRoundAway(f float32) float32 { return float32(math.Round(float64(f))) }
 // bias)/scale), 0, 2^bits-1) with the float32 scale and bias, which are only
 // then rounded to scaleType. src values must be finite: NaN or ±Inf is an
 // error, since MLX's result for them is undefined.
-func AffineQuantizeRow(packed []uint32, scales, biases []byte, src []float32, p AffineParams, scaleType graph.Type) error {
+func AffineQuantizeRow(packed []uint32, scales, biases []byte, src []float32, p AffineParams, scaleType dtype.Type) error {
 	if err := checkAffineRow(len(packed), len(scales), len(biases), len(src), p, scaleType); err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func affineCode(packed []uint32, i int, bits uint) uint32 {
 // scales' dtype (the product is rounded to scaleType, then the sum), then
 // widened to float32. For F32 scales that is the float32 expression with the
 // product rounded before the add.
-func AffineDequantizeRow(dst []float32, packed []uint32, scales, biases []byte, p AffineParams, scaleType graph.Type) error {
+func AffineDequantizeRow(dst []float32, packed []uint32, scales, biases []byte, p AffineParams, scaleType dtype.Type) error {
 	if err := checkAffineRow(len(packed), len(scales), len(biases), len(dst), p, scaleType); err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
@@ -39,7 +39,7 @@ func quantizeRows(tb testing.TB, src stTensor, p AffineParams) (packed []uint32,
 	scales = make([]byte, rows*sb)
 	biases = make([]byte, rows*sb)
 	for r := 0; r < rows; r++ {
-		err := AffineQuantizeRow(packed[r*words:(r+1)*words], scales[r*sb:(r+1)*sb], biases[r*sb:(r+1)*sb], bf16Row(src.row(r)), p, graph.BF16)
+		err := AffineQuantizeRow(packed[r*words:(r+1)*words], scales[r*sb:(r+1)*sb], biases[r*sb:(r+1)*sb], bf16Row(src.row(r)), p, dtype.BF16)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestMLXOracle(t *testing.T) {
 			got := make([]float32, cols)
 			var naive int
 			for r := 0; r < rows; r++ {
-				if err := AffineDequantizeRow(got, u32Row(ow.row(r)), osc.row(r), ob.row(r), o.params, graph.BF16); err != nil {
+				if err := AffineDequantizeRow(got, u32Row(ow.row(r)), osc.row(r), ob.row(r), o.params, dtype.BF16); err != nil {
 					t.Fatal(err)
 				}
 				w := f32Row(want.row(r))

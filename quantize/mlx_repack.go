@@ -14,7 +14,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 )
 
 // mlxRepackInfo describes a GGUF type that repacks exactly to MLX affine.
@@ -25,17 +25,17 @@ type mlxRepackInfo struct {
 	offset    int  // o in x = d*(q-o) for types without m
 }
 
-func mlxRepackable(t graph.Type) (mlxRepackInfo, bool) {
+func mlxRepackable(t dtype.Type) (mlxRepackInfo, bool) {
 	switch t {
-	case graph.Q4_0:
+	case dtype.Q4_0:
 		return mlxRepackInfo{bits: 4, blockSize: 18, offset: 8}, true
-	case graph.Q4_1:
+	case dtype.Q4_1:
 		return mlxRepackInfo{bits: 4, blockSize: 20, hasMin: true}, true
-	case graph.Q5_0:
+	case dtype.Q5_0:
 		return mlxRepackInfo{bits: 5, blockSize: 22, offset: 16}, true
-	case graph.Q5_1:
+	case dtype.Q5_1:
 		return mlxRepackInfo{bits: 5, blockSize: 24, hasMin: true}, true
-	case graph.Q8_0:
+	case dtype.Q8_0:
 		return mlxRepackInfo{bits: 8, blockSize: 34, offset: 128}, true
 	}
 	return mlxRepackInfo{}, false
@@ -43,19 +43,19 @@ func mlxRepackable(t graph.Type) (mlxRepackInfo, bool) {
 
 // RepackableGGUF reports whether GGUF type t has an exact MLX affine
 // equivalent (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and at which bit width.
-func RepackableGGUF(t graph.Type) (bits int, ok bool) {
+func RepackableGGUF(t dtype.Type) (bits int, ok bool) {
 	ri, ok := mlxRepackable(t)
 	return ri.bits, ok
 }
 
 // ggufBlockCodes decodes the 32 unsigned codes of one GGUF block (after the
 // d/m header) and returns d, m (m only for Q4_1/Q5_1).
-func mlxGGUFBlockCodes(codes *[32]uint32, blk []byte, t graph.Type) (d, m uint16) {
+func mlxGGUFBlockCodes(codes *[32]uint32, blk []byte, t dtype.Type) (d, m uint16) {
 	d = binary.LittleEndian.Uint16(blk)
 	switch t {
-	case graph.Q4_0, graph.Q4_1:
+	case dtype.Q4_0, dtype.Q4_1:
 		qs := blk[2:]
-		if t == graph.Q4_1 {
+		if t == dtype.Q4_1 {
 			m = binary.LittleEndian.Uint16(blk[2:])
 			qs = blk[4:]
 		}
@@ -63,9 +63,9 @@ func mlxGGUFBlockCodes(codes *[32]uint32, blk []byte, t graph.Type) (d, m uint16
 			codes[j] = uint32(qs[j] & 0x0f)
 			codes[j+16] = uint32(qs[j] >> 4)
 		}
-	case graph.Q5_0, graph.Q5_1:
+	case dtype.Q5_0, dtype.Q5_1:
 		rest := blk[2:]
-		if t == graph.Q5_1 {
+		if t == dtype.Q5_1 {
 			m = binary.LittleEndian.Uint16(blk[2:])
 			rest = blk[4:]
 		}
@@ -75,7 +75,7 @@ func mlxGGUFBlockCodes(codes *[32]uint32, blk []byte, t graph.Type) (d, m uint16
 			codes[j] = uint32(qs[j]&0x0f) | (qh>>uint(j)&1)<<4
 			codes[j+16] = uint32(qs[j]>>4) | (qh>>uint(j+16)&1)<<4
 		}
-	case graph.Q8_0:
+	case dtype.Q8_0:
 		for j := 0; j < 32; j++ {
 			codes[j] = uint32(blk[2+j] ^ 0x80)
 		}
@@ -84,21 +84,21 @@ func mlxGGUFBlockCodes(codes *[32]uint32, blk []byte, t graph.Type) (d, m uint16
 }
 
 // putGGUFBlock encodes one GGUF block from 32 unsigned codes and d, m.
-func mlxPutGGUFBlock(blk []byte, codes *[32]uint32, d, m uint16, t graph.Type) {
+func mlxPutGGUFBlock(blk []byte, codes *[32]uint32, d, m uint16, t dtype.Type) {
 	binary.LittleEndian.PutUint16(blk, d)
 	switch t {
-	case graph.Q4_0, graph.Q4_1:
+	case dtype.Q4_0, dtype.Q4_1:
 		qs := blk[2:]
-		if t == graph.Q4_1 {
+		if t == dtype.Q4_1 {
 			binary.LittleEndian.PutUint16(blk[2:], m)
 			qs = blk[4:]
 		}
 		for j := 0; j < 16; j++ {
 			qs[j] = byte(codes[j]) | byte(codes[j+16])<<4
 		}
-	case graph.Q5_0, graph.Q5_1:
+	case dtype.Q5_0, dtype.Q5_1:
 		rest := blk[2:]
-		if t == graph.Q5_1 {
+		if t == dtype.Q5_1 {
 			binary.LittleEndian.PutUint16(blk[2:], m)
 			rest = blk[4:]
 		}
@@ -110,7 +110,7 @@ func mlxPutGGUFBlock(blk []byte, codes *[32]uint32, d, m uint16, t graph.Type) {
 			qh |= (codes[j+16] >> 4 & 1) << uint(j+16)
 		}
 		binary.LittleEndian.PutUint32(rest, qh)
-	case graph.Q8_0:
+	case dtype.Q8_0:
 		for j := 0; j < 32; j++ {
 			blk[2+j] = byte(codes[j]) ^ 0x80
 		}
@@ -126,7 +126,7 @@ func mlxPutGGUFBlock(blk []byte, codes *[32]uint32, d, m uint16, t graph.Type) {
 // they overflow F16). packed needs AffinePackedWords(cols, bits) words and
 // scales and biases 2*cols/32 bytes each. It returns the parameters of the
 // result (Rounding is irrelevant and left RoundCPU).
-func RepackGGUFToAffine(packed []uint32, scales, biases []byte, src []byte, t graph.Type, cols int) (AffineParams, error) {
+func RepackGGUFToAffine(packed []uint32, scales, biases []byte, src []byte, t dtype.Type, cols int) (AffineParams, error) {
 	ri, ok := mlxRepackable(t)
 	if !ok {
 		return AffineParams{}, fmt.Errorf("mlx repack: GGUF type %v has no exact MLX affine form", t)
@@ -139,7 +139,7 @@ func RepackGGUFToAffine(packed []uint32, scales, biases []byte, src []byte, t gr
 	if len(src) != nb*ri.blockSize {
 		return p, fmt.Errorf("mlx repack: %v row of %d columns needs %d bytes, got %d", t, cols, nb*ri.blockSize, len(src))
 	}
-	if err := checkAffineRow(len(packed), len(scales), len(biases), cols, p, graph.F16); err != nil {
+	if err := checkAffineRow(len(packed), len(scales), len(biases), cols, p, dtype.F16); err != nil {
 		return p, err
 	}
 	clear(packed)
@@ -183,7 +183,7 @@ func mlxExactFP16(v float32) (uint16, bool) {
 // -16 or -128 times its scale. Otherwise it returns ok == false and leaves
 // dst unspecified, and the caller must dequantize and requantize. Bad
 // lengths or parameters are errors.
-func RepackAffineToGGUF(dst []byte, t graph.Type, packed []uint32, scales, biases []byte, p AffineParams, scaleType graph.Type, cols int) (ok bool, err error) {
+func RepackAffineToGGUF(dst []byte, t dtype.Type, packed []uint32, scales, biases []byte, p AffineParams, scaleType dtype.Type, cols int) (ok bool, err error) {
 	ri, ok := mlxRepackable(t)
 	if !ok {
 		return false, fmt.Errorf("mlx repack: GGUF type %v has no exact MLX affine form", t)

@@ -7,30 +7,30 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 )
 
 // ggufRefDequant dequantizes one GGUF block of type t the way ggml's
 // dequantize_row_* does (float64 here, which is exact for these products),
 // written independently of the repack code from ggml-quants.c.
-func ggufRefDequant(blk []byte, t graph.Type) [32]float64 {
+func ggufRefDequant(blk []byte, t dtype.Type) [32]float64 {
 	var out [32]float64
 	d := float64(FP16ToFP32(binary.LittleEndian.Uint16(blk)))
 	switch t {
-	case graph.Q4_0:
+	case dtype.Q4_0:
 		for j := 0; j < 16; j++ {
 			out[j] = d * float64(int(blk[2+j]&0xf)-8)
 			out[j+16] = d * float64(int(blk[2+j]>>4)-8)
 		}
-	case graph.Q4_1:
+	case dtype.Q4_1:
 		m := float64(FP16ToFP32(binary.LittleEndian.Uint16(blk[2:])))
 		for j := 0; j < 16; j++ {
 			out[j] = d*float64(blk[4+j]&0xf) + m
 			out[j+16] = d*float64(blk[4+j]>>4) + m
 		}
-	case graph.Q5_0, graph.Q5_1:
+	case dtype.Q5_0, dtype.Q5_1:
 		off, m := 2, 0.0
-		if t == graph.Q5_1 {
+		if t == dtype.Q5_1 {
 			m = float64(FP16ToFP32(binary.LittleEndian.Uint16(blk[2:])))
 			off = 4
 		}
@@ -39,13 +39,13 @@ func ggufRefDequant(blk []byte, t graph.Type) [32]float64 {
 		for j := 0; j < 16; j++ {
 			x0 := int(qs[j]&0xf) | int((qh>>j)<<4&0x10)
 			x1 := int(qs[j]>>4) | int((qh>>(j+12))&0x10)
-			if t == graph.Q5_0 {
+			if t == dtype.Q5_0 {
 				out[j], out[j+16] = d*float64(x0-16), d*float64(x1-16)
 			} else {
 				out[j], out[j+16] = d*float64(x0)+m, d*float64(x1)+m
 			}
 		}
-	case graph.Q8_0:
+	case dtype.Q8_0:
 		for j := 0; j < 32; j++ {
 			out[j] = d * float64(int8(blk[2+j]))
 		}
@@ -54,7 +54,7 @@ func ggufRefDequant(blk []byte, t graph.Type) [32]float64 {
 }
 
 // randomBlocks makes nb random blocks of type t with finite F16 d and m.
-func randomBlocks(rng *rand.Rand, t graph.Type, nb, blockSize int) []byte {
+func randomBlocks(rng *rand.Rand, t dtype.Type, nb, blockSize int) []byte {
 	b := make([]byte, nb*blockSize)
 	for i := range b {
 		b[i] = byte(rng.Uint32())
@@ -62,7 +62,7 @@ func randomBlocks(rng *rand.Rand, t graph.Type, nb, blockSize int) []byte {
 	for k := 0; k < nb; k++ {
 		blk := b[k*blockSize:]
 		binary.LittleEndian.PutUint16(blk, FP32ToFP16(float32(rng.NormFloat64()*0.01)))
-		if t == graph.Q4_1 || t == graph.Q5_1 {
+		if t == dtype.Q4_1 || t == dtype.Q5_1 {
 			binary.LittleEndian.PutUint16(blk[2:], FP32ToFP16(float32(rng.NormFloat64()*0.1)))
 		}
 	}
@@ -76,9 +76,9 @@ func TestRepackGGUFAffine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const cols = 256
 	for _, tt := range []struct {
-		t    graph.Type
+		t    dtype.Type
 		bits int
-	}{{graph.Q4_0, 4}, {graph.Q4_1, 4}, {graph.Q5_0, 5}, {graph.Q5_1, 5}, {graph.Q8_0, 8}} {
+	}{{dtype.Q4_0, 4}, {dtype.Q4_1, 4}, {dtype.Q5_0, 5}, {dtype.Q5_1, 5}, {dtype.Q8_0, 8}} {
 		t.Run(tt.t.String(), func(t *testing.T) {
 			bs := int(tt.t.TypeSize())
 			src := randomBlocks(rng, tt.t, cols/32, bs)
@@ -93,7 +93,7 @@ func TestRepackGGUFAffine(t *testing.T) {
 			}
 			for b := 0; b < cols/32; b++ {
 				want := ggufRefDequant(src[b*bs:(b+1)*bs], tt.t)
-				s, bias := float64(affineGetScale(scales, b, graph.F16)), float64(affineGetScale(biases, b, graph.F16))
+				s, bias := float64(affineGetScale(scales, b, dtype.F16)), float64(affineGetScale(biases, b, dtype.F16))
 				for j := 0; j < 32; j++ {
 					q := float64(affineCode(packed, b*32+j, uint(tt.bits)))
 					if got := q*s + bias; got != want[j] {
@@ -102,7 +102,7 @@ func TestRepackGGUFAffine(t *testing.T) {
 				}
 			}
 			back := make([]byte, len(src))
-			ok, err := RepackAffineToGGUF(back, tt.t, packed, scales, biases, p, graph.F16, cols)
+			ok, err := RepackAffineToGGUF(back, tt.t, packed, scales, biases, p, dtype.F16, cols)
 			if err != nil || !ok {
 				t.Fatalf("RepackAffineToGGUF = %v, %v", ok, err)
 			}
@@ -122,7 +122,7 @@ func TestRepackAffineToGGUF(t *testing.T) {
 	for i := range src {
 		src[i] = float32(rng.NormFloat64() * 0.02)
 	}
-	quant := func(bits, gs int, st graph.Type) (AffineParams, []uint32, []byte, []byte) {
+	quant := func(bits, gs int, st dtype.Type) (AffineParams, []uint32, []byte, []byte) {
 		p := AffineParams{Bits: bits, GroupSize: gs}
 		pk, sc, bi := affineRow(t, src, p, st)
 		return p, pk, sc, bi
@@ -130,16 +130,16 @@ func TestRepackAffineToGGUF(t *testing.T) {
 	// Q4_1 from 4-bit affine of any group size with F16 scales is exact,
 	// and the GGUF dequantization equals the exact affine value.
 	for _, gs := range []int{32, 64, 128} {
-		p, pk, sc, bi := quant(4, gs, graph.F16)
+		p, pk, sc, bi := quant(4, gs, dtype.F16)
 		dst := make([]byte, cols/32*20)
-		ok, err := RepackAffineToGGUF(dst, graph.Q4_1, pk, sc, bi, p, graph.F16, cols)
+		ok, err := RepackAffineToGGUF(dst, dtype.Q4_1, pk, sc, bi, p, dtype.F16, cols)
 		if err != nil || !ok {
 			t.Fatalf("g%d: Q4_1 repack = %v, %v", gs, ok, err)
 		}
 		for b := 0; b < cols/32; b++ {
-			got := ggufRefDequant(dst[b*20:(b+1)*20], graph.Q4_1)
+			got := ggufRefDequant(dst[b*20:(b+1)*20], dtype.Q4_1)
 			g := b * 32 / gs
-			s, bias := float64(affineGetScale(sc, g, graph.F16)), float64(affineGetScale(bi, g, graph.F16))
+			s, bias := float64(affineGetScale(sc, g, dtype.F16)), float64(affineGetScale(bi, g, dtype.F16))
 			for j := 0; j < 32; j++ {
 				if want := float64(affineCode(pk, b*32+j, 4))*s + bias; got[j] != want {
 					t.Fatalf("g%d block %d elem %d: %g != %g", gs, b, j, got[j], want)
@@ -149,37 +149,37 @@ func TestRepackAffineToGGUF(t *testing.T) {
 	}
 	// Q5_1 from 5-bit, F32 scales that happen to be F16-exact.
 	{
-		p, pk, sc, bi := quant(5, 32, graph.F16)
+		p, pk, sc, bi := quant(5, 32, dtype.F16)
 		sc32, bi32 := make([]byte, 2*len(sc)), make([]byte, 2*len(bi))
 		for g := 0; g < len(sc)/2; g++ {
-			affinePutScale(sc32, g, affineGetScale(sc, g, graph.F16), graph.F32)
-			affinePutScale(bi32, g, affineGetScale(bi, g, graph.F16), graph.F32)
+			affinePutScale(sc32, g, affineGetScale(sc, g, dtype.F16), dtype.F32)
+			affinePutScale(bi32, g, affineGetScale(bi, g, dtype.F16), dtype.F32)
 		}
-		ok, err := RepackAffineToGGUF(make([]byte, cols/32*24), graph.Q5_1, pk, sc32, bi32, p, graph.F32, cols)
+		ok, err := RepackAffineToGGUF(make([]byte, cols/32*24), dtype.Q5_1, pk, sc32, bi32, p, dtype.F32, cols)
 		if err != nil || !ok {
 			t.Fatalf("Q5_1 from F32 scales = %v, %v", ok, err)
 		}
 		// the same with a scale off the F16 grid is not exact
-		affinePutScale(sc32, 3, math.Nextafter32(affineGetScale(sc32, 3, graph.F32), 1), graph.F32)
-		ok, err = RepackAffineToGGUF(make([]byte, cols/32*24), graph.Q5_1, pk, sc32, bi32, p, graph.F32, cols)
+		affinePutScale(sc32, 3, math.Nextafter32(affineGetScale(sc32, 3, dtype.F32), 1), dtype.F32)
+		ok, err = RepackAffineToGGUF(make([]byte, cols/32*24), dtype.Q5_1, pk, sc32, bi32, p, dtype.F32, cols)
 		if err != nil || ok {
 			t.Fatalf("Q5_1 with a non-F16 scale = %v, %v; want not exact", ok, err)
 		}
 	}
 	notExact := []struct {
 		name string
-		t    graph.Type
+		t    dtype.Type
 		bits int
-		st   graph.Type
+		st   dtype.Type
 	}{
-		{"Q4_0 needs bias -8*scale", graph.Q4_0, 4, graph.F16},
-		{"Q8_0 needs bias -128*scale", graph.Q8_0, 8, graph.F16},
-		{"bits mismatch", graph.Q4_1, 8, graph.F16},
-		{"bf16 scales out of F16 range", graph.Q4_1, 4, graph.BF16},
+		{"Q4_0 needs bias -8*scale", dtype.Q4_0, 4, dtype.F16},
+		{"Q8_0 needs bias -128*scale", dtype.Q8_0, 8, dtype.F16},
+		{"bits mismatch", dtype.Q4_1, 8, dtype.F16},
+		{"bf16 scales out of F16 range", dtype.Q4_1, 4, dtype.BF16},
 	}
 	for _, tc := range notExact {
 		p, pk, sc, bi := quant(tc.bits, 32, tc.st)
-		if tc.st == graph.BF16 {
+		if tc.st == dtype.BF16 {
 			binary.LittleEndian.PutUint16(sc, 0x0b80) // ~5e-32, below F16's range
 		}
 		ok, err := RepackAffineToGGUF(make([]byte, cols/32*int(tc.t.TypeSize())), tc.t, pk, sc, bi, p, tc.st, cols)
@@ -189,11 +189,11 @@ func TestRepackAffineToGGUF(t *testing.T) {
 	}
 	// Q4_0-shaped affine data (bias == -8*scale) repacks.
 	{
-		p, pk, sc, bi := quant(4, 64, graph.F16)
+		p, pk, sc, bi := quant(4, 64, dtype.F16)
 		for g := 0; g < len(sc)/2; g++ {
-			affinePutScale(bi, g, -8*affineGetScale(sc, g, graph.F16), graph.F16)
+			affinePutScale(bi, g, -8*affineGetScale(sc, g, dtype.F16), dtype.F16)
 		}
-		if ok, err := RepackAffineToGGUF(make([]byte, cols/32*18), graph.Q4_0, pk, sc, bi, p, graph.F16, cols); err != nil || !ok {
+		if ok, err := RepackAffineToGGUF(make([]byte, cols/32*18), dtype.Q4_0, pk, sc, bi, p, dtype.F16, cols); err != nil || !ok {
 			t.Errorf("Q4_0-shaped affine: %v, %v", ok, err)
 		}
 	}
@@ -207,23 +207,23 @@ func TestRepackErrors(t *testing.T) {
 		want string
 	}{
 		{"gguf type", func() error {
-			_, err := RepackGGUFToAffine(make([]uint32, 4), make([]byte, 2), make([]byte, 2), make([]byte, 144), graph.Q4_K, 32)
+			_, err := RepackGGUFToAffine(make([]uint32, 4), make([]byte, 2), make([]byte, 2), make([]byte, 144), dtype.Q4_K, 32)
 			return err
 		}(), "Q4_K has no exact MLX affine form"},
 		{"short src", func() error {
-			_, err := RepackGGUFToAffine(make([]uint32, 4), make([]byte, 2), make([]byte, 2), make([]byte, 17), graph.Q4_0, 32)
+			_, err := RepackGGUFToAffine(make([]uint32, 4), make([]byte, 2), make([]byte, 2), make([]byte, 17), dtype.Q4_0, 32)
 			return err
 		}(), "needs 18 bytes, got 17"},
 		{"cols", func() error {
-			_, err := RepackGGUFToAffine(make([]uint32, 4), make([]byte, 2), make([]byte, 2), make([]byte, 18), graph.Q4_0, 33)
+			_, err := RepackGGUFToAffine(make([]uint32, 4), make([]byte, 2), make([]byte, 2), make([]byte, 18), dtype.Q4_0, 33)
 			return err
 		}(), "not a multiple of 32"},
 		{"short dst", func() error {
-			_, err := RepackAffineToGGUF(make([]byte, 17), graph.Q4_0, make([]uint32, 4), make([]byte, 2), make([]byte, 2), p, graph.F16, 32)
+			_, err := RepackAffineToGGUF(make([]byte, 17), dtype.Q4_0, make([]uint32, 4), make([]byte, 2), make([]byte, 2), p, dtype.F16, 32)
 			return err
 		}(), "needs 18 bytes, got 17"},
 		{"bad params", func() error {
-			_, err := RepackAffineToGGUF(make([]byte, 18), graph.Q4_0, make([]uint32, 4), make([]byte, 2), make([]byte, 2), AffineParams{Bits: 4, GroupSize: 48}, graph.F16, 32)
+			_, err := RepackAffineToGGUF(make([]byte, 18), dtype.Q4_0, make([]uint32, 4), make([]byte, 2), make([]byte, 2), AffineParams{Bits: 4, GroupSize: 48}, dtype.F16, 32)
 			return err
 		}(), "unsupported group size 48"},
 	}

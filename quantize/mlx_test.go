@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
@@ -40,7 +40,7 @@ func TestMLXGolden(t *testing.T) {
 		scales, biases := make([]byte, sb), make([]byte, sb)
 		for r := 0; r < src.Shape[0]; r++ {
 			in := bf16Row(src.row(r))
-			if err := AffineQuantizeRow(packed, scales, biases, in, p, graph.BF16); err != nil {
+			if err := AffineQuantizeRow(packed, scales, biases, in, p, dtype.BF16); err != nil {
 				t.Fatal(err)
 			}
 			if i := firstDiff(packed, u32Row(wantW.row(r))); i >= 0 {
@@ -55,7 +55,7 @@ func TestMLXGolden(t *testing.T) {
 			rowsChecked++
 			gp := p
 			gp.Rounding = RoundGPU
-			if err := AffineQuantizeRow(packed, scales, biases, in, gp, graph.BF16); err != nil {
+			if err := AffineQuantizeRow(packed, scales, biases, in, gp, dtype.BF16); err != nil {
 				t.Fatal(err)
 			}
 			if firstDiff(packed, u32Row(wantW.row(r))) >= 0 {
@@ -65,7 +65,7 @@ func TestMLXGolden(t *testing.T) {
 		if dq, ok := g[base+".dequant"]; ok {
 			got := make([]float32, cols)
 			for r := 0; r < dq.Shape[0]; r++ {
-				if err := AffineDequantizeRow(got, u32Row(wantW.row(r)), wantS.row(r), wantB.row(r), p, graph.BF16); err != nil {
+				if err := AffineDequantizeRow(got, u32Row(wantW.row(r)), wantS.row(r), wantB.row(r), p, dtype.BF16); err != nil {
 					t.Fatal(err)
 				}
 				want := f32Row(dq.row(r))
@@ -107,7 +107,7 @@ func TestAffineParamsValidate(t *testing.T) {
 	}
 }
 
-func affineRow(t *testing.T, src []float32, p AffineParams, st graph.Type) ([]uint32, []byte, []byte) {
+func affineRow(t *testing.T, src []float32, p AffineParams, st dtype.Type) ([]uint32, []byte, []byte) {
 	t.Helper()
 	ss := AffineScaleSize(st)
 	packed := make([]uint32, AffinePackedWords(len(src), p.Bits))
@@ -137,9 +137,9 @@ func TestAffineRoundTrip(t *testing.T) {
 					for i := range src {
 						src[i] = BF16ToFP32(MLXFloatToBF16(float32(rng.NormFloat64()*0.1) + off))
 					}
-					packed, scales, biases := affineRow(t, src, p, graph.F32)
+					packed, scales, biases := affineRow(t, src, p, dtype.F32)
 					dst := make([]float32, cols)
-					if err := AffineDequantizeRow(dst, packed, scales, biases, p, graph.F32); err != nil {
+					if err := AffineDequantizeRow(dst, packed, scales, biases, p, dtype.F32); err != nil {
 						t.Fatal(err)
 					}
 					for g := 0; g < cols/gs; g++ {
@@ -200,7 +200,7 @@ func TestAffinePacking(t *testing.T) {
 				src[i] = float32(n - c)
 			}
 			p := AffineParams{Bits: bits, GroupSize: gs}
-			packed, _, _ := affineRow(t, src, p, graph.BF16)
+			packed, _, _ := affineRow(t, src, p, dtype.BF16)
 			// reference packer
 			pf, bpp := 32/bits, 4
 			switch bits {
@@ -286,7 +286,7 @@ func TestAffineEdgeCases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			packed, scales, biases := affineRow(t, tc.src, tc.p, graph.BF16)
+			packed, scales, biases := affineRow(t, tc.src, tc.p, dtype.BF16)
 			if s, b := bf16Bits(scales, 0), bf16Bits(biases, 0); s != tc.scale || b != tc.bias {
 				t.Errorf("scale, bias = %g, %g; want %g, %g", BF16ToFP32(s), BF16ToFP32(b), BF16ToFP32(tc.scale), BF16ToFP32(tc.bias))
 			}
@@ -296,7 +296,7 @@ func TestAffineEdgeCases(t *testing.T) {
 				}
 			}
 			dst := make([]float32, gs)
-			if err := AffineDequantizeRow(dst, packed, scales, biases, tc.p, graph.BF16); err != nil {
+			if err := AffineDequantizeRow(dst, packed, scales, biases, tc.p, dtype.BF16); err != nil {
 				t.Fatal(err)
 			}
 			if dst[0] != tc.dequant0 {
@@ -313,19 +313,19 @@ func TestAffineErrors(t *testing.T) {
 		name    string
 		src     []float32
 		p       AffineParams
-		st      graph.Type
+		st      dtype.Type
 		packed  int
 		sbBytes int
 		want    string
 	}{
-		{"nan", append(make([]float32, 63), float32(math.NaN())), p, graph.BF16, 8, 4, "non-finite value NaN at column 63"},
-		{"inf", append([]float32{float32(math.Inf(-1))}, make([]float32, 63)...), p, graph.BF16, 8, 4, "non-finite"},
-		{"bits7", good, AffineParams{Bits: 7, GroupSize: 32}, graph.BF16, 14, 4, "unsupported bits 7"},
-		{"group48", make([]float32, 96), AffineParams{Bits: 4, GroupSize: 48}, graph.BF16, 12, 4, "unsupported group size 48"},
-		{"ragged", make([]float32, 48), p, graph.BF16, 6, 2, "not a multiple of group size"},
-		{"scaletype", good, p, graph.Q8_0, 8, 4, "unsupported scale type"},
-		{"short-packed", good, p, graph.BF16, 7, 4, "packed row has 7 words, want 8"},
-		{"short-scales", good, p, graph.F32, 8, 4, "scales/biases have 4/4 bytes, want 8"},
+		{"nan", append(make([]float32, 63), float32(math.NaN())), p, dtype.BF16, 8, 4, "non-finite value NaN at column 63"},
+		{"inf", append([]float32{float32(math.Inf(-1))}, make([]float32, 63)...), p, dtype.BF16, 8, 4, "non-finite"},
+		{"bits7", good, AffineParams{Bits: 7, GroupSize: 32}, dtype.BF16, 14, 4, "unsupported bits 7"},
+		{"group48", make([]float32, 96), AffineParams{Bits: 4, GroupSize: 48}, dtype.BF16, 12, 4, "unsupported group size 48"},
+		{"ragged", make([]float32, 48), p, dtype.BF16, 6, 2, "not a multiple of group size"},
+		{"scaletype", good, p, dtype.Q8_0, 8, 4, "unsupported scale type"},
+		{"short-packed", good, p, dtype.BF16, 7, 4, "packed row has 7 words, want 8"},
+		{"short-scales", good, p, dtype.F32, 8, 4, "scales/biases have 4/4 bytes, want 8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -394,7 +394,7 @@ func BenchmarkQuantize(b *testing.B) {
 		b.Run(fmt.Sprintf("mlx-int%d-g%d", c.bits, c.gs), func(b *testing.B) {
 			b.SetBytes(4 * n)
 			for b.Loop() {
-				if err := AffineQuantizeRow(packed, scales, biases, src, p, graph.BF16); err != nil {
+				if err := AffineQuantizeRow(packed, scales, biases, src, p, dtype.BF16); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -403,7 +403,7 @@ func BenchmarkQuantize(b *testing.B) {
 			dst := make([]float32, n)
 			b.SetBytes(4 * n)
 			for b.Loop() {
-				if err := AffineDequantizeRow(dst, packed, scales, biases, p, graph.BF16); err != nil {
+				if err := AffineDequantizeRow(dst, packed, scales, biases, p, dtype.BF16); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/quantbridge/quantbridge/convert"
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/perplexity"
+	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 func init() {
@@ -133,15 +134,20 @@ func batchConvert(ctx context.Context, it batch.Item, jobs int) (batch.ConvertRe
 		Warn:  func(s string) { fmt.Fprintf(os.Stderr, "quantbridge: %s: warning: %s\n", it.ID(), s) },
 	}
 	out := it.Output
-	switch it.Target.Format {
-	case "mlx":
-		opt.To, opt.GroupSize = "mlx", it.Target.GroupSize
-	case "hf":
-		opt.To = "hf"
+	tf := convert.TargetFlags{Type: it.Target.Type}
+	if it.Target.Format != "gguf" {
+		tf.To = it.Target.Format
 	}
-	if err := convert.ParseTypeFlag(&opt, it.Target.Type, out); err != nil {
+	target, err := convert.ParseTarget(out, tf)
+	if err != nil {
 		return batch.ConvertResult{}, err
 	}
+	// The manifest's group_size (64 unless given) is for quantized MLX.
+	if mt, ok := target.(convert.MLXTarget); ok && mt.Bits > 0 {
+		mt.GroupSize = it.Target.GroupSize
+		target = mt
+	}
+	opt.Target = target
 	if err := os.MkdirAll(dirOf(out), 0o755); err != nil {
 		return batch.ConvertResult{}, err
 	}
@@ -169,11 +175,11 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 	if m.Tokenizer == nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: the model has no tokenizer", model)
 	}
-	tok, err := perplexity.NewTokenizerForModel(m)
+	tok, err := tokenizer.NewForModel(m)
 	if err != nil {
 		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
 	}
-	text, err := perplexity.ReadTextFile(textPath, true, true) // as llama-perplexity -f
+	text, err := tokenizer.ReadTextFile(textPath, false, true) // as llama-perplexity -f
 	if err != nil {
 		return batch.EvalResult{}, err
 	}

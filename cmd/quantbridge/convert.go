@@ -26,27 +26,30 @@ func init() {
 		Usage:     "convert or quantize a checkpoint (GGUF, HF safetensors, MLX)",
 		ArgsUsage: "IN OUT",
 		Description: "OUT ending in .gguf is a GGUF file; any other OUT is a checkpoint directory (MLX unless --to hf).\n" +
+			"A flag that does not apply to the output (see docs/cli.md) or contradicts another is a usage error.\n" +
 			"GGUF → GGUF does what llama-quantize does, byte for byte: --type picks the llama.cpp file type.\n" +
-			"GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 → MLX with matching --bits and --group-size 32 repacks the blocks exactly;\n" +
-			"MLX → GGUF without --type repacks 4/5/8-bit affine tensors exactly where their values allow.",
+			"HF/MLX → GGUF without --type writes convert_hf_to_gguf.py's auto type (BF16 if the model's first matrix is BF16, else F16);\n" +
+			"MLX 4/5/8-bit affine tensors are repacked exactly to Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 where their values allow.\n" +
+			"GGUF → MLX without --bits or --dtype repacks a file whose quantized tensors are all Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0\n" +
+			"exactly (MLX affine, those bits, group size 32); other GGUF files are written unquantized. Stderr says which.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF file type: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; for MLX output INT2..INT8, F16, BF16, F32"},
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF output: llama.cpp file type F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; MLX output: INT2..INT8 (as --bits) or F16, BF16, F32 (unquantized); HF output: F16, BF16, F32"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "concurrent workers"},
 			&cli.StringFlag{Name: "max-memory", Usage: "bound on tensor buffers in flight, e.g. 2G (default: jobs × largest piece of work)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output"},
-			&cli.BoolFlag{Name: "allow-requantize", Usage: "allow converting already-quantized tensors (dequantize, then quantize: lossy)"},
+			&cli.BoolFlag{Name: "allow-requantize", Usage: "GGUF output: allow converting already-quantized tensors (dequantize, then quantize: lossy)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout"},
-			&cli.BoolFlag{Name: "leave-output-tensor", Usage: "keep output.weight unquantized"},
-			&cli.StringFlag{Name: "output-tensor-type", Usage: "GGUF type for output.weight"},
-			&cli.StringFlag{Name: "token-embedding-type", Usage: "GGUF type for token_embd.weight"},
-			&cli.BoolFlag{Name: "pure", Usage: "no k-quant mixture: every quantizable tensor gets the default type"},
-			&cli.StringSliceFlag{Name: "tensor-type", Usage: "PATTERN=TYPE: force the type of tensors whose name matches the regular expression (repeatable)"},
-			&cli.StringFlag{Name: "tokenizer-pre", Usage: "BPE pre-tokenizer name (tokenizer.ggml.pre: llama-bpe, qwen2, gpt-2, ...) for an HF/MLX tokenizer whose split regexes are not recognised"},
+			&cli.BoolFlag{Name: "leave-output-tensor", Usage: "GGUF output with --type: keep output.weight unquantized"},
+			&cli.StringFlag{Name: "output-tensor-type", Usage: "GGUF output with --type: type for output.weight"},
+			&cli.StringFlag{Name: "token-embedding-type", Usage: "GGUF output with --type: type for token_embd.weight"},
+			&cli.BoolFlag{Name: "pure", Usage: "GGUF output with --type: no k-quant mixture, every quantizable tensor gets the default type"},
+			&cli.StringSliceFlag{Name: "tensor-type", Usage: "GGUF output with --type: PATTERN=TYPE forces the type of tensors whose name matches the regular expression (repeatable)"},
+			&cli.StringFlag{Name: "tokenizer-pre", Usage: "HF/MLX input: BPE pre-tokenizer name (tokenizer.ggml.pre: llama-bpe, qwen2, gpt-2, ...) for a tokenizer whose split regexes are not recognised"},
 			&cli.StringFlag{Name: "to", Usage: "directory output format: mlx (default) or hf"},
-			&cli.IntFlag{Name: "bits", Usage: "MLX affine quantization bits (2, 3, 4, 5, 6, 8)"},
-			&cli.IntFlag{Name: "group-size", Value: 64, Usage: "MLX affine group size (32, 64, 128)"},
-			&cli.StringFlag{Name: "dtype", Usage: "MLX/HF float dtype for unquantized tensors: f16, bf16, f32"},
-			&cli.StringFlag{Name: "mlx-rounding", Value: "cpu", Usage: "MLX affine rounding to match: cpu (rint) or gpu (Metal round)"},
+			&cli.IntFlag{Name: "bits", Usage: "MLX output: affine quantization bits (2, 3, 4, 5, 6, 8)", DefaultText: "none; see the description"},
+			&cli.IntFlag{Name: "group-size", Usage: "MLX output with --bits: affine group size (32, 64, 128)", DefaultText: "64"},
+			&cli.StringFlag{Name: "dtype", Usage: "MLX/HF output: float dtype for unquantized tensors and MLX scales: f16, bf16, f32 (default: each tensor's own)"},
+			&cli.StringFlag{Name: "mlx-rounding", Usage: "MLX output with --bits: affine rounding to match: cpu (rint, default) or gpu (Metal round)"},
 		},
 		Action: runConvert,
 	})
@@ -57,44 +60,23 @@ func runConvert(c *cli.Context) error {
 		return &exitError{2, errors.New("convert: want IN and OUT")}
 	}
 	in, out := c.Args().Get(0), c.Args().Get(1)
-	opt := convert.Options{
-		Jobs:            c.Int("jobs"),
-		Force:           c.Bool("force"),
-		AllowRequantize: c.Bool("allow-requantize"),
-		To:              c.String("to"),
-		TokenizerPre:    c.String("tokenizer-pre"),
-		GroupSize:       c.Int("group-size"),
-		Bits:            c.Int("bits"),
-		Rounding:        c.String("mlx-rounding"),
+	tf := convert.TargetFlags{
+		Type:      c.String("type"),
+		To:        c.String("to"),
+		Bits:      c.Int("bits"),
+		GroupSize: c.Int("group-size"),
+		Dtype:     c.String("dtype"),
+		Rounding:  c.String("mlx-rounding"),
 		Plan: convert.PlanOptions{
 			LeaveOutputTensor: c.Bool("leave-output-tensor"),
 			Pure:              c.Bool("pure"),
 		},
-		Warn: func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge: warning:", s) },
-	}
-	if s := c.String("type"); s != "" {
-		if err := convert.ParseTypeFlag(&opt, s, out); err != nil {
-			return &exitError{2, err}
-		}
-	}
-	if s := c.String("dtype"); s != "" {
-		t, ok := graph.ParseType(s)
-		if !ok {
-			return &exitError{2, fmt.Errorf("--dtype: unknown type %q", s)}
-		}
-		opt.Dtype = t
-	}
-	if s := c.String("max-memory"); s != "" {
-		n, err := parseSize(s)
-		if err != nil {
-			return &exitError{2, fmt.Errorf("--max-memory: %w", err)}
-		}
-		opt.MaxMemory = n
+		AllowRequantize: c.Bool("allow-requantize"),
 	}
 	for _, f := range []struct {
 		flag string
 		dst  **graph.Type
-	}{{"output-tensor-type", &opt.Plan.OutputTensorType}, {"token-embedding-type", &opt.Plan.TokenEmbeddingType}} {
+	}{{"output-tensor-type", &tf.Plan.OutputTensorType}, {"token-embedding-type", &tf.Plan.TokenEmbeddingType}} {
 		if s := c.String(f.flag); s != "" {
 			t, err := convert.ParseTensorType(s)
 			if err != nil {
@@ -116,7 +98,26 @@ func runConvert(c *cli.Context) error {
 		if err != nil {
 			return &exitError{2, fmt.Errorf("--tensor-type %q: %w", s, err)}
 		}
-		opt.Plan.TensorTypes = append(opt.Plan.TensorTypes, convert.TensorTypeRule{Pattern: re, Type: t})
+		tf.Plan.TensorTypes = append(tf.Plan.TensorTypes, convert.TensorTypeRule{Pattern: re, Type: t})
+	}
+	target, err := convert.ParseTarget(out, tf)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	opt := convert.Options{
+		Target:       target,
+		Jobs:         c.Int("jobs"),
+		Force:        c.Bool("force"),
+		TokenizerPre: c.String("tokenizer-pre"),
+		Warn:         func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge: warning:", s) },
+		Note:         func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge:", s) },
+	}
+	if s := c.String("max-memory"); s != "" {
+		n, err := parseSize(s)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("--max-memory: %w", err)}
+		}
+		opt.MaxMemory = n
 	}
 
 	if term.IsTerminal(int(os.Stderr.Fd())) {
@@ -148,6 +149,10 @@ func runConvert(c *cli.Context) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{130, fmt.Errorf("interrupted; %s not written", out)}
+		}
+		var ue *convert.UsageError
+		if errors.As(err, &ue) {
+			return &exitError{2, err}
 		}
 		return &exitError{1, err}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats"
 )
 
@@ -23,8 +24,16 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "metadata", Usage: "also list format metadata (GGUF key/values)"},
+			&cli.BoolFlag{Name: "architectures", Usage: "list the supported architectures (no MODEL)"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("architectures") {
+				if c.NArg() != 0 {
+					return &exitError{2, fmt.Errorf("inspect: --architectures takes no MODEL argument")}
+				}
+				fmt.Fprint(c.App.Writer, arch.Table())
+				return nil
+			}
 			if c.NArg() != 1 {
 				return &exitError{2, fmt.Errorf("inspect: want one MODEL argument, got %d", c.NArg())}
 			}
@@ -55,6 +64,12 @@ func printInfo(w io.Writer, info *formats.Info) {
 		arch = "(unknown)"
 	}
 	fmt.Fprintf(w, "  architecture  %s\n", arch)
+	for _, x := range info.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", x)
+	}
+	if info.Problem != "" {
+		fmt.Fprintf(w, "  problem: %s (convert and ppl refuse this model)\n", info.Problem)
+	}
 	if p.Layers > 0 {
 		fmt.Fprintf(w, "  layers %d, embedding %d, ffn %d, heads %d, kv heads %d, head dim %d\n",
 			p.Layers, p.Embedding, p.FFN, p.Heads, p.KVHeads, p.HeadDim)

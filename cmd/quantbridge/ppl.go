@@ -9,9 +9,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/perplexity"
+	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 func init() {
@@ -22,10 +24,13 @@ func init() {
 		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory. The text is tokenized once (BOS first),\n" +
 			"cut into --ctx token chunks (BOS overwrites each chunk's first token) and the second half of every\n" +
 			"chunk is scored. The running perplexity is printed as llama-perplexity prints it ([1]54.1315,...).\n" +
+			"The text file is read as llama-perplexity reads -f: verbatim with one final newline dropped (--escape processes escapes);\n" +
+			"--chunks N stops tokenizing once N chunks' tokens exist, so any size of text is read in bounded memory.\n" +
 			"Gates: --max-ppl X and --max-ppl-increase PCT --baseline MODEL exit with status 1 when exceeded.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "text file to score", Required: true},
-			&cli.BoolFlag{Name: "no-escape", Usage: "do not process escape sequences in the text (llama-perplexity processes \\n, \\t, \\xHH, ... by default)"},
+			&cli.BoolFlag{Name: "escape", Usage: "process escape sequences (\\n, \\t, \\xHH, ...) in the text, as llama-perplexity --escape (by default the text is read verbatim, as llama-perplexity reads it)"},
+			&cli.BoolFlag{Name: "no-escape", Hidden: true, Usage: "read the text verbatim (the default)"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "context (chunk) length in tokens"},
 			&cli.IntFlag{Name: "chunks", Usage: "maximum number of chunks (default all)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "worker threads (default: number of CPUs)"},
@@ -68,6 +73,9 @@ func runPPL(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return &exitError{2, errors.New("ppl: want exactly one MODEL argument")}
 	}
+	if c.Bool("escape") && c.Bool("no-escape") {
+		return &exitError{2, errors.New("ppl: --escape and --no-escape contradict each other")}
+	}
 	if c.IsSet("max-ppl-increase") && c.String("baseline") == "" {
 		return &exitError{2, errors.New("ppl: --max-ppl-increase needs --baseline MODEL")}
 	}
@@ -98,19 +106,32 @@ func runPPL(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	if m.Tokenizer == nil {
-		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
-	}
-	tok, err := perplexity.NewTokenizerForModel(m)
-	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
-	}
-	// As llama-perplexity reads -f: one trailing newline dropped, escapes processed.
-	text, err := perplexity.ReadTextFile(c.String("file"), !c.Bool("no-escape"), true)
+	warns, err := arch.Validate(m)
 	if err != nil {
 		return err
 	}
-	tokens := tok.Encode(text, true)
+	for _, w := range warns {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+	}
+	if m.Tokenizer == nil {
+		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
+	}
+	tok, err := tokenizer.NewForModel(m)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	// As llama-perplexity reads -f: one trailing newline dropped, the rest
+	// verbatim (escapes only with --escape).
+	textPath := c.String("file")
+	f, err := os.Open(textPath)
+	if err != nil {
+		return fmt.Errorf("reading text: %w", err)
+	}
+	defer f.Close()
+	tokens, err := perplexity.Tokenize(tok, tokenizer.NewTextReader(f, c.Bool("escape"), true), opt)
+	if err != nil {
+		return fmt.Errorf("reading text: %w", err)
+	}
 
 	if p := c.String("kl-base"); p != "" {
 		base, err := openModel(p)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
@@ -50,7 +51,7 @@ func TestReadModelStories(t *testing.T) {
 	defer m.Close()
 	want := graph.Params{Layers: 5, Embedding: 64, FFN: 172, Heads: 8, KVHeads: 4, HeadDim: 8,
 		RopeBase: 10000, RopeType: "norm", RopeDims: 8, RMSEps: 1e-5, ContextLength: 512, VocabSize: 512}
-	if m.Params != want {
+	if !reflect.DeepEqual(m.Params, want) {
 		t.Errorf("params\n got %+v\nwant %+v", m.Params, want)
 	}
 	if m.Arch != "llama" || m.Format != graph.FormatGGUF || len(m.Tensors) != 48 || len(m.Metadata) != 20 {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -125,7 +126,7 @@ func TestReferenceModels(t *testing.T) {
 		m := open(t, "real", "gguf", "llama-2-tiny-random-f16.gguf")
 		want := graph.Params{Layers: 1, Embedding: 8, FFN: 32, Heads: 2, KVHeads: 2, HeadDim: 4, RopeBase: 10000,
 			RopeType: "norm", RopeDims: 4, RMSEps: m.Params.RMSEps, ContextLength: 4096, VocabSize: 32000}
-		if m.Params != want {
+		if !reflect.DeepEqual(m.Params, want) {
 			t.Errorf("params %+v\nwant   %+v", m.Params, want)
 		}
 		tok := m.Tokenizer
@@ -155,7 +156,7 @@ func TestReferenceModels(t *testing.T) {
 		m := open(t, "llama.cpp", "kjv-llama.bf16.gguf")
 		want := graph.Params{Layers: 6, Embedding: 256, FFN: 768, Heads: 8, KVHeads: 4, HeadDim: 32, RopeBase: 10000,
 			RopeType: "norm", RopeDims: 32, RMSEps: 1e-5, ContextLength: 512, VocabSize: 4096}
-		if m.Params != want {
+		if !reflect.DeepEqual(m.Params, want) {
 			t.Errorf("params %+v\nwant   %+v", m.Params, want)
 		}
 	})
