@@ -86,7 +86,7 @@ func TestGemma3GGUFToHFToGGUF(t *testing.T) {
 	dir := t.TempDir()
 	ref := testref.Local(t, "arch", "gemma3-tiny.bf16.gguf")
 	hfDir := filepath.Join(dir, "hf")
-	if _, err := Convert(t.Context(), ref, hfDir, Options{To: "hf", Jobs: 2}); err != nil {
+	if _, err := Convert(t.Context(), ref, hfDir, Options{Target: HFTarget{}, Jobs: 2}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := hf.ReadDir(hfDir)
@@ -157,7 +157,7 @@ func tensorFloats(t *testing.T, tn *graph.Tensor) []float32 {
 // "quantization".
 func TestGemma3HFToMLX(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "mlx")
-	if _, err := Convert(t.Context(), testref.Local(t, "arch", "gemma3-tiny"), out, Options{Bits: 4, GroupSize: 64, Jobs: 2}); err != nil {
+	if _, err := Convert(t.Context(), testref.Local(t, "arch", "gemma3-tiny"), out, Options{Target: MLXTarget{Bits: 4, GroupSize: 64}, Jobs: 2}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := safetensors.Open(filepath.Join(out, "model.safetensors"))

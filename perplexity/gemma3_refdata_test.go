@@ -56,7 +56,7 @@ func TestGemma3PerplexityGGUF(t *testing.T) {
 					t.Fatal(err)
 				}
 				path = filepath.Join(dir, typ+".gguf")
-				if _, err := convert.Convert(context.Background(), testref.Local(t, "arch", "gemma3-tiny.bf16.gguf"), path, convert.Options{Type: ft, Jobs: 2}); err != nil {
+				if _, err := convert.Convert(context.Background(), testref.Local(t, "arch", "gemma3-tiny.bf16.gguf"), path, convert.Options{Target: convert.GGUFTarget{FileType: ft}, Jobs: 2}); err != nil {
 					t.Fatal(err)
 				}
 				b, err := os.ReadFile(path)
