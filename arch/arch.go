@@ -41,6 +41,11 @@ type Arch struct {
 	// ModelTypes are config.json "model_type" values that select it when
 	// "architectures" is absent; the first is written to config.json.
 	ModelTypes []string
+	// ExpertsHFClass and ExpertsModelType, when set, are written to
+	// config.json instead of the first HFClasses / ModelTypes entry for a
+	// model with routed experts (Params.Experts > 0): llama.cpp's llama
+	// architecture holds both LlamaForCausalLM and MixtralForCausalLM.
+	ExpertsHFClass, ExpertsModelType string
 	// RopeType is llama.cpp's rope type: "norm" (adjacent pairs) or "neox"
 	// (halves).
 	RopeType string
@@ -214,6 +219,17 @@ func (a *Arch) HFClass() (architecture, modelType string) {
 	}
 	if len(a.ModelTypes) > 0 {
 		modelType = a.ModelTypes[0]
+	}
+	return architecture, modelType
+}
+
+// HFClassFor is HFClass for a model with hyperparameters p: a model with
+// experts gets ExpertsHFClass / ExpertsModelType where the architecture
+// declares them.
+func (a *Arch) HFClassFor(p *graph.Params) (architecture, modelType string) {
+	architecture, modelType = a.HFClass()
+	if p != nil && p.Experts > 0 && a.ExpertsHFClass != "" {
+		architecture, modelType = a.ExpertsHFClass, a.ExpertsModelType
 	}
 	return architecture, modelType
 }

@@ -37,7 +37,7 @@ const ggmlQuantVersion = 2
 // tokenizer_config.json as SpecialVocab does (see specialAdds).
 //
 // Not reproduced: llama3 rope scaling's rope_freqs.weight tensor (a
-// tensor, not a KV: the convert package adds it), MoE and pooling keys,
+// tensor, not a KV: the convert package adds it), pooling keys,
 // the BPE pre-tokenizer hash (m.Tokenizer.Pre must name it), and the
 // model card's base_model/dataset URL forms other than plain HF ids and
 // https://huggingface.co/org/name links.
@@ -141,6 +141,9 @@ func ModelKV(m *graph.Model, fileType uint32) ([]graph.KV, error) {
 	}
 	if v, ok := hp.Float("layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"); ok {
 		b.AddArch("attention.layer_norm_epsilon", float32(v))
+	}
+	if err := expertKV(b, hp, m); err != nil {
+		return nil, err
 	}
 	headDim, hasHeadDim := hp.Int("head_dim")
 	if hp.Raw == nil && m.Params.HeadDim != 0 && hasHead && m.Params.HeadDim*nHead != nEmbd {
@@ -347,6 +350,9 @@ func addMetadata(b *KVBuilder, m *graph.Model) error {
 	}
 	if md.sizeLabel == "" && total > 0 {
 		md.sizeLabel = sizeLabel(total)
+		if shared, expert, n := expertParams(m); n > 0 {
+			md.sizeLabel = strconv.Itoa(n) + "x" + sizeLabel(shared+expert)
+		}
 	}
 
 	// sampling defaults from generation_config.json

@@ -240,6 +240,17 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 			if dtype != nil {
 				st = *dtype
 			}
+			ap, gs, quantized := mlxModuleQuant(m, t, ap, gs, q)
+			if !quantized {
+				*dt.nt = *t
+				dt.copy = t.Type == st && p == nil
+				if !dt.copy {
+					sp.to, sp.check = st, false
+					dt.sp = sp
+					dt.nt.Type = st
+				}
+				break
+			}
 			a := t.Affine
 			if t.Type == graph.MLXAffine && p == nil && sp.add == 0 && a != nil && a.Bits == ap.Bits && a.GroupSize == gs && a.ScaleType == st {
 				*dt.nt = *t // already quantized this way: copy exactly
@@ -286,6 +297,9 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		}
 		dts = append(dts, dt)
 		tm.Tensors = append(tm.Tensors, dt.nt)
+	}
+	if q != nil && !keepQuant {
+		sortLayerEntries(q.Layers)
 	}
 	if lossy > 0 {
 		opt.warn("requantizing %d already-quantized tensors to MLX affine: the source quantization's loss stays and the new one adds to it", lossy)

@@ -24,6 +24,11 @@ type runner struct {
 	cosSWA, sinSWA   []float32
 	ropeLenSWA       int
 	window           int
+
+	// routed experts (forward_moe.go)
+	moeLogits, moeW, moeOut []float32
+	moeX, moeG, moeU, moeY  []float32
+	moeSel                  []int
 }
 
 func newRunner(m *Model, threads int) *runner {
@@ -95,6 +100,11 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		addTo(r.x[:T*E], r.o[:T*E])
 
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps) })
+		if l.moe != nil {
+			r.moeFFN(l.moe, T) // forward_moe.go
+			addTo(r.x[:T*E], r.o[:T*E])
+			continue
+		}
 		r.act.reset()
 		r.mulJobs(T, mulJob{r.g, l.gate, r.h}, mulJob{r.u, l.up, r.h})
 		r.gateAct(T)

@@ -75,14 +75,7 @@ func (fm *Model) loadGemmaFeatures(m *graph.Model, p graph.Params, a *arch.Arch,
 	for i := range fm.layers {
 		l := &fm.layers[i]
 		pre := fmt.Sprintf("blk.%d.", i)
-		if f.QKNorm || p.QKNorm {
-			if l.qNorm, err = loadV(pre+"attn_q_norm.weight", fm.HeadDim, false); err != nil {
-				return err
-			}
-			if l.kNorm, err = loadV(pre+"attn_k_norm.weight", fm.HeadDim, false); err != nil {
-				return err
-			}
-		}
+		// q/k norms are loaded by LoadModel (Features.QKNorm).
 		if f.PostNorms {
 			if l.attnPostNorm, err = loadV(pre+"post_attention_norm.weight", fm.Embd, false); err != nil {
 				return err

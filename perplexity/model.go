@@ -36,13 +36,13 @@ type Model struct {
 }
 
 type layerWeights struct {
-	attnNorm, ffnNorm []float32
-	wq, wk, wv, wo    *weight
-	bq, bk, bv, bo    []float32
-	gate, up, down    *weight
-	// Gemma 3: per-head q/k norms, norms of the attention and FFN outputs.
-	qNorm, kNorm              []float32
-	attnPostNorm, ffnPostNorm []float32
+	attnNorm, ffnNorm         []float32
+	wq, wk, wv, wo            *weight
+	bq, bk, bv, bo            []float32
+	gate, up, down            *weight
+	qNorm, kNorm              []float32 // per-head q/k RMSNorm weights (Qwen3, Gemma 3)
+	attnPostNorm, ffnPostNorm []float32 // norms of the attention and FFN outputs (Gemma 3)
+	moe                       *moeLayer // routed experts instead of gate/up/down (forward_moe.go)
 }
 
 // LoadModel prepares m for the forward pass. It supports the llama family
@@ -229,6 +229,20 @@ func LoadModel(m *graph.Model) (*Model, error) {
 		if l.ffnNorm, err = loadV(pre+"ffn_norm.weight", fm.Embd, false); err != nil {
 			return nil, err
 		}
+		if p.QKNorm || a.Features.QKNorm {
+			if l.qNorm, err = loadV(pre+"attn_q_norm.weight", fm.HeadDim, false); err != nil {
+				return nil, err
+			}
+			if l.kNorm, err = loadV(pre+"attn_k_norm.weight", fm.HeadDim, false); err != nil {
+				return nil, err
+			}
+		}
+		sparse := m.Tensor(pre+"ffn_gate_inp.weight") != nil
+		if sparse {
+			if l.moe, err = fm.loadMoE(m, pre, p); err != nil {
+				return nil, err
+			}
+		}
 		for _, x := range []struct {
 			w          **weight
 			b          *[]float32
@@ -243,6 +257,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			{&l.up, nil, "ffn_up", ffn, fm.Embd},
 			{&l.down, nil, "ffn_down", fm.Embd, ffn},
 		} {
+			if sparse && x.b == nil {
+				continue // ffn_gate/up/down: the experts replace them
+			}
 			if *x.w, err = loadW(pre+x.name+".weight", x.rows, x.cols); err != nil {
 				return nil, err
 			}
@@ -284,6 +301,11 @@ func (fm *Model) expandAtLoad(budget int64) {
 		l := &fm.layers[i]
 		for _, w := range []*weight{l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down} {
 			add(w)
+		}
+		if l.moe != nil {
+			for _, w := range l.moe.weights() {
+				add(w)
+			}
 		}
 	}
 	var total int64

@@ -203,6 +203,9 @@ func (f *File) Params() (graph.Params, error) {
 	}
 	p.ContextLength = geti(k("context_length"))
 	p.VocabSize = geti(k("vocab_size"))
+	p.Experts = geti(k("expert_count"))
+	p.ExpertsUsed = geti(k("expert_used_count"))
+	p.ExpertFFN = geti(k("expert_feed_forward_length"))
 	if err != nil {
 		return p, err
 	}
@@ -213,6 +216,10 @@ func (f *File) Params() (graph.Params, error) {
 			hasOutput = true
 		case strings.HasPrefix(t.Name, "blk.") && strings.HasSuffix(t.Name, ".attn_q.bias"):
 			p.AttnBias = true
+		case p.Experts > 0 && p.ExpertFFN == 0 && strings.HasPrefix(t.Name, "blk.") && strings.HasSuffix(t.Name, ".ffn_gate_exps.weight") && len(t.Shape) == 3:
+			// no expert_feed_forward_length (LlamaModel writes none):
+			// llama.cpp takes the width from the tensor
+			p.ExpertFFN = int(t.Shape[1])
 		}
 	}
 	p.Tied = len(f.Tensors) > 0 && !hasOutput

@@ -308,8 +308,8 @@ func WriteConfig(m *graph.Model) ([]byte, error) {
 	if !ok {
 		return nil, &arch.UnsupportedError{Arch: m.Arch}
 	}
-	archName, modelType := a.HFClass()
 	p := m.Params
+	archName, modelType := a.HFClassFor(&p)
 	for _, c := range []struct {
 		name string
 		v    int

@@ -344,7 +344,12 @@ func (q *Quantization) object() pyjson.Object {
 		lo := pyjson.Object{
 			{K: "group_size", V: nullableInt(l.Params.GroupSize)},
 			{K: "bits", V: nullableInt(l.Params.Bits)},
-			{K: "mode", V: modeOr(l.Params.Mode)},
+		}
+		if l.Params.Mode != "" {
+			// absent stays absent: a model's quant_predicate dict
+			// (e.g. qwen3_moe's router {"group_size": 64, "bits": 8})
+			// is written as returned
+			lo = append(lo, pyjson.Pair{K: "mode", V: l.Params.Mode})
 		}
 		if l.Params.QuantizeInput != nil {
 			lo = append(lo, pyjson.Pair{K: "quantize_input", V: *l.Params.QuantizeInput})

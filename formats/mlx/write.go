@@ -32,6 +32,9 @@ var quantizableModules = map[string]bool{
 	"token_embd": true, "output": true,
 	"attn_q": true, "attn_k": true, "attn_v": true, "attn_output": true,
 	"ffn_gate": true, "ffn_up": true, "ffn_down": true,
+	// MoE: the router (nn.Linear "gate") and SwitchGLU's SwitchLinear
+	// projections (mlx_lm/models/switch_layers.py), stacked per expert
+	"ffn_gate_inp": true, "ffn_gate_exps": true, "ffn_up_exps": true, "ffn_down_exps": true,
 }
 
 // Quantizable reports whether mlx-lm's quantize_model (with no recipe)
