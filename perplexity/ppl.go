@@ -14,7 +14,10 @@
 // llama checkpoints, which are not permuted; the two are the same function
 // (TestForwardSynthetic checks both against a float64 reference). All
 // tokens of a chunk go through each layer together (matrix × matrix),
-// parallelized over output rows.
+// parallelized over output rows. Gemma 3 (forward_gemma.go) adds the
+// embedding scale, (1+w) norms, q/k and post-sublayer norms, the GELU-tanh
+// gate, per-layer sliding-window attention with its own rope base, its
+// attention scale and the final logit soft-cap.
 //
 // Weights: when the float32 expansion of all matrices fits 1 GiB
 // (expandBudget) they are expanded once at load; otherwise they stay in
