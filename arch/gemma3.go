@@ -74,7 +74,7 @@ var Gemma3 = &Arch{
 		PostNorms:  true,
 		EmbedScale: true,
 	},
-	Verified: "text model (Gemma3ForConditionalGeneration: its language model, vision tower skipped); gemma3-tiny (sliding window 32 < ctx, 5:1 layers, two rope bases): HF → GGUF byte-identical to convert_hf_to_gguf.py ((1+w) norms as w+1); 14 llama-quantize types byte-identical; HF → MLX as mlx-lm lays it out; ppl = transformers fp32 (≤ 1e-7) and llama-perplexity (bf16 0.002%, Q4_K_M 0.04%); tokens = transformers and llama-tokenize",
+	Verified: "gemma3-tiny (sliding window 32 < ctx, 5 sliding + 1 global layer, (1+w) norms, q/k norms, GELU-tanh, tied): see the architectures matrix (go test ./cmd/quantbridge -run TestArchitectureMatrix)",
 }
 
 func init() { Register(Gemma3) }

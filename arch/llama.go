@@ -83,7 +83,7 @@ var Llama = &Arch{
 		}
 	},
 	GGUFKV:   llamaKV,
-	Verified: "HF → GGUF byte-identical to convert_hf_to_gguf.py (kjv-llama, llama3 BPE with rope scaling); 12 llama-quantize types byte-identical; MLX affine bit-identical to mlx; ppl = transformers fp32 and llama-perplexity (≤ 0.08%)",
+	Verified: "HF → GGUF byte-identical to convert_hf_to_gguf.py (kjv-llama, llama3 BPE with rope scaling); 12 llama-quantize types byte-identical; MLX affine bit-identical to mlx; ppl = transformers fp32 and llama-perplexity (≤ 0.08%). Mixtral (mixtral-tiny, 8 experts top 2): HF → GGUF BF16 byte-identical, 8 llama-quantize types byte-identical, round trips exact, ppl = transformers fp32 (2e-8) and llama-perplexity (≤ 9.7e-4)",
 }
 
 func init() { Register(Llama) }

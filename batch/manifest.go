@@ -10,8 +10,9 @@
 // and the results. An item whose record matches the current input and
 // settings, and whose output still has the recorded size, is complete and is
 // not redone. A run killed at any moment therefore leaves at worst an output
-// without a record (redone on the next run) or a temporary file (ignored
-// and replaced), never a partial output at the final path.
+// without a record (redone on the next run) or a temporary file (removed by
+// the next conversion to that output), never a partial output at the final
+// path. Run validates the whole manifest (Validate) before doing anything.
 //
 // Sharding assigns item k (in manifest order: models outer, targets inner) to
 // shard k mod N, so N shards cover every item exactly once.

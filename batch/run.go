@@ -36,14 +36,24 @@ type Options struct {
 	Log io.Writer
 	// OnItem is called after each item of this shard (for progress bars).
 	OnItem func(it Item, status string)
+
+	// Checks of Validate, which Run calls before running anything.
+	// CheckTarget reports whether the converter can produce it.Target
+	// (called once per target); CheckInput whether the model at path can
+	// be read (once per model). ReportDir is where the caller will write
+	// the report. Nil and "" skip the check.
+	CheckTarget func(it Item) error
+	CheckInput  func(path string) error
+	ReportDir   string
 }
 
 // Status values of a report row.
 const (
-	StatusDone    = "done"    // converted (and scored) in this run
-	StatusSkipped = "skipped" // already complete; nothing redone
-	StatusFailed  = "failed"
-	StatusPending = "pending" // another shard's, not finished yet
+	StatusDone        = "done"    // converted (and scored) in this run
+	StatusSkipped     = "skipped" // already complete; nothing redone
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted" // stopped by the run's context (a signal); redone by the next run
+	StatusPending     = "pending"     // not run: another shard's, or after an interruption
 )
 
 // Outcome is the result of one item in this run.
@@ -53,8 +63,11 @@ type Outcome struct {
 	Err    error
 }
 
-// Run processes the shard's items in manifest order. A failed item does not
-// stop the others; the returned error says how many failed.
+// Run validates the manifest (Validate: a *ValidationError, nothing run)
+// and processes the shard's items in manifest order. A failed item does not
+// stop the others; the returned error says how many failed. When ctx ends
+// (a signal), the item in progress is StatusInterrupted, the later ones are
+// not run, and the error is ctx's.
 func Run(ctx context.Context, m *Manifest, opt Options) ([]Outcome, error) {
 	if opt.Shard.N == 0 {
 		opt.Shard = All
@@ -64,6 +77,9 @@ func Run(ctx context.Context, m *Manifest, opt Options) ([]Outcome, error) {
 	}
 	if m.Eval != nil && opt.Evaluate == nil {
 		return nil, errors.New("batch: manifest has eval but no evaluator")
+	}
+	if err := Validate(m, opt); err != nil {
+		return nil, err
 	}
 	logw := opt.Log
 	if logw == nil {
@@ -83,11 +99,19 @@ func Run(ctx context.Context, m *Manifest, opt Options) ([]Outcome, error) {
 			return outs, err
 		}
 		status, err := runItem(ctx, m, it, jobs, opt)
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			fmt.Fprintf(logw, "[%d] %s: interrupted\n", it.Index+1, it.ID())
+			outs = append(outs, Outcome{it, StatusInterrupted, nil})
+			if opt.OnItem != nil {
+				opt.OnItem(it, StatusInterrupted)
+			}
+			return outs, ctx.Err()
+		case err != nil:
 			failed++
 			status = StatusFailed
 			fmt.Fprintf(logw, "[%d] %s: failed: %v\n", it.Index+1, it.ID(), err)
-		} else {
+		default:
 			fmt.Fprintf(logw, "[%d] %s: %s -> %s\n", it.Index+1, it.ID(), status, it.Output)
 		}
 		outs = append(outs, Outcome{it, status, err})

@@ -3,7 +3,8 @@ package convert
 import (
 	"context"
 	"fmt"
-	"os"
+
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // Convert converts the checkpoint at in to out as opt.Target says: a GGUF
@@ -16,7 +17,7 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		return nil, err
 	}
 	opt.Target = target
-	st, err := os.Stat(in)
+	st, err := osfile.Stat(in) // a named pipe would block isGGUF's read
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}

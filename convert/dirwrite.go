@@ -34,7 +34,7 @@ func checkDirOutput(in, out string, force bool) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", out, err)
+		return err // *PathError: names out
 	}
 	if !force {
 		return fmt.Errorf("%s: %w", out, ErrExists)
@@ -102,10 +102,10 @@ func writeMLXDir(ctx context.Context, out string, tm *graph.Model, dts []*dirTen
 		}
 		files[i] = f
 		if err := f.Truncate(sh.Layout.Size); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+			return nil, err // *PathError: names the file
 		}
 		if _, err := f.WriteAt(sh.Layout.Header, 0); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+			return nil, err
 		}
 	}
 	loc := map[[2]int]dest{}

@@ -142,10 +142,10 @@ func writeGGUFFile(ctx context.Context, out string, kv []graph.KV, infos []gguf.
 		}
 	}
 	if err := tmp.Truncate(layout.Size); err != nil {
-		return nil, fmt.Errorf("%s: %w", tmp.Name(), err)
+		return nil, err // *PathError: names the file
 	}
 	if _, err := tmp.WriteAt(layout.Header, 0); err != nil {
-		return nil, fmt.Errorf("%s: %w", tmp.Name(), err)
+		return nil, err
 	}
 	sums, err := writeJobs(ctx, jobs, opt)
 	if err != nil {

@@ -247,7 +247,7 @@ func TestConvertGGUFErrors(t *testing.T) {
 		{"no-type", nil, in, filepath.Join(dir, "x.gguf"), Options{}, "GGUF → GGUF needs a file type (--type)", nil},
 		{"mlx-target", nil, in, filepath.Join(dir, "x"), Options{Target: MLXTarget{}}, "ConvertGGUF writes GGUF files, not convert.MLXTarget", nil},
 		{"tokenizer-pre", nil, in, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}, TokenizerPre: "qwen2"}, "--tokenizer-pre qwen2 does not apply to " + in, nil},
-		{"exists", nil, in, quant, Options{Target: GGUFTarget{FileType: q80}}, "exists", ErrExists},
+		{"exists", nil, in, filepath.Join(dir, "adir.gguf"), Options{Target: GGUFTarget{FileType: q80}}, "exists", ErrExists},
 		{"same-file", nil, in, in, Options{Target: GGUFTarget{FileType: q80}, Force: true}, "is the input", ErrSameFile},
 		{"requantize", nil, quant, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: mustFT(t, "Q4_K_M")}}, "requantizing from type Q8_0", nil},
 		{"requantize-to-f16", nil, quant, filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: mustFT(t, "F16")}}, "requantizing from type Q8_0", nil},
@@ -256,6 +256,7 @@ func TestConvertGGUFErrors(t *testing.T) {
 		{"not-gguf", nil, filepath.Join(dir, "tiny.txt"), filepath.Join(dir, "x.gguf"), Options{Target: GGUFTarget{FileType: q80}}, "", nil},
 	}
 	os.WriteFile(filepath.Join(dir, "tiny.txt"), []byte("not a gguf file"), 0o644)
+	os.Mkdir(filepath.Join(dir, "adir.gguf"), 0o755) // not a regular file: replaced only with --force
 	before := map[string][]string{dir: entries(t, dir), poisonDir: entries(t, poisonDir)}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,13 +11,18 @@ import (
 )
 
 // ErrExists is returned when the output exists and overwriting was not
-// allowed (Options.Force).
+// allowed (Options.Force). A GGUF file output replaces an existing regular
+// file without Force, as llama-quantize and convert_hf_to_gguf.py do; a
+// directory output (and anything at a .gguf path that is not a regular
+// file) is replaced only with Force, as mlx_lm.convert refuses an
+// existing directory: it may hold files that are not ours.
 var ErrExists = errors.New("output exists (use --force to overwrite)")
 
 // ErrSameFile is returned when the output would overwrite the input.
 var ErrSameFile = errors.New("output is the input")
 
-// checkPaths refuses in == out and an existing out without force.
+// checkPaths refuses in == out and an existing out without force, except a
+// regular file at a GGUF output path (see ErrExists).
 func checkPaths(in, out string, force bool) error {
 	if out == "" {
 		return errors.New("no output path")
@@ -32,15 +37,18 @@ func checkPaths(in, out string, force bool) error {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("%s: %w", out, err)
+		return err // *PathError: names out
 	}
 	if si, err := os.Stat(in); err == nil && os.SameFile(si, so) {
 		return fmt.Errorf("%s: %w", out, ErrSameFile)
 	}
-	if !force {
-		return fmt.Errorf("%s: %w", out, ErrExists)
+	if force {
+		return nil
 	}
-	return nil
+	if lo, err := os.Lstat(out); err == nil && lo.Mode().IsRegular() && strings.HasSuffix(strings.ToLower(out), ".gguf") {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", out, ErrExists)
 }
 
 // createTemp removes what killed conversions to final left beside it and
@@ -58,32 +66,8 @@ func createTemp(final string) (*atomicfile.File, error) {
 	return f, nil
 }
 
-// removeStaleTemps removes what a killed conversion to final left beside
-// it: the temporary files and directories package atomicfile names
-// "."+base+".tmpDIGITS" (".tmp-DIGITS" from older versions of this
-// package), and a ".old" directory moved aside before a replace. A
-// conversion interrupted by SIGINT removes its own; SIGKILL leaves them for
-// the next run.
-func removeStaleTemps(final string) {
-	dir, base := filepath.Split(filepath.Clean(final))
-	if dir == "" {
-		dir = "."
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	prefix := "." + base + ".tmp"
-	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok {
-			continue
-		}
-		rest = strings.TrimPrefix(rest, "-")
-		rest = strings.TrimSuffix(rest, ".old")
-		if rest == "" || strings.Trim(rest, "0123456789") != "" {
-			continue
-		}
-		os.RemoveAll(filepath.Join(dir, e.Name()))
-	}
-}
+// removeStaleTemps removes what killed conversions to final left beside
+// it (atomicfile.RemoveStale): temporaries no live process holds. A
+// conversion interrupted by a signal removes its own; SIGKILL leaves them
+// for the next run; a concurrent conversion's are left alone.
+func removeStaleTemps(final string) { atomicfile.RemoveStale(final) }

@@ -35,7 +35,9 @@ type Options struct {
 	// SlabBytes caps the working set of one piece of work; larger tensors
 	// are processed in slabs of whole rows (0: 16 MiB).
 	SlabBytes int64
-	// Force overwrites an existing output.
+	// Force overwrites an existing output directory (or anything else
+	// at the output path); a GGUF output replaces an existing regular file
+	// without it, as llama-quantize does (see ErrExists).
 	Force bool
 	// Progress, if set, is called (serially) as work finishes.
 	Progress func(Progress)

@@ -24,6 +24,7 @@ import (
 	"github.com/quantbridge/quantbridge/formats/mlx"
 	"github.com/quantbridge/quantbridge/formats/safetensors"
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/osfile"
 )
 
 // Options adjust Open.
@@ -35,7 +36,7 @@ type Options struct {
 
 // Detect returns the format of path without reading its tensors.
 func Detect(path string) (graph.Format, error) {
-	st, err := os.Stat(path)
+	st, err := osfile.Stat(path)
 	if err != nil {
 		return "", err
 	}
@@ -55,7 +56,7 @@ func Detect(path string) (graph.Format, error) {
 	case strings.HasSuffix(lower, ".safetensors"):
 		return graph.FormatSafetensors, nil
 	}
-	f, err := os.Open(path)
+	f, _, err := osfile.Open(path)
 	if err != nil {
 		return "", err
 	}

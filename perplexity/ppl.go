@@ -236,7 +236,7 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 			ErrTooFewTokens, 2*nCtx, nCtx, len(tokens))
 	}
 	if addBOS && (bos < 0 || bos >= fm.Vocab) {
-		return nil, fmt.Errorf("perplexity: BOS id %d outside the vocabulary (%d)", bos, fm.Vocab)
+		return nil, fmt.Errorf("%s: BOS id %d outside the vocabulary (%d)", fm.source, bos, fm.Vocab)
 	}
 	nChunk := len(tokens) / nCtx
 	if opt.Chunks > 0 {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -47,6 +47,11 @@ func runBatch(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return &exitError{2, fmt.Errorf("batch: want one MANIFEST argument")}
 	}
+	for _, f := range []string{"jobs", "threads"} {
+		if n := c.Int(f); n < 0 {
+			return &exitError{2, fmt.Errorf("batch: --%s %d: want a positive number (0 or no flag: all cores)", f, n)}
+		}
+	}
 	m, err := batch.ParseManifest(c.Args().First())
 	if err != nil {
 		return &exitError{2, err}
@@ -61,12 +66,19 @@ func runBatch(c *cli.Context) error {
 	} else if ok {
 		shard = s
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, signaled, stop := signalContext(c.Context)
 	defer stop()
+	reportDir := c.String("report")
 
 	var outcomes []batch.Outcome
 	var runErr error
-	if !c.Bool("report-only") {
+	if c.Bool("report-only") {
+		if reportDir != "" {
+			if err := batch.WritableDir(reportDir); err != nil {
+				return &exitError{2, err}
+			}
+		}
+	} else {
 		items := 0
 		for _, it := range m.Items() {
 			if shard.Has(it.Index) {
@@ -85,6 +97,12 @@ func runBatch(c *cli.Context) error {
 			Shard:   shard,
 			Jobs:    c.Int("jobs"),
 			Convert: batchConvert,
+			CheckTarget: func(it batch.Item) error {
+				_, err := batchOptions(it, 1)
+				return err
+			},
+			CheckInput: func(path string) error { return batchCheckInput(path, m.Eval, os.Stderr) },
+			ReportDir:  reportDir,
 			Evaluate: func(ctx context.Context, model, base string, ev batch.EvalSpec, text string) (batch.EvalResult, error) {
 				return batchEval(ctx, model, base, ev, text, threads)
 			},
@@ -99,9 +117,16 @@ func runBatch(c *cli.Context) error {
 			bar.Finish()
 			fmt.Fprintln(os.Stderr)
 		}
+		var ve *batch.ValidationError
+		if errors.As(runErr, &ve) {
+			return &exitError{2, fmt.Errorf("%s: %w", c.Args().First(), runErr)}
+		}
+		if sig := signaled(); sig != nil {
+			runErr = interrupted(sig, "run the manifest again to finish (finished items are not redone)")
+		}
 	}
 	rep := batch.Collect(m, outcomes)
-	if dir := c.String("report"); dir != "" {
+	if dir := reportDir; dir != "" {
 		if err := rep.WriteFiles(dir); err != nil {
 			return err
 		}
@@ -127,20 +152,20 @@ func (l logLines) Write(p []byte) (int, error) {
 	return os.Stderr.Write(p)
 }
 
-func batchConvert(ctx context.Context, it batch.Item, jobs int) (batch.ConvertResult, error) {
+// batchOptions are the conversion options of an item.
+func batchOptions(it batch.Item, jobs int) (convert.Options, error) {
 	opt := convert.Options{
 		Jobs:  jobs,
 		Force: true, // the item's record, not the output's existence, says whether it is done
 		Warn:  func(s string) { fmt.Fprintf(os.Stderr, "quantbridge: %s: warning: %s\n", it.ID(), s) },
 	}
-	out := it.Output
 	tf := convert.TargetFlags{Type: it.Target.Type}
 	if it.Target.Format != "gguf" {
 		tf.To = it.Target.Format
 	}
-	target, err := convert.ParseTarget(out, tf)
+	target, err := convert.ParseTarget(it.Output, tf)
 	if err != nil {
-		return batch.ConvertResult{}, err
+		return opt, err
 	}
 	// The manifest's group_size (64 unless given) is for quantized MLX.
 	if mt, ok := target.(convert.MLXTarget); ok && mt.Bits > 0 {
@@ -148,6 +173,29 @@ func batchConvert(ctx context.Context, it batch.Item, jobs int) (batch.ConvertRe
 		target = mt
 	}
 	opt.Target = target
+	return opt, nil
+}
+
+// batchCheckInput opens a manifest's model as the run will (and closes it),
+// warning when the eval context exceeds its training context.
+func batchCheckInput(path string, ev *batch.EvalSpec, warn io.Writer) error {
+	m, err := formats.Open(path)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if ev != nil {
+		warnTrainCtx(warn, m, ev.Ctx, "eval ctx")
+	}
+	return nil
+}
+
+func batchConvert(ctx context.Context, it batch.Item, jobs int) (batch.ConvertResult, error) {
+	opt, err := batchOptions(it, jobs)
+	if err != nil {
+		return batch.ConvertResult{}, err
+	}
+	out := it.Output
 	if err := os.MkdirAll(dirOf(out), 0o755); err != nil {
 		return batch.ConvertResult{}, err
 	}
@@ -194,7 +242,7 @@ func batchEval(ctx context.Context, model, base string, ev batch.EvalSpec, textP
 	}
 	res, err := perplexity.Evaluate(ctx, m, tok, text, opt)
 	if err != nil {
-		return batch.EvalResult{}, fmt.Errorf("%s: %w", model, err)
+		return batch.EvalResult{}, evalError(err, textPath)
 	}
 	out := batch.EvalResult{PPL: res.PPL, PPLStderr: res.PPLStderr, Seconds: time.Since(start).Seconds()}
 	if res.KL != nil {

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -143,12 +141,12 @@ func runConvert(c *cli.Context) error {
 		}()
 	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, signaled, stop := signalContext(c.Context)
 	defer stop()
 	s, err := convert.Convert(ctx, in, out, opt)
 	if err != nil {
-		if ctx.Err() != nil {
-			return &exitError{130, fmt.Errorf("interrupted; %s not written", out)}
+		if sig := signaled(); sig != nil {
+			return interrupted(sig, out+" not written")
 		}
 		var ue *convert.UsageError
 		if errors.As(err, &ue) {

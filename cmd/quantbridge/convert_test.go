@@ -46,7 +46,7 @@ func TestConvertCommand(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"convert", "--type", "q8_0", testref.Local(t, "kjv-llama"), out}, 1, "exists"},
+		{[]string{"convert", "--type", "int8", testref.Local(t, "kjv-llama"), dir}, 1, "exists"},
 		{[]string{"convert", "--type", "q9_9", testref.Local(t, "kjv-llama"), out}, 2, "unknown GGUF file type"},
 		{[]string{"convert", "--type", "int7", testref.Local(t, "kjv-llama"), filepath.Join(dir, "m")}, 2, "2, 3, 4, 5, 6 or 8 bits"},
 		{[]string{"convert", "--max-memory", "lots", testref.Local(t, "kjv-llama"), out}, 2, "bad size"},

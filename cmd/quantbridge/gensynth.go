@@ -41,7 +41,12 @@ func init() {
 			if n := c.Int("layers"); n > 0 {
 				cfg.Layers = n
 			}
-			if err := synth.WriteGGUF(c.Context, c.Args().Get(0), cfg); err != nil {
+			ctx, signaled, stop := signalContext(c.Context)
+			defer stop()
+			if err := synth.WriteGGUF(ctx, c.Args().Get(0), cfg); err != nil {
+				if sig := signaled(); sig != nil {
+					return interrupted(sig, c.Args().Get(0)+" not written")
+				}
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "quantbridge: wrote %s: %d parameters\n", c.Args().Get(0), cfg.Params())

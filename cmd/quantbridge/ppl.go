@@ -79,6 +79,18 @@ func runPPL(c *cli.Context) error {
 	if c.IsSet("max-ppl-increase") && c.String("baseline") == "" {
 		return &exitError{2, errors.New("ppl: --max-ppl-increase needs --baseline MODEL")}
 	}
+	// Counts that cannot mean anything are usage errors, not defaults: -c 0
+	// is llama-perplexity's "the model's training context", which is rarely
+	// what a perplexity comparison wants, so it is refused rather than guessed.
+	if n := c.Int("ctx"); n < minCtx {
+		return &exitError{2, fmt.Errorf("ppl: --ctx %d: want a context of at least %d tokens", n, minCtx)}
+	}
+	if n := c.Int("chunks"); n < 0 {
+		return &exitError{2, fmt.Errorf("ppl: --chunks %d: want a positive number of chunks (0 or no flag: all)", n)}
+	}
+	if n := c.Int("threads"); n < 0 {
+		return &exitError{2, fmt.Errorf("ppl: --threads %d: want a positive number of threads (0 or no flag: all CPUs)", n)}
+	}
 	opt := perplexity.Options{Ctx: c.Int("ctx"), Chunks: c.Int("chunks"), Threads: c.Int("threads")}
 	switch c.String("activations") {
 	case "auto":
@@ -111,11 +123,12 @@ func runPPL(c *cli.Context) error {
 		return err
 	}
 	for _, w := range warns {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	if m.Tokenizer == nil {
 		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
 	}
+	warnTrainCtx(stderr, m, opt.Ctx, "--ctx")
 	tok, err := tokenizer.NewForModel(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", modelPath, err)
@@ -144,7 +157,7 @@ func runPPL(c *cli.Context) error {
 	ctx := context.Background()
 	res, err := perplexity.EvaluateTokens(ctx, m, tokens, tok.AddBOS(), tok.BOS(), opt)
 	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
+		return evalError(err, c.String("file"))
 	}
 	out := pplJSON{
 		PPL: res.PPL, PPLStderr: res.PPLStderr, Ctx: res.Ctx, Chunks: res.Chunks,
@@ -212,4 +225,26 @@ func runPPL(c *cli.Context) error {
 		return &exitError{1, gateErr}
 	}
 	return nil
+}
+
+// evalError is an error of perplexity.Evaluate as the commands print it.
+// The model's errors name the model already (perplexity.LoadModel prefixes
+// its path); a text too short for the context gets the text's path.
+func evalError(err error, textPath string) error {
+	if errors.Is(err, perplexity.ErrTooFewTokens) {
+		return fmt.Errorf("%s: %w", textPath, err)
+	}
+	return err
+}
+
+// minCtx is the smallest context perplexity.Evaluate accepts.
+const minCtx = 4
+
+// warnTrainCtx warns, as llama-perplexity does, when the context is longer
+// than the one the model was trained with (its scores are then of a model
+// used outside what it learned).
+func warnTrainCtx(w io.Writer, m *graph.Model, ctx int, flag string) {
+	if n := m.Params.ContextLength; n > 0 && ctx > n {
+		fmt.Fprintf(w, "quantbridge: warning: %s: model was trained on only %d context tokens (%s %d)\n", m.Path, n, flag, ctx)
+	}
 }

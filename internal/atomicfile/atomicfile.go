@@ -4,20 +4,54 @@
 // in the same directory, so the rename cannot cross file systems), synced,
 // and renamed into place; on failure the temporary is removed.
 //
-// It does not clean up temporaries left by a killed process (the caller
-// knows which names are its own; see convert's removeStaleTemps) and does
-// not lock: two writers of the same final path race, the last rename wins.
+// Every temporary name is unique (os.CreateTemp, os.MkdirTemp), and its
+// writer holds an exclusive flock on it until it is renamed or removed.
+// RemoveStale removes the temporaries of a final path that no live process
+// holds, i.e. what a killed writer left; a concurrent writer's temporary is
+// never touched. Where flock is not available (or refused, as on some
+// network file systems) nothing is proven stale and nothing is removed.
+// There is no lock on the final path: two writers of the same final path
+// both complete, and the last rename wins.
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // tempPattern is the os.CreateTemp / os.MkdirTemp pattern for final.
 func tempPattern(final string) string { return "." + filepath.Base(final) + ".tmp*" }
+
+// errLocked is tryLock's answer for a path another open file has locked.
+var errLocked = errors.New("locked by another process")
+
+// maxTries bounds the retries of a temporary created just as RemoveStale
+// took it for a dead writer's.
+const maxTries = 16
+
+// lockNew locks the temporary just created at path. It returns ok false
+// when the temporary is not (or no longer) this writer's own: locked or
+// removed by a concurrent RemoveStale in the instant between its creation
+// and the lock; the caller then creates another. Where locks are not
+// available the temporary is kept unlocked (RemoveStale cannot lock it
+// either).
+func lockNew(path string, dir bool) (lock *os.File, ok bool) {
+	lock, err := tryLock(path, dir)
+	if err != nil {
+		return nil, !errors.Is(err, errLocked) && !errors.Is(err, fs.ErrNotExist)
+	}
+	ls, err1 := lock.Stat()
+	ps, err2 := os.Lstat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(ls, ps) {
+		lock.Close()
+		return nil, false
+	}
+	return lock, true
+}
 
 // File is a file written under a temporary name in its final directory
 // and renamed into place by Commit.
@@ -25,30 +59,48 @@ type File struct {
 	*os.File
 	final string
 	perm  fs.FileMode
+	lock  *os.File // holds the temporary's flock; nil where unavailable
 	done  bool
 }
 
 // Create creates the temporary file for final; Commit will give it mode
 // perm. The directory of final must exist.
 func Create(final string, perm fs.FileMode) (*File, error) {
-	f, err := os.CreateTemp(filepath.Dir(final), tempPattern(final))
-	if err != nil {
-		return nil, err
+	for range maxTries {
+		f, err := os.CreateTemp(filepath.Dir(final), tempPattern(final))
+		if err != nil {
+			return nil, err
+		}
+		lock, ok := lockNew(f.Name(), false)
+		if !ok {
+			f.Close() // RemoveStale removes it
+			continue
+		}
+		return &File{File: f, final: final, perm: perm, lock: lock}, nil
 	}
-	return &File{File: f, final: final, perm: perm}, nil
+	return nil, fmt.Errorf("%s: could not create a temporary file beside it", final)
+}
+
+// unlock releases the temporary's lock once it is renamed or removed.
+func unlock(lock **os.File) {
+	if *lock != nil {
+		(*lock).Close()
+		*lock = nil
+	}
 }
 
 // Commit syncs and closes the temporary file, sets its mode and renames it
 // to its final name (replacing a file there), then syncs the directory
 // (best effort). On error the temporary file is removed.
 func (f *File) Commit() error {
+	// Errors of os.File methods and os functions name the file already.
 	if err := f.Sync(); err != nil {
 		f.Abort()
-		return fmt.Errorf("%s: sync: %w", f.Name(), err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		f.Abort()
-		return fmt.Errorf("%s: close: %w", f.Name(), err)
+		return err
 	}
 	if err := os.Chmod(f.Name(), f.perm); err != nil {
 		f.Abort()
@@ -59,6 +111,7 @@ func (f *File) Commit() error {
 		return err
 	}
 	f.done = true
+	unlock(&f.lock)
 	syncDir(filepath.Dir(f.final))
 	return nil
 }
@@ -72,6 +125,7 @@ func (f *File) Abort() {
 	f.done = true
 	f.Close()
 	os.Remove(f.Name())
+	unlock(&f.lock)
 }
 
 // Write creates path (mode perm) with what fill writes to the temporary
@@ -93,6 +147,7 @@ func Write(path string, perm fs.FileMode, fill func(f *os.File) error) error {
 type Dir struct {
 	Path  string
 	final string
+	lock  *os.File // holds Path's flock; nil where unavailable
 	done  bool
 }
 
@@ -103,11 +158,16 @@ func CreateDir(final string) (*Dir, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, err
 	}
-	p, err := os.MkdirTemp(parent, tempPattern(final))
-	if err != nil {
-		return nil, err
+	for range maxTries {
+		p, err := os.MkdirTemp(parent, tempPattern(final))
+		if err != nil {
+			return nil, err
+		}
+		if lock, ok := lockNew(p, true); ok {
+			return &Dir{Path: p, final: final, lock: lock}, nil
+		}
 	}
-	return &Dir{Path: p, final: final}, nil
+	return nil, fmt.Errorf("%s: could not create a temporary directory beside it", final)
 }
 
 // Commit gives the directory mode 0755 and renames it to its final name.
@@ -119,8 +179,15 @@ func (d *Dir) Commit() error {
 		return err
 	}
 	var old string
-	if _, err := os.Lstat(d.final); err == nil {
+	if st, err := os.Lstat(d.final); err == nil {
 		old = d.Path + ".old"
+		// Held until it is removed, so RemoveStale leaves the ".old"
+		// name alone while this process lives.
+		if st.IsDir() {
+			if lock, err := tryLock(d.final, true); err == nil {
+				defer lock.Close()
+			}
+		}
 		if err := os.Rename(d.final, old); err != nil {
 			return fmt.Errorf("move %s aside: %w", d.final, err)
 		}
@@ -132,6 +199,7 @@ func (d *Dir) Commit() error {
 		return err
 	}
 	d.done = true
+	unlock(&d.lock)
 	syncDir(filepath.Dir(filepath.Clean(d.final)))
 	if old != "" {
 		return os.RemoveAll(old)
@@ -145,7 +213,47 @@ func (d *Dir) Abort() {
 	if !d.done {
 		d.done = true
 		os.RemoveAll(d.Path)
+		unlock(&d.lock)
 	}
+}
+
+// RemoveStale removes what killed writers of final left beside it: the
+// temporary files and directories this package names "."+base+".tmpDIGITS"
+// (".tmp-DIGITS" from older versions), and the ".old" directory a Dir
+// commit moves aside, but only those no live process holds locked. It
+// returns the paths it removed.
+func RemoveStale(final string) []string {
+	dir, base := filepath.Split(filepath.Clean(final))
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	prefix := "." + base + ".tmp"
+	var removed []string
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		rest = strings.TrimPrefix(rest, "-")
+		rest = strings.TrimSuffix(rest, ".old")
+		if rest == "" || strings.Trim(rest, "0123456789") != "" {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		lock, err := tryLock(p, e.IsDir())
+		if err != nil {
+			continue // a live writer's, or not provably stale
+		}
+		if os.RemoveAll(p) == nil {
+			removed = append(removed, p)
+		}
+		lock.Close()
+	}
+	return removed
 }
 
 // syncDir persists a rename in dir, best effort.

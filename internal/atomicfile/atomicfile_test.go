@@ -1,10 +1,16 @@
 package atomicfile
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 )
 
 // entries lists dir's names (temporaries included).
@@ -79,5 +85,128 @@ func TestDir(t *testing.T) {
 	d.Abort()
 	if names := entries(t, parent); len(names) != 1 {
 		t.Errorf("Abort left %v", names)
+	}
+}
+
+func TestMain(m *testing.M) {
+	// The child of TestRemoveStale: create a temporary for the final path
+	// given, say so, and wait to be killed.
+	if final := os.Getenv("ATOMICFILE_HOLD"); final != "" {
+		var name string
+		if strings.HasSuffix(final, "dir") {
+			d, err := CreateDir(final)
+			if err != nil {
+				panic(err)
+			}
+			name = d.Path
+		} else {
+			f, err := Create(final, 0o644)
+			if err != nil {
+				panic(err)
+			}
+			name = f.Name()
+		}
+		fmt.Println(name)
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestConcurrentWriters: two writers of one final path each get their own
+// temporary, RemoveStale (which each conversion runs before it starts)
+// leaves a live writer's alone, and both commit.
+func TestConcurrentWriters(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "out.gguf")
+	a, err := Create(final, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Abort()
+	if got := RemoveStale(final); len(got) != 0 {
+		t.Fatalf("RemoveStale removed a live writer's temporary: %v", got)
+	}
+	b, err := Create(final, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Name() == b.Name() {
+		t.Fatalf("both writers got %s", a.Name())
+	}
+	b.WriteString("b")
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	a.WriteString("a")
+	if err := a.Commit(); err != nil {
+		t.Fatalf("first writer after the second committed: %v", err)
+	}
+	if data, _ := os.ReadFile(final); string(data) != "a" {
+		t.Errorf("final holds %q, want the last commit's %q", data, "a")
+	}
+
+	dfinal := filepath.Join(dir, "model")
+	da, err := CreateDir(dfinal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Abort()
+	if got := RemoveStale(dfinal); len(got) != 0 {
+		t.Fatalf("RemoveStale removed a live writer's temporary directory: %v", got)
+	}
+	db, err := CreateDir(dfinal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := da.Commit(); err != nil {
+		t.Fatalf("first directory writer after the second committed: %v", err)
+	}
+	if names := entries(t, dir); len(names) != 2 {
+		t.Errorf("after both commits: %v, want out.gguf and model", names)
+	}
+}
+
+// TestRemoveStale: a temporary stays while the process writing it lives
+// and is removed once that process has been killed.
+func TestRemoveStale(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		t.Skip("no flock")
+	}
+	for _, base := range []string{"out.gguf", "outdir"} {
+		dir := t.TempDir()
+		final := filepath.Join(dir, base)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "ATOMICFILE_HOLD="+final)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			t.Fatalf("child: %v", err)
+		}
+		tmp := strings.TrimSpace(line)
+		if got := RemoveStale(final); len(got) != 0 {
+			t.Errorf("%s: removed %v while its writer lives", base, got)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if _, err := os.Stat(tmp); err != nil {
+			t.Fatalf("%s: the killed writer's temporary is gone already: %v", base, err)
+		}
+		if got := RemoveStale(final); len(got) != 1 || got[0] != tmp {
+			t.Errorf("%s: after the kill RemoveStale removed %v, want [%s]", base, got, tmp)
+		}
+		if names := entries(t, dir); len(names) != 0 {
+			t.Errorf("%s: left %v", base, names)
+		}
 	}
 }
