@@ -247,7 +247,12 @@ func stTensorBytes(t *testing.T, f *safetensors.File, name string) []byte {
 // same tensors as the text model, and the same hyperparameters, as
 // convert_hf_to_gguf.py's TextModel (vision tensors filtered out,
 // "language_model." removed).
-func TestGemma3ConditionalToGGUF(t *testing.T) {
+// gemma3ConditionalDir writes a Gemma3ForConditionalGeneration
+// checkpoint made of gemma3-tiny: the conditional config, the tensors
+// renamed "model.language_model.*" (transformers 5), and a vision tower
+// and projector tensor.
+func gemma3ConditionalDir(t *testing.T) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "gemma3-conditional")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -289,6 +294,11 @@ func TestGemma3ConditionalToGGUF(t *testing.T) {
 	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), pts, func(i int) (graph.Source, error) { return data[i], nil }, safetensors.PlanOptions{Metadata: map[string]string{"format": "pt"}}); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func TestGemma3ConditionalToGGUF(t *testing.T) {
+	dir := gemma3ConditionalDir(t)
 	out := filepath.Join(t.TempDir(), "c.gguf")
 	unseenConvert(t, dir, out, "BF16")
 	ref := testref.Local(t, "arch", "gemma3-tiny.bf16.gguf")
@@ -318,5 +328,99 @@ func TestGemma3ConditionalToGGUF(t *testing.T) {
 		if !okA || !okB || !kvEqual(a, b) {
 			t.Errorf("%s: %v (%v), text model %v (%v)", k, a, okA, b, okB)
 		}
+	}
+}
+
+// TestGemma3Quantize quantizes the converter's bf16 GGUF to every type
+// llama-quantize was run with (testdata/arch/reference.json) and requires
+// its file: per-tensor types (rows of 64, 128, 256 and 352: K-quant
+// fallbacks), bytes and whole-file sha256; Q4_K_M also straight from the
+// HF checkpoint (norm offset and quantization in one pass).
+func TestGemma3Quantize(t *testing.T) {
+	b, err := os.ReadFile(testref.Local(t, "arch", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r unseenReference
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("testdata/arch/reference.json: %v", err)
+	}
+	files := r.Models["gemma3-tiny"].GGUF
+	if len(files) < 2 {
+		t.Fatal("testdata/arch/reference.json: no gemma3-tiny llama-quantize files")
+	}
+	dir := t.TempDir()
+	for typ, want := range files {
+		if typ == "bf16" {
+			continue
+		}
+		t.Run(typ, func(t *testing.T) {
+			out := filepath.Join(dir, typ+".gguf")
+			unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny.bf16.gguf"), out, typ)
+			compareUnseen(t, out, want)
+			if typ == "Q4_K_M" {
+				hfOut := filepath.Join(dir, "hf."+typ+".gguf")
+				unseenConvert(t, testref.Local(t, "arch", "gemma3-tiny"), hfOut, typ)
+				compareUnseen(t, hfOut, want)
+			}
+		})
+	}
+}
+
+// TestGemma3ConditionalToMLXAndHF: the language model of a
+// Gemma3ForConditionalGeneration checkpoint written as MLX or HF is a
+// plain Gemma3ForCausalLM (flat config, "model.*" names) with the text
+// model's hyperparameters.
+func TestGemma3ConditionalToMLXAndHF(t *testing.T) {
+	dir := gemma3ConditionalDir(t)
+	src, err := hf.ReadDir(testref.Local(t, "arch", "gemma3-tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, tc := range []struct {
+		name string
+		tgt  Target
+	}{{"mlx", MLXTarget{Bits: 8, GroupSize: 64}}, {"hf", HFTarget{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), tc.name)
+			if _, err := Convert(t.Context(), dir, out, Options{Target: tc.tgt, Jobs: 2}); err != nil {
+				t.Fatal(err)
+			}
+			var cfg map[string]any
+			b, err := os.ReadFile(filepath.Join(out, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg["model_type"] != "gemma3_text" || cfg["text_config"] != nil || cfg["vision_config"] != nil || cfg["hidden_size"] != 128.0 {
+				t.Errorf("config.json:\n%s", b)
+			}
+			var m *graph.Model
+			if tc.name == "mlx" {
+				m, err = mlx.ReadDir(out)
+			} else {
+				m, err = hf.ReadDir(out)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			p, q := m.Params, src.Params
+			if m.Arch != "gemma3" || p.Layers != q.Layers || p.HeadDim != q.HeadDim || p.SlidingWindow != q.SlidingWindow ||
+				!slices.Equal(p.SlidingLayers, q.SlidingLayers) || p.RopeBaseSWA != q.RopeBaseSWA || p.AttnScale != q.AttnScale || len(m.Tensors) != len(src.Tensors) {
+				t.Errorf("read back: %s %+v, %d tensors\ntext model: %+v, %d tensors", m.Arch, p, len(m.Tensors), q, len(src.Tensors))
+			}
+			f, err := safetensors.Open(filepath.Join(out, "model.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if f.Index("model.layers.0.self_attn.q_norm.weight") < 0 || f.Index("model.embed_tokens.weight") < 0 {
+				t.Errorf("tensor names are not the text model's")
+			}
+		})
 	}
 }

@@ -40,8 +40,7 @@ import (
 
 // loadGemmaFeatures reads the tensors and settings of the features above
 // that a's Features and m.Params ask for. It runs at the end of LoadModel.
-func (fm *Model) loadGemmaFeatures(m *graph.Model, a *arch.Arch, loadV func(string, int, bool) ([]float32, error)) error {
-	p := m.Params
+func (fm *Model) loadGemmaFeatures(m *graph.Model, p graph.Params, a *arch.Arch, loadV func(string, int, bool) ([]float32, error)) error {
 	f := a.Features
 	if f.EmbedScale {
 		s := float32(math.Sqrt(float64(fm.Embd)))

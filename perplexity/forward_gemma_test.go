@@ -69,6 +69,16 @@ func (s *gemmaSynth) model(format graph.Format) *graph.Model {
 		SlidingWindow: s.window, SlidingLayers: s.sliding, RopeBaseSWA: s.baseSWA, AttnScale: s.attnScale,
 		FinalLogitSoftcap: s.softcap,
 	}}
+	if format == graph.FormatGGUF {
+		// What llama.cpp reads (its attention scale is 1/√head_dim, not
+		// Params.AttnScale: see arch.Gemma3's FromGGUF).
+		m.Metadata = []graph.KV{
+			{Key: "gemma3.attention.sliding_window", Value: uint32(s.window)},
+			{Key: "gemma3.attention.sliding_window_pattern", Value: s.sliding},
+			{Key: "gemma3.rope.freq_base_swa", Value: float32(s.baseSWA)},
+			{Key: "gemma3.final_logit_softcapping", Value: float32(s.softcap)},
+		}
+	}
 	for name, v := range s.t {
 		shape := s.shape[name]
 		if format == graph.FormatGGUF && len(shape) == 1 {
@@ -219,8 +229,15 @@ func TestForwardGemma3Synthetic(t *testing.T) {
 	s := newGemmaSynth(3)
 	tokens := []int{2, 17, 5, 33, 8, 8, 21, 0, 39, 12, 30}
 	want := s.naive(tokens)
+	sg := *s
+	sg.attnScale = 1 / math.Sqrt(float64(s.hd)) // llama.cpp's gemma3 scale
+	wantGGUF := sg.naive(tokens)
 	for _, format := range []graph.Format{graph.FormatHF, graph.FormatGGUF} {
 		t.Run(string(format), func(t *testing.T) {
+			want := want
+			if format == graph.FormatGGUF {
+				want = wantGGUF
+			}
 			fm, err := LoadModel(s.model(format))
 			if err != nil {
 				t.Fatal(err)

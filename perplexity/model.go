@@ -72,6 +72,15 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	}
 	m = sm
 	p := m.Params
+	if m.Format == graph.FormatGGUF && a.FromGGUF != nil {
+		// The architecture's own GGUF keys (formats.Open applies them
+		// already; gguf.ReadModel alone does not). Idempotent.
+		c := *m
+		if err := arch.ApplyGGUF(&c); err != nil {
+			return nil, err
+		}
+		p = c.Params
+	}
 	fm := &Model{Arch: archName, source: m.Path, tokenizer: m.Tokenizer}
 	errf := func(format string, a ...any) error {
 		return fmt.Errorf("%s: "+format, append([]any{m.Path}, a...)...)
@@ -273,7 +282,7 @@ func LoadModel(m *graph.Model) (*Model, error) {
 			}
 		}
 	}
-	if err := fm.loadGemmaFeatures(m, a, loadV); err != nil {
+	if err := fm.loadGemmaFeatures(m, p, a, loadV); err != nil {
 		return nil, err
 	}
 	fm.expandAtLoad(expandBudget)

@@ -18,7 +18,10 @@
 // factors by context length as llama.cpp does for GGUF files and as
 // transformers does for HF/MLX checkpoints (model_fused.go). All
 // tokens of a chunk go through each layer together (matrix × matrix),
-// parallelized over output rows.
+// parallelized over output rows. Gemma 3 (forward_gemma.go) adds the
+// embedding scale, (1+w) norms, q/k and post-sublayer norms, the GELU-tanh
+// gate, per-layer sliding-window attention with its own rope base, its
+// attention scale and the final logit soft-cap.
 //
 // Weights: when the float32 expansion of all matrices fits 1 GiB
 // (expandBudget) they are expanded once at load; otherwise they stay in

@@ -79,6 +79,19 @@ func printInfo(w io.Writer, info *formats.Info) {
 		}
 		fmt.Fprintf(w, ", rms eps %g, context %d, vocab %d, tied %v, attention bias %v\n",
 			p.RMSEps, p.ContextLength, p.VocabSize, p.Tied, p.AttnBias)
+		if p.SlidingWindow > 0 {
+			n := 0
+			for _, s := range p.SlidingLayers {
+				if s {
+					n++
+				}
+			}
+			fmt.Fprintf(w, "  sliding window %d on %d of %d layers", p.SlidingWindow, n, p.Layers)
+			if p.RopeBaseSWA != 0 {
+				fmt.Fprintf(w, " (rope base %g)", p.RopeBaseSWA)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if t := info.Tokenizer; t != nil {
 		kind := map[string]string{"llama": "SentencePiece", "gpt2": "byte-level BPE"}[t.Model]

@@ -309,13 +309,16 @@ func paramLess(a, b string) bool {
 // m.Arch and m.Params) without "_name_or_path" and "vision_config", with
 // "tie_word_embeddings" set from m.Params.Tied and, when q is not nil,
 // "quantization" and an identical "quantization_config" (both removed
-// otherwise). Top-level keys are sorted, nested objects keep their keys
+// otherwise). A multimodal source config (with "text_config": the
+// tensors are the language model's only) is replaced by hf.WriteConfig's
+// text-model config. Top-level keys are sorted, nested objects keep their keys
 // sorted too (Go maps have no order; mlx-lm keeps the source's order there),
 // and "quantization" lists group_size, bits, mode and then the per-module
 // entries. Layout: json.dump(indent=4), ensure_ascii, no final newline.
 func ConfigJSON(m *graph.Model, q *Quantization) ([]byte, error) {
 	cfg := map[string]any{}
-	if m.Config != nil {
+	_, nested := m.Config["text_config"]
+	if m.Config != nil && !nested {
 		for k, v := range m.Config {
 			cfg[k] = v
 		}

@@ -1,5 +1,3 @@
-//go:build refdata
-
 package tokenizer
 
 import (
@@ -11,10 +9,11 @@ import (
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
-// The Gemma 3 tokenizer (SentencePiece BPE with byte fallback, no dummy
-// prefix, user-defined tokens) read from the HF checkpoint and from the
-// converter's GGUF gives transformers' ids: kjv_eval.txt (BOS first) and
-// the tricky strings, with and without special tokens added.
+// TestGemma3Tokenizer: the vocabulary read from the HF checkpoint
+// (tokenizer.model: no dummy prefix, byte fallback, user-defined tokens)
+// and from the converter's GGUF gives transformers' ids for kjv_eval.txt
+// (BOS first) and for the tricky strings, with and without special tokens
+// added.
 func TestGemma3Tokenizer(t *testing.T) {
 	text, err := os.ReadFile(testref.Local(t, "kjv_eval.txt"))
 	if err != nil {
