@@ -171,8 +171,12 @@ func phi3WriteConfig(p *graph.Params, out map[string]any) {
 	orig := p.ContextLength
 	if rs != nil && rs.OriginalContext > 0 {
 		orig = rs.OriginalContext
-	}
-	if orig > 0 {
+		out["original_max_position_embeddings"] = orig
+	} else if _, ok := out["original_max_position_embeddings"]; !ok && orig > 0 {
+		// Without scaling Params holds no original context (a GGUF's
+		// rope.scaling.original_context_length is not kept); every
+		// published Phi-3 without longrope has original =
+		// max_position_embeddings.
 		out["original_max_position_embeddings"] = orig
 	}
 	if p.SlidingWindow > 0 {
