@@ -8,7 +8,8 @@ types, GGUF metadata, llama-tokenize on tricky strings.
   python3 scripts/arch-reference.py run WORK [NAME ...]
       for each NAME: llama-quantize NAME.bf16.gguf to every type in TYPES
       (2 threads), llama-perplexity -c 128 -b 128 -t 2 --no-warmup on the bf16
-      file and each quantized one (repeated until its log is complete),
+      file and each quantized one (repeated until its log is complete), one
+      more one-chunk run at -lv 4 on the bf16 file for llama.cpp's print_info lines,
       llama-tokenize on kjv_eval.txt and on each tricky string. Outputs go to
       WORK; existing outputs are kept. The bf16 GGUF is read from
       testdata/arch/NAME.bf16.gguf, else WORK/NAME.bf16.gguf (a file not kept
