@@ -334,10 +334,11 @@ func (c cfg) rope(p *graph.Params) error {
 	if typ == "" {
 		typ, _ = rp["type"].(string)
 	}
+	typ = strings.ToLower(typ) // as the types below are compared
 	if typ == "" || typ == "default" {
 		return nil
 	}
-	rs := &graph.RopeScaling{Type: strings.ToLower(typ)}
+	rs := &graph.RopeScaling{Type: typ}
 	if rs.Type == "su" {
 		rs.Type = "longrope"
 	}
