@@ -4,7 +4,7 @@
 # each, one after the other, and prints a table of executions and failures.
 #
 #   scripts/fuzz.sh 10m          # the long campaign (docs/fuzzing.md)
-#   scripts/fuzz.sh 8s           # what .ci/run does
+#   scripts/fuzz.sh 6s           # what .ci/run does
 #   scripts/fuzz.sh 1m FuzzParse # only targets whose name matches a regex
 #
 # A failing input is written by go test to <pkg>/testdata/fuzz/FuzzX/ (add it

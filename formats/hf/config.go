@@ -247,10 +247,11 @@ func rope(c *arch.Config, p *graph.Params, defBase float64) error {
 	if typ == "" {
 		typ, _ = rp["type"].(string)
 	}
+	typ = strings.ToLower(typ) // as the types below are compared
 	if typ == "" || typ == "default" {
 		return nil
 	}
-	rs := &graph.RopeScaling{Type: strings.ToLower(typ)}
+	rs := &graph.RopeScaling{Type: typ}
 	if rs.Type == "su" {
 		rs.Type = "longrope"
 	}
