@@ -90,6 +90,10 @@ type Arch struct {
 	// Llama3RopeFreqs: llama3 rope scaling is written as the
 	// rope_freqs.weight tensor (LlamaModel.generate_extra_tensors).
 	Llama3RopeFreqs bool
+	// LlamaVocab applies LlamaModel.set_vocab's rules when reading an HF
+	// tokenizer: tokenizer_config's add_prefix_space, the llama-HF
+	// tokenizer.json path, CodeLlama's and Granite's special ids.
+	LlamaVocab bool
 	// SPMSpacePrefixKV writes tokenizer.ggml.add_space_prefix before the
 	// vocabulary when the SentencePiece model says (LlamaModel.set_vocab).
 	SPMSpacePrefixKV bool

@@ -29,6 +29,7 @@ var Llama = &Arch{
 	ExpertsModelType: "mixtral",
 	RopeType:         "norm",
 	PermuteQK:        true,
+	LlamaVocab:       true,
 	SPMSpacePrefixKV: true,
 	Llama3RopeFreqs:  true,
 	DefaultContext:   2048,

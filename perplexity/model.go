@@ -136,14 +136,12 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if fm.HeadDim <= 0 || fm.HeadDim%2 != 0 {
 		return nil, errf("bad head dimension %d", fm.HeadDim)
 	}
-	eps := p.RMSEps
-	if eps == 0 {
-		eps = 1e-5
-		if archName == "qwen2" {
-			eps = 1e-6
-		}
+	// config.json readers fill in the architecture's default; llama.cpp
+	// refuses a GGUF without {arch}.attention.layer_norm_rms_epsilon.
+	if !(p.RMSEps > 0) {
+		return nil, errf("the model's metadata gives no RMS norm epsilon (attention.layer_norm_rms_epsilon)")
 	}
-	fm.eps = float32(eps)
+	fm.eps = float32(p.RMSEps)
 
 	// RoPE. llama.cpp's llama arch rotates adjacent pairs (NORM) because
 	// convert_hf_to_gguf permutes Q/K rows; HF/MLX llama weights are
@@ -158,10 +156,7 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	}
 	base := p.RopeBase
 	if base == 0 {
-		base = 10000
-		if archName == "qwen2" {
-			base = 1000000
-		}
+		base = a.DefaultRopeBase
 	}
 	var freqFactors []float32
 	if t := m.Tensor("rope_freqs.weight"); t != nil {

@@ -146,7 +146,12 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	if !hasModel && s.tj == nil {
 		return nil, nil
 	}
-	if a, ok := arch.Lookup(archName); ok && a.SPMAddedTokens {
+	a, _ := arch.Lookup(archName)
+	if a == nil {
+		a = arch.Llama
+	}
+	llamaVocab := a.LlamaVocab
+	if a.SPMAddedTokens {
 		s.addedAsIs = true
 		if cls, _ := s.tc["tokenizer_class"].(string); cls == "GPT2Tokenizer" && s.tj != nil {
 			hasModel = false // Phi-4: _set_vocab_gpt2
@@ -158,7 +163,7 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 		err error
 	)
 	var addSpacePrefix *bool
-	if archName == "llama" && s.tc != nil {
+	if llamaVocab && s.tc != nil {
 		// LlamaModel.set_vocab: tokenizer_config add_prefix_space.
 		if b, ok := s.tc["add_prefix_space"].(bool); ok {
 			addSpacePrefix = &b
@@ -167,7 +172,7 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	switch {
 	case hasModel:
 		t, err = s.sentencePiece()
-	case archName == "llama" && s.tj.isLlamaHF():
+	case llamaVocab && s.tj.isLlamaHF():
 		t, err = s.llamaHF()
 	default:
 		t, err = s.bpe()
@@ -178,11 +183,11 @@ func parseTokenizer(dir string, files map[string][]byte, p graph.Params, opt Tok
 	if addSpacePrefix != nil {
 		t.AddSpacePrefix = addSpacePrefix
 	}
-	if a, ok := arch.Lookup(archName); ok && a.SPMNoSpacePrefix && t.Model == graph.TokenizerSPM {
+	if a.SPMNoSpacePrefix && t.Model == graph.TokenizerSPM {
 		no := false // Gemma: no dummy prefix, as set_vocab writes
 		t.AddSpacePrefix = &no
 	}
-	if archName == "llama" {
+	if llamaVocab {
 		switch p.VocabSize {
 		case 32016: // CodeLlama: LlamaModel.set_vocab sets eot 32010
 			if t.EOT < 0 {
