@@ -143,7 +143,10 @@ func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Abs(b) }
 //     invert exactly; the tensor order follows the input's);
 //   - ppl on the HF checkpoint = transformers fp32 (0.01%); on the BF16
 //     and quantized GGUFs = llama-perplexity (0.1%), whole text;
-//   - tokenize: the ids of kjv_eval.txt equal HF's tokenizer's.
+//   - ppl on the MLX forms: bf16 = transformers (0.1%), 4-bit g64 within
+//     5% of it;
+//   - tokenize on the HF, GGUF and MLX forms: the ids of kjv_eval.txt
+//     equal HF's tokenizer's.
 func TestArchitectureMatrix(t *testing.T) {
 	text := testref.Local(t, "kjv_eval.txt")
 	for _, fx := range archFixtures {
@@ -215,13 +218,8 @@ func TestArchitectureMatrix(t *testing.T) {
 			// running values of the first chunks of quantized files are not
 			// within 0.1% of llama-perplexity's (its rounding of activations
 			// weighs more on few tokens), the final ones are.
-			chunks := 0
 			ppl := func(model string) (float64, bool) {
-				args := []string{"ppl", "--json", "-c", "128", "-t", "2", "-f", text}
-				if chunks > 0 {
-					args = append(args, "--chunks", fmt.Sprint(chunks))
-				}
-				out, err := runApp(t, append(args, model)...)
+				out, err := runApp(t, "ppl", "--json", "-c", "128", "-t", "2", "-f", text, model)
 				if err != nil {
 					t.Errorf("ppl %s: %v", filepath.Base(model), err)
 					return 0, false
@@ -232,17 +230,30 @@ func TestArchitectureMatrix(t *testing.T) {
 				}
 				return r.PPL, true
 			}
-			at := func(final float64, running []float64) float64 {
-				if chunks == 0 {
-					return final
-				}
-				return running[chunks-1]
-			}
 			if got, ok := ppl(hfDir); ok {
-				w := at(ref.Transformer.Ctx128.PPL, ref.Transformer.Ctx128.Running)
+				w := ref.Transformer.Ctx128.PPL
 				t.Logf("ppl HF %.6f, transformers fp32 %.6f (rel %.1e)", got, w, relDiff(got, w))
 				if relDiff(got, w) > 1e-4 {
 					t.Errorf("ppl HF %.6f, transformers fp32 %.6f (rel %.2e)", got, w, relDiff(got, w))
+				}
+			}
+			// MLX: the bf16 directory holds the HF values (mlx-lm's own
+			// arithmetic may round differently, e.g. Gemma's embedding
+			// scale in bf16: 0.1%); 4-bit g64 stays within 5% of them.
+			mlx4 := filepath.Join(dir, "mlx4")
+			if _, err := runApp(t, "convert", "--bits", "4", "--group-size", "64", "-j", "2", hfDir, mlx4); err != nil {
+				t.Errorf("HF → MLX 4-bit: %v", err)
+			}
+			w := ref.Transformer.Ctx128.PPL
+			for _, c := range []struct {
+				dir string
+				tol float64
+			}{{mlxDir, 1e-3}, {mlx4, 0.05}} {
+				if got, ok := ppl(c.dir); ok {
+					t.Logf("ppl MLX %s %.6f, transformers fp32 %.6f (rel %.1e)", filepath.Base(c.dir), got, w, relDiff(got, w))
+					if relDiff(got, w) > c.tol {
+						t.Errorf("ppl MLX %s %.6f, transformers fp32 %.6f (rel %.2e > %g)", filepath.Base(c.dir), got, w, relDiff(got, w), c.tol)
+					}
 				}
 			}
 			files := map[string]string{"bf16": bf16}
@@ -251,13 +262,9 @@ func TestArchitectureMatrix(t *testing.T) {
 			}
 			for typ, f := range files {
 				r := ref.GGUF[typ].PPL
-				// llama-perplexity prints running values to 4 decimals.
 				tol := 1e-3
-				if chunks > 0 {
-					tol = 1e-3 + 1e-4/r.Running[chunks-1]
-				}
 				if got, ok := ppl(f); ok {
-					w := at(r.PPL, r.Running)
+					w := r.PPL
 					t.Logf("ppl %s %.4f, llama-perplexity %.4f (rel %.1e)", typ, got, w, relDiff(got, w))
 					if relDiff(got, w) > tol {
 						t.Errorf("ppl %s %.4f, llama-perplexity %.4f (rel %.2e)", typ, got, w, relDiff(got, w))
@@ -274,7 +281,7 @@ func TestArchitectureMatrix(t *testing.T) {
 			if err := json.Unmarshal(b, &ids); err != nil {
 				t.Fatal(err)
 			}
-			for _, model := range []string{hfDir, bf16} {
+			for _, model := range []string{hfDir, bf16, mlxDir} {
 				out, err := runApp(t, "tokenize", "--json", model, text)
 				if err != nil {
 					t.Errorf("tokenize %s: %v", filepath.Base(model), err)
