@@ -119,14 +119,15 @@ func defaultThreads(n int) int {
 // (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
 // quantizeActivations), otherwise xq == x.
 func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
-	matMulJobs([]mulJob{{dst, w, x}}, nTok, threads, scratch)
+	matMulJobs([]mulJob{{dst, w, x, 0}}, nTok, threads, scratch)
 }
 
 // mulJob is one matrix product of matMulJobs: dst = x × wᵀ.
 type mulJob struct {
-	dst []float32
-	w   *weight
-	x   []float32
+	dst   []float32
+	w     *weight
+	x     []float32
+	order dotOrder // summation order (llama.cpp emulation); 0: the fast kernels
 }
 
 // matMulJobs runs several matrix products over the same number of tokens
@@ -136,7 +137,7 @@ func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
 	var starts [8]int
 	if len(jobs) > len(starts)-1 {
 		for _, j := range jobs {
-			matMul(j.dst, j.w, j.x, nTok, threads, scratch)
+			matMulJobs([]mulJob{j}, nTok, threads, scratch)
 		}
 		return
 	}
@@ -152,13 +153,13 @@ func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
 			ji++
 		}
 		j := &jobs[ji]
-		mulTile(j.dst, j.w, j.x, nTok, item-starts[ji], bufs[worker])
+		mulTile(j.dst, j.w, j.x, nTok, item-starts[ji], bufs[worker], j.order)
 	})
 }
 
 // mulTile computes rows [tile·rowTile, +rowTile) of dst = x × wᵀ, expanding
 // encoded weight rows into buf.
-func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float32) {
+func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float32, order dotOrder) {
 	k, n := w.cols, w.rows
 	dst = dst[:nTok*n]
 	x = x[:nTok*k]
@@ -172,6 +173,15 @@ func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float3
 		} else {
 			rows = buf[:nr*k]
 			w.dequantRows(rows, r0, r1)
+		}
+		if order != orderFast {
+			for r := 0; r < nr; r++ {
+				wr := rows[r*k : (r+1)*k]
+				for t := 0; t < nTok; t++ {
+					dst[t*n+r0+r] = order.dot(wr, x[t*k:(t+1)*k])
+				}
+			}
+			return
 		}
 		if useSIMD && k%8 == 0 {
 			mulBlockSIMD(dst[r0:], n, x, k, nTok, rows, k, nr, k)

@@ -18,6 +18,7 @@ type Model struct {
 	neox                     bool      // rotate halves (NEOX) instead of adjacent pairs (NORM)
 	ropeDims                 int       // rotated dimensions per head
 	invFreq                  []float64 // ropeDims/2 inverse frequencies, scaling applied
+	ggmlRope                 *ggmlRope // llama.cpp's float32 rope tables (GGUF), nil: none
 	tokEmbd, output          *weight
 	outNorm                  []float32
 	layers                   []layerWeights
@@ -155,6 +156,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	}
 	if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
 		return nil, errf("%v", err)
+	}
+	if m.Format == graph.FormatGGUF {
+		fm.ggmlRope = newGGMLRope(base, fm.ropeDims, p.RopeScaling, freqFactors)
 	}
 
 	loadW := func(name string, rows, cols int) (*weight, error) {

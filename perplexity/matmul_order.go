@@ -1,0 +1,112 @@
+package perplexity
+
+import "github.com/quantbridge/quantbridge/graph"
+
+// dotOrder is the summation order of a dot product. The fast kernels
+// (orderFast) sum in their own order; the others reproduce, to the bit,
+// the order of the ggml CPU kernel llama.cpp runs for that product on an
+// x86-64 build with AVX-512 and AVX512-BF16 (the machine the reference
+// figures of testdata were made on; see the package documentation).
+type dotOrder uint8
+
+const (
+	orderFast dotOrder = iota
+	// orderTinyBLAS16 is llamafile's tinyBLAS<16, __m512> (ggml_mul_mat
+	// of F32 and F16 weights, k a multiple of 16, rows a multiple of 4, at
+	// least 2 tokens): 16 float32 lanes, lane l accumulating the products
+	// of elements 16j+l with fused multiply-adds in order of j, then
+	// _mm512_reduce_add_ps.
+	orderTinyBLAS16
+	// orderTinyBLASBF16 is tinyBLAS<32, __m512bh> (ggml_mul_mat of BF16
+	// weights, k a multiple of 32, rows a multiple of 4, at least 2
+	// tokens): VDPBF16PS into 16 lanes, then _mm512_reduce_add_ps.
+	orderTinyBLASBF16
+	// orderVecBF16 is ggml_vec_dot_bf16 with AVX512-BF16, which
+	// ggml_mul_mat_id (routed experts) and ggml_mul_mat's fallback run:
+	// VDPBF16PS into two accumulators over 64-element steps, each reduced
+	// by _mm512_reduce_add_ps and summed in float64 with the scalar tail.
+	orderVecBF16
+)
+
+// llamaDotOrder returns the order llama.cpp sums w's products in: id for
+// ggml_mul_mat_id (routed experts).
+func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
+	sgemm := !id && w.rows%4 == 0 && nTok >= 2 // llamafile_sgemm takes it
+	switch w.typ {
+	case graph.F32, graph.F16:
+		if sgemm && w.cols%16 == 0 {
+			return orderTinyBLAS16
+		}
+	case graph.BF16:
+		if sgemm && w.cols%32 == 0 {
+			return orderTinyBLASBF16
+		}
+		return orderVecBF16
+	}
+	return orderFast
+}
+
+func (o dotOrder) dot(w, x []float32) float32 {
+	x = x[:len(w)]
+	switch o {
+	case orderTinyBLAS16:
+		var acc [16]float32
+		for i := 0; i+16 <= len(w); i += 16 {
+			for l := range acc {
+				acc[l] = fma32(w[i+l], x[i+l], acc[l])
+			}
+		}
+		return reduce16(&acc)
+	case orderTinyBLASBF16:
+		var acc [16]float32
+		for i := 0; i+32 <= len(w); i += 32 {
+			dpbf16(&acc, w[i:i+32], x[i:i+32])
+		}
+		return reduce16(&acc)
+	case orderVecBF16:
+		var c1, c2 [16]float32
+		i := 0
+		for ; i+64 <= len(w); i += 64 {
+			dpbf16(&c1, w[i:i+32], x[i:i+32])
+			dpbf16(&c2, w[i+32:i+64], x[i+32:i+64])
+		}
+		s := float64(reduce16(&c1)) + float64(reduce16(&c2))
+		for ; i < len(w); i++ {
+			s += float64(w[i] * x[i])
+		}
+		return float32(s)
+	}
+	return dot(w, x)
+}
+
+// dpbf16 is VDPBF16PS on bf16 values held as float32 (their products are
+// exact): lane j adds the product of elements 2j+1, then that of 2j, each
+// sum rounded to float32.
+func dpbf16(acc *[16]float32, w, x []float32) {
+	w, x = w[:32], x[:32]
+	for j := range acc {
+		a := acc[j] + w[2*j+1]*x[2*j+1]
+		acc[j] = a + w[2*j]*x[2*j]
+	}
+}
+
+// fma32 is a·b + c rounded once to float32 (through float64, where a·b is
+// exact; the double rounding this allows is far rarer than anything the
+// tests can see).
+func fma32(a, b, c float32) float32 {
+	return float32(float64(a)*float64(b) + float64(c))
+}
+
+// reduce16 is gcc's _mm512_reduce_add_ps: the halves added lane-wise (8,
+// then 4 lanes), then lanes (0+2) + (1+3).
+func reduce16(a *[16]float32) float32 {
+	var c [8]float32
+	for i := range c {
+		c[i] = a[i+8] + a[i]
+	}
+	var d [4]float32
+	for i := range d {
+		d[i] = c[i+4] + c[i]
+	}
+	return (d[0] + d[2]) + (d[1] + d[3])
+}
