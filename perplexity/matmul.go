@@ -119,7 +119,7 @@ func defaultThreads(n int) int {
 // (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
 // quantizeActivations), otherwise xq == x.
 func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
-	matMulJobs([]mulJob{{dst, w, x, 0}}, nTok, threads, scratch)
+	matMulJobs([]mulJob{{dst, w, x, 0, nil}}, nTok, threads, scratch)
 }
 
 // mulJob is one matrix product of matMulJobs: dst = x × wᵀ.
@@ -128,6 +128,7 @@ type mulJob struct {
 	w     *weight
 	x     []float32
 	order dotOrder // summation order (llama.cpp emulation); 0: the fast kernels
+	q8    *q8Blocks // x as Q8_0 blocks, for orderQ8_0
 }
 
 // matMulJobs runs several matrix products over the same number of tokens
@@ -153,14 +154,19 @@ func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
 			ji++
 		}
 		j := &jobs[ji]
-		mulTile(j.dst, j.w, j.x, nTok, item-starts[ji], bufs[worker], j.order)
+		mulTile(j, nTok, item-starts[ji], bufs[worker])
 	})
 }
 
 // mulTile computes rows [tile·rowTile, +rowTile) of dst = x × wᵀ, expanding
 // encoded weight rows into buf.
-func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float32, order dotOrder) {
+func mulTile(j *mulJob, nTok, tile int, buf []float32) {
+	dst, w, x, order := j.dst, j.w, j.x, j.order
 	k, n := w.cols, w.rows
+	if order == orderQ8_0 {
+		mulTileQ8_0(dst, w, j.q8, nTok, tile, buf)
+		return
+	}
 	dst = dst[:nTok*n]
 	x = x[:nTok*k]
 	{

@@ -60,9 +60,21 @@ type actCache struct {
 	// q81 holds, for actQ8_1, one correction per block of 32:
 	// fp16(d·Σq) − fp16(d)·Σq (see q81Correction).
 	q81 []float32
+	// q8 holds the Q8_0 blocks of buf[actQ8_0] (for orderQ8_0), nil when
+	// not made yet.
+	q8 *q8Blocks
 }
 
-func (c *actCache) reset() { c.valid = [nActKinds]bool{} }
+func (c *actCache) reset() { c.valid = [nActKinds]bool{}; c.q8 = nil }
+
+// q8Blocks returns the Q8_0 blocks of xr, the actQ8_0 rounding returned
+// by rounded, made once per input.
+func (c *actCache) q8Blocks(xr []float32) *q8Blocks {
+	if c.q8 == nil || len(c.q8.d)*32 != len(xr) {
+		c.q8 = newQ8Blocks(xr)
+	}
+	return c.q8
+}
 
 // rounded returns x (rows of n values) rounded as llama.cpp rounds
 // activations for weight type t.

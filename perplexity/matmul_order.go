@@ -1,6 +1,10 @@
 package perplexity
 
-import "github.com/quantbridge/quantbridge/graph"
+import (
+	"math"
+
+	"github.com/quantbridge/quantbridge/graph"
+)
 
 // dotOrder is the summation order of a dot product. The fast kernels
 // (orderFast) sum in their own order; the others reproduce, to the bit,
@@ -26,6 +30,10 @@ const (
 	// VDPBF16PS into two accumulators over 64-element steps, each reduced
 	// by _mm512_reduce_add_ps and summed in float64 with the scalar tail.
 	orderVecBF16
+	// orderQ8_0 is Q8_0 weights times Q8_0 activations, as both
+	// tinyBLAS_Q0_AVX (ggml_mul_mat) and ggml_vec_dot_q8_0_q8_0 compute
+	// it (see mulTileQ8_0).
+	orderQ8_0
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
@@ -42,6 +50,8 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 			return orderTinyBLASBF16
 		}
 		return orderVecBF16
+	case graph.Q8_0:
+		return orderQ8_0
 	}
 	return orderFast
 }
@@ -109,4 +119,80 @@ func reduce16(a *[16]float32) float32 {
 		d[i] = c[i+4] + c[i]
 	}
 	return (d[0] + d[2]) + (d[1] + d[3])
+}
+
+// q8Blocks is a batch of activation rows as Q8_0 blocks: the scale and the
+// 32 codes of each block (quantize_row_q8_0's output, recovered exactly
+// from the rounded activations: the largest magnitude of a block is 127·d).
+type q8Blocks struct {
+	d []float32
+	q []int8
+}
+
+// newQ8Blocks recovers the blocks of xr, activations already rounded
+// through Q8_0 (roundQ8_0).
+func newQ8Blocks(xr []float32) *q8Blocks {
+	nb := len(xr) / 32
+	b := &q8Blocks{d: make([]float32, nb), q: make([]int8, nb*32)}
+	for i := 0; i < nb; i++ {
+		blk := xr[i*32 : (i+1)*32]
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		d := amax / 127
+		b.d[i] = d
+		if d == 0 {
+			continue
+		}
+		for j, v := range blk {
+			b.q[i*32+j] = int8(math.RoundToEven(float64(v / d)))
+		}
+	}
+	return b
+}
+
+// mulTileQ8_0 is mulTile for Q8_0 weights in ggml's order (tinyBLAS_Q0_AVX
+// and ggml_vec_dot_q8_0_q8_0 alike): per block the exact integer dot
+// products of 8 groups of 4 codes, each scaled by fp16(d_w)·fp16(d_x) with
+// a fused multiply-add into its own float32 lane, the 8 lanes reduced as
+// hsum_float_8 does.
+func mulTileQ8_0(dst []float32, w *weight, a *q8Blocks, nTok, tile int, buf []float32) {
+	k, n := w.cols, w.rows
+	nb := k / 32
+	r0 := tile * rowTile
+	r1 := min(r0+rowTile, n)
+	for r := r0; r < r1; r++ {
+		row := buf[:k]
+		w.dequantRow(row, r)
+		// The stored blocks, recovered exactly: a block's largest
+		// magnitude is 127·d (quantize_row_q8_0 maps it to ±127).
+		wb := newQ8Blocks(row)
+		for t := 0; t < nTok; t++ {
+			var acc [8]float32
+			for b := 0; b < nb; b++ {
+				qw := wb.q[b*32 : (b+1)*32]
+				qa := a.q[(t*nb+b)*32 : (t*nb+b+1)*32]
+				d := wb.d[b] * a.d[t*nb+b]
+				for m := range acc {
+					var s int32
+					for i := 4 * m; i < 4*m+4; i++ {
+						s += int32(qw[i]) * int32(qa[i])
+					}
+					acc[m] = fma32(d, float32(s), acc[m])
+				}
+			}
+			dst[t*n+r] = reduce8(&acc)
+		}
+	}
+}
+
+// reduce8 is hsum_float_8 (and tinyBLAS's hsum of a __m256): the halves
+// added lane-wise, then lanes (0+2) + (1+3).
+func reduce8(a *[8]float32) float32 {
+	var c [4]float32
+	for i := range c {
+		c[i] = a[i+4] + a[i]
+	}
+	return (c[0] + c[2]) + (c[1] + c[3])
 }
