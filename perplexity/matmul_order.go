@@ -1,9 +1,11 @@
 package perplexity
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
 )
 
 // dotOrder is the summation order of a dot product. The fast kernels
@@ -30,10 +32,10 @@ const (
 	// VDPBF16PS into two accumulators over 64-element steps, each reduced
 	// by _mm512_reduce_add_ps and summed in float64 with the scalar tail.
 	orderVecBF16
-	// orderQ8_0 is Q8_0 weights times Q8_0 activations, as both
-	// tinyBLAS_Q0_AVX (ggml_mul_mat) and ggml_vec_dot_q8_0_q8_0 compute
-	// it (see mulTileQ8_0).
-	orderQ8_0
+	// orderQ0 is weights of 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1,
+	// Q8_0) times Q8_0/Q8_1 activations, as tinyBLAS_Q0_AVX (ggml_mul_mat)
+	// and the ggml_vec_dot_*_q8_* kernels compute it (see mulTileQ0).
+	orderQ0
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
@@ -50,8 +52,14 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 			return orderTinyBLASBF16
 		}
 		return orderVecBF16
-	case graph.Q8_0:
-		return orderQ8_0
+	case graph.Q8_0, graph.Q4_1, graph.Q5_0, graph.Q5_1:
+		return orderQ0
+	case graph.Q4_0:
+		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
+		// other kernels; see the package documentation.
+		if w.rows%8 != 0 {
+			return orderQ0
+		}
 	}
 	return orderFast
 }
@@ -152,28 +160,102 @@ func newQ8Blocks(xr []float32) *q8Blocks {
 	return b
 }
 
-// mulTileQ8_0 is mulTile for Q8_0 weights in ggml's order (tinyBLAS_Q0_AVX
-// and ggml_vec_dot_q8_0_q8_0 alike): per block the exact integer dot
-// products of 8 groups of 4 codes, each scaled by fp16(d_w)·fp16(d_x) with
-// a fused multiply-add into its own float32 lane, the 8 lanes reduced as
-// hsum_float_8 does.
-func mulTileQ8_0(dst []float32, w *weight, a *q8Blocks, nTok, tile int, buf []float32) {
+// q0Row is one weight row of 32-element blocks decoded to integer codes:
+// the value of element i of block b is d[b]·q[32b+i] (+ m[b] for the
+// types with a minimum).
+type q0Row struct {
+	d, m []float32
+	q    []int8
+}
+
+// decode fills r from row (the stored bytes) of type t, k elements.
+func (r *q0Row) decode(row []byte, t graph.Type, k int) {
+	nb := k / 32
+	if cap(r.q) < k {
+		r.d, r.m, r.q = make([]float32, nb), make([]float32, nb), make([]int8, k)
+	}
+	r.d, r.m, r.q = r.d[:nb], r.m[:nb], r.q[:k]
+	f16 := func(b []byte) float32 { return quantize.FP16ToFP32(binary.LittleEndian.Uint16(b)) }
+	for b := 0; b < nb; b++ {
+		q := r.q[b*32 : (b+1)*32]
+		switch t {
+		case graph.Q8_0:
+			blk := row[b*34 : (b+1)*34]
+			r.d[b] = f16(blk)
+			for i := range q {
+				q[i] = int8(blk[2+i])
+			}
+		case graph.Q4_0, graph.Q4_1:
+			size, off, bias := 18, 2, int8(8)
+			if t == graph.Q4_1 {
+				size, off, bias = 20, 4, 0
+				r.m[b] = f16(row[b*size+2:])
+			}
+			blk := row[b*size : (b+1)*size]
+			r.d[b] = f16(blk)
+			for j := 0; j < 16; j++ {
+				q[j] = int8(blk[off+j]&0xf) - bias
+				q[j+16] = int8(blk[off+j]>>4) - bias
+			}
+		case graph.Q5_0, graph.Q5_1:
+			size, off, bias := 22, 2, int8(16)
+			if t == graph.Q5_1 {
+				size, off, bias = 24, 4, 0
+				r.m[b] = f16(row[b*size+2:])
+			}
+			blk := row[b*size : (b+1)*size]
+			r.d[b] = f16(blk)
+			qh := binary.LittleEndian.Uint32(blk[off:])
+			qs := blk[off+4:]
+			for j := 0; j < 16; j++ {
+				h0 := byte((qh>>uint(j))<<4) & 0x10
+				h1 := byte(qh>>uint(j+12)) & 0x10
+				q[j] = int8(qs[j]&0xf|h0) - bias
+				q[j+16] = int8(qs[j]>>4|h1) - bias
+			}
+		}
+	}
+}
+
+// recoverQ8_0 fills r from a Q8_0 row expanded to float32 (the stored
+// bytes dropped): a block's largest magnitude is 127·d, since
+// quantize_row_q8_0 maps it to ±127.
+func (r *q0Row) recoverQ8_0(row []float32) {
+	b := newQ8Blocks(row)
+	r.d, r.q = b.d, b.q
+}
+
+// mulTileQ0 is mulTile for weights of 32-element blocks in ggml's order
+// (tinyBLAS_Q0_AVX and the ggml_vec_dot_*_q8_* kernels alike): per block
+// the exact integer dot products of 8 groups of 4 codes, each scaled by
+// fp16(d_w)·fp16(d_x) with a fused multiply-add into its own float32 lane,
+// the lanes reduced as hsum_float_8 does; for Q4_1/Q5_1 the minimum terms
+// m_w·s_x are summed separately (fused) and added last.
+func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile int, buf []float32) {
 	k, n := w.cols, w.rows
 	nb := k / 32
 	r0 := tile * rowTile
 	r1 := min(r0+rowTile, n)
+	mins := w.typ == graph.Q4_1 || w.typ == graph.Q5_1
+	var wr q0Row
 	for r := r0; r < r1; r++ {
-		row := buf[:k]
-		w.dequantRow(row, r)
-		// The stored blocks, recovered exactly: a block's largest
-		// magnitude is 127·d (quantize_row_q8_0 maps it to ±127).
-		wb := newQ8Blocks(row)
+		if w.raw != nil {
+			wr.decode(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
+		} else {
+			row := buf[:k]
+			w.dequantRow(row, r)
+			wr.recoverQ8_0(row)
+		}
 		for t := 0; t < nTok; t++ {
 			var acc [8]float32
+			var summs float32
 			for b := 0; b < nb; b++ {
-				qw := wb.q[b*32 : (b+1)*32]
+				qw := wr.q[b*32 : (b+1)*32]
 				qa := a.q[(t*nb+b)*32 : (t*nb+b+1)*32]
-				d := wb.d[b] * a.d[t*nb+b]
+				if mins {
+					summs = fma32(wr.m[b], s[t*nb+b], summs)
+				}
+				d := wr.d[b] * a.d[t*nb+b]
 				for m := range acc {
 					var s int32
 					for i := 4 * m; i < 4*m+4; i++ {
@@ -182,7 +264,7 @@ func mulTileQ8_0(dst []float32, w *weight, a *q8Blocks, nTok, tile int, buf []fl
 					acc[m] = fma32(d, float32(s), acc[m])
 				}
 			}
-			dst[t*n+r] = reduce8(&acc)
+			dst[t*n+r] = reduce8(&acc) + summs
 		}
 	}
 }

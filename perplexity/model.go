@@ -281,6 +281,16 @@ var expandBudget int64 = 1 << 30
 // expandAtLoad decodes every encoded weight to float32 once when all of
 // them together fit budget bytes. The encoded bytes are then dropped (the
 // Q4_1/Q5_1 block minimums stay for the activation emulation).
+// keepCodes reports whether expanded weights of type t keep their stored
+// bytes: the llama.cpp emulation multiplies their integer codes (orderQ0).
+func keepCodes(t graph.Type) bool {
+	switch t {
+	case graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0:
+		return true
+	}
+	return false
+}
+
 func (fm *Model) expandAtLoad(budget int64) {
 	var ws []*weight
 	seen := map[*weight]bool{}
@@ -314,7 +324,10 @@ func (fm *Model) expandAtLoad(budget int64) {
 		w := ws[i]
 		f := make([]float32, w.rows*w.cols)
 		w.dequantRows(f, 0, w.rows)
-		w.f32, w.raw = f, nil
+		w.f32 = f
+		if !keepCodes(w.typ) {
+			w.raw = nil
+		}
 	})
 }
 
