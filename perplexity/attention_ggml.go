@@ -39,12 +39,34 @@ func (r *runner) attentionGGML(T int, scale float32) {
 	q, k, v, att := r.q, r.k, r.v, r.att
 	const qBlock = 16
 	blocks := (T + qBlock - 1) / qBlock
-	bufs := r.sc.attnBufs(r.threads, faTileKV)
+	tiles := (T + faTileKV - 1) / faTileKV
+	// Per worker: the key tiles of one head transposed ([tile][D][64]),
+	// then the scores of one tile.
+	bufs := r.sc.attnBufs(r.threads, tiles*D*faTileKV+faTileKV)
 	parallelFor(r.threads, H*blocks, func(worker, item int) {
 		h, b := item/blocks, item%blocks
 		kvh := h / group
-		p := bufs[worker][:faTileKV]
-		for t := b * qBlock; t < min((b+1)*qBlock, T); t++ {
+		t0, t1 := b*qBlock, min((b+1)*qBlock, T)
+		buf := bufs[worker]
+		kts, p := buf[:tiles*D*faTileKV], buf[tiles*D*faTileKV:][:faTileKV]
+		// The tiles these rows reach (keys <= t1-1), transposed; keys
+		// past T are zero (their scores are masked anyway).
+		for c := 0; c < t1; c += faTileKV {
+			kt := kts[c/faTileKV*D*faTileKV:][:D*faTileKV]
+			for j := 0; j < faTileKV; j++ {
+				if c+j >= T {
+					for d := 0; d < D; d++ {
+						kt[d*faTileKV+j] = 0
+					}
+					continue
+				}
+				kv := k[(c+j)*kvDim+kvh*D:][:D]
+				for d, x := range kv {
+					kt[d*faTileKV+j] = x
+				}
+			}
+		}
+		for t := t0; t < t1; t++ {
 			qv := q[t*qDim+h*D : t*qDim+(h+1)*D]
 			out := att[t*qDim+h*D : t*qDim+(h+1)*D]
 			clear(out)
@@ -56,18 +78,25 @@ func (r *runner) attentionGGML(T int, scale float32) {
 				if lo >= hi {
 					continue // the whole tile is masked for this row
 				}
-				tileMax := float32(math.Inf(-1))
-				for j := c; j < c+faTileKV; j++ {
-					s := float32(math.Inf(-1))
-					if j >= lo && j < hi {
-						kv := k[j*kvDim+kvh*D : j*kvDim+(kvh+1)*D]
+				kt := kts[c/faTileKV*D*faTileKV:][:D*faTileKV]
+				if useSIMD {
+					faScores(&qv[0], &kt[0], D, &p[0])
+				} else {
+					for j := range p {
 						var acc float32
 						for d, x := range qv {
-							acc = fma32(x, kv[d], acc)
+							acc = fma32(x, kt[d*faTileKV+j], acc)
 						}
-						s = acc * scale
+						p[j] = acc
 					}
-					p[j-c] = s
+				}
+				tileMax := float32(math.Inf(-1))
+				for j := range p {
+					s := float32(math.Inf(-1))
+					if c+j >= lo && c+j < hi {
+						s = p[j] * scale
+					}
+					p[j] = s
 					tileMax = max(tileMax, s)
 				}
 				Mnew := max(M, tileMax)
@@ -90,11 +119,16 @@ func (r *runner) attentionGGML(T int, scale float32) {
 					sum += float64(reduce16(&lanes))
 				}
 				S = float32(float64(S) + sum)
-				for j := lo; j < hi; j++ {
-					pj := p[j-c]
-					vv := v[j*kvDim+kvh*D : j*kvDim+(kvh+1)*D]
-					for d := range out {
-						out[d] = fma32(pj, vv[d], out[d])
+				// Masked keys have p = 0 and add nothing.
+				if useSIMD && D%8 == 0 {
+					faPV(&p[lo-c], &v[lo*kvDim+kvh*D], kvDim, hi-lo, D, &out[0])
+				} else {
+					for j := lo; j < hi; j++ {
+						pj := p[j-c]
+						vv := v[j*kvDim+kvh*D : j*kvDim+(kvh+1)*D]
+						for d := range out {
+							out[d] = fma32(pj, vv[d], out[d])
+						}
 					}
 				}
 			}

@@ -157,6 +157,10 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			j := &jobs[i]
 			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
 			j.order = llamaDotOrder(j.w, nTok, id)
+			if j.order == orderTinyBLASBF16 && useSIMD {
+				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
+				permuteDPBF16(j.x)
+			}
 			if j.order == orderQ0 {
 				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
 			}

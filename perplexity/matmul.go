@@ -181,6 +181,23 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 			rows = buf[:nr*k]
 			w.dequantRows(rows, r0, r1)
 		}
+		if (order == orderTinyBLAS16 || order == orderTinyBLASBF16) && useSIMD && nr%4 == 0 && k%16 == 0 {
+			if order == orderTinyBLASBF16 {
+				if w.f32 != nil { // expanded: permute a copy
+					rows = buf[:nr*k]
+					copy(rows, w.f32[r0*k:r1*k])
+				}
+				permuteDPBF16(rows)
+			}
+			var d4 [4]float32
+			for r := 0; r < nr; r += 4 {
+				for t := 0; t < nTok; t++ {
+					dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
+					copy(dst[t*n+r0+r:t*n+r0+r+4], d4[:])
+				}
+			}
+			return
+		}
 		if order != orderFast {
 			for r := 0; r < nr; r++ {
 				wr := rows[r*k : (r+1)*k]

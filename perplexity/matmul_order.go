@@ -249,6 +249,16 @@ func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile in
 		for t := 0; t < nTok; t++ {
 			var acc [8]float32
 			var summs float32
+			if useSIMD {
+				dot := q0dot(&wr.q[0], &a.q[t*nb*32], &wr.d[0], &a.d[t*nb], nb)
+				if mins {
+					for b := 0; b < nb; b++ {
+						summs = fma32(wr.m[b], s[t*nb+b], summs)
+					}
+				}
+				dst[t*n+r] = dot + summs
+				continue
+			}
 			for b := 0; b < nb; b++ {
 				qw := wr.q[b*32 : (b+1)*32]
 				qa := a.q[(t*nb+b)*32 : (t*nb+b+1)*32]
@@ -277,4 +287,21 @@ func reduce8(a *[8]float32) float32 {
 		c[i] = a[i+4] + a[i]
 	}
 	return (c[0] + c[2]) + (c[1] + c[3])
+}
+
+// permuteDPBF16 reorders each 32-element block of x as [odd elements of
+// 0-15, odd of 16-31, even of 0-15, even of 16-31]: on that layout
+// tinyBLAS<16>'s lanes (dot4x1t16) add the products in VDPBF16PS's order
+// (lane j of each half: element 2j+1, then 2j).
+func permuteDPBF16(x []float32) {
+	var blk [32]float32
+	for i := 0; i+32 <= len(x); i += 32 {
+		copy(blk[:], x[i:i+32])
+		for j := 0; j < 8; j++ {
+			x[i+j] = blk[2*j+1]
+			x[i+8+j] = blk[16+2*j+1]
+			x[i+16+j] = blk[2*j]
+			x[i+24+j] = blk[16+2*j]
+		}
+	}
 }
