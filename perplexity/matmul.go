@@ -119,7 +119,7 @@ func defaultThreads(n int) int {
 // (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
 // quantizeActivations), otherwise xq == x.
 func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
-	matMulJobs([]mulJob{{dst, w, x, 0, nil, nil}}, nTok, threads, scratch)
+	matMulJobs([]mulJob{{dst, w, x, 0, nil, nil, nil}}, nTok, threads, scratch)
 }
 
 // mulJob is one matrix product of matMulJobs: dst = x × wᵀ.
@@ -127,9 +127,10 @@ type mulJob struct {
 	dst   []float32
 	w     *weight
 	x     []float32
-	order dotOrder  // summation order (llama.cpp emulation); 0: the fast kernels
-	q8    *q8Blocks // x as Q8_0/Q8_1 blocks, for orderQ0
-	q8s   []float32 // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
+	order dotOrder   // summation order (llama.cpp emulation); 0: the fast kernels
+	q8    *q8Blocks  // x as Q8_0/Q8_1 blocks, for orderQ0
+	q8s   []float32  // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
+	q8K   *q8KBlocks // x as Q8_K blocks, for orderQ6K
 }
 
 // matMulJobs runs several matrix products over the same number of tokens
@@ -166,6 +167,10 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 	k, n := w.cols, w.rows
 	if order == orderQ0 {
 		mulTileQ0(dst, w, j.q8, j.q8s, nTok, tile, buf)
+		return
+	}
+	if order == orderQ6K {
+		mulTileQ6K(dst, w, j.q8K, nTok, tile)
 		return
 	}
 	dst = dst[:nTok*n]

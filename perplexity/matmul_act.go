@@ -62,6 +62,9 @@ type actCache struct {
 	q81 []float32
 	// q81s holds, for actQ8_1, each block's stored sum s = fp16(d·Σq).
 	q81s []float32
+	// q8K holds the Q8_K blocks of the input (for orderQ6K), made from
+	// the unrounded activations when buf[actQ8_K] is.
+	q8K *q8KBlocks
 	// q8 holds the Q8_0 blocks of buf[actQ8_0] (for orderQ8_0), nil when
 	// not made yet.
 	q8 *q8Blocks
@@ -100,6 +103,9 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 				c.q81s[b] = q81Sum(x[b*32 : (b+1)*32])
 			}
 		})
+	}
+	if k == actQ8_K {
+		c.q8K = newQ8KBlocks(x)
 	}
 	c.valid[k] = true
 	return c.buf[k]

@@ -36,11 +36,17 @@ const (
 	// Q8_0) times Q8_0/Q8_1 activations, as tinyBLAS_Q0_AVX (ggml_mul_mat)
 	// and the ggml_vec_dot_*_q8_* kernels compute it (see mulTileQ0).
 	orderQ0
+	// orderQ6K is Q6_K weights times Q8_K activations as
+	// ggml_vec_dot_q6_K_q8_K (AVX2) computes them (see mulTileQ6K).
+	orderQ6K
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
 // ggml_mul_mat_id (routed experts).
 func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
+	if w.raw == nil && w.typ != graph.F32 && w.typ != graph.F16 && w.typ != graph.BF16 && w.typ != graph.Q8_0 {
+		return orderFast // the codes are needed, and only Q8_0's can be recovered
+	}
 	sgemm := !id && w.rows%4 == 0 && nTok >= 2 // llamafile_sgemm takes it
 	switch w.typ {
 	case graph.F32, graph.F16:
@@ -54,6 +60,8 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		return orderVecBF16
 	case graph.Q8_0, graph.Q4_1, graph.Q5_0, graph.Q5_1:
 		return orderQ0
+	case graph.Q6_K:
+		return orderQ6K
 	case graph.Q4_0:
 		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
 		// other kernels; see the package documentation.
@@ -302,6 +310,96 @@ func permuteDPBF16(x []float32) {
 			x[i+8+j] = blk[16+2*j+1]
 			x[i+16+j] = blk[2*j]
 			x[i+24+j] = blk[16+2*j]
+		}
+	}
+}
+
+// q8KBlocks is a batch of activation rows as Q8_K blocks of 256
+// (quantize_row_q8_K_ref): scale, codes and the sums of each 16 codes.
+type q8KBlocks struct {
+	d     []float32
+	q     []int8
+	bsums []int32
+}
+
+func newQ8KBlocks(x []float32) *q8KBlocks {
+	nb := len(x) / 256
+	b := &q8KBlocks{d: make([]float32, nb), q: make([]int8, nb*256), bsums: make([]int32, nb*16)}
+	for i := 0; i < nb; i++ {
+		blk := x[i*256 : (i+1)*256]
+		var amax, mx float32
+		for _, v := range blk {
+			if a := float32(math.Abs(float64(v))); a > amax {
+				amax, mx = a, v
+			}
+		}
+		if amax == 0 {
+			continue
+		}
+		iscale := -127 / mx
+		q := b.q[i*256 : (i+1)*256]
+		for j, v := range blk {
+			q[j] = int8(min(nearestInt(iscale*v), 127))
+		}
+		for j := 0; j < 16; j++ {
+			var s int32
+			for _, c := range q[j*16 : (j+1)*16] {
+				s += int32(c)
+			}
+			b.bsums[i*16+j] = s
+		}
+		b.d[i] = 1 / iscale
+	}
+	return b
+}
+
+// mulTileQ6K is mulTile for Q6_K weights in the order of
+// ggml_vec_dot_q6_K_q8_K (AVX2): per block of 256, 8 int32 lanes, lane m
+// holding Σ scale·q6·q8 over the elements whose position within their 32
+// has m = (e mod 32)/4, less 32·Σ scale·bsum over the elements 32m..32m+31;
+// each lane converted to float32 and added by a fused multiply-add with
+// d = d_x·fp16(d_w); the lanes reduced as hsum_float_8 does.
+func mulTileQ6K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
+	k, n := w.cols, w.rows
+	nb := k / 256
+	r0 := tile * rowTile
+	r1 := min(r0+rowTile, n)
+	q6 := make([]int32, 256) // unsigned codes 0..63
+	sc := make([]int32, 16)
+	for r := r0; r < r1; r++ {
+		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+		for t := 0; t < nTok; t++ {
+			var acc [8]float32
+			for b := 0; b < nb; b++ {
+				blk := row[b*210 : (b+1)*210]
+				ql, qh, scales := blk[:128], blk[128:192], blk[192:208]
+				dw := quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[208:]))
+				for h := 0; h < 2; h++ {
+					for l := 0; l < 32; l++ {
+						lo, hi := ql[h*64+l], ql[h*64+l+32]
+						qb := qh[h*32+l]
+						q6[h*128+l] = int32(lo&0xf | (qb&3)<<4)
+						q6[h*128+l+32] = int32(hi&0xf | (qb>>2&3)<<4)
+						q6[h*128+l+64] = int32(lo>>4 | (qb>>4&3)<<4)
+						q6[h*128+l+96] = int32(hi>>4 | (qb>>6&3)<<4)
+					}
+				}
+				for i := range sc {
+					sc[i] = int32(int8(scales[i]))
+				}
+				qa := a.q[(t*nb+b)*256 : (t*nb+b+1)*256]
+				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
+				var lanes [8]int32
+				for e := 0; e < 256; e++ {
+					lanes[(e%32)/4] += sc[e/16] * q6[e] * int32(qa[e])
+				}
+				d := a.d[t*nb+b] * dw
+				for m := range lanes {
+					v := lanes[m] - 32*(bs[2*m]*sc[2*m]+bs[2*m+1]*sc[2*m+1])
+					acc[m] = fma32(d, float32(v), acc[m])
+				}
+			}
+			dst[t*n+r] = reduce8(&acc)
 		}
 	}
 }
