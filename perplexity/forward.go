@@ -164,7 +164,7 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			if j.order == orderQ0 {
 				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
 			}
-			if j.order == orderQ6K {
+			if j.order == orderQ6K || j.order == orderQ5K {
 				j.q8K = r.act.q8K
 			}
 		}

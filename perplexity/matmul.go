@@ -173,6 +173,10 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 		mulTileQ6K(dst, w, j.q8K, nTok, tile)
 		return
 	}
+	if order == orderQ5K {
+		mulTileQ5K(dst, w, j.q8K, nTok, tile)
+		return
+	}
 	dst = dst[:nTok*n]
 	x = x[:nTok*k]
 	{

@@ -39,6 +39,9 @@ const (
 	// orderQ6K is Q6_K weights times Q8_K activations as
 	// ggml_vec_dot_q6_K_q8_K (AVX2) computes them (see mulTileQ6K).
 	orderQ6K
+	// orderQ5K is Q5_K weights times Q8_K activations as
+	// ggml_vec_dot_q5_K_q8_K (AVX2) computes them (see mulTileQ5K).
+	orderQ5K
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
@@ -62,6 +65,8 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		return orderQ0
 	case graph.Q6_K:
 		return orderQ6K
+	case graph.Q5_K:
+		return orderQ5K
 	case graph.Q4_0:
 		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
 		// other kernels; see the package documentation.
@@ -364,42 +369,131 @@ func mulTileQ6K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
 	nb := k / 256
 	r0 := tile * rowTile
 	r1 := min(r0+rowTile, n)
-	q6 := make([]int32, 256) // unsigned codes 0..63
-	sc := make([]int32, 16)
+	scq := make([]int32, k)    // scale·code (unsigned code 0..63) per element
+	sc := make([]int32, nb*16) // the 16 scales of each block
+	dw := make([]float32, nb)
 	for r := r0; r < r1; r++ {
 		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+		for b := 0; b < nb; b++ {
+			blk := row[b*210 : (b+1)*210]
+			ql, qh, scales := blk[:128], blk[128:192], blk[192:208]
+			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[208:]))
+			s := sc[b*16 : (b+1)*16]
+			for i := range s {
+				s[i] = int32(int8(scales[i]))
+			}
+			q := scq[b*256 : (b+1)*256]
+			for h := 0; h < 2; h++ {
+				for l := 0; l < 32; l++ {
+					lo, hi := ql[h*64+l], ql[h*64+l+32]
+					qb := qh[h*32+l]
+					q[h*128+l] = int32(lo&0xf | (qb&3)<<4)
+					q[h*128+l+32] = int32(hi&0xf | (qb>>2&3)<<4)
+					q[h*128+l+64] = int32(lo>>4 | (qb>>4&3)<<4)
+					q[h*128+l+96] = int32(hi>>4 | (qb>>6&3)<<4)
+				}
+			}
+			for e := range q {
+				q[e] *= s[e/16]
+			}
+		}
 		for t := 0; t < nTok; t++ {
 			var acc [8]float32
 			for b := 0; b < nb; b++ {
-				blk := row[b*210 : (b+1)*210]
-				ql, qh, scales := blk[:128], blk[128:192], blk[192:208]
-				dw := quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[208:]))
-				for h := 0; h < 2; h++ {
-					for l := 0; l < 32; l++ {
-						lo, hi := ql[h*64+l], ql[h*64+l+32]
-						qb := qh[h*32+l]
-						q6[h*128+l] = int32(lo&0xf | (qb&3)<<4)
-						q6[h*128+l+32] = int32(hi&0xf | (qb>>2&3)<<4)
-						q6[h*128+l+64] = int32(lo>>4 | (qb>>4&3)<<4)
-						q6[h*128+l+96] = int32(hi>>4 | (qb>>6&3)<<4)
-					}
-				}
-				for i := range sc {
-					sc[i] = int32(int8(scales[i]))
-				}
+				q := scq[b*256 : (b+1)*256]
+				s := sc[b*16 : (b+1)*16]
 				qa := a.q[(t*nb+b)*256 : (t*nb+b+1)*256]
 				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
-				var lanes [8]int32
-				for e := 0; e < 256; e++ {
-					lanes[(e%32)/4] += sc[e/16] * q6[e] * int32(qa[e])
-				}
-				d := a.d[t*nb+b] * dw
+				lanes := kLanes(q, qa)
+				d := a.d[t*nb+b] * dw[b]
 				for m := range lanes {
-					v := lanes[m] - 32*(bs[2*m]*sc[2*m]+bs[2*m+1]*sc[2*m+1])
+					v := lanes[m] - 32*(bs[2*m]*s[2*m]+bs[2*m+1]*s[2*m+1])
 					acc[m] = fma32(d, float32(v), acc[m])
 				}
 			}
 			dst[t*n+r] = reduce8(&acc)
+		}
+	}
+}
+
+// kLanes returns the 8 lanes Σ q[e]·x[e] over the elements e of a block of
+// 256 with (e mod 32)/4 = m, as the K-quant AVX2 dot products accumulate
+// them (maddubs/madd within each 32 codes).
+func kLanes(q []int32, x []int8) (lanes [8]int32) {
+	q, x = q[:256], x[:256]
+	for c := 0; c < 256; c += 32 {
+		for m := 0; m < 8; m++ {
+			i := c + 4*m
+			lanes[m] += q[i]*int32(x[i]) + q[i+1]*int32(x[i+1]) + q[i+2]*int32(x[i+2]) + q[i+3]*int32(x[i+3])
+		}
+	}
+	return lanes
+}
+
+// mulTileQ5K is mulTile for Q5_K weights in the order of
+// ggml_vec_dot_q5_K_q8_K (AVX2): per block of 256, 8 int32 lanes, lane m
+// holding Σ scale·q5·q8 over the elements e with (e mod 32)/4 = m (scale of
+// e's 32), added by a fused multiply-add with d = d_x·fp16(d_w); the mins
+// term Σ min·(sum of the 32 codes of x) scaled by −d_x·fp16(dmin) and
+// summed (fused) apart; then hsum_float_8 of the lanes plus that sum.
+func mulTileQ5K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
+	k, n := w.cols, w.rows
+	nb := k / 256
+	r0 := tile * rowTile
+	r1 := min(r0+rowTile, n)
+	scq := make([]int32, k) // scale·code per element
+	mn := make([]int32, nb*8)
+	dw, dmw := make([]float32, nb), make([]float32, nb)
+	var sc [8]int32
+	for r := r0; r < r1; r++ {
+		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+		for b := 0; b < nb; b++ {
+			blk := row[b*176 : (b+1)*176]
+			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[0:]))
+			dmw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[2:]))
+			scales, qh, ql := blk[4:16], blk[16:48], blk[48:176]
+			m := mn[b*8 : (b+1)*8]
+			for j := 0; j < 8; j++ {
+				if j < 4 {
+					sc[j], m[j] = int32(scales[j]&63), int32(scales[j+4]&63)
+				} else {
+					sc[j] = int32(scales[j+4]&0xf | (scales[j-4]>>6)<<4)
+					m[j] = int32(scales[j+4]>>4 | (scales[j]>>6)<<4)
+				}
+			}
+			q := scq[b*256 : (b+1)*256]
+			for j := 0; j < 4; j++ {
+				for l := 0; l < 32; l++ {
+					lo, hi := int32(ql[j*32+l]&0xf), int32(ql[j*32+l]>>4)
+					if qh[l]&(1<<uint(2*j)) != 0 {
+						lo += 16
+					}
+					if qh[l]&(1<<uint(2*j+1)) != 0 {
+						hi += 16
+					}
+					q[j*64+l], q[j*64+32+l] = lo*sc[2*j], hi*sc[2*j+1]
+				}
+			}
+		}
+		for t := 0; t < nTok; t++ {
+			var acc [8]float32
+			var summs float32
+			for b := 0; b < nb; b++ {
+				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
+				xd := a.d[t*nb+b]
+				m := mn[b*8 : (b+1)*8]
+				var mins int32
+				for j := 0; j < 8; j++ {
+					mins += m[j] * (bs[2*j] + bs[2*j+1])
+				}
+				summs = fma32(-xd*dmw[b], float32(mins), summs)
+				lanes := kLanes(scq[b*256:(b+1)*256], a.q[(t*nb+b)*256:(t*nb+b+1)*256])
+				d := xd * dw[b]
+				for m := range lanes {
+					acc[m] = fma32(d, float32(lanes[m]), acc[m])
+				}
+			}
+			dst[t*n+r] = reduce8(&acc) + summs
 		}
 	}
 }
