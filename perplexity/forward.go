@@ -161,7 +161,7 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
 				permuteDPBF16(j.x)
 			}
-			if j.order == orderQ0 {
+			if j.order == orderQ0 || j.order == orderQ0Repack {
 				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
 			}
 			if j.order == orderQ6K || j.order == orderQ5K {
@@ -172,7 +172,7 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 	matMulJobs(jobs, nTok, r.threads, &r.sc)
 	if r.m.activations {
 		for _, j := range jobs {
-			if j.w.mins != nil && j.order != orderQ0 {
+			if j.w.mins != nil && j.order != orderQ0 && j.order != orderQ0Repack {
 				addMinCorrection(j.dst, j.w, r.act.q81, nTok, r.threads)
 			}
 		}

@@ -165,8 +165,8 @@ func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
 func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 	dst, w, x, order := j.dst, j.w, j.x, j.order
 	k, n := w.cols, w.rows
-	if order == orderQ0 {
-		mulTileQ0(dst, w, j.q8, j.q8s, nTok, tile, buf)
+	if order == orderQ0 || order == orderQ0Repack {
+		mulTileQ0(dst, w, j.q8, j.q8s, nTok, tile, buf, order == orderQ0Repack)
 		return
 	}
 	if order == orderQ6K {

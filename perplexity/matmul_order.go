@@ -36,6 +36,12 @@ const (
 	// Q8_0) times Q8_0/Q8_1 activations, as tinyBLAS_Q0_AVX (ggml_mul_mat)
 	// and the ggml_vec_dot_*_q8_* kernels compute it (see mulTileQ0).
 	orderQ0
+	// orderQ0Repack is repacked Q4_0 weights (q4_0_8x8, rows a multiple
+	// of 8) times Q8_0 activations as ggml_gemm/gemv_q4_0_8x8_q8_0
+	// compute them: one float32 accumulator per output, adding
+	// float(Σ of the block's 32 code products) · (fp16(d_w)·fp16(d_x)) by
+	// a fused multiply-add, block after block.
+	orderQ0Repack
 	// orderQ6K is Q6_K weights times Q8_K activations as
 	// ggml_vec_dot_q6_K_q8_K (AVX2) computes them (see mulTileQ6K).
 	orderQ6K
@@ -69,10 +75,11 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		return orderQ5K
 	case graph.Q4_0:
 		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
-		// other kernels; see the package documentation.
+		// repack.cpp's GEMM/GEMV, for ggml_mul_mat and ggml_mul_mat_id.
 		if w.rows%8 != 0 {
 			return orderQ0
 		}
+		return orderQ0Repack
 	}
 	return orderFast
 }
@@ -244,7 +251,7 @@ func (r *q0Row) recoverQ8_0(row []float32) {
 // fp16(d_w)·fp16(d_x) with a fused multiply-add into its own float32 lane,
 // the lanes reduced as hsum_float_8 does; for Q4_1/Q5_1 the minimum terms
 // m_w·s_x are summed separately (fused) and added last.
-func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile int, buf []float32) {
+func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile int, buf []float32, repack bool) {
 	k, n := w.cols, w.rows
 	nb := k / 32
 	r0 := tile * rowTile
@@ -258,6 +265,22 @@ func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile in
 			row := buf[:k]
 			w.dequantRow(row, r)
 			wr.recoverQ8_0(row)
+		}
+		if repack {
+			for t := 0; t < nTok; t++ {
+				var acc float32
+				for b := 0; b < nb; b++ {
+					qw := wr.q[b*32 : (b+1)*32]
+					qa := a.q[(t*nb+b)*32 : (t*nb+b+1)*32]
+					var isum int32
+					for i, c := range qw {
+						isum += int32(c) * int32(qa[i])
+					}
+					acc = fma32(float32(isum), wr.d[b]*a.d[t*nb+b], acc)
+				}
+				dst[t*n+r] = acc
+			}
+			continue
 		}
 		for t := 0; t < nTok; t++ {
 			var acc [8]float32

@@ -71,8 +71,11 @@
 //     Q4_1, Q5_0, Q5_1 and Q4_0 with a row count not a multiple of 8 run
 //     tinyBLAS_Q0_AVX or ggml_vec_dot_*_q8_* (exact integer sums of 4 codes
 //     per lane, one fused multiply-add of fp16(d_w)·fp16(d_x) per block and
-//     lane, hsum_float_8, the Q8_1 block sums for the minimums); Q5_K and
-//     Q6_K run ggml_vec_dot_q5_K_q8_K and ggml_vec_dot_q6_K_q8_K (AVX2).
+//     lane, hsum_float_8, the Q8_1 block sums for the minimums); Q4_0 with
+//     a row count that is a multiple of 8 is repacked (q4_0_8x8) and runs
+//     repack.cpp's GEMM/GEMV (one fused multiply-add of the block's integer
+//     sum per block); Q5_K and Q6_K run ggml_vec_dot_q5_K_q8_K and
+//     ggml_vec_dot_q6_K_q8_K (AVX2).
 //   - Attention: llama-perplexity enables flash attention on the CPU; its
 //     tiled kernel (query batches of 64 rows or more) chains the scores'
 //     fused multiply-adds over the head dimension, runs an online softmax
@@ -83,9 +86,11 @@
 //
 // With these, the logits of the first chunk of qwen3moe-tiny (bf16, Q8_0,
 // Q4_K_M) equal llama.cpp's to the bit (compared with its intermediate
-// tensors through the eval callback), and the BF16, Q8_0, Q4_1, Q5_0,
-// Q5_1, Q5_K_M/S and Q6_K files of kjv-llama, qwen3-tiny, qwen3moe-tiny and
-// mixtral-tiny give llama-perplexity's printed figures to the last digit.
+// tensors through the eval callback); every llama-quantize type of
+// qwen3-tiny and qwen3moe-tiny (whose rows are too short for k-quants),
+// the BF16, Q8_0, Q4_0, Q5_K_M and Q6_K files of mixtral-tiny and the
+// BF16, Q8_0, Q4_1, Q5_0, Q5_1, Q5_K_M/S and Q6_K files of kjv-llama give
+// llama-perplexity's printed figures to the last digit.
 //
 // Why it matters: in a dense model a last-bit difference stays small, and
 // the PPL agreed within about 1e-4 without this. A routed-experts layer
@@ -100,9 +105,10 @@
 //
 // Not emulated, so still off by float summation order (which routing
 // amplifies to about 1e-4 relative on the MoE fixtures; up to 6e-4 on dense
-// kjv-llama): weights ggml's CPU backend repacks (Q4_0 and Q4_K with a row
-// count that is a multiple of 8, Q2_K, IQ4_NL: repack.cpp's q*_8x8 GEMMs,
-// which also take routed experts), the Q2_K, Q3_K and Q4_K dot products,
+// kjv-llama): the other weights ggml's CPU backend repacks (Q4_K with a
+// row count that is a multiple of 8, Q2_K, IQ4_NL: repack.cpp's q*_8x8
+// GEMMs, which also take routed experts), the Q2_K, Q3_K and Q4_K dot
+// products,
 // the i-quants, F32/F16 products of a single token (ggml_vec_dot), the
 // non-tiled flash attention of batches under 64 rows, and VDPBF16PS's
 // flushing of subnormal inputs to zero. The kernels, and so the figures,
