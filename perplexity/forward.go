@@ -77,7 +77,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		r.setLayer(li, T)
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.attnNorm, t1-t0, E, m.eps, m.activations) })
 		r.act.reset()
-		r.mulJobs(T, mulJob{r.q, l.wq, r.h, 0, nil, nil, nil}, mulJob{r.k, l.wk, r.h, 0, nil, nil, nil}, mulJob{r.v, l.wv, r.h, 0, nil, nil, nil})
+		r.mulJobs(T, mulJob{dst: r.q, w: l.wq, x: r.h}, mulJob{dst: r.k, w: l.wk, x: r.h}, mulJob{dst: r.v, w: l.wv, x: r.h})
 		addBias(r.q, l.bq, T)
 		addBias(r.k, l.bk, T)
 		addBias(r.v, l.bv, T)
@@ -106,7 +106,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 			continue
 		}
 		r.act.reset()
-		r.mulJobs(T, mulJob{r.g, l.gate, r.h, 0, nil, nil, nil}, mulJob{r.u, l.up, r.h, 0, nil, nil, nil})
+		r.mulJobs(T, mulJob{dst: r.g, w: l.gate, x: r.h}, mulJob{dst: r.u, w: l.up, x: r.h})
 		r.gateAct(T)
 		r.act.reset()
 		r.mul(r.o, l.down, r.g, T)
@@ -125,7 +125,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 // mul is matMul with the activations rounded as llama.cpp rounds them for
 // w's type when the model emulates it.
 func (r *runner) mul(dst []float32, w *weight, x []float32, nTok int) {
-	r.mulJobs(nTok, mulJob{dst, w, x, 0, nil, nil, nil})
+	r.mulJobs(nTok, mulJob{dst: dst, w: w, x: x})
 }
 
 // mulExperts is mul for one expert's slice of a stacked expert tensor:
@@ -164,8 +164,11 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			if j.order == orderQ0 || j.order == orderQ0Repack {
 				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
 			}
-			if j.order == orderQ6K || j.order == orderQ5K {
+			if j.order == orderQ6K || j.order == orderQ5K || j.order == orderQ4KRepack {
 				j.q8K = r.act.q8K
+			}
+			if !id {
+				j.gemvFrom = nTok - nTok%4
 			}
 		}
 	}

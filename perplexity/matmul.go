@@ -119,7 +119,7 @@ func defaultThreads(n int) int {
 // (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
 // quantizeActivations), otherwise xq == x.
 func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
-	matMulJobs([]mulJob{{dst, w, x, 0, nil, nil, nil}}, nTok, threads, scratch)
+	matMulJobs([]mulJob{{dst: dst, w: w, x: x}}, nTok, threads, scratch)
 }
 
 // mulJob is one matrix product of matMulJobs: dst = x × wᵀ.
@@ -130,7 +130,10 @@ type mulJob struct {
 	order dotOrder   // summation order (llama.cpp emulation); 0: the fast kernels
 	q8    *q8Blocks  // x as Q8_0/Q8_1 blocks, for orderQ0
 	q8s   []float32  // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
-	q8K   *q8KBlocks // x as Q8_K blocks, for orderQ6K
+	q8K   *q8KBlocks // x as Q8_K blocks, for the K-quant orders
+	// gemvFrom is the first token row repack.cpp's GEMV rather than its
+	// GEMM multiplies (orderQ4KRepack).
+	gemvFrom int
 }
 
 // matMulJobs runs several matrix products over the same number of tokens
@@ -175,6 +178,10 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 	}
 	if order == orderQ5K {
 		mulTileQ5K(dst, w, j.q8K, nTok, tile)
+		return
+	}
+	if order == orderQ4KRepack {
+		mulTileQ4KRepack(dst, w, j.q8K, nTok, j.gemvFrom, tile)
 		return
 	}
 	dst = dst[:nTok*n]

@@ -48,6 +48,9 @@ const (
 	// orderQ5K is Q5_K weights times Q8_K activations as
 	// ggml_vec_dot_q5_K_q8_K (AVX2) computes them (see mulTileQ5K).
 	orderQ5K
+	// orderQ4KRepack is repacked Q4_K weights (q4_K_8x8, rows a multiple
+	// of 8) times Q8_K activations (see mulTileQ4KRepack).
+	orderQ4KRepack
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
@@ -73,6 +76,10 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		return orderQ6K
 	case graph.Q5_K:
 		return orderQ5K
+	case graph.Q4_K:
+		if w.rows%8 == 0 {
+			return orderQ4KRepack
+		}
 	case graph.Q4_0:
 		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
 		// repack.cpp's GEMM/GEMV, for ggml_mul_mat and ggml_mul_mat_id.
@@ -517,6 +524,80 @@ func mulTileQ5K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
 				}
 			}
 			dst[t*n+r] = reduce8(&acc) + summs
+		}
+	}
+}
+
+// mulTileQ4KRepack is mulTile for repacked Q4_K weights in the order of
+// repack.cpp's q4_K_8x8 kernels: per output, the integer sums
+// Σ scale·q4·q8 and Σ min·bsum are scaled by fp16(d_w)·d_x and
+// fp16(dmin_w)·d_x into two float32 accumulators by fused multiply-adds,
+// and the result is their difference. The AVX-512 GEMM (ggml_mul_mat, the
+// token rows in groups of 4) adds once per 64 elements; the GEMV (routed
+// experts, and the rows left over) once per block of 256: gemvFrom is the
+// first token row the GEMV takes.
+func mulTileQ4KRepack(dst []float32, w *weight, a *q8KBlocks, nTok, gemvFrom, tile int) {
+	k, n := w.cols, w.rows
+	nb := k / 256
+	r0 := tile * rowTile
+	r1 := min(r0+rowTile, n)
+	scq := make([]int32, k) // scale·code per element
+	mn := make([]int32, nb*8)
+	dw, dmw := make([]float32, nb), make([]float32, nb)
+	var sc [8]int32
+	for r := r0; r < r1; r++ {
+		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+		for b := 0; b < nb; b++ {
+			blk := row[b*144 : (b+1)*144]
+			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[0:]))
+			dmw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[2:]))
+			scales, qs := blk[4:16], blk[16:144]
+			m := mn[b*8 : (b+1)*8]
+			for j := 0; j < 8; j++ {
+				if j < 4 {
+					sc[j], m[j] = int32(scales[j]&63), int32(scales[j+4]&63)
+				} else {
+					sc[j] = int32(scales[j+4]&0xf | (scales[j-4]>>6)<<4)
+					m[j] = int32(scales[j+4]>>4 | (scales[j]>>6)<<4)
+				}
+			}
+			q := scq[b*256 : (b+1)*256]
+			for j := 0; j < 4; j++ {
+				for l := 0; l < 32; l++ {
+					c := qs[j*32+l]
+					q[j*64+l], q[j*64+32+l] = int32(c&0xf)*sc[2*j], int32(c>>4)*sc[2*j+1]
+				}
+			}
+		}
+		for t := 0; t < nTok; t++ {
+			var acc, accMin float32
+			for b := 0; b < nb; b++ {
+				q := scq[b*256 : (b+1)*256]
+				qa := a.q[(t*nb+b)*256 : (t*nb+b+1)*256]
+				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
+				m := mn[b*8 : (b+1)*8]
+				xd := a.d[t*nb+b]
+				var isumB, iminB int32
+				for sb := 0; sb < 4; sb++ {
+					var isum int32
+					for e := sb * 64; e < sb*64+64; e++ {
+						isum += q[e] * int32(qa[e])
+					}
+					imin := m[2*sb]*(bs[4*sb]+bs[4*sb+1]) + m[2*sb+1]*(bs[4*sb+2]+bs[4*sb+3])
+					if t < gemvFrom {
+						acc = fma32(float32(isum), dw[b]*xd, acc)
+						accMin = fma32(float32(imin), dmw[b]*xd, accMin)
+					} else {
+						isumB += isum
+						iminB += imin
+					}
+				}
+				if t >= gemvFrom {
+					acc = fma32(float32(isumB), dw[b]*xd, acc)
+					accMin = fma32(float32(iminB), dmw[b]*xd, accMin)
+				}
+			}
+			dst[t*n+r] = acc - accMin
 		}
 	}
 }
