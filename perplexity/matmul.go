@@ -180,6 +180,10 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 		mulTileQ5K(dst, w, j.q8K, nTok, tile)
 		return
 	}
+	if order == orderQ3K {
+		mulTileQ3K(dst, w, j.q8K, nTok, tile)
+		return
+	}
 	if order == orderQ4KRepack {
 		mulTileQ4KRepack(dst, w, j.q8K, nTok, j.gemvFrom, tile)
 		return

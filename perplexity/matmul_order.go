@@ -51,6 +51,9 @@ const (
 	// orderQ4KRepack is repacked Q4_K weights (q4_K_8x8, rows a multiple
 	// of 8) times Q8_K activations (see mulTileQ4KRepack).
 	orderQ4KRepack
+	// orderQ3K is Q3_K weights times Q8_K activations as
+	// ggml_vec_dot_q3_K_q8_K (AVX2) computes them (see mulTileQ3K).
+	orderQ3K
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
@@ -80,6 +83,8 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		if w.rows%8 == 0 {
 			return orderQ4KRepack
 		}
+	case graph.Q3_K:
+		return orderQ3K
 	case graph.Q4_0:
 		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
 		// repack.cpp's GEMM/GEMV, for ggml_mul_mat and ggml_mul_mat_id.
@@ -598,6 +603,64 @@ func mulTileQ4KRepack(dst []float32, w *weight, a *q8KBlocks, nTok, gemvFrom, ti
 				}
 			}
 			dst[t*n+r] = acc - accMin
+		}
+	}
+}
+
+// mulTileQ3K is mulTile for Q3_K weights in the order of
+// ggml_vec_dot_q3_K_q8_K (AVX2): per block of 256, 8 int32 lanes, lane m
+// holding Σ scale·q3·q8 over the elements e with (e mod 32)/4 = m (q3 in
+// [−4, 3], the scale of e's 16 less 32), added by a fused multiply-add
+// with d = d_x·fp16(d_w); then hsum_float_8.
+func mulTileQ3K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
+	k, n := w.cols, w.rows
+	nb := k / 256
+	r0 := tile * rowTile
+	r1 := min(r0+rowTile, n)
+	scq := make([]int32, k)
+	dw := make([]float32, nb)
+	var aux [4]uint32
+	for r := r0; r < r1; r++ {
+		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+		for b := 0; b < nb; b++ {
+			blk := row[b*110 : (b+1)*110]
+			hm, qs, sb := blk[:32], blk[32:96], blk[96:108]
+			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[108:]))
+			const kmask1, kmask2 = 0x03030303, 0x0f0f0f0f
+			a0, a1, tmp := binary.LittleEndian.Uint32(sb), binary.LittleEndian.Uint32(sb[4:]), binary.LittleEndian.Uint32(sb[8:])
+			aux[0] = a0&kmask2 | (tmp>>0&kmask1)<<4
+			aux[1] = a1&kmask2 | (tmp>>2&kmask1)<<4
+			aux[2] = a0>>4&kmask2 | (tmp>>4&kmask1)<<4
+			aux[3] = a1>>4&kmask2 | (tmp>>6&kmask1)<<4
+			var sc [16]int32
+			for i := range sc {
+				sc[i] = int32(int8(aux[i/4]>>(8*uint(i%4)))) - 32
+			}
+			q := scq[b*256 : (b+1)*256]
+			for j := 0; j < 2; j++ {
+				for v := 0; v < 4; v++ {
+					bit := uint(4*j + v)
+					for l := 0; l < 32; l++ {
+						c := int32(qs[j*32+l]>>(2*uint(v))) & 3
+						if hm[l]&(1<<bit) == 0 {
+							c -= 4
+						}
+						e := j*128 + 32*v + l
+						q[e] = c * sc[e/16]
+					}
+				}
+			}
+		}
+		for t := 0; t < nTok; t++ {
+			var acc [8]float32
+			for b := 0; b < nb; b++ {
+				lanes := kLanes(scq[b*256:(b+1)*256], a.q[(t*nb+b)*256:(t*nb+b+1)*256])
+				d := a.d[t*nb+b] * dw[b]
+				for m := range lanes {
+					acc[m] = fma32(d, float32(lanes[m]), acc[m])
+				}
+			}
+			dst[t*n+r] = reduce8(&acc)
 		}
 	}
 }
