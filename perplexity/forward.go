@@ -164,7 +164,7 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			if j.order == orderQ0 || j.order == orderQ0Repack {
 				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
 			}
-			if j.order == orderQ6K || j.order == orderQ5K || j.order == orderQ4KRepack || j.order == orderQ3K {
+			if j.order.q8K() {
 				j.q8K = r.act.q8K
 			}
 			if !id {

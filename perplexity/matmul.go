@@ -172,20 +172,8 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 		mulTileQ0(dst, w, j.q8, j.q8s, nTok, tile, buf, order == orderQ0Repack)
 		return
 	}
-	if order == orderQ6K {
-		mulTileQ6K(dst, w, j.q8K, nTok, tile)
-		return
-	}
-	if order == orderQ5K {
-		mulTileQ5K(dst, w, j.q8K, nTok, tile)
-		return
-	}
-	if order == orderQ3K {
-		mulTileQ3K(dst, w, j.q8K, nTok, tile)
-		return
-	}
-	if order == orderQ4KRepack {
-		mulTileQ4KRepack(dst, w, j.q8K, nTok, j.gemvFrom, tile)
+	if order.q8K() {
+		mulTileK(dst, w, order, j.q8K, nTok, j.gemvFrom, tile)
 		return
 	}
 	dst = dst[:nTok*n]

@@ -779,3 +779,33 @@ loopfapi:
 	JNZ         loopfapj
 	VZEROUPPER
 	RET
+
+// func i8lanes(w, x *int8, n int, out *int32)
+//
+// For n chunks of 32 codes: out[8c+m] = Σ w[i]·x[i] over i = 32c+4m ..
+// 32c+4m+3, exact (VPSIGNB/VPMADDUBSW/VPMADDWD; codes in [-127, 127] for
+// w, and |w[i]·x[i] + w[i+1]·x[i+1]| < 2^15).
+TEXT ·i8lanes(SB), NOSPLIT, $0-32
+	MOVQ         w+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	MOVQ         out+24(FP), BX
+	MOVL         $0x00010001, AX
+	MOVL         AX, X15
+	VPBROADCASTD X15, Y15
+
+loopi8:
+	VMOVDQU    (SI), Y1
+	VMOVDQU    (DI), Y2
+	VPSIGNB    Y1, Y1, Y3
+	VPSIGNB    Y1, Y2, Y4
+	VPMADDUBSW Y4, Y3, Y5
+	VPMADDWD   Y15, Y5, Y5
+	VMOVDQU    Y5, (BX)
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	ADDQ       $32, BX
+	DECQ       CX
+	JNZ        loopi8
+	VZEROUPPER
+	RET

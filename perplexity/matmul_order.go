@@ -54,6 +54,9 @@ const (
 	// orderQ3K is Q3_K weights times Q8_K activations as
 	// ggml_vec_dot_q3_K_q8_K (AVX2) computes them (see mulTileQ3K).
 	orderQ3K
+	// orderQ2KRepack is repacked Q2_K weights (q2_K_8x8, rows a multiple
+	// of 8, AVX-512) times Q8_K activations (see mulTileQ2KRepack).
+	orderQ2KRepack
 )
 
 // llamaDotOrder returns the order llama.cpp sums w's products in: id for
@@ -85,6 +88,10 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		}
 	case graph.Q3_K:
 		return orderQ3K
+	case graph.Q2_K:
+		if w.rows%8 == 0 {
+			return orderQ2KRepack
+		}
 	case graph.Q4_0:
 		// Rows a multiple of 8 are repacked (q4_0_8x8) and multiplied by
 		// repack.cpp's GEMM/GEMV, for ggml_mul_mat and ggml_mul_mat_id.
@@ -94,6 +101,15 @@ func llamaDotOrder(w *weight, nTok int, id bool) dotOrder {
 		return orderQ0Repack
 	}
 	return orderFast
+}
+
+// q8K reports whether the order multiplies Q8_K codes (the K-quants).
+func (o dotOrder) q8K() bool {
+	switch o {
+	case orderQ2KRepack, orderQ3K, orderQ4KRepack, orderQ5K, orderQ6K:
+		return true
+	}
+	return false
 }
 
 func (o dotOrder) dot(w, x []float32) float32 {
@@ -393,274 +409,269 @@ func newQ8KBlocks(x []float32) *q8KBlocks {
 	return b
 }
 
-// mulTileQ6K is mulTile for Q6_K weights in the order of
-// ggml_vec_dot_q6_K_q8_K (AVX2): per block of 256, 8 int32 lanes, lane m
-// holding Σ scale·q6·q8 over the elements whose position within their 32
-// has m = (e mod 32)/4, less 32·Σ scale·bsum over the elements 32m..32m+31;
-// each lane converted to float32 and added by a fused multiply-add with
-// d = d_x·fp16(d_w); the lanes reduced as hsum_float_8 does.
-func mulTileQ6K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
-	k, n := w.cols, w.rows
+// laneSums writes, for the chunks of 32 codes of w and x, the 8 exact sums
+// of the products of each 4 codes (out[8c+m]: codes 32c+4m .. 32c+4m+3),
+// the int32 lanes the K-quant AVX2 kernels build with maddubs/madd.
+func laneSums(w, x []int8, out []int32) {
+	n := len(w) / 32
+	if useSIMD && n > 0 {
+		i8lanes(&w[0], &x[0], n, &out[0])
+		return
+	}
+	for c := 0; c < n; c++ {
+		for m := 0; m < 8; m++ {
+			i := 32*c + 4*m
+			out[8*c+m] = int32(w[i])*int32(x[i]) + int32(w[i+1])*int32(x[i+1]) + int32(w[i+2])*int32(x[i+2]) + int32(w[i+3])*int32(x[i+3])
+		}
+	}
+}
+
+// kRow is one K-quant weight row decoded for the exact orders: the codes,
+// the integer scales (and minimums) of each group, the block scales.
+type kRow struct {
+	q       []int8
+	sc, mn  []int32
+	d, dmin []float32
+	lanes   []int32 // laneSums of q with one token's codes
+}
+
+func (r *kRow) init(k, groups int) {
 	nb := k / 256
-	r0 := tile * rowTile
-	r1 := min(r0+rowTile, n)
-	scq := make([]int32, k)    // scale·code (unsigned code 0..63) per element
-	sc := make([]int32, nb*16) // the 16 scales of each block
-	dw := make([]float32, nb)
-	for r := r0; r < r1; r++ {
-		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+	if len(r.q) != k || len(r.sc) != nb*groups {
+		r.q, r.lanes = make([]int8, k), make([]int32, k/4)
+		r.sc, r.mn = make([]int32, nb*groups), make([]int32, nb*groups)
+		r.d, r.dmin = make([]float32, nb), make([]float32, nb)
+	}
+}
+
+func f16at(b []byte) float32 { return quantize.FP16ToFP32(binary.LittleEndian.Uint16(b)) }
+
+// scaleMinK4 is get_scale_min_k4: the 6-bit scale and minimum j of Q4_K
+// and Q5_K.
+func scaleMinK4(j int, q []byte) (int32, int32) {
+	if j < 4 {
+		return int32(q[j] & 63), int32(q[j+4] & 63)
+	}
+	return int32(q[j+4]&0xf | (q[j-4]>>6)<<4), int32(q[j+4]>>4 | (q[j]>>6)<<4)
+}
+
+// decodeK fills r from row, k elements of K-quant type t: codes as the
+// AVX2 kernels multiply them (Q6_K 0..63, Q5_K 0..31, Q4_K 0..15, Q3_K
+// −4..3, Q2_K 0..3), scales per 16 (Q6_K, Q3_K, Q2_K) or 32 elements.
+func (r *kRow) decodeK(row []byte, t graph.Type, k int) {
+	nb := k / 256
+	switch t {
+	case graph.Q6_K:
+		r.init(k, 16)
 		for b := 0; b < nb; b++ {
 			blk := row[b*210 : (b+1)*210]
 			ql, qh, scales := blk[:128], blk[128:192], blk[192:208]
-			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[208:]))
-			s := sc[b*16 : (b+1)*16]
-			for i := range s {
-				s[i] = int32(int8(scales[i]))
+			r.d[b] = f16at(blk[208:])
+			for i := 0; i < 16; i++ {
+				r.sc[b*16+i] = int32(int8(scales[i]))
 			}
-			q := scq[b*256 : (b+1)*256]
+			q := r.q[b*256 : (b+1)*256]
 			for h := 0; h < 2; h++ {
 				for l := 0; l < 32; l++ {
-					lo, hi := ql[h*64+l], ql[h*64+l+32]
-					qb := qh[h*32+l]
-					q[h*128+l] = int32(lo&0xf | (qb&3)<<4)
-					q[h*128+l+32] = int32(hi&0xf | (qb>>2&3)<<4)
-					q[h*128+l+64] = int32(lo>>4 | (qb>>4&3)<<4)
-					q[h*128+l+96] = int32(hi>>4 | (qb>>6&3)<<4)
+					lo, hi, qb := ql[h*64+l], ql[h*64+l+32], qh[h*32+l]
+					q[h*128+l] = int8(lo&0xf | (qb&3)<<4)
+					q[h*128+l+32] = int8(hi&0xf | (qb>>2&3)<<4)
+					q[h*128+l+64] = int8(lo>>4 | (qb>>4&3)<<4)
+					q[h*128+l+96] = int8(hi>>4 | (qb>>6&3)<<4)
 				}
 			}
-			for e := range q {
-				q[e] *= s[e/16]
-			}
 		}
-		for t := 0; t < nTok; t++ {
-			var acc [8]float32
-			for b := 0; b < nb; b++ {
-				q := scq[b*256 : (b+1)*256]
-				s := sc[b*16 : (b+1)*16]
-				qa := a.q[(t*nb+b)*256 : (t*nb+b+1)*256]
-				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
-				lanes := kLanes(q, qa)
-				d := a.d[t*nb+b] * dw[b]
-				for m := range lanes {
-					v := lanes[m] - 32*(bs[2*m]*s[2*m]+bs[2*m+1]*s[2*m+1])
-					acc[m] = fma32(d, float32(v), acc[m])
-				}
-			}
-			dst[t*n+r] = reduce8(&acc)
+	case graph.Q5_K, graph.Q4_K:
+		size := 176
+		if t == graph.Q4_K {
+			size = 144
 		}
-	}
-}
-
-// kLanes returns the 8 lanes Σ q[e]·x[e] over the elements e of a block of
-// 256 with (e mod 32)/4 = m, as the K-quant AVX2 dot products accumulate
-// them (maddubs/madd within each 32 codes).
-func kLanes(q []int32, x []int8) (lanes [8]int32) {
-	q, x = q[:256], x[:256]
-	for c := 0; c < 256; c += 32 {
-		for m := 0; m < 8; m++ {
-			i := c + 4*m
-			lanes[m] += q[i]*int32(x[i]) + q[i+1]*int32(x[i+1]) + q[i+2]*int32(x[i+2]) + q[i+3]*int32(x[i+3])
-		}
-	}
-	return lanes
-}
-
-// mulTileQ5K is mulTile for Q5_K weights in the order of
-// ggml_vec_dot_q5_K_q8_K (AVX2): per block of 256, 8 int32 lanes, lane m
-// holding Σ scale·q5·q8 over the elements e with (e mod 32)/4 = m (scale of
-// e's 32), added by a fused multiply-add with d = d_x·fp16(d_w); the mins
-// term Σ min·(sum of the 32 codes of x) scaled by −d_x·fp16(dmin) and
-// summed (fused) apart; then hsum_float_8 of the lanes plus that sum.
-func mulTileQ5K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
-	k, n := w.cols, w.rows
-	nb := k / 256
-	r0 := tile * rowTile
-	r1 := min(r0+rowTile, n)
-	scq := make([]int32, k) // scale·code per element
-	mn := make([]int32, nb*8)
-	dw, dmw := make([]float32, nb), make([]float32, nb)
-	var sc [8]int32
-	for r := r0; r < r1; r++ {
-		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+		r.init(k, 8)
 		for b := 0; b < nb; b++ {
-			blk := row[b*176 : (b+1)*176]
-			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[0:]))
-			dmw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[2:]))
-			scales, qh, ql := blk[4:16], blk[16:48], blk[48:176]
-			m := mn[b*8 : (b+1)*8]
+			blk := row[b*size : (b+1)*size]
+			r.d[b], r.dmin[b] = f16at(blk), f16at(blk[2:])
+			scales := blk[4:16]
 			for j := 0; j < 8; j++ {
-				if j < 4 {
-					sc[j], m[j] = int32(scales[j]&63), int32(scales[j+4]&63)
-				} else {
-					sc[j] = int32(scales[j+4]&0xf | (scales[j-4]>>6)<<4)
-					m[j] = int32(scales[j+4]>>4 | (scales[j]>>6)<<4)
-				}
+				r.sc[b*8+j], r.mn[b*8+j] = scaleMinK4(j, scales)
 			}
-			q := scq[b*256 : (b+1)*256]
+			q := r.q[b*256 : (b+1)*256]
+			if t == graph.Q4_K {
+				qs := blk[16:144]
+				for j := 0; j < 4; j++ {
+					for l := 0; l < 32; l++ {
+						q[j*64+l], q[j*64+32+l] = int8(qs[j*32+l]&0xf), int8(qs[j*32+l]>>4)
+					}
+				}
+				continue
+			}
+			qh, ql := blk[16:48], blk[48:176]
 			for j := 0; j < 4; j++ {
 				for l := 0; l < 32; l++ {
-					lo, hi := int32(ql[j*32+l]&0xf), int32(ql[j*32+l]>>4)
+					lo, hi := ql[j*32+l]&0xf, ql[j*32+l]>>4
 					if qh[l]&(1<<uint(2*j)) != 0 {
 						lo += 16
 					}
 					if qh[l]&(1<<uint(2*j+1)) != 0 {
 						hi += 16
 					}
-					q[j*64+l], q[j*64+32+l] = lo*sc[2*j], hi*sc[2*j+1]
+					q[j*64+l], q[j*64+32+l] = int8(lo), int8(hi)
 				}
 			}
 		}
-		for t := 0; t < nTok; t++ {
-			var acc [8]float32
-			var summs float32
-			for b := 0; b < nb; b++ {
-				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
-				xd := a.d[t*nb+b]
-				m := mn[b*8 : (b+1)*8]
-				var mins int32
-				for j := 0; j < 8; j++ {
-					mins += m[j] * (bs[2*j] + bs[2*j+1])
-				}
-				summs = fma32(-xd*dmw[b], float32(mins), summs)
-				lanes := kLanes(scq[b*256:(b+1)*256], a.q[(t*nb+b)*256:(t*nb+b+1)*256])
-				d := xd * dw[b]
-				for m := range lanes {
-					acc[m] = fma32(d, float32(lanes[m]), acc[m])
-				}
-			}
-			dst[t*n+r] = reduce8(&acc) + summs
-		}
-	}
-}
-
-// mulTileQ4KRepack is mulTile for repacked Q4_K weights in the order of
-// repack.cpp's q4_K_8x8 kernels: per output, the integer sums
-// Σ scale·q4·q8 and Σ min·bsum are scaled by fp16(d_w)·d_x and
-// fp16(dmin_w)·d_x into two float32 accumulators by fused multiply-adds,
-// and the result is their difference. The AVX-512 GEMM (ggml_mul_mat, the
-// token rows in groups of 4) adds once per 64 elements; the GEMV (routed
-// experts, and the rows left over) once per block of 256: gemvFrom is the
-// first token row the GEMV takes.
-func mulTileQ4KRepack(dst []float32, w *weight, a *q8KBlocks, nTok, gemvFrom, tile int) {
-	k, n := w.cols, w.rows
-	nb := k / 256
-	r0 := tile * rowTile
-	r1 := min(r0+rowTile, n)
-	scq := make([]int32, k) // scale·code per element
-	mn := make([]int32, nb*8)
-	dw, dmw := make([]float32, nb), make([]float32, nb)
-	var sc [8]int32
-	for r := r0; r < r1; r++ {
-		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
-		for b := 0; b < nb; b++ {
-			blk := row[b*144 : (b+1)*144]
-			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[0:]))
-			dmw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[2:]))
-			scales, qs := blk[4:16], blk[16:144]
-			m := mn[b*8 : (b+1)*8]
-			for j := 0; j < 8; j++ {
-				if j < 4 {
-					sc[j], m[j] = int32(scales[j]&63), int32(scales[j+4]&63)
-				} else {
-					sc[j] = int32(scales[j+4]&0xf | (scales[j-4]>>6)<<4)
-					m[j] = int32(scales[j+4]>>4 | (scales[j]>>6)<<4)
-				}
-			}
-			q := scq[b*256 : (b+1)*256]
-			for j := 0; j < 4; j++ {
-				for l := 0; l < 32; l++ {
-					c := qs[j*32+l]
-					q[j*64+l], q[j*64+32+l] = int32(c&0xf)*sc[2*j], int32(c>>4)*sc[2*j+1]
-				}
-			}
-		}
-		for t := 0; t < nTok; t++ {
-			var acc, accMin float32
-			for b := 0; b < nb; b++ {
-				q := scq[b*256 : (b+1)*256]
-				qa := a.q[(t*nb+b)*256 : (t*nb+b+1)*256]
-				bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
-				m := mn[b*8 : (b+1)*8]
-				xd := a.d[t*nb+b]
-				var isumB, iminB int32
-				for sb := 0; sb < 4; sb++ {
-					var isum int32
-					for e := sb * 64; e < sb*64+64; e++ {
-						isum += q[e] * int32(qa[e])
-					}
-					imin := m[2*sb]*(bs[4*sb]+bs[4*sb+1]) + m[2*sb+1]*(bs[4*sb+2]+bs[4*sb+3])
-					if t < gemvFrom {
-						acc = fma32(float32(isum), dw[b]*xd, acc)
-						accMin = fma32(float32(imin), dmw[b]*xd, accMin)
-					} else {
-						isumB += isum
-						iminB += imin
-					}
-				}
-				if t >= gemvFrom {
-					acc = fma32(float32(isumB), dw[b]*xd, acc)
-					accMin = fma32(float32(iminB), dmw[b]*xd, accMin)
-				}
-			}
-			dst[t*n+r] = acc - accMin
-		}
-	}
-}
-
-// mulTileQ3K is mulTile for Q3_K weights in the order of
-// ggml_vec_dot_q3_K_q8_K (AVX2): per block of 256, 8 int32 lanes, lane m
-// holding Σ scale·q3·q8 over the elements e with (e mod 32)/4 = m (q3 in
-// [−4, 3], the scale of e's 16 less 32), added by a fused multiply-add
-// with d = d_x·fp16(d_w); then hsum_float_8.
-func mulTileQ3K(dst []float32, w *weight, a *q8KBlocks, nTok, tile int) {
-	k, n := w.cols, w.rows
-	nb := k / 256
-	r0 := tile * rowTile
-	r1 := min(r0+rowTile, n)
-	scq := make([]int32, k)
-	dw := make([]float32, nb)
-	var aux [4]uint32
-	for r := r0; r < r1; r++ {
-		row := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+	case graph.Q3_K:
+		r.init(k, 16)
 		for b := 0; b < nb; b++ {
 			blk := row[b*110 : (b+1)*110]
 			hm, qs, sb := blk[:32], blk[32:96], blk[96:108]
-			dw[b] = quantize.FP16ToFP32(binary.LittleEndian.Uint16(blk[108:]))
+			r.d[b] = f16at(blk[108:])
 			const kmask1, kmask2 = 0x03030303, 0x0f0f0f0f
 			a0, a1, tmp := binary.LittleEndian.Uint32(sb), binary.LittleEndian.Uint32(sb[4:]), binary.LittleEndian.Uint32(sb[8:])
-			aux[0] = a0&kmask2 | (tmp>>0&kmask1)<<4
-			aux[1] = a1&kmask2 | (tmp>>2&kmask1)<<4
-			aux[2] = a0>>4&kmask2 | (tmp>>4&kmask1)<<4
-			aux[3] = a1>>4&kmask2 | (tmp>>6&kmask1)<<4
-			var sc [16]int32
-			for i := range sc {
-				sc[i] = int32(int8(aux[i/4]>>(8*uint(i%4)))) - 32
+			aux := [4]uint32{
+				a0&kmask2 | (tmp>>0&kmask1)<<4, a1&kmask2 | (tmp>>2&kmask1)<<4,
+				a0>>4&kmask2 | (tmp>>4&kmask1)<<4, a1>>4&kmask2 | (tmp>>6&kmask1)<<4,
 			}
-			q := scq[b*256 : (b+1)*256]
+			for i := 0; i < 16; i++ {
+				r.sc[b*16+i] = int32(int8(aux[i/4]>>(8*uint(i%4)))) - 32
+			}
+			q := r.q[b*256 : (b+1)*256]
 			for j := 0; j < 2; j++ {
 				for v := 0; v < 4; v++ {
 					bit := uint(4*j + v)
 					for l := 0; l < 32; l++ {
-						c := int32(qs[j*32+l]>>(2*uint(v))) & 3
+						c := int8(qs[j*32+l]>>(2*uint(v))) & 3
 						if hm[l]&(1<<bit) == 0 {
 							c -= 4
 						}
-						e := j*128 + 32*v + l
-						q[e] = c * sc[e/16]
+						q[j*128+32*v+l] = c
 					}
 				}
 			}
 		}
-		for t := 0; t < nTok; t++ {
-			var acc [8]float32
-			for b := 0; b < nb; b++ {
-				lanes := kLanes(scq[b*256:(b+1)*256], a.q[(t*nb+b)*256:(t*nb+b+1)*256])
-				d := a.d[t*nb+b] * dw[b]
-				for m := range lanes {
-					acc[m] = fma32(d, float32(lanes[m]), acc[m])
-				}
+	case graph.Q2_K:
+		r.init(k, 16)
+		for b := 0; b < nb; b++ {
+			blk := row[b*84 : (b+1)*84]
+			scales, qs := blk[:16], blk[16:80]
+			r.d[b], r.dmin[b] = f16at(blk[80:]), f16at(blk[82:])
+			for g := 0; g < 16; g++ {
+				r.sc[b*16+g], r.mn[b*16+g] = int32(scales[g]&0xf), int32(scales[g]>>4)
 			}
-			dst[t*n+r] = reduce8(&acc)
+			q := r.q[b*256 : (b+1)*256]
+			for e := range q {
+				h, j, l := e/128, (e%128)/32, e%32
+				q[e] = int8(qs[h*32+l]>>(2*uint(j))) & 3
+			}
+		}
+	}
+}
+
+// mulTileK is mulTile for the K-quants in the order of the kernel
+// llama.cpp runs for them (see the package documentation):
+//
+//   - Q3_K, Q5_K, Q6_K: ggml_vec_dot_q*_K_q8_K (AVX2). Per block of 256, 8
+//     int32 lanes, lane m holding Σ scale·q·q8 over the elements e with
+//     (e mod 32)/4 = m, each lane added by a fused multiply-add with
+//     d_x·fp16(d_w), then hsum_float_8; Q6_K subtracts 32·Σ scale·bsum
+//     from the lanes (its codes are 0..63), Q5_K adds the minimums
+//     −d_x·fp16(dmin)·Σ min·bsum into a separate sum (fused) added last.
+//   - repacked Q4_K and Q2_K: repack.cpp's q*_K_8x8 GEMM/GEMV. Per output,
+//     the integer sums Σ scale·q·q8 and Σ min·bsum are scaled by
+//     fp16(d_w)·d_x and fp16(dmin_w)·d_x into two float32 accumulators by
+//     fused multiply-adds, and the result is their difference. The AVX-512
+//     GEMM (token rows before gemvFrom) adds once per 64 (Q4_K) or 128
+//     (Q2_K) elements, the GEMV (routed experts, the rows left over) once
+//     per 256.
+func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom, tile int) {
+	k, n := w.cols, w.rows
+	nb := k / 256
+	r0 := tile * rowTile
+	r1 := min(r0+rowTile, n)
+	var wr kRow
+	for r := r0; r < r1; r++ {
+		wr.decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
+		for t := 0; t < nTok; t++ {
+			laneSums(wr.q, a.q[t*k:(t+1)*k], wr.lanes)
+			switch o {
+			case orderQ3K, orderQ5K, orderQ6K:
+				var acc [8]float32
+				var summs float32
+				for b := 0; b < nb; b++ {
+					L := wr.lanes[b*64 : (b+1)*64]
+					bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
+					xd := a.d[t*nb+b]
+					var lanes [8]int32
+					if o == orderQ5K {
+						sc, mn := wr.sc[b*8:(b+1)*8], wr.mn[b*8:(b+1)*8]
+						var mins int32
+						for c := 0; c < 8; c++ {
+							for m := 0; m < 8; m++ {
+								lanes[m] += sc[c] * L[c*8+m]
+							}
+							mins += mn[c] * (bs[2*c] + bs[2*c+1])
+						}
+						summs = fma32(-xd*wr.dmin[b], float32(mins), summs)
+					} else {
+						sc := wr.sc[b*16 : (b+1)*16]
+						for c := 0; c < 8; c++ {
+							for m := 0; m < 8; m++ {
+								lanes[m] += sc[2*c+m/4] * L[c*8+m]
+							}
+						}
+						if o == orderQ6K {
+							for m := range lanes {
+								lanes[m] -= 32 * (bs[2*m]*sc[2*m] + bs[2*m+1]*sc[2*m+1])
+							}
+						}
+					}
+					d := xd * wr.d[b]
+					for m := range lanes {
+						acc[m] = fma32(d, float32(lanes[m]), acc[m])
+					}
+				}
+				dst[t*n+r] = reduce8(&acc) + summs
+			case orderQ4KRepack, orderQ2KRepack:
+				per := 2 // chunks of 32 per GEMM step: 64 elements (Q4_K)
+				if o == orderQ2KRepack {
+					per = 4 // 128 elements
+				}
+				var acc, accMin float32
+				for b := 0; b < nb; b++ {
+					bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
+					xd := a.d[t*nb+b]
+					var isumB, iminB int32
+					for c0 := 0; c0 < 8; c0 += per {
+						var isum, imin int32
+						for c := c0; c < c0+per; c++ {
+							L := wr.lanes[(b*8+c)*8 : (b*8+c+1)*8]
+							if o == orderQ4KRepack {
+								var s int32
+								for _, v := range L {
+									s += v
+								}
+								isum += wr.sc[b*8+c] * s
+								imin += wr.mn[b*8+c] * (bs[2*c] + bs[2*c+1])
+							} else {
+								s0 := L[0] + L[1] + L[2] + L[3]
+								s1 := L[4] + L[5] + L[6] + L[7]
+								isum += wr.sc[b*16+2*c]*s0 + wr.sc[b*16+2*c+1]*s1
+								imin += wr.mn[b*16+2*c]*bs[2*c] + wr.mn[b*16+2*c+1]*bs[2*c+1]
+							}
+						}
+						if t < gemvFrom {
+							acc = fma32(float32(isum), wr.d[b]*xd, acc)
+							accMin = fma32(float32(imin), wr.dmin[b]*xd, accMin)
+						} else {
+							isumB += isum
+							iminB += imin
+						}
+					}
+					if t >= gemvFrom {
+						acc = fma32(float32(isumB), wr.d[b]*xd, acc)
+						accMin = fma32(float32(iminB), wr.dmin[b]*xd, accMin)
+					}
+				}
+				dst[t*n+r] = acc - accMin
+			}
 		}
 	}
 }

@@ -285,7 +285,7 @@ var expandBudget int64 = 1 << 30
 // bytes: the llama.cpp emulation multiplies their integer codes (orderQ0).
 func keepCodes(t graph.Type) bool {
 	switch t {
-	case graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K:
+	case graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0, graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K:
 		return true
 	}
 	return false

@@ -71,11 +71,15 @@
 //     Q4_1, Q5_0, Q5_1 and Q4_0 with a row count not a multiple of 8 run
 //     tinyBLAS_Q0_AVX or ggml_vec_dot_*_q8_* (exact integer sums of 4 codes
 //     per lane, one fused multiply-add of fp16(d_w)·fp16(d_x) per block and
-//     lane, hsum_float_8, the Q8_1 block sums for the minimums); Q4_0 with
-//     a row count that is a multiple of 8 is repacked (q4_0_8x8) and runs
-//     repack.cpp's GEMM/GEMV (one fused multiply-add of the block's integer
-//     sum per block); Q5_K and Q6_K run ggml_vec_dot_q5_K_q8_K and
-//     ggml_vec_dot_q6_K_q8_K (AVX2).
+//     lane, hsum_float_8, the Q8_1 block sums for the minimums); Q3_K, Q5_K
+//     and Q6_K run ggml_vec_dot_q*_K_q8_K (AVX2: 8 integer lanes per block
+//     of 256, one fused multiply-add per block and lane). Q4_0, Q4_K and
+//     Q2_K with a row count that is a multiple of 8 are repacked and run
+//     repack.cpp's GEMM (ggml_mul_mat, token rows in groups of 4) or GEMV
+//     (routed experts, the rows left over): one float32 accumulator per
+//     output, plus one for the K-quant minimums, taking the integer sums of
+//     a block (Q4_0), of 64 (Q4_K) or 128 (Q2_K) elements in the GEMM and
+//     of 256 in the K-quant GEMVs.
 //   - Attention: llama-perplexity enables flash attention on the CPU; its
 //     tiled kernel (query batches of 64 rows or more) chains the scores'
 //     fused multiply-adds over the head dimension, runs an online softmax
@@ -86,11 +90,10 @@
 //
 // With these, the logits of the first chunk of qwen3moe-tiny (bf16, Q8_0,
 // Q4_K_M) equal llama.cpp's to the bit (compared with its intermediate
-// tensors through the eval callback); every llama-quantize type of
-// qwen3-tiny and qwen3moe-tiny (whose rows are too short for k-quants),
-// the BF16, Q8_0, Q4_0, Q5_K_M and Q6_K files of mixtral-tiny and the
-// BF16, Q8_0, Q4_1, Q5_0, Q5_1, Q5_K_M/S and Q6_K files of kjv-llama give
-// llama-perplexity's printed figures to the last digit.
+// tensors through the eval callback), and every file llama-quantize made of
+// kjv-llama (bf16, Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q5_1, Q5_0, Q4_K_M, Q4_K_S,
+// Q4_1, Q4_0, Q3_K_M, Q2_K), qwen3-tiny, qwen3moe-tiny and mixtral-tiny
+// gives llama-perplexity's printed figures to the last digit.
 //
 // Why it matters: in a dense model a last-bit difference stays small, and
 // the PPL agreed within about 1e-4 without this. A routed-experts layer
@@ -103,22 +106,20 @@
 // before (the float64 rope angles were the largest source), one of them
 // moving the total NLL by 1.0: 3.6e-4 of the PPL.
 //
-// Not emulated, so still off by float summation order (which routing
-// amplifies to about 1e-4 relative on the MoE fixtures; up to 6e-4 on dense
-// kjv-llama): the other weights ggml's CPU backend repacks (Q4_K with a
-// row count that is a multiple of 8, Q2_K, IQ4_NL: repack.cpp's q*_8x8
-// GEMMs, which also take routed experts), the Q2_K, Q3_K and Q4_K dot
-// products,
-// the i-quants, F32/F16 products of a single token (ggml_vec_dot), the
-// non-tiled flash attention of batches under 64 rows, and VDPBF16PS's
-// flushing of subnormal inputs to zero. The kernels, and so the figures,
-// are those of the reference machine: llama.cpp built for another
+// Not emulated, so off by float summation order (which routing amplifies
+// to about 1e-4 relative and more): the i-quants and the other types no
+// reference file uses (TQ*, MXFP4, IQ4_NL, repacked or not), F32/F16
+// products of a single token (ggml_vec_dot), the non-tiled flash attention
+// of batches under 64 rows, the Gemma GELU and Phi-3 longrope paths, and
+// VDPBF16PS's flushing of subnormal inputs to zero. The kernels, and so the
+// figures, are those of the reference machine: llama.cpp built for another
 // instruction set (AVX2 only, no AVX512-BF16, ARM) sums in other orders,
 // and its own figures for MoE models would move by routing flips as well
-// (not measured here). The exact orders cost speed: the K-quant dot
-// products are Go code and the others narrow AVX2 kernels; on kjv-llama
-// (BenchmarkPerplexityGGUF, 2 threads) bf16 went from about 8000 to 3800
-// tokens/s, Q8_0 from 7500 to 3500, Q4_K_M from 7900 to 5900.
+// (not measured here). The exact orders cost speed: the K-quant and
+// repacked products are Go code, the others narrow AVX2 kernels; on
+// kjv-llama (BenchmarkPerplexityGGUF, 2 threads, shared machine) bf16 went
+// from about 8000 to 3800 tokens/s, Q8_0 from 7500 to 3500, Q4_K_M from
+// 7900 to (see the report).
 //
 // Method (tools/perplexity/perplexity.cpp perplexity() at llama.cpp
 // 34af94cd): the text is tokenized once with BOS first; n_chunk =
