@@ -809,3 +809,46 @@ loopi8:
 	JNZ        loopi8
 	VZEROUPPER
 	RET
+
+// func i8lanesSc(w, x *int8, sc *int16, n, per int, out *int32)
+//
+// For n chunks of 32 codes, in groups of per chunks: out[8g+m] = Σ over the
+// chunks c of group g of sc[2c+m/4]·(Σ w[i]·x[i], i = 32c+4m .. 32c+4m+3),
+// exact: the maddubs/madd lanes of the K-quant AVX2 dot products with the
+// scales of the first and second 16 codes of each chunk.
+TEXT ·i8lanesSc(SB), NOSPLIT, $0-48
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   sc+16(FP), DX
+	MOVQ   n+24(FP), CX
+	MOVQ   per+32(FP), R8
+	MOVQ   out+40(FP), BX
+	VPXOR  Y0, Y0, Y0
+	MOVQ   R8, R9
+
+loopsc:
+	VMOVDQU      (SI), Y1
+	VMOVDQU      (DI), Y2
+	VPSIGNB      Y1, Y1, Y3
+	VPSIGNB      Y1, Y2, Y4
+	VPMADDUBSW   Y4, Y3, Y5
+	VPBROADCASTW (DX), X6
+	VPBROADCASTW 2(DX), X7
+	VINSERTI128  $1, X7, Y6, Y6
+	VPMADDWD     Y6, Y5, Y5
+	VPADDD       Y5, Y0, Y0
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	ADDQ         $4, DX
+	DECQ         R9
+	JNZ          nextsc
+	VMOVDQU      Y0, (BX)
+	ADDQ         $32, BX
+	VPXOR        Y0, Y0, Y0
+	MOVQ         R8, R9
+
+nextsc:
+	DECQ CX
+	JNZ  loopsc
+	VZEROUPPER
+	RET

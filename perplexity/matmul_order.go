@@ -426,19 +426,42 @@ func laneSums(w, x []int8, out []int32) {
 	}
 }
 
+// laneSumsScaled writes, for the chunks of 32 codes of w and x in groups
+// of per chunks, out[8g+m] = Σ over the chunks c of group g of
+// sc2[2c+m/4] times the sum of the products of codes 32c+4m .. 32c+4m+3:
+// the lanes the K-quant AVX2 kernels accumulate with maddubs/madd, sc2
+// holding the scale of the first and of the second 16 codes of each chunk.
+func laneSumsScaled(w, x []int8, sc2 []int16, per int, out []int32) {
+	n := len(w) / 32
+	if useSIMD && n > 0 {
+		i8lanesSc(&w[0], &x[0], &sc2[0], n, per, &out[0])
+		return
+	}
+	clear(out[:n/per*8])
+	for c := 0; c < n; c++ {
+		o := out[c/per*8 : c/per*8+8]
+		for m := 0; m < 8; m++ {
+			i := 32*c + 4*m
+			s := int32(w[i])*int32(x[i]) + int32(w[i+1])*int32(x[i+1]) + int32(w[i+2])*int32(x[i+2]) + int32(w[i+3])*int32(x[i+3])
+			o[m] += int32(sc2[2*c+m/4]) * s
+		}
+	}
+}
+
 // kRow is one K-quant weight row decoded for the exact orders: the codes,
 // the integer scales (and minimums) of each group, the block scales.
 type kRow struct {
 	q       []int8
 	sc, mn  []int32
 	d, dmin []float32
-	lanes   []int32 // laneSums of q with one token's codes
+	sc2     []int16 // per chunk of 32: the scales of its two 16s
+	lanes   []int32 // laneSumsScaled of q with one token's codes
 }
 
 func (r *kRow) init(k, groups int) {
 	nb := k / 256
 	if len(r.q) != k || len(r.sc) != nb*groups {
-		r.q, r.lanes = make([]int8, k), make([]int32, k/4)
+		r.q, r.lanes, r.sc2 = make([]int8, k), make([]int32, k/4), make([]int16, k/16)
 		r.sc, r.mn = make([]int32, nb*groups), make([]int32, nb*groups)
 		r.d, r.dmin = make([]float32, nb), make([]float32, nb)
 	}
@@ -563,6 +586,14 @@ func (r *kRow) decodeK(row []byte, t graph.Type, k int) {
 			}
 		}
 	}
+	groups := len(r.sc) / nb // 16 or 8 scales per block
+	for c := 0; c < k/32; c++ {
+		if groups == 16 {
+			r.sc2[2*c], r.sc2[2*c+1] = int16(r.sc[2*c]), int16(r.sc[2*c+1])
+		} else {
+			r.sc2[2*c], r.sc2[2*c+1] = int16(r.sc[c]), int16(r.sc[c])
+		}
+	}
 }
 
 // mulTileK is mulTile for the K-quants in the order of the kernel
@@ -586,54 +617,47 @@ func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom
 	nb := k / 256
 	r0 := tile * rowTile
 	r1 := min(r0+rowTile, n)
+	per := 8 // chunks of 32 per lane group: a block of 256
+	switch o {
+	case orderQ4KRepack:
+		per = 2 // the GEMM's 64 elements
+	case orderQ2KRepack:
+		per = 4 // 128
+	}
 	var wr kRow
 	for r := r0; r < r1; r++ {
 		wr.decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
 		for t := 0; t < nTok; t++ {
-			laneSums(wr.q, a.q[t*k:(t+1)*k], wr.lanes)
+			laneSumsScaled(wr.q, a.q[t*k:(t+1)*k], wr.sc2, per, wr.lanes)
 			switch o {
 			case orderQ3K, orderQ5K, orderQ6K:
 				var acc [8]float32
 				var summs float32
 				for b := 0; b < nb; b++ {
-					L := wr.lanes[b*64 : (b+1)*64]
+					lanes := wr.lanes[b*8 : b*8+8]
 					bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
 					xd := a.d[t*nb+b]
-					var lanes [8]int32
-					if o == orderQ5K {
-						sc, mn := wr.sc[b*8:(b+1)*8], wr.mn[b*8:(b+1)*8]
+					switch o {
+					case orderQ5K:
+						mn := wr.mn[b*8 : (b+1)*8]
 						var mins int32
 						for c := 0; c < 8; c++ {
-							for m := 0; m < 8; m++ {
-								lanes[m] += sc[c] * L[c*8+m]
-							}
 							mins += mn[c] * (bs[2*c] + bs[2*c+1])
 						}
 						summs = fma32(-xd*wr.dmin[b], float32(mins), summs)
-					} else {
+					case orderQ6K:
 						sc := wr.sc[b*16 : (b+1)*16]
-						for c := 0; c < 8; c++ {
-							for m := 0; m < 8; m++ {
-								lanes[m] += sc[2*c+m/4] * L[c*8+m]
-							}
-						}
-						if o == orderQ6K {
-							for m := range lanes {
-								lanes[m] -= 32 * (bs[2*m]*sc[2*m] + bs[2*m+1]*sc[2*m+1])
-							}
+						for m := range lanes {
+							lanes[m] -= 32 * (bs[2*m]*sc[2*m] + bs[2*m+1]*sc[2*m+1])
 						}
 					}
 					d := xd * wr.d[b]
-					for m := range lanes {
-						acc[m] = fma32(d, float32(lanes[m]), acc[m])
+					for m, v := range lanes {
+						acc[m] = fma32(d, float32(v), acc[m])
 					}
 				}
 				dst[t*n+r] = reduce8(&acc) + summs
 			case orderQ4KRepack, orderQ2KRepack:
-				per := 2 // chunks of 32 per GEMM step: 64 elements (Q4_K)
-				if o == orderQ2KRepack {
-					per = 4 // 128 elements
-				}
 				var acc, accMin float32
 				for b := 0; b < nb; b++ {
 					bs := a.bsums[(t*nb+b)*16 : (t*nb+b+1)*16]
@@ -641,19 +665,13 @@ func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom
 					var isumB, iminB int32
 					for c0 := 0; c0 < 8; c0 += per {
 						var isum, imin int32
+						for _, v := range wr.lanes[(b*8+c0)/per*8 : (b*8+c0)/per*8+8] {
+							isum += v
+						}
 						for c := c0; c < c0+per; c++ {
-							L := wr.lanes[(b*8+c)*8 : (b*8+c+1)*8]
 							if o == orderQ4KRepack {
-								var s int32
-								for _, v := range L {
-									s += v
-								}
-								isum += wr.sc[b*8+c] * s
 								imin += wr.mn[b*8+c] * (bs[2*c] + bs[2*c+1])
 							} else {
-								s0 := L[0] + L[1] + L[2] + L[3]
-								s1 := L[4] + L[5] + L[6] + L[7]
-								isum += wr.sc[b*16+2*c]*s0 + wr.sc[b*16+2*c+1]*s1
 								imin += wr.mn[b*16+2*c]*bs[2*c] + wr.mn[b*16+2*c+1]*bs[2*c+1]
 							}
 						}
