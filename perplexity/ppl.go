@@ -110,16 +110,19 @@
 // to about 1e-4 relative and more): the i-quants and the other types no
 // reference file uses (TQ*, MXFP4, IQ4_NL, repacked or not), F32/F16
 // products of a single token (ggml_vec_dot), the non-tiled flash attention
-// of batches under 64 rows, the Gemma GELU and Phi-3 longrope paths, and
+// of batches under 64 rows (or head sizes not a multiple of 16), Gemma 3's
+// and Phi-3's own steps (not compared with llama.cpp's tensors), and
 // VDPBF16PS's flushing of subnormal inputs to zero. The kernels, and so the
 // figures, are those of the reference machine: llama.cpp built for another
 // instruction set (AVX2 only, no AVX512-BF16, ARM) sums in other orders,
 // and its own figures for MoE models would move by routing flips as well
 // (not measured here). The exact orders cost speed: the K-quant and
-// repacked products are Go code, the others narrow AVX2 kernels; on
-// kjv-llama (BenchmarkPerplexityGGUF, 2 threads, shared machine) bf16 went
-// from about 8000 to 3800 tokens/s, Q8_0 from 7500 to 3500, Q4_K_M from
-// 7900 to (see the report).
+// repacked products combine their integer lanes in Go and the others run
+// narrower AVX2 kernels than the fast ones; on kjv-llama
+// (BenchmarkPerplexityGGUF, 8 chunks, 2 threads, on a shared 2-core
+// machine) bf16 went from about 7300 to 3900 tokens/s, Q8_0 from 6800 to
+// 3400 and Q4_K_M from 7600 to 1800. Float32 activations
+// (ActivationsFloat32, and HF/MLX models) keep the fast kernels.
 //
 // Method (tools/perplexity/perplexity.cpp perplexity() at llama.cpp
 // 34af94cd): the text is tokenized once with BOS first; n_chunk =
