@@ -76,9 +76,9 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 	for li := range m.layers {
 		l := &m.layers[li]
 		r.setLayer(li, T)
-		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.attnNorm, t1-t0, E, m.eps) })
+		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.attnNorm, t1-t0, E, m.eps, m.activations) })
 		r.act.reset()
-		r.mulJobs(T, mulJob{r.q, l.wq, r.h}, mulJob{r.k, l.wk, r.h}, mulJob{r.v, l.wv, r.h})
+		r.mulJobs(T, mulJob{dst: r.q, w: l.wq, x: r.h}, mulJob{dst: r.k, w: l.wk, x: r.h}, mulJob{dst: r.v, w: l.wv, x: r.h})
 		addBias(r.q, l.bq, T)
 		addBias(r.k, l.bk, T)
 		addBias(r.v, l.bv, T)
@@ -100,14 +100,14 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		r.postNorm(r.o, l.attnPostNorm, T)
 		addTo(r.x[:T*E], r.o[:T*E])
 
-		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps) })
+		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps, m.activations) })
 		if l.moe != nil {
 			r.moeFFN(l.moe, T) // forward_moe.go
 			addTo(r.x[:T*E], r.o[:T*E])
 			continue
 		}
 		r.act.reset()
-		r.mulJobs(T, mulJob{r.g, l.gate, r.h}, mulJob{r.u, l.up, r.h})
+		r.mulJobs(T, mulJob{dst: r.g, w: l.gate, x: r.h}, mulJob{dst: r.u, w: l.up, x: r.h})
 		r.gateAct(T)
 		r.act.reset()
 		r.mul(r.o, l.down, r.g, T)
@@ -115,7 +115,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 		addTo(r.x[:T*E], r.o[:T*E])
 	}
 	n := T - from
-	rmsNorm(r.h, r.x[from*E:], m.outNorm, n, E, m.eps)
+	rmsNorm(r.h, r.x[from*E:], m.outNorm, n, E, m.eps, m.activations)
 	r.logits = grow(r.logits, n*m.Vocab)
 	r.act.reset()
 	r.mul(r.logits, m.output, r.h, n)
@@ -126,15 +126,14 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 // mul is matMul with the activations rounded as llama.cpp rounds them for
 // w's type when the model emulates it.
 func (r *runner) mul(dst []float32, w *weight, x []float32, nTok int) {
-	if !r.m.activations {
-		matMul(dst, w, x, nTok, r.threads, &r.sc)
-		return
-	}
-	xq := r.act.rounded(w.typ, x[:nTok*w.cols], w.cols)
-	matMul(dst, w, xq, nTok, r.threads, &r.sc)
-	if w.mins != nil {
-		addMinCorrection(dst, w, r.act.q81, nTok, r.threads)
-	}
+	r.mulJobs(nTok, mulJob{dst: dst, w: w, x: x})
+}
+
+// mulExperts is mul for one expert's slice of a stacked expert tensor:
+// llama.cpp multiplies those with ggml_mul_mat_id, whose row-by-row dot
+// products sum in another order than ggml_mul_mat's.
+func (r *runner) mulExperts(nTok int, jobs ...mulJob) {
+	r.mulJobsID(nTok, true, jobs...)
 }
 
 // rows runs fn on consecutive ranges of the n token rows [t0, t1) in
@@ -150,16 +149,34 @@ func (r *runner) rows(n int, fn func(t0, t1 int)) {
 // mulJobs is mul for several weights applied to the same activations, run
 // as one parallel loop (see matMulJobs).
 func (r *runner) mulJobs(nTok int, jobs ...mulJob) {
+	r.mulJobsID(nTok, false, jobs...)
+}
+
+func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 	if r.m.activations {
 		for i := range jobs {
 			j := &jobs[i]
 			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
+			j.order = llamaDotOrder(j.w, nTok, id)
+			if j.order == orderTinyBLASBF16 && useSIMD {
+				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
+				permuteDPBF16(j.x)
+			}
+			if j.order == orderQ0 || j.order == orderQ0Repack {
+				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
+			}
+			if j.order.q8K() {
+				j.q8K = r.act.q8K
+			}
+			if !id {
+				j.gemvFrom = nTok - nTok%4
+			}
 		}
 	}
 	matMulJobs(jobs, nTok, r.threads, &r.sc)
 	if r.m.activations {
 		for _, j := range jobs {
-			if j.w.mins != nil {
+			if j.w.mins != nil && j.order != orderQ0 && j.order != orderQ0Repack {
 				addMinCorrection(j.dst, j.w, r.act.q81, nTok, r.threads)
 			}
 		}
@@ -167,18 +184,30 @@ func (r *runner) mulJobs(nTok int, jobs ...mulJob) {
 }
 
 // rmsNorm writes y[t] = x[t] / sqrt(mean(x[t]²) + eps) * w for n rows of
-// width e. The sum of squares is accumulated in float64 as ggml does.
-func rmsNorm(y, x, w []float32, n, e int, eps float32) {
+// width e. The sum of squares is accumulated in float64 as ggml does. With
+// ggml set it is ggml's rms_norm to the bit: each square rounded to
+// float32 before it is added, scale = 1/sqrtf(mean+eps) in float32;
+// otherwise the squares are exact and the scale is rounded once.
+func rmsNorm(y, x, w []float32, n, e int, eps float32, ggml bool) {
 	w = w[:e]
 	for t := 0; t < n; t++ {
 		xr := x[t*e : (t+1)*e]
 		yr := y[t*e : (t+1)*e]
 		var ss float64
-		for _, v := range xr {
-			ss += float64(v) * float64(v)
+		var scale float32
+		if ggml {
+			for _, v := range xr {
+				ss += float64(v * v)
+			}
+			mean := float32(ss / float64(e))
+			scale = 1 / float32(math.Sqrt(float64(mean+eps)))
+		} else {
+			for _, v := range xr {
+				ss += float64(v) * float64(v)
+			}
+			mean := float32(ss / float64(e))
+			scale = float32(1 / math.Sqrt(float64(mean+eps)))
 		}
-		mean := float32(ss / float64(e))
-		scale := float32(1 / math.Sqrt(float64(mean+eps)))
 		for i, v := range xr {
 			yr[i] = v * scale * w[i]
 		}
@@ -217,6 +246,18 @@ func expNeg(s []float32, sub float32) {
 	}
 }
 
+// swiglu writes silu(g)*u into g, rows of n values; in the llama.cpp
+// emulation as ggml_vec_swiglu_f32 computes it (swigluGGML).
+func (r *runner) swiglu(g, u []float32, n int) {
+	if !r.m.activations {
+		swiglu(g, u)
+		return
+	}
+	for i := 0; i+n <= len(g); i += n {
+		swigluGGML(g[i:i+n], u[i:i+n])
+	}
+}
+
 // swiglu writes silu(g)*u into g.
 func swiglu(g, u []float32) {
 	u = u[:len(g)]
@@ -239,6 +280,11 @@ func (r *runner) ropeTables(T int) {
 	}
 	r.cos = grow(r.cos, T*half)
 	r.sin = grow(r.sin, T*half)
+	if r.m.activations && r.m.ggmlRope != nil {
+		r.m.ggmlRope.table(r.cos, r.sin, T, half)
+		r.ropeLen = T
+		return
+	}
 	for p := 0; p < T; p++ {
 		for i := 0; i < half; i++ {
 			th := float64(p) * inv[i]
@@ -259,23 +305,24 @@ func (r *runner) rope(x []float32, t0, t1, heads int) {
 	if cos == nil {
 		cos, sin = r.cos, r.sin
 	}
+	fused := m.activations && m.ggmlRope != nil
 	for t := t0; t < t1; t++ {
 		cs := cos[t*half : (t+1)*half]
 		sn := sin[t*half : (t+1)*half]
 		for h := 0; h < heads; h++ {
 			v := x[(t*heads+h)*D : (t*heads+h+1)*D]
+			stride, pair := 2, 1 // NORM: (2i, 2i+1)
 			if m.neox {
-				a, b := v[:half], v[half:2*half]
-				for i := range a {
-					x0, x1 := a[i], b[i]
-					a[i] = x0*cs[i] - x1*sn[i]
-					b[i] = x0*sn[i] + x1*cs[i]
-				}
-			} else {
-				for i := 0; i < half; i++ {
-					x0, x1 := v[2*i], v[2*i+1]
-					v[2*i] = x0*cs[i] - x1*sn[i]
-					v[2*i+1] = x0*sn[i] + x1*cs[i]
+				stride, pair = 1, half // NEOX: (i, i+half)
+			}
+			for i := 0; i < half; i++ {
+				p0 := i * stride
+				x0, x1 := v[p0], v[p0+pair]
+				if fused {
+					v[p0], v[p0+pair] = ropeFMA(x0, x1, cs[i], sn[i])
+				} else {
+					v[p0] = x0*cs[i] - x1*sn[i]
+					v[p0+pair] = x0*sn[i] + x1*cs[i]
 				}
 			}
 		}
@@ -290,8 +337,15 @@ func (r *runner) attention(T int) {
 	qDim, kvDim := H*D, KV*D
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
+	if m.activations {
+		scale = 1 / float32(math.Sqrt(float64(D))) // llama.cpp: 1.0f/sqrtf(n_embd_head)
+	}
 	if m.scoreScale != 0 {
 		scale = m.scoreScale
+	}
+	if r.useGGMLAttention(T) {
+		r.attentionGGML(T, scale)
+		return
 	}
 	const qBlock = 16
 	blocks := (T + qBlock - 1) / qBlock

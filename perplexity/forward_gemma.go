@@ -128,8 +128,8 @@ func (r *runner) qkNorm(l *layerWeights, T int) {
 	r.rows(T, func(t0, t1 int) {
 		q := r.q[t0*m.Heads*D : t1*m.Heads*D]
 		k := r.k[t0*m.KVHeads*D : t1*m.KVHeads*D]
-		rmsNorm(q, q, l.qNorm, (t1-t0)*m.Heads, D, m.eps)
-		rmsNorm(k, k, l.kNorm, (t1-t0)*m.KVHeads, D, m.eps)
+		rmsNorm(q, q, l.qNorm, (t1-t0)*m.Heads, D, m.eps, m.activations)
+		rmsNorm(k, k, l.kNorm, (t1-t0)*m.KVHeads, D, m.eps, m.activations)
 	})
 }
 
@@ -153,7 +153,7 @@ func (r *runner) postNorm(o, w []float32, T int) {
 		return
 	}
 	E := r.m.Embd
-	r.rows(T, func(t0, t1 int) { rmsNorm(o[t0*E:], o[t0*E:], w, t1-t0, E, r.m.eps) })
+	r.rows(T, func(t0, t1 int) { rmsNorm(o[t0*E:], o[t0*E:], w, t1-t0, E, r.m.eps, r.m.activations) })
 }
 
 // setLayer selects layer li's attention window and rope tables.
@@ -196,7 +196,7 @@ func (r *runner) attnFrom(t int) int {
 func (r *runner) gateAct(T int) {
 	m := r.m
 	if !m.gelu {
-		r.rows(T, func(t0, t1 int) { swiglu(r.g[t0*m.FFN:t1*m.FFN], r.u[t0*m.FFN:t1*m.FFN]) })
+		r.rows(T, func(t0, t1 int) { r.swiglu(r.g[t0*m.FFN:t1*m.FFN], r.u[t0*m.FFN:t1*m.FFN], m.FFN) })
 		return
 	}
 	table := m.activations

@@ -181,7 +181,7 @@ func (r *runner) moeFFN(mo *moeLayer, T int) {
 		idx := make([]int, nExp)
 		for t := t0; t < t1; t++ {
 			p := r.moeLogits[t*nExp : (t+1)*nExp]
-			softmaxInPlace(p)
+			softmaxInPlace(p, r.m.activations)
 			for i := range idx {
 				idx[i] = i
 			}
@@ -227,10 +227,10 @@ func (r *runner) moeFFN(mo *moeLayer, T int) {
 			copy(r.moeX[i*E:(i+1)*E], r.h[t*E:(t+1)*E])
 		}
 		r.act.reset()
-		r.mulJobs(n, mulJob{r.moeG, mo.gate[e], r.moeX}, mulJob{r.moeU, mo.up[e], r.moeX})
-		r.rows(n, func(t0, t1 int) { swiglu(r.moeG[t0*ffn:t1*ffn], r.moeU[t0*ffn:t1*ffn]) })
+		r.mulExperts(n, mulJob{dst: r.moeG, w: mo.gate[e], x: r.moeX}, mulJob{dst: r.moeU, w: mo.up[e], x: r.moeX})
+		r.rows(n, func(t0, t1 int) { r.swiglu(r.moeG[t0*ffn:t1*ffn], r.moeU[t0*ffn:t1*ffn], ffn) })
 		r.act.reset()
-		r.mul(r.moeY, mo.down[e], r.moeG, n)
+		r.mulExperts(n, mulJob{dst: r.moeY, w: mo.down[e], x: r.moeG})
 		for i, tj := range list {
 			w := wts[tj]
 			y := r.moeY[i*E : (i+1)*E]
@@ -253,15 +253,34 @@ func (r *runner) moeFFN(mo *moeLayer, T int) {
 }
 
 // softmaxInPlace is ggml's soft_max of one row: exp(x - max) in float32,
-// summed in float64, scaled by the float32 reciprocal of the sum.
-func softmaxInPlace(p []float32) {
+// summed in float64, scaled by the float32 reciprocal of the sum. With
+// ggml set the exponentials are ggml_vec_soft_max_f32's to the bit
+// (ggml_v_expf over 16 lanes, each group's float32 sum added in float64,
+// libm's expf for the rest).
+func softmaxInPlace(p []float32, ggml bool) {
 	mx := float32(math.Inf(-1))
 	for _, x := range p {
 		mx = max(mx, x)
 	}
 	var sum float64
-	for i, x := range p {
-		e := float32(math.Exp(float64(x - mx)))
+	i := 0
+	if ggml {
+		for ; i+faLanes <= len(p); i += faLanes {
+			var lanes [faLanes]float32
+			for l := range lanes {
+				lanes[l] = vexpf(p[i+l] - mx)
+				p[i+l] = lanes[l]
+			}
+			sum += float64(reduce16(&lanes))
+		}
+		for ; i < len(p); i++ {
+			e := expf32(p[i] - mx)
+			p[i] = e
+			sum += float64(e)
+		}
+	}
+	for ; i < len(p); i++ {
+		e := float32(math.Exp(float64(p[i] - mx)))
 		p[i] = e
 		sum += float64(e)
 	}

@@ -339,7 +339,7 @@ func TestForwardQuantizedWeights(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if expanded := mq.layers[0].wq.raw == nil; expanded != (c.budget > 0) {
+			if expanded := mq.layers[0].wq.f32 != nil; expanded != (c.budget > 0) {
 				t.Fatalf("budget %d: weights expanded at load = %v", c.budget, expanded)
 			}
 			mf, err := LoadModel(f)

@@ -119,14 +119,21 @@ func defaultThreads(n int) int {
 // (llama.cpp's vec_dot_type); xq must then hold x in that rounding (see
 // quantizeActivations), otherwise xq == x.
 func matMul(dst []float32, w *weight, x []float32, nTok, threads int, scratch *scratch) {
-	matMulJobs([]mulJob{{dst, w, x}}, nTok, threads, scratch)
+	matMulJobs([]mulJob{{dst: dst, w: w, x: x}}, nTok, threads, scratch)
 }
 
 // mulJob is one matrix product of matMulJobs: dst = x × wᵀ.
 type mulJob struct {
-	dst []float32
-	w   *weight
-	x   []float32
+	dst   []float32
+	w     *weight
+	x     []float32
+	order dotOrder   // summation order (llama.cpp emulation); 0: the fast kernels
+	q8    *q8Blocks  // x as Q8_0/Q8_1 blocks, for orderQ0
+	q8s   []float32  // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
+	q8K   *q8KBlocks // x as Q8_K blocks, for the K-quant orders
+	// gemvFrom is the first token row repack.cpp's GEMV rather than its
+	// GEMM multiplies (orderQ4KRepack).
+	gemvFrom int
 }
 
 // matMulJobs runs several matrix products over the same number of tokens
@@ -136,7 +143,7 @@ func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
 	var starts [8]int
 	if len(jobs) > len(starts)-1 {
 		for _, j := range jobs {
-			matMul(j.dst, j.w, j.x, nTok, threads, scratch)
+			matMulJobs([]mulJob{j}, nTok, threads, scratch)
 		}
 		return
 	}
@@ -152,14 +159,23 @@ func matMulJobs(jobs []mulJob, nTok, threads int, scratch *scratch) {
 			ji++
 		}
 		j := &jobs[ji]
-		mulTile(j.dst, j.w, j.x, nTok, item-starts[ji], bufs[worker])
+		mulTile(j, nTok, item-starts[ji], bufs[worker])
 	})
 }
 
 // mulTile computes rows [tile·rowTile, +rowTile) of dst = x × wᵀ, expanding
 // encoded weight rows into buf.
-func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float32) {
+func mulTile(j *mulJob, nTok, tile int, buf []float32) {
+	dst, w, x, order := j.dst, j.w, j.x, j.order
 	k, n := w.cols, w.rows
+	if order == orderQ0 || order == orderQ0Repack {
+		mulTileQ0(dst, w, j.q8, j.q8s, nTok, tile, buf, order == orderQ0Repack)
+		return
+	}
+	if order.q8K() {
+		mulTileK(dst, w, order, j.q8K, nTok, j.gemvFrom, tile)
+		return
+	}
 	dst = dst[:nTok*n]
 	x = x[:nTok*k]
 	{
@@ -172,6 +188,32 @@ func mulTile(dst []float32, w *weight, x []float32, nTok, tile int, buf []float3
 		} else {
 			rows = buf[:nr*k]
 			w.dequantRows(rows, r0, r1)
+		}
+		if (order == orderTinyBLAS16 || order == orderTinyBLASBF16) && useSIMD && nr%4 == 0 && k%16 == 0 {
+			if order == orderTinyBLASBF16 {
+				if w.f32 != nil { // expanded: permute a copy
+					rows = buf[:nr*k]
+					copy(rows, w.f32[r0*k:r1*k])
+				}
+				permuteDPBF16(rows)
+			}
+			var d4 [4]float32
+			for r := 0; r < nr; r += 4 {
+				for t := 0; t < nTok; t++ {
+					dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
+					copy(dst[t*n+r0+r:t*n+r0+r+4], d4[:])
+				}
+			}
+			return
+		}
+		if order != orderFast {
+			for r := 0; r < nr; r++ {
+				wr := rows[r*k : (r+1)*k]
+				for t := 0; t < nTok; t++ {
+					dst[t*n+r0+r] = order.dot(wr, x[t*k:(t+1)*k])
+				}
+			}
+			return
 		}
 		if useSIMD && k%8 == 0 {
 			mulBlockSIMD(dst[r0:], n, x, k, nTok, rows, k, nr, k)

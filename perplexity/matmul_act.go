@@ -60,9 +60,26 @@ type actCache struct {
 	// q81 holds, for actQ8_1, one correction per block of 32:
 	// fp16(d·Σq) − fp16(d)·Σq (see q81Correction).
 	q81 []float32
+	// q81s holds, for actQ8_1, each block's stored sum s = fp16(d·Σq).
+	q81s []float32
+	// q8K holds the Q8_K blocks of the input (for orderQ6K), made from
+	// the unrounded activations when buf[actQ8_K] is.
+	q8K *q8KBlocks
+	// q8 holds the Q8_0 blocks of buf[actQ8_0] (for orderQ8_0), nil when
+	// not made yet.
+	q8 *q8Blocks
 }
 
-func (c *actCache) reset() { c.valid = [nActKinds]bool{} }
+func (c *actCache) reset() { c.valid = [nActKinds]bool{}; c.q8 = nil }
+
+// q8Blocks returns the Q8_0 blocks of xr, the actQ8_0 rounding returned
+// by rounded, made once per input.
+func (c *actCache) q8Blocks(xr []float32) *q8Blocks {
+	if c.q8 == nil || len(c.q8.d)*32 != len(xr) {
+		c.q8 = newQ8Blocks(xr)
+	}
+	return c.q8
+}
 
 // rounded returns x (rows of n values) rounded as llama.cpp rounds
 // activations for weight type t.
@@ -78,12 +95,17 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 	roundActivationsPar(c.buf[k], x, n, k, c.threads)
 	if k == actQ8_1 {
 		c.q81 = grow(c.q81, len(x)/32)
+		c.q81s = grow(c.q81s, len(x)/32)
 		perRow := n / 32
 		parallelFor(c.threads, len(x)/n, func(_, row int) {
 			for b := row * perRow; b < (row+1)*perRow; b++ {
 				c.q81[b] = q81Correction(x[b*32 : (b+1)*32])
+				c.q81s[b] = q81Sum(x[b*32 : (b+1)*32])
 			}
 		})
+	}
+	if k == actQ8_K {
+		c.q8K = newQ8KBlocks(x)
 	}
 	c.valid[k] = true
 	return c.buf[k]
@@ -112,6 +134,25 @@ func q81Correction(x []float32) float32 {
 	s := quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sum)))
 	dh := quantize.FP16ToFP32(quantize.FP32ToFP16(d))
 	return s - dh*float32(sum)
+}
+
+// q81Sum is the s field quantize_row_q8_1 stores for a block of 32:
+// fp16(d·Σq) with d = amax/127 in float32.
+func q81Sum(x []float32) float32 {
+	var amax float32
+	for _, v := range x {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	d := amax / 127
+	var id float32
+	if amax != 0 {
+		id = 127 / amax
+	}
+	var sum int32
+	for _, v := range x {
+		sum += int32(math.RoundToEven(float64(v * id)))
+	}
+	return quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sum)))
 }
 
 // addMinCorrection adds Σ_b mins[r,b]·corr[t,b] to dst[t,r] (the Q8_1 block

@@ -78,3 +78,39 @@ func q8KApply(dst, x *float32, n int, iscale, d float32)
 //
 //go:noescape
 func q80Apply(dst, x *float32, n int, id, d float32)
+
+// dot4x1t16 computes dst[r] = x · w_r for four weight rows in
+// tinyBLAS<16>'s order (see orderTinyBLAS16; k a positive multiple of 16).
+//
+//go:noescape
+func dot4x1t16(x *float32, w *float32, ldw int, k int, dst *float32)
+
+// q0dot returns the dot product of nb blocks of 32 codes w and x with
+// block scales dw[b]·dx[b] in ggml's order (see mulTileQ0).
+//
+//go:noescape
+func q0dot(w, x *int8, dw, dx *float32, nb int) float32
+
+// faScores computes the 64 scores of a flash-attention key tile: out[j] =
+// the fma-chain of q[i]·kt[i·64+j] over i < d (see attentionGGML).
+//
+//go:noescape
+func faScores(q *float32, kt *float32, d int, out *float32)
+
+// faPV computes out[i] = fma(p[j], v[j·ldv+i], out[i]) for j < n in order
+// and i < d (d a positive multiple of 8).
+//
+//go:noescape
+func faPV(p *float32, v *float32, ldv, n, d int, out *float32)
+
+// i8lanes writes, for n chunks of 32 codes, the 8 exact sums of the
+// products of each 4 codes of w and x (see the K-quant orders).
+//
+//go:noescape
+func i8lanes(w, x *int8, n int, out *int32)
+
+// i8lanesSc writes the scaled K-quant lane sums of n chunks of 32 codes in
+// groups of per chunks (see laneSumsScaled).
+//
+//go:noescape
+func i8lanesSc(w, x *int8, sc *int16, n, per int, out *int32)

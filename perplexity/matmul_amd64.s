@@ -591,3 +591,264 @@ loopq80:
 	JLT      loopq80
 	VZEROUPPER
 	RET
+
+// GCCREDUCE16(a, xa, b) sums the 16 lanes of a (lanes 0-7) and b (lanes
+// 8-15) into the low lane of xa in the order of gcc's _mm512_reduce_add_ps:
+// c = b + a lane-wise, d = c[4:8] + c[0:4], (d0+d2) + (d1+d3). X14, X15
+// scratch.
+#define GCCREDUCE16(a, xa, b) \
+	VADDPS       b, a, a;       \
+	VEXTRACTF128 $1, a, X14;    \
+	VADDPS       X14, xa, xa;   \
+	VPERMILPS    $0x4E, xa, X14; \
+	VADDPS       X14, xa, xa;   \
+	VMOVSHDUP    xa, X15;       \
+	VADDSS       X15, xa, xa
+
+// func dot4x1t16(x *float32, w *float32, ldw int, k int, dst *float32)
+//
+// dst[r] = x · w_r for four weight rows in tinyBLAS<16, __m512>'s order:
+// 16 lanes, lane l accumulating elements 16j+l by fused multiply-adds in
+// order of j, then _mm512_reduce_add_ps (k a positive multiple of 16).
+TEXT ·dot4x1t16(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ ldw+16(FP), R8
+	MOVQ k+24(FP), CX
+	MOVQ dst+32(FP), BX
+	SHLQ $2, R8
+	SHLQ $2, CX
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   AX, AX
+
+loopt16:
+	VMOVUPS     (SI)(AX*1), Y12
+	VMOVUPS     32(SI)(AX*1), Y13
+	VFMADD231PS (DI)(AX*1), Y12, Y0
+	VFMADD231PS (R9)(AX*1), Y12, Y1
+	VFMADD231PS (R10)(AX*1), Y12, Y2
+	VFMADD231PS (R11)(AX*1), Y12, Y3
+	VFMADD231PS 32(DI)(AX*1), Y13, Y4
+	VFMADD231PS 32(R9)(AX*1), Y13, Y5
+	VFMADD231PS 32(R10)(AX*1), Y13, Y6
+	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+	ADDQ        $64, AX
+	CMPQ        AX, CX
+	JLT         loopt16
+
+	GCCREDUCE16(Y0, X0, Y4)
+	GCCREDUCE16(Y1, X1, Y5)
+	GCCREDUCE16(Y2, X2, Y6)
+	GCCREDUCE16(Y3, X3, Y7)
+	VMOVSS X0, (BX)
+	VMOVSS X1, 4(BX)
+	VMOVSS X2, 8(BX)
+	VMOVSS X3, 12(BX)
+	VZEROUPPER
+	RET
+
+// func q0dot(w, x *int8, dw, dx *float32, nb int) float32
+//
+// For nb blocks of 32 codes: lane m of 8 float32 accumulators += (dw[b]·
+// dx[b]) · Σ of the products of codes 4m..4m+3 of block b, by a fused
+// multiply-add, the integer sums exact (VPSIGNB/VPMADDUBSW/VPMADDWD as
+// ggml's mul_sum_i8_pairs_float; codes in [-127, 127]); then the lanes
+// summed as hsum_float_8 does.
+TEXT ·q0dot(SB), NOSPLIT, $0-44
+	MOVQ         w+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         dw+16(FP), DX
+	MOVQ         dx+24(FP), R9
+	MOVQ         nb+32(FP), CX
+	VXORPS       Y0, Y0, Y0
+	MOVL         $0x00010001, AX
+	MOVL         AX, X15
+	VPBROADCASTD X15, Y15
+
+loopq0:
+	VMOVDQU      (SI), Y1
+	VMOVDQU      (DI), Y2
+	VPSIGNB      Y1, Y1, Y3
+	VPSIGNB      Y1, Y2, Y4
+	VPMADDUBSW   Y4, Y3, Y5
+	VPMADDWD     Y15, Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMOVSS       (DX), X6
+	VMULSS       (R9), X6, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS  Y5, Y6, Y0
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	ADDQ         $4, DX
+	ADDQ         $4, R9
+	DECQ         CX
+	JNZ          loopq0
+
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4E, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func faScores(q *float32, kt *float32, d int, out *float32)
+//
+// out[j] = fma-chain over i < d of q[i]·kt[i·64+j] (in order of i, from 0)
+// for the 64 keys j of a flash-attention tile (kt: the tile transposed).
+TEXT ·faScores(SB), NOSPLIT, $0-32
+	MOVQ   q+0(FP), SI
+	MOVQ   kt+8(FP), DI
+	MOVQ   d+16(FP), CX
+	MOVQ   out+24(FP), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loopfas:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  (DI), Y8, Y0
+	VFMADD231PS  32(DI), Y8, Y1
+	VFMADD231PS  64(DI), Y8, Y2
+	VFMADD231PS  96(DI), Y8, Y3
+	VFMADD231PS  128(DI), Y8, Y4
+	VFMADD231PS  160(DI), Y8, Y5
+	VFMADD231PS  192(DI), Y8, Y6
+	VFMADD231PS  224(DI), Y8, Y7
+	ADDQ         $4, SI
+	ADDQ         $256, DI
+	DECQ         CX
+	JNZ          loopfas
+
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	VMOVUPS Y2, 64(BX)
+	VMOVUPS Y3, 96(BX)
+	VMOVUPS Y4, 128(BX)
+	VMOVUPS Y5, 160(BX)
+	VMOVUPS Y6, 192(BX)
+	VMOVUPS Y7, 224(BX)
+	VZEROUPPER
+	RET
+
+// func faPV(p *float32, v *float32, ldv, n, d int, out *float32)
+//
+// out[i] = fma(p[j], v[j·ldv+i], out[i]) for j < n in order, i < d (d a
+// positive multiple of 8).
+TEXT ·faPV(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), SI
+	MOVQ v+8(FP), DI
+	MOVQ ldv+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ d+32(FP), R9
+	MOVQ out+40(FP), BX
+	SHLQ $2, R8
+	SHLQ $2, R9
+
+loopfapj:
+	VBROADCASTSS (SI), Y8
+	XORQ         AX, AX
+
+loopfapi:
+	VMOVUPS     (BX)(AX*1), Y0
+	VFMADD231PS (DI)(AX*1), Y8, Y0
+	VMOVUPS     Y0, (BX)(AX*1)
+	ADDQ        $32, AX
+	CMPQ        AX, R9
+	JLT         loopfapi
+	ADDQ        $4, SI
+	ADDQ        R8, DI
+	DECQ        CX
+	JNZ         loopfapj
+	VZEROUPPER
+	RET
+
+// func i8lanes(w, x *int8, n int, out *int32)
+//
+// For n chunks of 32 codes: out[8c+m] = Σ w[i]·x[i] over i = 32c+4m ..
+// 32c+4m+3, exact (VPSIGNB/VPMADDUBSW/VPMADDWD; codes in [-127, 127] for
+// w, and |w[i]·x[i] + w[i+1]·x[i+1]| < 2^15).
+TEXT ·i8lanes(SB), NOSPLIT, $0-32
+	MOVQ         w+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	MOVQ         out+24(FP), BX
+	MOVL         $0x00010001, AX
+	MOVL         AX, X15
+	VPBROADCASTD X15, Y15
+
+loopi8:
+	VMOVDQU    (SI), Y1
+	VMOVDQU    (DI), Y2
+	VPSIGNB    Y1, Y1, Y3
+	VPSIGNB    Y1, Y2, Y4
+	VPMADDUBSW Y4, Y3, Y5
+	VPMADDWD   Y15, Y5, Y5
+	VMOVDQU    Y5, (BX)
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	ADDQ       $32, BX
+	DECQ       CX
+	JNZ        loopi8
+	VZEROUPPER
+	RET
+
+// func i8lanesSc(w, x *int8, sc *int16, n, per int, out *int32)
+//
+// For n chunks of 32 codes, in groups of per chunks: out[8g+m] = Σ over the
+// chunks c of group g of sc[2c+m/4]·(Σ w[i]·x[i], i = 32c+4m .. 32c+4m+3),
+// exact: the maddubs/madd lanes of the K-quant AVX2 dot products with the
+// scales of the first and second 16 codes of each chunk.
+TEXT ·i8lanesSc(SB), NOSPLIT, $0-48
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   sc+16(FP), DX
+	MOVQ   n+24(FP), CX
+	MOVQ   per+32(FP), R8
+	MOVQ   out+40(FP), BX
+	VPXOR  Y0, Y0, Y0
+	MOVQ   R8, R9
+
+loopsc:
+	VMOVDQU      (SI), Y1
+	VMOVDQU      (DI), Y2
+	VPSIGNB      Y1, Y1, Y3
+	VPSIGNB      Y1, Y2, Y4
+	VPMADDUBSW   Y4, Y3, Y5
+	VPBROADCASTW (DX), X6
+	VPBROADCASTW 2(DX), X7
+	VINSERTI128  $1, X7, Y6, Y6
+	VPMADDWD     Y6, Y5, Y5
+	VPADDD       Y5, Y0, Y0
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	ADDQ         $4, DX
+	DECQ         R9
+	JNZ          nextsc
+	VMOVDQU      Y0, (BX)
+	ADDQ         $32, BX
+	VPXOR        Y0, Y0, Y0
+	MOVQ         R8, R9
+
+nextsc:
+	DECQ CX
+	JNZ  loopsc
+	VZEROUPPER
+	RET

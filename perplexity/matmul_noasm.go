@@ -48,3 +48,27 @@ func q8KApply(dst, x *float32, n int, iscale, d float32) {
 func q80Apply(dst, x *float32, n int, id, d float32) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func dot4x1t16(x *float32, w *float32, ldw int, k int, dst *float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func q0dot(w, x *int8, dw, dx *float32, nb int) float32 {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func faScores(q *float32, kt *float32, d int, out *float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func faPV(p *float32, v *float32, ldv, n, d int, out *float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func i8lanes(w, x *int8, n int, out *int32) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func i8lanesSc(w, x *int8, sc *int16, n, per int, out *int32) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -18,6 +18,7 @@ type Model struct {
 	neox                     bool      // rotate halves (NEOX) instead of adjacent pairs (NORM)
 	ropeDims                 int       // rotated dimensions per head
 	invFreq                  []float64 // ropeDims/2 inverse frequencies, scaling applied
+	ggmlRope                 *ggmlRope // llama.cpp's float32 rope tables (GGUF), nil: none
 	tokEmbd, output          *weight
 	outNorm                  []float32
 	layers                   []layerWeights
@@ -172,6 +173,9 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	} else if fm.invFreq, err = ropeFrequencies(base, fm.ropeDims, p.RopeScaling, freqFactors); err != nil {
 		return nil, errf("%v", err)
 	}
+	if m.Format == graph.FormatGGUF {
+		fm.ggmlRope = newGGMLRope(base, fm.ropeDims, p.RopeScaling, freqFactors)
+	}
 
 	loadW := func(name string, rows, cols int) (*weight, error) {
 		t, err := get(name)
@@ -293,6 +297,16 @@ var expandBudget int64 = 1 << 30
 // expandAtLoad decodes every encoded weight to float32 once when all of
 // them together fit budget bytes. The encoded bytes are then dropped (the
 // Q4_1/Q5_1 block minimums stay for the activation emulation).
+// keepCodes reports whether expanded weights of type t keep their stored
+// bytes: the llama.cpp emulation multiplies their integer codes (orderQ0).
+func keepCodes(t graph.Type) bool {
+	switch t {
+	case graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1, graph.Q8_0, graph.Q2_K, graph.Q3_K, graph.Q4_K, graph.Q5_K, graph.Q6_K:
+		return true
+	}
+	return false
+}
+
 func (fm *Model) expandAtLoad(budget int64) {
 	var ws []*weight
 	seen := map[*weight]bool{}
@@ -326,7 +340,10 @@ func (fm *Model) expandAtLoad(budget int64) {
 		w := ws[i]
 		f := make([]float32, w.rows*w.cols)
 		w.dequantRows(f, 0, w.rows)
-		w.f32, w.raw = f, nil
+		w.f32 = f
+		if !keepCodes(w.typ) {
+			w.raw = nil
+		}
 	})
 }
 

@@ -59,6 +59,78 @@
 // the quantized GGUF files onto llama-perplexity's figure (Q6_K: 0.03%
 // off instead of 0.14%).
 //
+// Bit-exact emulation (matmul_order.go, attention_ggml.go, rope_ggml.go,
+// libm.go): with the llama.cpp activation rounding on, the forward pass
+// also reproduces the float arithmetic of ggml's CPU kernels as the
+// reference build runs them (llama.cpp 34af94cd, gcc 12, glibc, x86-64
+// with AVX-512, AVX512-VNNI and AVX512-BF16; -t 2, batch = ctx):
+//   - RMSNorm: each square rounded to float32 before the float64 sum,
+//     scale 1/sqrtf(mean+eps) in float32.
+//   - RoPE: ggml_rope_cache_init's float32 angles (p·θ_scale^i by repeated
+//     float32 products, θ_scale = powf(base, −2/dims)), glibc's sinf/cosf,
+//     and the rotation contracted to fused multiply-adds as gcc compiles
+//     rotate_pairs.
+//   - Matrix products, by weight type and op: F32 and F16 ggml_mul_mat run
+//     tinyBLAS<16> (16 lanes of fused multiply-adds, _mm512_reduce_add_ps);
+//     BF16 runs tinyBLAS<32> with VDPBF16PS for ggml_mul_mat and
+//     ggml_vec_dot_bf16 (VDPBF16PS into two accumulators, float64 sum) for
+//     ggml_mul_mat_id (routed experts) and where tinyBLAS declines; Q8_0,
+//     Q4_1, Q5_0, Q5_1 and Q4_0 with a row count not a multiple of 8 run
+//     tinyBLAS_Q0_AVX or ggml_vec_dot_*_q8_* (exact integer sums of 4 codes
+//     per lane, one fused multiply-add of fp16(d_w)·fp16(d_x) per block and
+//     lane, hsum_float_8, the Q8_1 block sums for the minimums); Q3_K, Q5_K
+//     and Q6_K run ggml_vec_dot_q*_K_q8_K (AVX2: 8 integer lanes per block
+//     of 256, one fused multiply-add per block and lane). Q4_0, Q4_K and
+//     Q2_K with a row count that is a multiple of 8 are repacked and run
+//     repack.cpp's GEMM (ggml_mul_mat, token rows in groups of 4) or GEMV
+//     (routed experts, the rows left over): one float32 accumulator per
+//     output, plus one for the K-quant minimums, taking the integer sums of
+//     a block (Q4_0), of 64 (Q4_K) or 128 (Q2_K) elements in the GEMM and
+//     of 256 in the K-quant GEMVs.
+//   - Attention: llama-perplexity enables flash attention on the CPU; its
+//     tiled kernel (query batches of 64 rows or more) chains the scores'
+//     fused multiply-adds over the head dimension, runs an online softmax
+//     over key tiles of 64 with ggml_v_expf and glibc's expf for the
+//     rescaling, and chains the value sums' fused multiply-adds.
+//   - SwiGLU: ggml_v_silu on groups of 16, x/(1+expf(−x)) for the rest; the
+//     router softmax: ggml_vec_soft_max_f32 (glibc's expf below 16 experts).
+//
+// With these, the logits of the first chunk of qwen3moe-tiny (bf16, Q8_0,
+// Q4_K_M) equal llama.cpp's to the bit (compared with its intermediate
+// tensors through the eval callback), and every file llama-quantize made of
+// kjv-llama (bf16, Q8_0, Q6_K, Q5_K_M, Q5_K_S, Q5_1, Q5_0, Q4_K_M, Q4_K_S,
+// Q4_1, Q4_0, Q3_K_M, Q2_K), qwen3-tiny, qwen3moe-tiny and mixtral-tiny
+// gives llama-perplexity's printed figures to the last digit.
+//
+// Why it matters: in a dense model a last-bit difference stays small, and
+// the PPL agreed within about 1e-4 without this. A routed-experts layer
+// keeps the top k router probabilities of each token; a last-bit
+// difference anywhere upstream grows through the F16 KV cache and the BF16
+// or 8-bit activation roundings (one flipped rounding is 2^-11 to 2^-8
+// relative), and sooner or later a near-tie between two experts goes the
+// other way, which changes that token's FFN output by a large amount. On
+// qwen3moe-tiny bf16, 5 of 16000 routing decisions went the other way
+// before (the float64 rope angles were the largest source), one of them
+// moving the total NLL by 1.0: 3.6e-4 of the PPL.
+//
+// Not emulated, so off by float summation order (which routing amplifies
+// to about 1e-4 relative and more): the i-quants and the other types no
+// reference file uses (TQ*, MXFP4, IQ4_NL, repacked or not), F32/F16
+// products of a single token (ggml_vec_dot), the non-tiled flash attention
+// of batches under 64 rows (or head sizes not a multiple of 16), Gemma 3's
+// and Phi-3's own steps (not compared with llama.cpp's tensors), and
+// VDPBF16PS's flushing of subnormal inputs to zero. The kernels, and so the
+// figures, are those of the reference machine: llama.cpp built for another
+// instruction set (AVX2 only, no AVX512-BF16, ARM) sums in other orders,
+// and its own figures for MoE models would move by routing flips as well
+// (not measured here). The exact orders cost speed: the K-quant and
+// repacked products combine their integer lanes in Go and the others run
+// narrower AVX2 kernels than the fast ones; on kjv-llama
+// (BenchmarkPerplexityGGUF, 8 chunks, 2 threads, on a shared 2-core
+// machine) bf16 went from about 7300 to 3900 tokens/s, Q8_0 from 6800 to
+// 3400 and Q4_K_M from 7600 to 1800. Float32 activations
+// (ActivationsFloat32, and HF/MLX models) keep the fast kernels.
+//
 // Method (tools/perplexity/perplexity.cpp perplexity() at llama.cpp
 // 34af94cd): the text is tokenized once with BOS first; n_chunk =
 // tokens/ctx (at most Options.Chunks); each chunk's first token is

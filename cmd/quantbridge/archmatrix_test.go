@@ -27,6 +27,22 @@ var archFixtures = []struct{ name, arch string }{
 	{"phi3-tiny", "phi3"},
 }
 
+// archPPLTolerance is the relative difference allowed between quantbridge's
+// perplexity of a GGUF and llama-perplexity's. For the llama-family,
+// Qwen3 and routed-experts fixtures the forward pass reproduces llama.cpp's
+// CPU kernels bit for bit for every type of the matrix (see package
+// perplexity), so the figures agree to the 4 decimals llama-perplexity
+// prints; without that, routed experts amplified float summation order
+// into differences of up to 1e-3 (a last-bit change of a router logit picks
+// another expert). The other fixtures keep 1e-3.
+func archPPLTolerance(fixture string) float64 {
+	switch fixture {
+	case "qwen3-tiny", "qwen3moe-tiny", "mixtral-tiny":
+		return 1e-5
+	}
+	return 1e-3
+}
+
 // archRef is the part of testdata/arch/reference.json the matrix uses.
 type archRef struct {
 	NTokens     int  `json:"n_tokens"`
@@ -262,7 +278,7 @@ func TestArchitectureMatrix(t *testing.T) {
 			}
 			for typ, f := range files {
 				r := ref.GGUF[typ].PPL
-				tol := 1e-3
+				tol := archPPLTolerance(fx.name)
 				if got, ok := ppl(f); ok {
 					w := r.PPL
 					t.Logf("ppl %s %.4f, llama-perplexity %.4f (rel %.1e)", typ, got, w, relDiff(got, w))
