@@ -84,7 +84,7 @@ var Llama = &Arch{
 		}
 	},
 	GGUFKV:   llamaKV,
-	Verified: "HF → GGUF byte-identical to convert_hf_to_gguf.py (kjv-llama, llama3 BPE with rope scaling); 12 llama-quantize types byte-identical; MLX affine bit-identical to mlx; ppl = transformers fp32 and llama-perplexity (≤ 0.08%). Mixtral (mixtral-tiny, 8 experts top 2): HF → GGUF BF16 byte-identical, 8 llama-quantize types byte-identical, round trips exact, ppl = transformers fp32 (2e-8) and llama-perplexity (≤ 9.7e-4)",
+	Verified: "HF → GGUF byte-identical to convert_hf_to_gguf.py (kjv-llama, llama3 BPE with rope scaling); 12 llama-quantize types byte-identical; MLX affine bit-identical to mlx; ppl = transformers fp32 and llama-perplexity (all 13 kjv types ≤ 1.5e-6). Mixtral (mixtral-tiny, 8 experts top 2): HF → GGUF BF16 byte-identical, 8 llama-quantize types byte-identical, round trips exact, ppl = transformers fp32 (2e-8) and llama-perplexity (≤ 5.7e-6)",
 }
 
 func init() { Register(Llama) }

@@ -34,7 +34,7 @@ var Qwen3 = &Arch{
 		return nil
 	},
 	Features: Features{QKNorm: true},
-	Verified: "qwen3-tiny (q/k norm, head_dim 48 ≠ hidden/heads, tied): HF → GGUF BF16 byte-identical to convert_hf_to_gguf.py; 8 llama-quantize types byte-identical; MLX and HF round trips exact; ppl = transformers fp32 (4e-8) and llama-perplexity (≤ 1.7e-4); token ids = HF",
+	Verified: "qwen3-tiny (q/k norm, head_dim 48 ≠ hidden/heads, tied): HF → GGUF BF16 byte-identical to convert_hf_to_gguf.py; 8 llama-quantize types byte-identical; MLX and HF round trips exact; ppl = transformers fp32 (4e-8) and llama-perplexity (≤ 1e-6: llama.cpp's CPU arithmetic emulated bit for bit); token ids = HF",
 }
 
 func init() { Register(Qwen3) }

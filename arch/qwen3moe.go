@@ -63,7 +63,7 @@ var Qwen3MoE = &Arch{
 	},
 	MLXQuant: qwen3MoEMLXQuant,
 	Features: Features{QKNorm: true, MoE: true},
-	Verified: "qwen3moe-tiny (8 experts, top 2, norm_topk_prob): HF → GGUF BF16 byte-identical (3-D ffn_*_exps); 8 llama-quantize types byte-identical; MLX (switch_mlp, 8-bit router) and HF round trips exact; ppl = transformers fp32 (3e-8) and llama-perplexity (≤ 8.7e-4); token ids = HF. Dense layers (mlp_only_layers) read and evaluated, refused for GGUF (llama.cpp cannot load them)",
+	Verified: "qwen3moe-tiny (8 experts, top 2, norm_topk_prob): HF → GGUF BF16 byte-identical (3-D ffn_*_exps); 8 llama-quantize types byte-identical; MLX (switch_mlp, 8-bit router) and HF round trips exact; ppl = transformers fp32 (3e-8) and llama-perplexity (≤ 3.2e-6); token ids = HF. Dense layers (mlp_only_layers) read and evaluated, refused for GGUF (llama.cpp cannot load them)",
 }
 
 func init() { Register(Qwen3MoE) }

@@ -299,8 +299,13 @@ func checkUnseenGGUF(t *testing.T, name, typ string, m *graph.Model, ref *unseen
 		t.Errorf("%s %s: %d running values, llama-perplexity printed %d", name, typ, len(res.Running), len(want.Running))
 	}
 	for i := 0; i < len(res.Running) && i < len(want.Running); i++ {
-		// llama-perplexity prints 4 decimals.
-		if d := math.Abs(res.Running[i] - want.Running[i]); d > 1e-3*want.Running[i]+5e-5 {
+		// llama-perplexity prints 4 decimals. The running value of chunk
+		// i averages i chunks, so where llama.cpp's arithmetic is not
+		// emulated bit for bit (Phi-3's longrope path) the first chunks
+		// may differ more than the final value: 0.1%·√(n/i), as the kjv
+		// test allows.
+		tol := 1e-3 * math.Sqrt(float64(len(want.Running))/float64(i+1))
+		if d := math.Abs(res.Running[i] - want.Running[i]); d > tol*want.Running[i]+5e-5 {
 			t.Errorf("%s %s: running value %d: %.4f, llama-perplexity %.4f", name, typ, i+1, res.Running[i], want.Running[i])
 			break
 		}
