@@ -86,7 +86,10 @@ func TestNonRegularInput(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "in.gguf")
 	if err := mkfifo(fifo); err != nil {
-		t.Skip(err)
+		if haveFifo {
+			t.Fatal(err)
+		}
+		t.Skip(err) // no named pipes on this platform
 	}
 	for _, out := range []string{filepath.Join(dir, "out.gguf"), filepath.Join(dir, "out")} {
 		done := make(chan error, 1)
