@@ -118,19 +118,7 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 // (d = amax/127 in float32), whereas the dequantized form gives
 // m·fp16(d)·Σq_a.
 func q81Correction(x []float32) float32 {
-	var amax float32
-	for _, v := range x {
-		amax = max(amax, float32(math.Abs(float64(v))))
-	}
-	d := amax / 127
-	var id float32
-	if amax != 0 {
-		id = 127 / amax
-	}
-	var sum int32
-	for _, v := range x {
-		sum += int32(math.RoundToEven(float64(v * id)))
-	}
+	d, sum := q81Codes(x)
 	s := quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sum)))
 	dh := quantize.FP16ToFP32(quantize.FP32ToFP16(d))
 	return s - dh*float32(sum)
@@ -139,20 +127,26 @@ func q81Correction(x []float32) float32 {
 // q81Sum is the s field quantize_row_q8_1 stores for a block of 32:
 // fp16(d·Σq) with d = amax/127 in float32.
 func q81Sum(x []float32) float32 {
+	d, sum := q81Codes(x)
+	return quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sum)))
+}
+
+// q81Codes is quantize_row_q8_1's scale d = amax/127 (float32) of a block
+// and the sum of its rounded codes.
+func q81Codes(x []float32) (d float32, sum int32) {
 	var amax float32
 	for _, v := range x {
 		amax = max(amax, float32(math.Abs(float64(v))))
 	}
-	d := amax / 127
+	d = amax / 127
 	var id float32
 	if amax != 0 {
 		id = 127 / amax
 	}
-	var sum int32
 	for _, v := range x {
 		sum += int32(math.RoundToEven(float64(v * id)))
 	}
-	return quantize.FP16ToFP32(quantize.FP32ToFP16(d * float32(sum)))
+	return d, sum
 }
 
 // addMinCorrection adds Σ_b mins[r,b]·corr[t,b] to dst[t,r] (the Q8_1 block
