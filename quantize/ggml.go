@@ -53,10 +53,14 @@ func toPlain(t dtype.Type) bool {
 
 // CanQuantize reports whether QuantizeRow and FromFloat32 can encode t: the
 // block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K, Q8_K and the
-// plain types F32, F16, BF16, F64, I8..I64, U8..U64.
+// plain types F32, F16, BF16, F64, I8..I64, U8..U64, and the weighted
+// (IQ, TQ) types that run without an importance matrix.
 func CanQuantize(t dtype.Type) bool {
-	_, ok := quantizers[t]
-	return ok || fromPlain(t)
+	if _, ok := quantizers[t]; ok || fromPlain(t) {
+		return true
+	}
+	_, ok := weightedQuantizers[t]
+	return ok && !RequiresImatrix(t)
 }
 
 // CanDequantize reports whether DequantizeRow and ToFloat32 can decode t:
@@ -131,6 +135,9 @@ func QuantizeRow(dst []byte, src []float32, t dtype.Type) error {
 	if !ok {
 		if fromPlain(t) {
 			return FromFloat32(dst, src, t)
+		}
+		if _, ok := weightedQuantizers[t]; ok {
+			return QuantizeRowWeighted(dst, src, nil, t) // an IQ type's default weighting
 		}
 		return fmt.Errorf("quantize: cannot encode type %v", t)
 	}
@@ -251,6 +258,9 @@ func ToFloat32(dst []float32, src []byte, t dtype.Type) error {
 // integer types require every value to be an integer in the type's range.
 func FromFloat32(dst []byte, src []float32, t dtype.Type) error {
 	if _, ok := quantizers[t]; ok {
+		return QuantizeRow(dst, src, t)
+	}
+	if _, ok := weightedQuantizers[t]; ok {
 		return QuantizeRow(dst, src, t)
 	}
 	if !fromPlain(t) {
