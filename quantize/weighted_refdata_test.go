@@ -157,3 +157,26 @@ func TestReproduceLlamaQuantizeImatrix(t *testing.T) {
 		})
 	}
 }
+
+// IQ4_NL and IQ4_XS also run without an importance matrix (weights x²):
+// llama-quantize's outputs without --imatrix are reproduced byte for byte.
+func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
+	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	for _, name := range []string{"IQ4_NL", "IQ4_XS"} {
+		t.Run(name, func(t *testing.T) {
+			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama."+name+".gguf"))
+			counts := reproduceWeighted(t, src, out, nil, nil)
+			total := 0
+			var log []string
+			for _, typ := range sortedTypes(counts) {
+				c := counts[typ]
+				log = append(log, fmt.Sprintf("%v: %d tensors (%d rows)", typ, c[0], c[1]))
+				total += c[0]
+			}
+			t.Logf("identical: %s", strings.Join(log, ", "))
+			if total != len(out.Tensors) || total == 0 {
+				t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
+			}
+		})
+	}
+}
