@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -178,5 +179,71 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 				t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
 			}
 		})
+	}
+}
+
+// TestGenerateWeightedGolden writes testdata/quant/golden_weighted.bin (run
+// with -update): for each type with a weighted quantizer, two rows of the
+// first tensor of that type with an importance vector and 256-value rows,
+// plus one row of a 768-value ffn_down tensor for the legacy types (their
+// weights use the whole row's mean square), from the --imatrix reference
+// files; and IQ4_NL/IQ4_XS rows from the files made without an imatrix.
+// Without -update it checks that the committed file is what it would write.
+func TestGenerateWeightedGolden(t *testing.T) {
+	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	imatrix := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	var cases []weightedCase
+	done := map[string]bool{}
+	collect := func(file string, imatrix map[string][]float32) {
+		out := openGGUF(t, testref.Shared(t, "imatrix", file))
+		reproduceWeighted(t, src, out, imatrix, func(name string, typ dtype.Type, n int, in, w []float32, want []byte) {
+			if !quantize.CanQuantizeWeighted(typ) || (imatrix != nil) != (w != nil) {
+				return
+			}
+			if w == nil && typ != dtype.IQ4_NL && typ != dtype.IQ4_XS {
+				return // golden.bin has the reference quantizers
+			}
+			rb := len(want) / (len(in) / n)
+			key := fmt.Sprintf("%v/%d/%v", typ, n, w != nil)
+			rows := 2
+			if n != 256 {
+				legacy := typ == dtype.Q4_0 || typ == dtype.Q4_1 || typ == dtype.Q5_0 || typ == dtype.Q5_1
+				if !legacy || !strings.Contains(name, "ffn_down") {
+					return
+				}
+				rows = 1
+			}
+			if done[key] {
+				return
+			}
+			done[key] = true
+			cases = append(cases, weightedCase{
+				Name: fmt.Sprintf("%s/%s[0:%d]/%v", strings.TrimSuffix(file, ".gguf"), name, rows, typ),
+				Type: typ, N: n, Rows: rows,
+				In: in[:rows*n], Weights: w, Want: want[:rows*rb],
+			})
+		})
+	}
+	for _, name := range kjvImatrixFiles {
+		collect("kjv-llama.imatrix."+name+".gguf", imatrix)
+	}
+	for _, name := range []string{"IQ4_NL", "IQ4_XS"} {
+		collect("kjv-llama."+name+".gguf", nil)
+	}
+	data := encodeWeightedGolden(cases)
+	path := testref.Local(t, "quant", "golden_weighted.bin")
+	if *update {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s: %d cases, %d bytes", path, len(cases), len(data))
+		return
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, data) {
+		t.Errorf("%s is stale: run go test -tags refdata -run TestGenerateWeightedGolden ./quantize/ -update", path)
 	}
 }
