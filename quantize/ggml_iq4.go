@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"encoding/binary"
+	"math"
 
 	"github.com/quantbridge/quantbridge/dtype"
 )
@@ -20,30 +21,107 @@ func init() {
 	weightedQuantizers[dtype.IQ4_XS] = QuantizeIQ4XS
 }
 
-// iq4Index is ggml's best_index_int8 on kvalues_iq4nl: the index of the
-// value nearest x (the lower one on ties), by binary search.
+// iq4Index is ggml's best_index_int8 on kvalues_iq4nl: 0 for x <= -127,
+// 15 for x >= 113 (and NaN), else, with ml the index of the largest value
+// <= x, ml or ml+1 by C's float32 test x-val[ml] < val[ml+1]-x.
+//
+// That test is monotonic in x, so between val[k] and val[k+1] it picks k+1
+// exactly from a threshold float iq4Thresholds[k] on, and the code is the
+// number of thresholds <= x. The thresholds are more than 1 apart, so the
+// cell of floats that C's truncation int32(x) maps to holds at most one:
+// the code is the count below the cell plus x >= the cell's threshold,
+// two table lookups (iq4Cells). TestIQ4IndexMatchesSearch checks it
+// against the binary search.
 func iq4Index(x float32) uint8 {
-	v := &kvaluesIQ4NL
-	if x <= float32(v[0]) {
-		return 0
-	}
-	if x >= float32(v[15]) {
+	if x != x {
 		return 15
 	}
-	ml, mu := 0, 15
-	for mu-ml > 1 {
-		mav := (ml + mu) / 2
-		if x < float32(v[mav]) {
-			mu = mav
-		} else {
-			ml = mav
-		}
+	if x < -127 {
+		x = -127
 	}
-	if x-float32(v[mu-1]) < float32(v[mu])-x {
-		return uint8(mu - 1)
+	if x > 113 {
+		x = 113
 	}
-	return uint8(mu)
+	c := &iq4Cells[uint8(int32(x)+127)]
+	r := c.base
+	if x >= c.thr {
+		r++
+	}
+	return r
 }
+
+// iq4Cell is the cell of the floats x with int32(x) == t, at index t+127:
+// the number of thresholds below every x in it and the threshold inside
+// it (+Inf if none).
+type iq4Cell struct {
+	thr  float32
+	base uint8
+}
+
+// iq4Better is best_index_int8's last test: whether x, between val[k] and
+// val[k+1], is coded k+1.
+func iq4Better(x float32, k int) bool {
+	return !(x-float32(kvaluesIQ4NL[k]) < float32(kvaluesIQ4NL[k+1])-x)
+}
+
+// iq4Thresholds[k] is the smallest float in [val[k], val[k+1]) that
+// best_index_int8 codes k+1.
+var iq4Thresholds = func() (t [15]float32) {
+	for k := range t {
+		x := float32(kvaluesIQ4NL[k]+kvaluesIQ4NL[k+1]) / 2
+		for iq4Better(x, k) {
+			x = math.Nextafter32(x, -1000)
+		}
+		for !iq4Better(x, k) {
+			x = math.Nextafter32(x, 1000)
+		}
+		t[k] = x
+	}
+	return t
+}()
+
+var iq4Cells = func() (cells [256]iq4Cell) {
+	count := func(x float32) (n uint8) {
+		for _, t := range iq4Thresholds {
+			if x >= t {
+				n++
+			}
+		}
+		return n
+	}
+	for t := int32(-127); t <= 113; t++ {
+		// The floats x in -127..113 with int32(x) == t: [t, t+1) for t > 0,
+		// (t-1, t] for t < 0, (-1, 1) for t = 0.
+		lo, hi := float32(t), float32(t)
+		switch {
+		case t > 0:
+			hi = math.Nextafter32(float32(t+1), 0)
+		case t < 0:
+			lo = math.Nextafter32(float32(t-1), 0)
+		default:
+			lo, hi = math.Nextafter32(-1, 0), math.Nextafter32(1, 0)
+		}
+		lo, hi = max(lo, -127), min(hi, 113)
+		c := iq4Cell{thr: float32(math.Inf(1)), base: count(lo)}
+		switch count(hi) - c.base {
+		case 0:
+		case 1:
+			c.thr = iq4Thresholds[c.base]
+		default:
+			panic("quantize: two IQ4 thresholds in one cell")
+		}
+		cells[uint8(t+127)] = c
+	}
+	return cells
+}()
+
+// kvaluesIQ4NLF is kvaluesIQ4NL as float32.
+var kvaluesIQ4NLF = func() (f [16]float32) {
+	for i, v := range kvaluesIQ4NL {
+		f[i] = float32(v)
+	}
+	return f
+}()
 
 // iq4BlockScale is the per-block part of quantize_row_iq4_nl_impl (ntry 7)
 // for one block of 32 values xb with weights w: the best scale, and the
@@ -60,14 +138,13 @@ func iq4BlockScale(xb, w *[32]float32, L *[32]uint8) (float32, bool) {
 	if amax < groupMaxEps {
 		return 0, false
 	}
-	v0 := float32(kvaluesIQ4NL[0])
-	d := -max / v0
+	d := -max / kvaluesIQ4NLF[0]
 	id := 1 / d
 	var sumqx, sumq2 float32
 	for j, x := range xb {
 		l := iq4Index(id * x)
 		L[j] = l
-		q := float32(kvaluesIQ4NL[l])
+		q := kvaluesIQ4NLF[l&15]
 		wq := float32(w[j] * q)
 		sumqx += float32(wq * x)
 		sumq2 += float32(wq * q)
@@ -78,20 +155,39 @@ func iq4BlockScale(xb, w *[32]float32, L *[32]uint8) (float32, bool) {
 	}
 	best := d * sumqx
 	for itry := -ntry; itry <= ntry; itry++ {
-		id = float32(itry+int(kvaluesIQ4NL[0])) / max
-		sumqx, sumq2 = 0, 0
-		for j, x := range xb {
-			q := float32(kvaluesIQ4NL[iq4Index(id*x)])
-			wq := float32(w[j] * q)
-			sumqx += float32(wq * x)
-			sumq2 += float32(wq * q)
-		}
+		sumqx, sumq2 := iq4Sums(xb, w, float32(itry+int(kvaluesIQ4NL[0]))/max)
 		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
 			d = sumqx / sumq2
 			best = d * sumqx
 		}
 	}
 	return d, true
+}
+
+// iq4Sums is one candidate scale's sums, sumqx = Σ w·q·x and sumq2 =
+// Σ w·q², q the value nearest id·x (C's order: (w*q)*x, (w*q)*q). id and x
+// are finite here, so NaN never reaches the lookup.
+func iq4Sums(xb, w *[32]float32, id float32) (sumqx, sumq2 float32) {
+	for j := range 32 {
+		x := xb[j]
+		al := id * x
+		if al < -127 {
+			al = -127
+		}
+		if al > 113 {
+			al = 113
+		}
+		c := &iq4Cells[uint8(int32(al)+127)]
+		k := c.base
+		if al >= c.thr {
+			k++
+		}
+		q := kvaluesIQ4NLF[k&15]
+		wq := float32(w[j] * q)
+		sumqx += float32(wq * x)
+		sumq2 += float32(wq * q)
+	}
+	return sumqx, sumq2
 }
 
 // iq4Weights fills w with the block's weights: qw * sqrtf(sigma2 + x²), or
