@@ -43,11 +43,14 @@ func iq4Index(x float32) uint8 {
 		x = 113
 	}
 	c := &iq4Cells[uint8(int32(x)+127)]
-	r := c.base
-	if x >= c.thr {
-		r++
-	}
-	return r
+	return c.base + iq4Step(x, c.thr)
+}
+
+// iq4Step is 1 if x >= thr else 0, without a branch: x-thr is >= +0 or
+// negative exactly as x >= thr or not (a difference of distinct floats is
+// never zero; x-Inf is -Inf).
+func iq4Step(x, thr float32) uint8 {
+	return uint8(math.Float32bits(x-thr)>>31) ^ 1
 }
 
 // iq4Cell is the cell of the floats x with int32(x) == t, at index t+127:
@@ -178,11 +181,7 @@ func iq4Sums(xb, w *[32]float32, id float32) (sumqx, sumq2 float32) {
 			al = 113
 		}
 		c := &iq4Cells[uint8(int32(al)+127)]
-		k := c.base
-		if al >= c.thr {
-			k++
-		}
-		q := kvaluesIQ4NLF[k&15]
+		q := kvaluesIQ4NLF[(c.base+iq4Step(al, c.thr))&15]
 		wq := float32(w[j] * q)
 		sumqx += float32(wq * x)
 		sumq2 += float32(wq * q)
