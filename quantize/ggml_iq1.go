@@ -99,7 +99,7 @@ func quantizeIQ1S(dst []byte, x, qw []float32) {
 		clear(y)
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(2*iqSumX2(xbl)) / qkK
+		sigma2 := float32(float32(2*iqSumX2(xbl)) / qkK) // rounded: the division becomes a product
 		for ib := range qkK / blockSize {
 			xb := xbl[blockSize*ib : blockSize*ib+blockSize]
 			qwb := qw[qkK*ibl+blockSize*ib : qkK*ibl+blockSize*ib+blockSize]
@@ -258,7 +258,7 @@ func quantizeIQ1M(dst []byte, x, qw []float32) {
 		qs, qh := y[0:32], y[32:48]
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(2*iqSumX2(xbl)) / qkK
+		sigma2 := float32(float32(2*iqSumX2(xbl)) / qkK) // rounded: the division becomes a product
 		qwBlock := func(ib int) []float32 {
 			if qw == nil {
 				return nil

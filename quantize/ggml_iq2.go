@@ -414,7 +414,7 @@ func quantizeIQ2XXS(dst []byte, x, qw []float32) {
 		q2 = [16]uint32{}
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := iqSumX2(xbl) / qkK
+		sigma2 := float32(iqSumX2(xbl) / qkK) // rounded: the division becomes a product
 		for ib := range 8 {
 			xb := xbl[32*ib : 32*ib+32]
 			qwb := qw[qkK*ibl+32*ib : qkK*ibl+32*ib+32]
@@ -578,7 +578,7 @@ func quantizeIQ2XS(dst []byte, x, qw []float32) {
 		q2 = [32]uint16{}
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := iqSumX2(xbl) / qkK
+		sigma2 := float32(iqSumX2(xbl) / qkK) // rounded: the division becomes a product
 		for ib := range 16 {
 			xb := xbl[16*ib : 16*ib+16]
 			qwb := qw[qkK*ibl+16*ib : qkK*ibl+16*ib+16]
@@ -652,7 +652,7 @@ func quantizeIQ2S(dst []byte, x, qw []float32) {
 		clear(y)
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(2*iqSumX2(xbl)) / qkK
+		sigma2 := float32(float32(2*iqSumX2(xbl)) / qkK) // rounded: the division becomes a product
 		for ib := range 16 {
 			xb := xbl[16*ib : 16*ib+16]
 			if qw != nil {
