@@ -69,7 +69,7 @@ func iq1FindBestNeighbour2(g *iq2Lattice, neigh []uint16, xval, weight []float32
 		}
 	}
 	if index < 0 {
-		panic(fmt.Sprintf("quantize: no IQ1 grid neighbour at a finite distance (scale %g)", scale))
+		panic(searchFailure(fmt.Sprintf("no IQ1 grid neighbour at a finite distance (scale %g)", scale)))
 	}
 	for i, q := range g.grid[index] {
 		L[i] = (q - 1) / 2

@@ -146,6 +146,27 @@ func newIQ2Lattice(kgrid []uint16, nwant int) *iq2Lattice {
 	return g
 }
 
+// searchFailure is where ggml's IQ searches abort (GGML_ASSERT, "Oops"):
+// with weights or values that make every distance NaN or infinite. The
+// quantizers panic with it and runWeighted turns it into an error.
+type searchFailure string
+
+// runWeighted runs a weighted quantizer, returning its search failure as
+// an error (wrapping ErrInvalidData) where ggml would abort.
+func runWeighted(q weightedQuantFunc, dst []byte, src, weights []float32) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(searchFailure)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%w: the search failed (llama.cpp aborts here): %s", ErrInvalidData, string(f))
+		}
+	}()
+	q(dst, src, weights)
+	return nil
+}
+
 // iq2Neighbours returns the grid indices at the nwant smallest distances
 // from a point (lo and hi: the distance rows of its low and high byte), by
 // distance, then index: the order of iq2xs_init_impl's qsort.
@@ -207,7 +228,7 @@ func iq2FindBestNeighbour(g *iq2Lattice, neigh []uint16, xval, weight []float32,
 		}
 	}
 	if index < 0 {
-		panic(fmt.Sprintf("quantize: no grid neighbour at a finite distance (scale %g)", scale))
+		panic(searchFailure(fmt.Sprintf("no grid neighbour at a finite distance (scale %g)", scale)))
 	}
 	for i, q := range g.grid[index] {
 		L[i] = (q - 1) / 2
@@ -387,7 +408,7 @@ func iq2Pack(L []int8) uint16 {
 func (g *iq2Lattice) onGrid(u uint16) int {
 	gi := g.kmap[u]
 	if gi < 0 {
-		panic(fmt.Sprintf("quantize: found point %d not on grid", u))
+		panic(searchFailure(fmt.Sprintf("found point %d not on grid", u)))
 	}
 	return int(gi)
 }

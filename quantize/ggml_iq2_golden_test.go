@@ -216,3 +216,53 @@ func TestIQ2ValidateRow(t *testing.T) {
 		}
 	}
 }
+
+// Hostile importance vectors (NaN, infinite, negative, huge, zero) and
+// huge values never crash the IQ2/IQ1 searches: where ggml would abort,
+// QuantizeRowWeighted returns an error wrapping ErrInvalidData; otherwise
+// the row passes validation.
+func TestIQ2HostileWeights(t *testing.T) {
+	src := make([]float32, 512)
+	for i := range src {
+		src[i] = float32(math.Sin(float64(i)*0.7)) * float32(1+i%5)
+	}
+	big := make([]float32, len(src))
+	for i, v := range src {
+		big[i] = v * 1e9
+	}
+	fill := func(v float32) []float32 {
+		w := make([]float32, len(src))
+		for i := range w {
+			w[i] = v
+			if i%3 == 0 {
+				w[i] = 1
+			}
+		}
+		return w
+	}
+	weights := map[string][]float32{
+		"nan": fill(float32(math.NaN())), "inf": fill(float32(math.Inf(1))), "negative": fill(-1),
+		"huge": fill(1e38), "zero": make([]float32, len(src)), "one": fill(1),
+	}
+	failed := 0
+	for _, typ := range []dtype.Type{dtype.IQ2_XXS, dtype.IQ2_XS, dtype.IQ2_S, dtype.IQ1_S, dtype.IQ1_M} {
+		for name, w := range weights {
+			for xname, x := range map[string][]float32{"plain": src, "big": big} {
+				dst := make([]byte, 2*typ.TypeSize())
+				err := quantize.QuantizeRowWeighted(dst, x, w, typ)
+				if err != nil && !errors.Is(err, quantize.ErrInvalidData) {
+					t.Errorf("%v %s weights, %s values: %v", typ, name, xname, err)
+				}
+				if err != nil {
+					failed++
+				}
+				if name == "one" && xname == "plain" && err != nil {
+					t.Errorf("%v: ordinary row: %v", typ, err)
+				}
+			}
+		}
+	}
+	if failed == 0 {
+		t.Error("no hostile case failed: NaN weights should make the searches fail")
+	}
+}
