@@ -30,4 +30,10 @@
 // Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
 // Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
 // types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
+//
+// The 2-bit and 1-bit lattice types IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M
+// (ggml_iq2.go, ggml_iq1.go) quantize through QuantizeRowWeighted with an
+// importance vector, byte-identical to llama-quantize --imatrix (IQ2_S and
+// IQ1_M also without one, as ggml's default weighting), and dequantize like
+// ggml's dequantize_row_iq2_xxs etc., bit for bit.
 package quantize
