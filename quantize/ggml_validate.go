@@ -22,6 +22,7 @@ var f16Fields = map[dtype.Type][]int{
 	dtype.Q8_0: {0}, dtype.Q8_1: {0}, // Q8_1's s = d*sum(q) may overflow; ggml does not check Q8_1
 	dtype.Q2_K: {80, 82}, dtype.Q3_K: {108}, dtype.Q4_K: {0, 2}, dtype.Q5_K: {0, 2}, dtype.Q6_K: {208},
 	dtype.IQ4_NL: {0}, dtype.IQ4_XS: {0},
+	dtype.IQ3_XXS: {0}, dtype.IQ3_S: {0}, dtype.TQ1_0: {52}, dtype.TQ2_0: {64},
 }
 
 func f16Problem(h uint16) string {
