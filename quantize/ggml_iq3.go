@@ -37,13 +37,21 @@ const (
 // (4 levels 0..7, 3 bits each) to its grid index or, off the grid, to its
 // neighbour list, and the lists.
 type iq3Grid struct {
-	points [][4]int8    // 2l+1 per coordinate, as iq3xs_init_impl's the_grid
-	pointF [][4]float32 // the same as float32 (the searches' float q)
-	kmap   [4096]int32  // >= 0: grid index; < 0: -(offset+1) into neighbours
+	points [][4]int8   // 2l+1 per coordinate, as iq3xs_init_impl's the_grid
+	kmap   [4096]int32 // >= 0: grid index; < 0: -(offset+1) into neighbours
 	// neighbours holds, per off-grid point, a count n then n grid indices:
 	// every grid point at the nwant smallest squared distances, ordered by
 	// (distance, index) as iq3xs_init_impl's qsort leaves them.
 	neighbours []uint16
+	// nbrLevels parallels neighbours: the 4 levels (0..7) of each listed
+	// point, one per byte (0 in the count slots).
+	nbrLevels []uint32
+	// lanes holds the lists again for iq3Nearest8 (the AVX2 kernel):
+	// chunks of 8 points, 32 bytes each (the 8 points' level 0, then 1, 2,
+	// 3); the list of the off-grid point at neighbours offset off starts at
+	// lanes[laneOff[off]] (laneOff is indexed like neighbours).
+	lanes   []uint8
+	laneOff []int32
 }
 
 var (
@@ -68,26 +76,20 @@ func iq3Tables(gridSize int) *iq3Grid {
 func (g *iq3Grid) build(kgrid []uint16, nwant int) {
 	n := len(kgrid)
 	g.points = make([][4]int8, n)
-	g.pointF = make([][4]float32, n)
 	for k, v := range kgrid {
 		for i := range 4 {
-			l := int8(v>>(3*i)) & 7
-			g.points[k][i] = 2*l + 1
-			g.pointF[k][i] = float32(2*l + 1)
+			g.points[k][i] = 2*(int8(v>>(3*i))&7) + 1
 		}
 	}
 	for i := range g.kmap {
 		g.kmap[i] = -1
 	}
-	for k, p := range g.points {
-		var index int
-		for i := range 4 {
-			index |= int((p[i]-1)/2) << (3 * i)
-		}
-		g.kmap[index] = int32(k)
+	for k, v := range kgrid {
+		g.kmap[v] = int32(k) // kgrid[k] is the point's index l0 | l1<<3 | ...
 	}
-	type cand struct{ d2, j int32 }
-	dist := make([]cand, n)
+	// (distance, index) packed in one key: a total order, so sorting gives
+	// qsort's result with iq3_compare_func.
+	keys := make([]uint32, n)
 	for i := range g.kmap {
 		if g.kmap[i] >= 0 {
 			continue
@@ -102,59 +104,80 @@ func (g *iq3Grid) build(kgrid []uint16, nwant int) {
 				d := int32(p[k]) - pos[k]
 				d2 += d * d
 			}
-			dist[j] = cand{d2, int32(j)}
+			keys[j] = uint32(d2)<<16 | uint32(j)
 		}
-		// (distance, index) is a total order: any sort gives qsort's result.
-		slices.SortFunc(dist, func(a, b cand) int {
-			if a.d2 != b.d2 {
-				return int(a.d2 - b.d2)
-			}
-			return int(a.j - b.j)
-		})
+		slices.Sort(keys)
 		g.kmap[i] = -int32(len(g.neighbours) + 1)
 		start := len(g.neighbours)
 		g.neighbours = append(g.neighbours, 0)
-		d2, nhave := dist[0].d2, 1
-		for _, c := range dist {
-			if c.d2 > d2 {
+		g.nbrLevels = append(g.nbrLevels, 0)
+		d2, nhave := keys[0]>>16, 1
+		for _, key := range keys {
+			if key>>16 > d2 {
 				if nhave == nwant {
 					break
 				}
-				d2 = c.d2
+				d2 = key >> 16
 				nhave++
 			}
-			g.neighbours = append(g.neighbours, uint16(c.j))
+			j := key & 0xFFFF
+			g.neighbours = append(g.neighbours, uint16(j))
+			v := uint32(kgrid[j])
+			g.nbrLevels = append(g.nbrLevels, v&7|(v>>3&7)<<8|(v>>6&7)<<16|(v>>9&7)<<24)
 		}
 		g.neighbours[start] = uint16(len(g.neighbours) - start - 1)
 	}
+	g.laneOff = make([]int32, len(g.neighbours))
+	for off := 0; off < len(g.neighbours); off += 1 + int(g.neighbours[off]) {
+		n := int(g.neighbours[off])
+		g.laneOff[off] = int32(len(g.lanes))
+		chunk := make([]uint8, 32*((n+7)/8))
+		for j, v := range g.nbrLevels[off+1 : off+1+n] {
+			for i := range 4 {
+				chunk[32*(j/8)+8*i+j%8] = uint8(v >> (8 * i))
+			}
+		}
+		g.lanes = append(g.lanes, chunk...)
+	}
 }
 
-// bestNeighbour is iq3_find_best_neighbour: among the neighbour list at
-// off (the grid points nearest the off-grid point), the one with the
-// smallest weighted squared error at scale (the first on ties); it writes
-// that point's levels to L and returns its grid index.
-func (g *iq3Grid) bestNeighbour(off int, xval, weight []float32, scale float32, L []int8) int {
-	xval, weight, L = xval[:4], weight[:4], L[:4]
-	nb := int(g.neighbours[off])
-	list := g.neighbours[off+1 : off+1+nb]
-	bestD2 := float32(math.MaxFloat32)
-	best := -1
-	for _, j := range list {
-		pg := &g.pointF[j]
-		var d2 float32
-		for i := range 4 {
-			diff := float32(scale*pg[i]) - xval[i]
-			d2 += float32(float32(weight[i]*diff) * diff)
+// nearest is iq3_find_best_neighbour for the off-grid point whose list
+// starts at off: among the listed grid points, the one with the smallest
+// weighted squared error sum(w[i]*(scale*q[i] - x[i])²) (the first on
+// ties), where sq[l] = scale*(2l+1). It returns the point's position in
+// g.neighbours (its grid index there, its levels in g.nbrLevels), or -1
+// where no error is below FLT_MAX (ggml aborts: GGML_ASSERT).
+func (g *iq3Grid) nearest(off int, x, w *[4]float32, sq *[8]float32) int {
+	n := int(g.neighbours[off])
+	if useSIMD {
+		j := iq3Nearest8(&g.lanes[g.laneOff[off]], n, x, w, sq)
+		if j < 0 {
+			return -1
 		}
-		if d2 < bestD2 {
-			bestD2, best = d2, int(j)
+		return off + 1 + j
+	}
+	lv := g.nbrLevels[off+1 : off+1+n]
+	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
+	w0, w1, w2, w3 := w[0], w[1], w[2], w[3]
+	best := float32(math.MaxFloat32)
+	bj := -1
+	for j, p := range lv {
+		d0 := sq[p&7] - x0
+		d1 := sq[p>>8&7] - x1
+		d2 := sq[p>>16&7] - x2
+		d3 := sq[p>>24&7] - x3
+		// C: d2 = 0; d2 += w*diff*diff per element (0 + t0 is t0).
+		e := float32(float32(w0*d0)*d0) + float32(float32(w1*d1)*d1)
+		e = float32(e) + float32(float32(w2*d2)*d2)
+		e = float32(e) + float32(float32(w3*d3)*d3)
+		if e < best {
+			best, bj = e, j
 		}
 	}
-	p := &g.points[best]
-	for i := range 4 {
-		L[i] = (p[i] - 1) / 2
+	if bj < 0 {
+		return -1
 	}
-	return best
+	return off + 1 + bj
 }
 
 // iq3Level is ggml's MAX(0, MIN(kMaxQ-1, nearest_int(0.5f*(id*x-1)))) for
@@ -167,45 +190,74 @@ func iq3Level(id, x float32, hi int32) int32 {
 // correctly rounded float32 result).
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 
-// iq3Search is the search both quantizers run on one sub-block of 32
-// values (magnitudes xval, weights weight, waux = sqrt(weight)): nsteps
-// scales (15 + is*0.2)/max for is in -(nsteps/2)..nsteps/2, then a pass
-// that moves every group still off the grid (IQ3_XXS: only those; IQ3_S:
-// every group, refineAll) to its best neighbour at the chosen scale. It
-// writes the grid levels to L and returns the scale.
-func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8) float32 {
+// iq3ScaledLevels sets sq[l] = scale*(2l+1), the products
+// iq3_find_best_neighbour forms.
+func iq3ScaledLevels(sq *[8]float32, scale float32) {
+	for l := range sq {
+		sq[l] = scale * float32(2*l+1)
+	}
+}
+
+// search is the search both quantizers run on one sub-block of 32 values
+// (magnitudes xval, weights weight, waux = sqrt(weight)): nsteps scales
+// (15 + is*0.2)/max for is in -half..half, then a pass that moves every
+// group still off the grid (IQ3_XXS: only those; IQ3_S: every group,
+// refineAll) to its best neighbour at the chosen scale. It writes the grid
+// levels to L and returns the scale, and false where ggml would abort (no
+// neighbour with a finite error: values near the float32 range).
+func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8) (float32, bool) {
 	const kMaxQ = 8
 	var (
 		Laux              [32]int8
 		onGrid, onGridAux [8]bool
+		wx                [32]float32
+		sq                [8]float32
 		best              float32
 		scale             = max / (2*kMaxQ - 1)
+		ok                = true
 	)
+	for i := range wx {
+		wx[i] = weight[i] * xval[i]
+	}
 	for k := range onGrid {
 		onGrid[k] = onGridInit
 	}
 	for is := -half; is <= half; is++ {
 		id := (2*kMaxQ - 1 + float32(float32(is)*0.2)) / max
 		thisScale := 1 / id
+		haveSq := false
 		for k := range 8 {
-			var u int
-			for i := range 4 {
-				l := iq3Level(id, xval[4*k+i], kMaxQ-1)
-				Laux[4*k+i] = int8(l)
-				u |= int(l) << (3 * i)
+			x := (*[4]float32)(xval[4*k:])
+			la := (*[4]int8)(Laux[4*k:])
+			l0 := iq3Level(id, x[0], kMaxQ-1)
+			l1 := iq3Level(id, x[1], kMaxQ-1)
+			l2 := iq3Level(id, x[2], kMaxQ-1)
+			l3 := iq3Level(id, x[3], kMaxQ-1)
+			u := l0 | l1<<3 | l2<<6 | l3<<9
+			gi := g.kmap[u&4095]
+			onGridAux[k] = gi >= 0
+			if gi >= 0 {
+				*la = [4]int8{int8(l0), int8(l1), int8(l2), int8(l3)}
+				continue
 			}
-			onGridAux[k] = true
-			if gi := g.kmap[u]; gi < 0 {
-				onGridAux[k] = false
-				g.bestNeighbour(int(-gi-1), xval[4*k:], waux[4*k:], thisScale, Laux[4*k:])
+			if !haveSq {
+				iq3ScaledLevels(&sq, thisScale)
+				haveSq = true
 			}
+			pos := g.nearest(int(-gi-1), x, (*[4]float32)(waux[4*k:]), &sq)
+			if pos < 0 {
+				ok = false
+				*la = [4]int8{int8(l0), int8(l1), int8(l2), int8(l3)}
+				continue
+			}
+			p := g.nbrLevels[pos]
+			*la = [4]int8{int8(p & 7), int8(p >> 8 & 7), int8(p >> 16 & 7), int8(p >> 24 & 7)}
 		}
 		var sumqx, sumq2 float32
 		for i := range 32 {
-			w := weight[i]
 			q := float32(2*int32(Laux[i]) + 1)
-			sumqx += float32(float32(w*xval[i]) * q)
-			sumq2 += float32(float32(w*q) * q)
+			sumqx += float32(wx[i] * q)
+			sumq2 += float32(float32(weight[i]*q) * q)
 		}
 		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
 			scale = sumqx / sumq2
@@ -222,17 +274,24 @@ func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int,
 	}
 	if nOff > 0 && scale > 0 {
 		id := 1 / scale
+		iq3ScaledLevels(&sq, scale)
 		for k := range 8 {
 			if onGrid[k] && !refineAll {
 				continue
 			}
-			var u int
+			x := (*[4]float32)(xval[4*k:])
+			var u int32
 			for i := range 4 {
-				u |= int(iq3Level(id, xval[4*k+i], kMaxQ-1)) << (3 * i)
+				u |= iq3Level(id, x[i], kMaxQ-1) << (3 * i)
 			}
 			gi := int(g.kmap[u])
 			if gi < 0 {
-				gi = g.bestNeighbour(-gi-1, xval[4*k:], waux[4*k:], scale, L[4*k:])
+				pos := g.nearest(-gi-1, x, (*[4]float32)(waux[4*k:]), &sq)
+				if pos < 0 {
+					ok = false
+					continue
+				}
+				gi = int(g.neighbours[pos])
 			}
 			p := &g.points[gi]
 			for i := range 4 {
@@ -241,16 +300,15 @@ func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int,
 		}
 		var sumqx, sumq2 float32
 		for i := range 32 {
-			w := weight[i]
 			q := float32(2*int32(L[i]) + 1)
-			sumqx += float32(float32(w*xval[i]) * q)
-			sumq2 += float32(float32(w*q) * q)
+			sumqx += float32(wx[i] * q)
+			sumq2 += float32(float32(weight[i]*q) * q)
 		}
 		if sumq2 > 0 {
 			scale = sumqx / sumq2
 		}
 	}
-	return scale
+	return scale, ok
 }
 
 // iq3Weights fills the sub-block's weights as both quantizers do: the
@@ -295,6 +353,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 		L            [32]int8
 		blockSigns   [4]uint8
 	)
+	failed := false
 	for ibl := range nb {
 		y := (*[iq3xxsBlock]byte)(dst[ibl*iq3xxsBlock:])
 		*y = [iq3xxsBlock]byte{}
@@ -346,7 +405,8 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale := g.search(&xval, &weight, &waux, max, 15, true, false, &L)
+			scale, ok := g.search(&xval, &weight, &waux, max, 15, true, false, &L)
+			failed = failed || !ok
 			if scale < 0 {
 				scale = -scale
 				for k := range blockSigns {
@@ -380,6 +440,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 			binary.LittleEndian.PutUint32(sas[4*ib:], v|uint32(l)<<28)
 		}
 	}
+	iq3Fail(dst, failed)
 }
 
 // QuantizeIQ3S encodes src (len a multiple of 256) into IQ3_S blocks as
@@ -395,6 +456,7 @@ func QuantizeIQ3S(dst []byte, src, weights []float32) {
 		L            [32]int8
 		blockSigns   [4]uint8
 	)
+	failed := false
 	for ibl := range nb {
 		y := (*[iq3sBlock]byte)(dst[ibl*iq3sBlock:])
 		*y = [iq3sBlock]byte{}
@@ -436,7 +498,8 @@ func QuantizeIQ3S(dst []byte, src, weights []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale := g.search(&xval, &weight, &waux, max, 9, false, true, &L)
+			scale, ok := g.search(&xval, &weight, &waux, max, 9, false, true, &L)
+			failed = failed || !ok
 			if scale < 0 {
 				scale = -scale
 				for k := range blockSigns {
@@ -471,6 +534,17 @@ func QuantizeIQ3S(dst []byte, src, weights []float32) {
 			l2 := iq3Level(id, scales[ib+1], 15)
 			y[106+ib/2] = uint8(l1 | l2<<4)
 		}
+	}
+	iq3Fail(dst, failed)
+}
+
+// iq3Fail marks a row whose search failed (ggml aborts with GGML_ASSERT:
+// no grid neighbour with a finite error, for values near the float32 range)
+// with a NaN scale in its first block, so that the row validation
+// QuantizeRowWeighted runs reports it as an error.
+func iq3Fail(dst []byte, failed bool) {
+	if failed && len(dst) >= 2 {
+		dst[0], dst[1] = 0x00, 0x7e
 	}
 }
 
