@@ -23,6 +23,7 @@ var f16Fields = map[dtype.Type][]int{
 	dtype.Q2_K: {80, 82}, dtype.Q3_K: {108}, dtype.Q4_K: {0, 2}, dtype.Q5_K: {0, 2}, dtype.Q6_K: {208},
 	dtype.IQ4_NL: {0}, dtype.IQ4_XS: {0},
 	dtype.IQ2_XXS: {0}, dtype.IQ2_XS: {0}, dtype.IQ2_S: {0}, dtype.IQ1_S: {0},
+	dtype.IQ3_XXS: {0}, dtype.IQ3_S: {0}, dtype.TQ1_0: {52}, dtype.TQ2_0: {64},
 }
 
 func f16Problem(h uint16) string {

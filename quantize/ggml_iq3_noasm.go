@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package quantize
+
+func iq3Nearest8(lv *uint8, n int, x, w *[4]float32, sq *[8]float32) int {
+	panic("quantize: no SIMD kernels in this build")
+}
