@@ -276,6 +276,14 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 				}
 				break
 			}
+			if t.Type == graph.MXFP4 && sp.add == 0 && map_.Bits == 4 && mgs == 32 {
+				// Already mxfp4 values: copied (MLX's quantizer is not
+				// idempotent on them: a group whose largest code is 4
+				// gets a smaller scale and clips).
+				*dt.nt = *t
+				dt.mxfp4 = true
+				break
+			}
 			if srcQuant {
 				lossy++
 			}
@@ -361,7 +369,11 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		sortLayerEntries(q.Layers)
 	}
 	if lossy > 0 {
-		opt.warn("requantizing %d already-quantized tensors to MLX affine: the source quantization's loss stays and the new one adds to it", lossy)
+		what := "MLX affine"
+		if mt.mxfp4() {
+			what = "MLX mxfp4"
+		}
+		opt.warn("requantizing %d already-quantized tensors to %s: the source quantization's loss stays and the new one adds to it", lossy, what)
 	}
 	if fromGGUF && dequantized > 0 {
 		opt.warn("%s: %d GGUF quantized tensors are dequantized (their values are kept as well as the output dtype allows, not the original weights)", in, dequantized)

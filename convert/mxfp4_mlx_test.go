@@ -57,7 +57,8 @@ func stArray(t *testing.T, f *safetensors.File, name string) []byte {
 // qwen3moe-tiny converted to MLX keeps every expert tensor as an mlx
 // mxfp4 module (per-module config entry, U32 codes and U8 scales that
 // MLX's own dequantization rule turns into ggml's values), and back to GGUF
-// (no --type) and MLX -> MLX give the same bytes.
+// (no --type), MLX -> MLX and GGUF -> MLX --q-mode mxfp4 give the same
+// bytes.
 func TestMXFP4GGUFMLXRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	q := filepath.Join(dir, "q.gguf")
@@ -135,6 +136,24 @@ func TestMXFP4GGUFMLXRoundTrip(t *testing.T) {
 		bt := bm.Tensor(tt.Name)
 		if bt == nil || bt.Type != graph.MXFP4 || !bytes.Equal(tensorBytes(t, bt), tensorBytes(t, tt)) {
 			t.Errorf("%s: GGUF -> MLX -> GGUF changed the tensor", tt.Name)
+		}
+	}
+	// --q-mode mxfp4 copies tensors that are MXFP4 already (MLX's
+	// quantizer would clip groups whose largest code is below 6).
+	mq := filepath.Join(dir, "mlxq")
+	convertTo(t, q, mq, MLXTarget{Mode: "mxfp4"})
+	qm, err := formats.Open(mq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qm.Close()
+	for _, tt := range src.Tensors {
+		if tt.Type != graph.MXFP4 {
+			continue
+		}
+		qt := qm.Tensor(tt.Name)
+		if qt == nil || qt.Type != graph.MXFP4 || !bytes.Equal(tensorBytes(t, qt), tensorBytes(t, tt)) {
+			t.Errorf("%s: --q-mode mxfp4 changed an MXFP4 tensor", tt.Name)
 		}
 	}
 	m2 := filepath.Join(dir, "mlx2")
