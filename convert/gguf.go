@@ -403,6 +403,9 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			if r := repack[infos[i].Name]; r != nil {
 				return r.job(infos[i].Name, rotaryPerm(m, infos[i].Name, true), w, off), nil
 			}
+			if p := rotaryPerm(m, infos[i].Name, true); keepMXFP4[infos[i].Name] && p != nil {
+				return mxfp4PermJob(src[infos[i].Name], p, w, off)
+			}
 			return mk(infos[i].Name, infos[i].Type, w, off)
 		}, &opt)
 	} else {

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/quantize"
@@ -55,6 +56,41 @@ func mxfp4MLXJob(t *graph.Tensor, p *perm, ds [3]dest) (*job, error) {
 			if _, err := ds[k].w.WriteAt(b, ds[k].off+r0*prb[k]); err != nil {
 				return fmt.Errorf("tensor %s: write: %w", name, err)
 			}
+		}
+		return nil
+	}
+	return j, nil
+}
+
+// mxfp4PermJob copies an MXFP4 tensor into a GGUF file with its rows
+// permuted by p (llama's Q/K rotary order): whole rows of blocks move, so
+// the bytes, not only the values, are kept.
+func mxfp4PermJob(t *graph.Tensor, p *perm, w io.WriterAt, off int64) (*job, error) {
+	rl, rows := rowsOf(t.Shape)
+	rb, err := graph.RowSize(t.Type, rl)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	if t.Data == nil || t.Data.Size() < rb*rows {
+		return nil, fmt.Errorf("tensor %s: data is shorter than its shape %v of %v needs", t.Name, t.Shape, t.Type)
+	}
+	pp, err := p.withRows(rows)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	j := &job{Name: t.Name, Shape: t.Shape, From: t.Type.String(), To: t.Type.String(), Rows: rows, RowLen: rl,
+		InRowBytes: rb, OutRowBytes: rb, PartRowBytes: []int64{rb}, Elements: elementsOf(t.Shape), RowGroup: pp.headRows}
+	name := t.Name
+	j.Raw = func(r0, n int64) error {
+		b, err := readRows(t.Data, name, r0, n, rb)
+		if err != nil {
+			return err
+		}
+		if b, err = permuteBytes(b, rb, n, pp); err != nil {
+			return fmt.Errorf("tensor %s: %w", name, err)
+		}
+		if _, err := w.WriteAt(b, off+r0*rb); err != nil {
+			return fmt.Errorf("tensor %s: write: %w", name, err)
 		}
 		return nil
 	}

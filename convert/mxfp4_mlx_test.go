@@ -235,6 +235,22 @@ func TestMLXQModeMXFP4(t *testing.T) {
 	// hold the same weights and must give the same figure.
 	back := filepath.Join(dir, "back.gguf")
 	convertTo(t, mdir, back, GGUFTarget{})
+	// ... and back to MLX: the same bytes (q/k rows permuted to GGUF's
+	// rotary order and back as whole rows of blocks).
+	m2 := filepath.Join(dir, "mlx2")
+	convertTo(t, back, m2, MLXTarget{})
+	st2, err := safetensors.Open(filepath.Join(m2, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	for _, name := range []string{"model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.k_proj", "model.layers.2.mlp.switch_mlp.up_proj"} {
+		for _, part := range []string{".weight", ".scales"} {
+			if !bytes.Equal(stArray(t, st, name+part), stArray(t, st2, name+part)) {
+				t.Errorf("%s%s: MLX -> GGUF -> MLX changed the bytes", name, part)
+			}
+		}
+	}
 	text, err := os.ReadFile(testref.Local(t, "kjv_eval.txt"))
 	if err != nil {
 		t.Fatal(err)
