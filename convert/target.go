@@ -40,7 +40,8 @@ type MLXTarget struct {
 	// and a GGUF input whose quantized tensors are all of one legacy type
 	// (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0) is repacked exactly to affine
 	// quantization with those bits and group size 32 (Options.Note says
-	// so); otherwise tensors are written unquantized.
+	// so); otherwise tensors are written unquantized. A GGUF input's
+	// MXFP4 tensors are kept as mxfp4 modules in either case.
 	Bits int
 	// GroupSize is the affine group size (32, 64 or 128; 0 means 64). It
 	// needs Bits.
