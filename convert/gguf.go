@@ -400,11 +400,11 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			}
 		}
 		s, err = writeGGUFFile(ctx, out, kv, infos, func(i int, w io.WriterAt, off int64) (*job, error) {
-			if r := repack[infos[i].Name]; r != nil {
-				return r.job(infos[i].Name, rotaryPerm(m, infos[i].Name, true), w, off), nil
-			}
 			if p := rotaryPerm(m, infos[i].Name, true); keepMXFP4[infos[i].Name] && p != nil {
 				return mxfp4PermJob(src[infos[i].Name], p, w, off)
+			}
+			if r := repack[infos[i].Name]; r != nil {
+				return r.job(infos[i].Name, rotaryPerm(m, infos[i].Name, true), w, off), nil
 			}
 			return mk(infos[i].Name, infos[i].Type, w, off)
 		}, &opt)

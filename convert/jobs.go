@@ -213,16 +213,16 @@ type spec struct {
 	// source dtype rounds it.
 	add      float32
 	addRound graph.Type
+	// mlxFP4 asks for MLX mxfp4 output (codes, then scales, as MLX
+	// lays them out), quantized by MLX's CPU rule for an array of dtype
+	// scaleType.
+	mlxFP4 bool
 	// For MLXAffine output: where scales and biases go.
 	affine            *quantize.AffineParams
 	scaleType         graph.Type
 	scaleOff, biasOff int64
 	scaleW, biasW     io.WriterAt
 	toName            string // type name for the summary (default to.String())
-	// mlxFP4 asks for MLX mxfp4 output (codes, then scales, as MLX
-	// lays them out), quantized by MLX's CPU rule for an array of dtype
-	// scaleType.
-	mlxFP4 bool
 }
 
 // build turns a spec into a job.
