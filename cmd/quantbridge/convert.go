@@ -31,7 +31,7 @@ func init() {
 			"GGUF → MLX without --bits or --dtype repacks a file whose quantized tensors are all Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0\n" +
 			"exactly (MLX affine, those bits, group size 32); other GGUF files are written unquantized. Stderr says which.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF output: llama.cpp file type F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K MXFP4_MOE; MLX output: INT2..INT8 (as --bits) or F16, BF16, F32 (unquantized); HF output: F16, BF16, F32"},
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF output: llama.cpp file type F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; MLX output: INT2..INT8 (as --bits) or F16, BF16, F32 (unquantized); HF output: F16, BF16, F32"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "concurrent workers"},
 			&cli.StringFlag{Name: "max-memory", Usage: "bound on tensor buffers in flight, e.g. 2G (default: jobs × largest piece of work)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output"},
