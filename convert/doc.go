@@ -27,8 +27,11 @@
 //     MLXTarget asks for those bits and group size 32, or asks for no bits
 //     and no dtype and the file's quantized tensors are all of that one
 //     type; MLX affine → GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 when the GGUFTarget
-//     has no file type and the values allow it. Options.Note says what
-//     was chosen. Llama Q/K rows move between GGUF's interleaved and HF's
+//     has no file type and the values allow it; GGUF MXFP4 ⇄ MLX mxfp4
+//     (the same values in another nibble order) whenever the target keeps
+//     or asks for MXFP4 (GGUF → MLX with no bits and no dtype, or
+//     --q-mode mxfp4; MLX → GGUF with no file type). Options.Note says
+//     what was chosen. Llama Q/K rows move between GGUF's interleaved and HF's
 //     half-split order in every direction, repacked rows too.
 //   - Outputs never appear partially at their final path: a GGUF file or
 //     an MLX/HF directory is written under a temporary name beside it and

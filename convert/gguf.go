@@ -281,9 +281,17 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	// repacked instead of dequantized; general.file_type names the type
 	// most tensors got.
 	repack := map[string]*repacker{}
+	// With no --type, MXFP4 tensors (an MLX input's mxfp4 modules) are
+	// copied: GGUF MXFP4 holds the same values.
+	keepMXFP4 := map[string]bool{}
 	if gt.FileType.Name == "" {
 		counts := map[graph.Type]int{}
 		for _, t := range m.Tensors {
+			if t.Type == graph.MXFP4 {
+				keepMXFP4[t.Name] = true
+				counts[graph.MXFP4]++
+				continue
+			}
 			if t.Type != graph.MLXAffine {
 				continue
 			}
@@ -370,10 +378,16 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			if r := repack[t.Name]; r != nil {
 				infos[i].Type = r.to
 			}
+			if keepMXFP4[t.Name] {
+				infos[i].Type = graph.MXFP4
+			}
 		}
 		if gt.FileType.Name == "" {
 			if len(repack) > 0 {
 				opt.note("%s", repackNote(infos, repack, ft))
+			}
+			if len(keepMXFP4) > 0 {
+				opt.note("no --type: %d MLX mxfp4 tensors copied as GGUF MXFP4 (the same values)", len(keepMXFP4))
 			}
 			affine := 0
 			for _, t := range m.Tensors {
@@ -386,6 +400,9 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			}
 		}
 		s, err = writeGGUFFile(ctx, out, kv, infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+			if p := rotaryPerm(m, infos[i].Name, true); keepMXFP4[infos[i].Name] && p != nil {
+				return mxfp4PermJob(src[infos[i].Name], p, w, off)
+			}
 			if r := repack[infos[i].Name]; r != nil {
 				return r.job(infos[i].Name, rotaryPerm(m, infos[i].Name, true), w, off), nil
 			}

@@ -213,6 +213,10 @@ type spec struct {
 	// source dtype rounds it.
 	add      float32
 	addRound graph.Type
+	// mlxFP4 asks for MLX mxfp4 output (codes, then scales, as MLX
+	// lays them out), quantized by MLX's CPU rule for an array of dtype
+	// scaleType.
+	mlxFP4 bool
 	// For MLXAffine output: where scales and biases go.
 	affine            *quantize.AffineParams
 	scaleType         graph.Type
@@ -230,7 +234,7 @@ func (s *spec) build() (*job, error) {
 	if s.toName != "" {
 		j.To = s.toName
 	}
-	if t.Type == s.to && s.perm == nil && s.add == 0 && s.affine == nil && t.Type != graph.MLXAffine {
+	if t.Type == s.to && s.perm == nil && s.add == 0 && s.affine == nil && !s.mlxFP4 && t.Type != graph.MLXAffine {
 		rb, err := graph.RowSize(t.Type, rl)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
@@ -293,7 +297,29 @@ func (s *spec) build() (*job, error) {
 		roundVia(f, via)
 		return f, nil
 	}
-	if s.affine != nil {
+	if s.mlxFP4 {
+		st := s.scaleType
+		if rl%quantize.MXFP4GroupSize != 0 {
+			return nil, fmt.Errorf("tensor %s: row of %d is not a whole number of mxfp4 groups of 32", t.Name, rl)
+		}
+		j.PartRowBytes = []int64{rl / 2, rl / quantize.MXFP4GroupSize}
+		j.Encode = func(f []float32, k int64) ([][]byte, error) {
+			codes := make([]byte, k*rl/2)
+			scales := make([]byte, k*rl/quantize.MXFP4GroupSize)
+			packed := make([]uint32, rl/8)
+			for i := int64(0); i < k; i++ {
+				row := f[i*rl : (i+1)*rl]
+				roundVia(row, st) // the array MLX quantizes has dtype st
+				if err := quantize.MLXFP4QuantizeRow(packed, scales[i*rl/32:(i+1)*rl/32], row, st); err != nil {
+					return nil, fmt.Errorf("tensor %s: %w", name, err)
+				}
+				for q, v := range packed {
+					binary.LittleEndian.PutUint32(codes[i*rl/2+int64(q)*4:], v)
+				}
+			}
+			return [][]byte{codes, scales}, nil
+		}
+	} else if s.affine != nil {
 		ap, st := *s.affine, s.scaleType
 		words := int64(quantize.AffinePackedWords(int(rl), ap.Bits))
 		sb := rl / int64(ap.GroupSize) * int64(quantize.AffineScaleSize(st))

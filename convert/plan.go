@@ -39,6 +39,7 @@ var fileTypes = []FileType{
 	{"Q5_K_M", 17, graph.Q5_K},
 	{"Q6_K", 18, graph.Q6_K},
 	{"BF16", 32, graph.BF16},
+	{"MXFP4_MOE", 38, graph.MXFP4},
 }
 
 // llama_ftype values used by the mixture rules.
@@ -61,6 +62,9 @@ const (
 	ftypeQ6_K  = 18
 	ftypeBF16  = 32
 )
+
+// ftypeMXFP4MoE is LLAMA_FTYPE_MOSTLY_MXFP4_MOE.
+const ftypeMXFP4MoE = 38
 
 // FileTypes lists the file types PlanGGUF supports, in llama_ftype order.
 func FileTypes() []FileType {
@@ -438,12 +442,23 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 		}
 		nx := shape[len(shape)-1]
 		switch {
+		case ft == ftypeMXFP4MoE:
+			return graph.Q8_0, what + ": MXFP4_MOE -> Q8_0", nil
 		case falcon || nx%t.BlockSize() != 0:
 			return graph.Q8_0, fmt.Sprintf("%s: ncols %d not divisible by %d -> Q8_0", what, nx, t.BlockSize()), nil
 		case t != graph.Q8_0:
 			return graph.Q6_K, what + " -> Q6_K", nil
 		}
 		return t, what, nil
+	}
+	if ft == ftypeMXFP4MoE {
+		// Expert tensors (ne[2] > 1) -> MXFP4, everything else -> Q8_0.
+		// (llama.cpp also special-cases bailingmoe3, which quantbridge does
+		// not convert.)
+		if len(shape) >= 3 && shape[len(shape)-3] > 1 {
+			return graph.MXFP4, "MXFP4_MOE: expert tensor -> MXFP4", nil
+		}
+		return graph.Q8_0, "MXFP4_MOE: not an expert tensor -> Q8_0", nil
 	}
 	switch {
 	case cat == catTokenEmbd:

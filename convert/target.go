@@ -40,7 +40,8 @@ type MLXTarget struct {
 	// and a GGUF input whose quantized tensors are all of one legacy type
 	// (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0) is repacked exactly to affine
 	// quantization with those bits and group size 32 (Options.Note says
-	// so); otherwise tensors are written unquantized.
+	// so); otherwise tensors are written unquantized. A GGUF input's
+	// MXFP4 tensors are kept as mxfp4 modules in either case.
 	Bits int
 	// GroupSize is the affine group size (32, 64 or 128; 0 means 64). It
 	// needs Bits.
@@ -53,7 +54,17 @@ type MLXTarget struct {
 	// Rounding is the MLX kernel whose rounding affine quantization
 	// reproduces. RoundGPU needs Bits.
 	Rounding quantize.Rounding
+	// Mode is the MLX quantization mode: "" or "affine" (Bits, GroupSize)
+	// or "mxfp4" (mlx_lm.convert --q-mode mxfp4: group size 32, E8M0
+	// scales, no biases, MLX's CPU quantizer; Bits must be 0 or 4,
+	// GroupSize 0 or 32, Rounding cpu). Modules the architecture's
+	// quant_predicate gives other parameters (a MoE router's 8-bit group
+	// 64) are quantized affine with them, as mlx-lm does.
+	Mode string
 }
+
+// mxfp4 reports whether t asks for MLX mxfp4 quantization.
+func (t MLXTarget) mxfp4() bool { return strings.EqualFold(t.Mode, "mxfp4") }
 
 // HFTarget writes a Hugging Face safetensors checkpoint directory
 // (unquantized).
@@ -90,6 +101,7 @@ type TargetFlags struct {
 	GroupSize int    // --group-size
 	Dtype     string // --dtype: f16, bf16 or f32
 	Rounding  string // --mlx-rounding: cpu or gpu
+	QMode     string // --q-mode: affine or mxfp4
 
 	Plan            PlanOptions // --leave-output-tensor, --output-tensor-type, --token-embedding-type, --pure, --tensor-type
 	AllowRequantize bool        // --allow-requantize
@@ -122,6 +134,9 @@ func (f TargetFlags) mlxOnly() []string {
 	}
 	if f.Rounding != "" {
 		s = append(s, "--mlx-rounding "+f.Rounding)
+	}
+	if f.QMode != "" {
+		s = append(s, "--q-mode "+f.QMode)
 	}
 	return s
 }
@@ -256,6 +271,16 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 		return nil, usagef("--to %s: want mlx or hf", f.To)
 	}
 	t := MLXTarget{Bits: bits, GroupSize: f.GroupSize, Dtype: dtype}
+	switch m := strings.ToLower(strings.TrimSpace(f.QMode)); m {
+	case "", "affine":
+	case "mxfp4":
+		t.Mode = m
+		if bits == 4 {
+			t.Bits = 0 // implied by the mode
+		}
+	default:
+		return nil, usagef("--q-mode %s: want affine or mxfp4 (nvfp4 and mxfp8 are not supported)", f.QMode)
+	}
 	if f.Rounding != "" {
 		r, err := parseRounding(f.Rounding)
 		if err != nil {
@@ -263,9 +288,12 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 		}
 		t.Rounding = r
 	}
-	if bits == 0 {
+	if bits == 0 && !t.mxfp4() {
 		// Rounding's zero value is cpu: name the flag, not the value.
 		for _, s := range f.mlxOnly() {
+			if strings.HasPrefix(s, "--q-mode") {
+				continue // --q-mode affine alone: the default
+			}
 			return nil, usagef("%s needs --bits or --type INT2..INT8: it applies to quantized MLX output", s)
 		}
 	}
@@ -324,6 +352,20 @@ func (t MLXTarget) check(out string) error {
 	}
 	if err := checkDtype(t.Dtype); err != nil {
 		return err
+	}
+	if t.mxfp4() {
+		switch {
+		case t.Bits != 0 && t.Bits != 4:
+			return usagef("--bits %d and --q-mode mxfp4 contradict each other: mxfp4 has 4 bits", t.Bits)
+		case t.GroupSize != 0 && t.GroupSize != 32:
+			return usagef("--group-size %d and --q-mode mxfp4 contradict each other: mxfp4 groups are 32", t.GroupSize)
+		case t.Rounding != quantize.RoundCPU:
+			return usagef("--mlx-rounding gpu and --q-mode mxfp4: only MLX's CPU mxfp4 quantizer is reproduced")
+		}
+		return nil
+	}
+	if t.Mode != "" && !strings.EqualFold(t.Mode, "affine") {
+		return usagef("MLX quantization mode %q: want affine or mxfp4", t.Mode)
 	}
 	if t.Bits == 0 {
 		switch {

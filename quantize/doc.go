@@ -27,7 +27,9 @@
 // selects the portable code.
 //
 // Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
-// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
+// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, MXFP4 (ggml_mxfp4.go); dequantize only
+// IQ4_NL, IQ4_XS. MLX: affine (mlx.go) and mxfp4 (mlx_mxfp4.go), with
+// exact repacks to and from GGUF.
 // Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
 // types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
 //

@@ -48,6 +48,7 @@ func init() {
 			&cli.IntFlag{Name: "group-size", Usage: "MLX output with --bits: affine group size (32, 64, 128)", DefaultText: "64"},
 			&cli.StringFlag{Name: "dtype", Usage: "MLX/HF output: float dtype for unquantized tensors and MLX scales: f16, bf16, f32 (default: each tensor's own)"},
 			&cli.StringFlag{Name: "mlx-rounding", Usage: "MLX output with --bits: affine rounding to match: cpu (rint, default) or gpu (Metal round)"},
+			&cli.StringFlag{Name: "q-mode", Usage: "MLX output: quantization mode, as mlx_lm.convert --q-mode: affine (with --bits) or mxfp4 (group 32, E8M0 scales; MLX's CPU quantizer)", DefaultText: "affine"},
 		},
 		Action: runConvert,
 	})
@@ -65,6 +66,7 @@ func runConvert(c *cli.Context) error {
 		GroupSize: c.Int("group-size"),
 		Dtype:     c.String("dtype"),
 		Rounding:  c.String("mlx-rounding"),
+		QMode:     c.String("q-mode"),
 		Plan: convert.PlanOptions{
 			LeaveOutputTensor: c.Bool("leave-output-tensor"),
 			Pure:              c.Bool("pure"),
