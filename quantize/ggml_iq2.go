@@ -320,8 +320,6 @@ func iqMakeQP(nmax int32, x []float32, L []uint8, w []float32) float32 {
 	return 0
 }
 
-func sqrt32(f float32) float32 { return float32(math.Sqrt(float64(f))) }
-
 // maxF32 is C's MAX(a, b) macro: a > b ? a : b.
 func maxF32(a, b float32) float32 {
 	if a > b {
