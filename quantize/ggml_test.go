@@ -167,7 +167,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 			t.Errorf("%v: 255 values accepted by DequantizeRow", typ)
 		}
 	}
-	for _, typ := range []dtype.Type{dtype.IQ2_XXS, dtype.MLXAffine, dtype.Type(9999), dtype.F8_E4M3, dtype.Bool, dtype.IQ4_NL} {
+	for _, typ := range []dtype.Type{dtype.IQ2_XXS, dtype.IQ2_XS, dtype.IQ1_S, dtype.MLXAffine, dtype.Type(9999), dtype.F8_E4M3, dtype.Bool, dtype.NVFP4} {
 		if err := quantize.QuantizeRow(make([]byte, 64), make([]float32, 32), typ); err == nil {
 			t.Errorf("QuantizeRow accepted %v", typ)
 		}
@@ -175,7 +175,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 			t.Errorf("CanQuantize(%v) = true", typ)
 		}
 	}
-	for _, typ := range []dtype.Type{dtype.MLXAffine, dtype.Type(9999), dtype.TQ1_0} {
+	for _, typ := range []dtype.Type{dtype.MLXAffine, dtype.Type(9999), dtype.NVFP4} {
 		if err := quantize.DequantizeRow(make([]float32, 256), make([]byte, 1024), typ); err == nil {
 			t.Errorf("DequantizeRow accepted %v", typ)
 		}
