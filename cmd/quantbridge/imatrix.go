@@ -27,7 +27,7 @@ func init() {
 			"input activations per input column and the token count are collected, routed experts per expert.\n" +
 			"The result is written as llama-imatrix's GGUF (general.type = imatrix, NAME.in_sum2 / NAME.counts,\n" +
 			"imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size), tensor names in GGUF spelling whatever the input\n" +
-			"format; llama-quantize --imatrix and quantbridge convert --imatrix read it. The running perplexity is printed\n" +
+			"format (llama-quantize --imatrix reads it). The running perplexity is printed\n" +
 			"as llama-imatrix prints it (--no-ppl skips it). The text file is read as llama-imatrix reads -f.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "calibration text file", Required: true},
