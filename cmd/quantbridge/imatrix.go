@@ -27,15 +27,18 @@ func init() {
 			"input activations per input column and the token count are collected, routed experts per expert.\n" +
 			"The result is written as llama-imatrix's GGUF (general.type = imatrix, NAME.in_sum2 / NAME.counts,\n" +
 			"imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size), tensor names in GGUF spelling whatever the input\n" +
-			"format (llama-quantize --imatrix reads it). The running perplexity is printed\n" +
-			"as llama-imatrix prints it (--no-ppl skips it). The text file is read as llama-imatrix reads -f.",
+			"format (llama-quantize --imatrix reads it); --output-format dat writes its legacy .dat instead.\n" +
+			"The running perplexity is printed as llama-imatrix prints it (--no-ppl skips it).\n" +
+			"The text file is read as llama-imatrix reads -f (--parse-special as its --parse-special).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "calibration text file", Required: true},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "imatrix.gguf", Usage: "output `FILE` (GGUF imatrix)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "imatrix.gguf", Usage: "output `FILE`"},
+			&cli.StringFlag{Name: "output-format", Value: "gguf", Usage: "gguf, or dat: llama-imatrix's legacy format (llama-imatrix --output-format)"},
 			&cli.BoolFlag{Name: "escape", Usage: "process escape sequences (\\n, \\t, \\xHH, ...) in the text (llama-imatrix reads it verbatim by default)"},
 			&cli.IntFlag{Name: "ctx", Aliases: []string{"c"}, Value: 512, Usage: "context (chunk) length in tokens"},
 			&cli.IntFlag{Name: "chunks", Usage: "maximum number of chunks (default all)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "worker threads (default: number of CPUs)"},
+			&cli.BoolFlag{Name: "parse-special", Usage: "turn control-token text in the file (e.g. <s>) into those tokens (llama-imatrix --parse-special)"},
 			&cli.BoolFlag{Name: "process-output", Usage: "also collect output.weight (llama-imatrix --process-output)"},
 			&cli.BoolFlag{Name: "no-ppl", Usage: "do not compute the perplexity"},
 			&cli.StringFlag{Name: "activations", Value: "auto", Usage: "forward-pass rounding: auto (llama.cpp's for GGUF, float32 otherwise), llama, float"},
@@ -60,6 +63,14 @@ func runImatrix(c *cli.Context) error {
 	out := c.String("output")
 	if out == "" {
 		return &exitError{2, errors.New("imatrix: empty --output")}
+	}
+	dat := false
+	switch c.String("output-format") {
+	case "gguf":
+	case "dat":
+		dat = true
+	default:
+		return &exitError{2, fmt.Errorf("imatrix: --output-format %q: want gguf or dat", c.String("output-format"))}
 	}
 	opt := perplexity.ImatrixOptions{
 		Ctx: c.Int("ctx"), Chunks: c.Int("chunks"), Threads: c.Int("threads"),
@@ -108,8 +119,21 @@ func runImatrix(c *cli.Context) error {
 		return fmt.Errorf("reading text: %w", err)
 	}
 	defer f.Close()
-	tokens, err := perplexity.Tokenize(tok, tokenizer.NewTextReader(f, c.Bool("escape"), true),
-		perplexity.Options{Ctx: opt.Ctx, Chunks: opt.Chunks})
+	// common_tokenize(ctx, text, add_special=true, parse_special), stopping
+	// once --chunks chunks' tokens exist, as perplexity.Tokenize does.
+	limit := 0
+	if opt.Chunks > 0 {
+		limit = max(opt.Chunks, 2) * opt.Ctx
+	}
+	var tokens []int
+	err = tok.EncodeReader(tokenizer.NewTextReader(f, c.Bool("escape"), true),
+		tokenizer.Options{AddSpecial: true, ParseSpecial: c.Bool("parse-special")}, func(ids []int) error {
+			tokens = append(tokens, ids...)
+			if limit > 0 && len(tokens) >= limit {
+				return tokenizer.ErrStop
+			}
+			return nil
+		})
 	if err != nil {
 		return fmt.Errorf("reading text: %w", err)
 	}
@@ -122,7 +146,11 @@ func runImatrix(c *cli.Context) error {
 	}
 	if err := atomicfile.Write(out, 0o644, func(f *os.File) error {
 		w := bufio.NewWriter(f)
-		if err := res.Matrix.WriteGGUF(w); err != nil {
+		write := res.Matrix.WriteGGUF
+		if dat {
+			write = res.Matrix.WriteDat
+		}
+		if err := write(w); err != nil {
 			return err
 		}
 		return w.Flush()

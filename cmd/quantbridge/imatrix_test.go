@@ -53,6 +53,21 @@ func TestImatrixCommand(t *testing.T) {
 		t.Error("output.weight collected without --process-output")
 	}
 
+	// --output-format dat: llama-imatrix's legacy file
+	datOut := filepath.Join(dir, "kjv.dat")
+	if log, err := runApp(t, "imatrix", "-c", "128", "--chunks", "2", "-t", "2", "--no-ppl", "--output-format", "dat", "-f", text, "-o", datOut, hf); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	} else if strings.Contains(log, "Final estimate") {
+		t.Errorf("--no-ppl printed a perplexity:\n%s", log)
+	}
+	d, err := imatrix.ReadFile(datOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Legacy || len(d.Entries) != 42 || d.ChunkCount != 2 || d.Entries[0].Counts[0] != 2 || d.Datasets[0] != text {
+		t.Errorf("dat: legacy %v, %d entries, %d chunks, ncall %v, datasets %q", d.Legacy, len(d.Entries), d.ChunkCount, d.Entries[0].Counts, d.Datasets)
+	}
+
 	for _, c := range []struct {
 		args []string
 		msg  string
@@ -62,6 +77,7 @@ func TestImatrixCommand(t *testing.T) {
 		{[]string{"imatrix", "--chunks", "-1", "-f", text, hf}, "--chunks -1"},
 		{[]string{"imatrix", "-c", "8192", "-o", filepath.Join(dir, "x.gguf"), "-f", text, hf}, "text too short"},
 		{[]string{"imatrix", "-f", filepath.Join(dir, "missing.txt"), hf}, "missing.txt"},
+		{[]string{"imatrix", "--output-format", "txt", "-f", text, hf}, "--output-format"},
 	} {
 		out, err := runApp(t, c.args...)
 		if err == nil || !strings.Contains(err.Error()+out, c.msg) {

@@ -3,7 +3,7 @@ package imatrix
 import (
 	"bytes"
 	"errors"
-	"os"
+	"math"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/internal/testref"
@@ -15,12 +15,39 @@ import (
 // and reads back to the same entries. Seeds: llama-imatrix's own GGUF and
 // legacy outputs.
 func FuzzRead(f *testing.F) {
-	for _, name := range []string{"kjv-llama.c128.imatrix.gguf", "kjv-llama.c128.imatrix.dat", "qwen3moe-tiny.c128.imatrix.gguf"} {
-		b, err := os.ReadFile(testref.Local(f, "imatrix", name))
+	// Seeds: llama-imatrix's own files, cut to a few entries so that the
+	// fuzzer mutates kilobytes, not the 60 KB originals (GGUF re-written by
+	// WriteGGUF, which reproduces llama-imatrix's layout; legacy re-encoded).
+	for _, c := range []struct {
+		name string
+		keep []string
+	}{
+		{"kjv-llama.c128.imatrix.gguf", []string{"blk.0.attn_k.weight", "blk.5.ffn_up.weight"}},
+		{"qwen3moe-tiny.c128.imatrix.gguf", []string{"blk.0.ffn_down_exps.weight", "blk.0.ffn_gate_inp.weight"}},
+		{"kjv-llama.c128.imatrix.dat", []string{"blk.0.attn_k.weight", "blk.3.ffn_down.weight"}},
+	} {
+		m, err := ReadFile(testref.Local(f, "imatrix", c.name))
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		var es []*Entry
+		for _, n := range c.keep {
+			if e := m.Lookup(n); e != nil {
+				es = append(es, e)
+			} else {
+				f.Fatalf("%s: no entry %s", c.name, n)
+			}
+		}
+		m.Entries = es
+		if m.Legacy {
+			f.Add(encodeLegacy(m))
+			continue
+		}
+		var buf bytes.Buffer
+		if err := m.WriteGGUF(&buf); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
 	}
 	f.Add(append(le32(1, 1), append([]byte{'a'}, le32(3, 1, 0, 47, 2)...)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -67,4 +94,23 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("%d entries read back, want %d", len(m2.Entries), nonEmpty)
 		}
 	})
+}
+
+// encodeLegacy writes m in the legacy .dat layout (save_imatrix_legacy).
+func encodeLegacy(m *Matrix) []byte {
+	b := le32(int32(len(m.Entries)))
+	for _, e := range m.Entries {
+		b = append(b, le32(int32(len(e.Name)))...)
+		b = append(b, e.Name...)
+		b = append(b, le32(int32(e.Counts[0]), int32(len(e.InSum2)))...)
+		for _, v := range e.InSum2 {
+			b = append(b, le32(int32(math.Float32bits(v)))...)
+		}
+	}
+	b = append(b, le32(int32(m.ChunkCount))...)
+	if len(m.Datasets) > 0 {
+		b = append(b, le32(int32(len(m.Datasets[0])))...)
+		b = append(b, m.Datasets[0]...)
+	}
+	return b
 }

@@ -21,7 +21,7 @@
 //
 // Importance derives, from either, what llama-quantize hands its quantizers
 // (tools/quantize/quantize.cpp load_imatrix). WriteGGUF writes llama-imatrix's
-// layout byte for byte.
+// GGUF layout byte for byte, WriteDat its legacy file (from raw sums).
 //
 // Every count and length read from a file is checked against the bytes that
 // remain before anything is allocated; errors are *FormatError values naming
@@ -454,4 +454,64 @@ func (m *Matrix) WriteGGUF(w io.Writer) error {
 		}
 		return bytes.NewReader(b), nil
 	})
+}
+
+// WriteDat writes m in the legacy format as llama-imatrix --output-format
+// dat does (IMatrixCollector::save_imatrix_legacy) from raw sums and counts:
+// entries whose counts are all zero are left out; each entry stores ncall =
+// ⌈max count / ChunkSize⌉ and, per value, (sum/count)·ncall in float32 (1·ncall
+// for an expert with count 0); then ChunkCount and the first dataset (an
+// empty name when there is none). m must hold raw sums (not be Legacy) and
+// have a positive ChunkSize.
+func (m *Matrix) WriteDat(w io.Writer) error {
+	if m.Legacy {
+		return errors.New("imatrix: WriteDat: the matrix already holds legacy values")
+	}
+	if m.ChunkSize <= 0 {
+		return fmt.Errorf("imatrix: WriteDat: chunk size %d", m.ChunkSize)
+	}
+	entries := append([]*Entry(nil), m.Entries...)
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	var keep []*Entry
+	for _, e := range entries {
+		for _, c := range e.Counts {
+			if c != 0 {
+				keep = append(keep, e)
+				break
+			}
+		}
+	}
+	var b []byte
+	put := func(v int32) { b = binary.LittleEndian.AppendUint32(b, uint32(v)) }
+	put(int32(len(keep)))
+	for _, e := range keep {
+		if e.NMat <= 0 || len(e.Counts) != e.NMat || len(e.InSum2) != e.NMat*e.NPerRow {
+			return fmt.Errorf("imatrix: entry %q: %d sums and %d counts for %d×%d", e.Name, len(e.InSum2), len(e.Counts), e.NMat, e.NPerRow)
+		}
+		put(int32(len(e.Name)))
+		b = append(b, e.Name...)
+		var mx int64
+		for _, c := range e.Counts {
+			mx = max(mx, int64(c))
+		}
+		ncall := int32((mx + int64(m.ChunkSize) - 1) / int64(m.ChunkSize))
+		put(ncall)
+		put(int32(len(e.InSum2)))
+		for i, v := range e.InSum2 {
+			count := float32(int64(e.Counts[i/e.NPerRow]))
+			if count == 0 {
+				v, count = 1, 1
+			}
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v/count*float32(ncall)))
+		}
+	}
+	put(int32(m.ChunkCount))
+	ds := ""
+	if len(m.Datasets) > 0 {
+		ds = m.Datasets[len(m.Datasets)-1]
+	}
+	put(int32(len(ds)))
+	b = append(b, ds...)
+	_, err := w.Write(b)
+	return err
 }

@@ -266,3 +266,61 @@ func TestReadGGUFRules(t *testing.T) {
 		t.Errorf("empty matrix read: %v", err)
 	}
 }
+
+// encodeLegacy (the fuzz seeds' writer) reproduces llama-imatrix's legacy
+// file byte for byte.
+func TestEncodeLegacyReal(t *testing.T) {
+	p := testref.Local(t, "imatrix", "kjv-llama.c128.imatrix.dat")
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := encodeLegacy(m); !bytes.Equal(got, want) {
+		t.Errorf("re-encoded legacy file (%d bytes) differs from llama-imatrix's (%d)", len(got), len(want))
+	}
+}
+
+// WriteDat turns llama-imatrix's GGUF output into the legacy file the same
+// run writes with --output-format dat, byte for byte.
+func TestWriteDatIdentical(t *testing.T) {
+	g, err := ReadFile(testref.Local(t, "imatrix", "kjv-llama.c128.imatrix.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(testref.Local(t, "imatrix", "kjv-llama.c128.imatrix.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := g.WriteDat(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("WriteDat: %d bytes differ from llama-imatrix's %d", buf.Len(), len(want))
+	}
+	// partial data: an expert never routed to stores ones; an entry without
+	// any count is left out
+	m := &Matrix{ChunkSize: 4, ChunkCount: 2, Datasets: []string{"a.txt"}, Entries: []*Entry{
+		{Name: "e", NPerRow: 1, NMat: 2, InSum2: []float32{6, 5}, Counts: []float32{3, 0}},
+		{Name: "z", NPerRow: 1, NMat: 1, InSum2: []float32{1}, Counts: []float32{0}},
+	}}
+	buf.Reset()
+	if err := m.WriteDat(&buf); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ncall = ⌈3/4⌉ = 1: values (6/3)·1 and 1
+	if len(d.Entries) != 1 || d.Entries[0].Counts[0] != 1 || !equal(d.Entries[0].InSum2, []float32{2, 1}) || d.ChunkCount != 2 || d.Datasets[0] != "a.txt" {
+		t.Errorf("partial: %+v %+v", d, d.Entries[0])
+	}
+	if err := d.WriteDat(&buf); err == nil {
+		t.Error("WriteDat of a legacy matrix: no error")
+	}
+}
