@@ -110,9 +110,9 @@ type job struct {
 
 	Load  func(r0, n int64) ([]float32, error)
 	Store func(f []float32, r0, n int64) error
-	// Encode turns n rows of floats into the output parts (one, or codes,
+	// Encode turns n rows of floats (rows r0 ...) into the output parts (one, or codes,
 	// scales and biases for MLX affine); PartRowBytes are their row sizes.
-	Encode       func(f []float32, n int64) ([][]byte, error)
+	Encode       func(f []float32, r0, n int64) ([][]byte, error)
 	PartRowBytes []int64
 	// Raw, if set, produces and writes rows [r0, r0+n) by itself.
 	Raw func(r0, n int64) error
