@@ -48,34 +48,80 @@ var imatrixKernelsPending = map[graph.Type]bool{
 	graph.MXFP4: true,
 }
 
+// imatrixFixture is a model with an importance matrix and llama-quantize's
+// quantizations of it, in one directory of ../shared/testdata (where they
+// were made, so quantize.imatrix.file is the bare file name).
+type imatrixFixture struct {
+	name    string
+	dir     []string // under ../shared/testdata
+	bf16    func(t *testing.T) string
+	hf      func(t *testing.T) string
+	imatrix string // file name in dir
+	prefix  string // reference file names: prefix + TYPE + ".gguf"
+}
+
+var imatrixFixtures = []imatrixFixture{
+	{
+		name:    "kjv-llama",
+		dir:     []string{"imatrix"},
+		bf16:    func(t *testing.T) string { return testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf") },
+		hf:      func(t *testing.T) string { return testref.Shared(t, "kjv-llama") },
+		imatrix: "kjv.imatrix.gguf",
+		prefix:  "kjv-llama.imatrix.",
+	},
+	{
+		// 8 experts (the n_expert == 8 branches), 3-D expert tensors with
+		// per-expert importance vectors, rows of 128 that fall back.
+		name: "mixtral-tiny",
+		dir:  []string{"imatrix", "mixtral-tiny"},
+		bf16: func(t *testing.T) string {
+			return testref.Shared(t, "imatrix", "mixtral-tiny", "mixtral-tiny.bf16.gguf")
+		},
+		hf:      func(t *testing.T) string { return testref.Local(t, "arch", "mixtral-tiny") },
+		imatrix: "mixtral-tiny.imatrix.gguf",
+		prefix:  "mixtral-tiny.imatrix.",
+	},
+}
+
+func (fx imatrixFixture) path(t *testing.T, name string) string {
+	return testref.Shared(t, append(append([]string{}, fx.dir...), name)...)
+}
+
 // TestImatrixPlanMatchesLlamaQuantize compares PlanGGUF (with an importance
 // matrix, and without one where a reference was made without) with the
 // tensor types and order of llama-quantize's files.
 func TestImatrixPlanMatchesLlamaQuantize(t *testing.T) {
-	m, err := gguf.ReadModel(testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	type ref struct {
+		fx      imatrixFixture
 		ft      string
 		imatrix bool
 		file    string
 	}
 	var refs []ref
-	for _, name := range imatrixRefTypes {
-		refs = append(refs, ref{name, true, "kjv-llama.imatrix." + name + ".gguf"})
+	for _, fx := range imatrixFixtures {
+		for _, name := range imatrixRefTypes {
+			refs = append(refs, ref{fx, name, true, fx.prefix + name + ".gguf"})
+		}
 	}
 	for _, name := range imatrixNoImatrixRefTypes {
-		refs = append(refs, ref{name, false, "kjv-llama." + name + ".gguf"})
+		refs = append(refs, ref{imatrixFixtures[0], name, false, "kjv-llama." + name + ".gguf"})
+	}
+	models := map[string]*graph.Model{}
+	for _, fx := range imatrixFixtures {
+		m, err := gguf.ReadModel(fx.bf16(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		models[fx.name] = m
 	}
 	for _, r := range refs {
 		t.Run(r.file, func(t *testing.T) {
-			plans, err := PlanGGUF(m, mustFT(t, r.ft), PlanOptions{Imatrix: r.imatrix})
+			plans, err := PlanGGUF(models[r.fx.name], mustFT(t, r.ft), PlanOptions{Imatrix: r.imatrix})
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := gguf.Open(testref.Shared(t, "imatrix", r.file))
+			f, err := gguf.Open(r.fx.path(t, r.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,55 +143,57 @@ func TestImatrixPlanMatchesLlamaQuantize(t *testing.T) {
 // type and requires llama-quantize's file byte for byte, except for the
 // tensors of types in imatrixKernelsPending, which it reports.
 func TestImatrixConvertMatchesLlamaQuantize(t *testing.T) {
-	bf16 := testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf")
-	hfDir := testref.Shared(t, "kjv-llama")
-	refDir := testref.Shared(t, "imatrix")
 	dir := t.TempDir()
-	// llama-quantize records the imatrix path as given: run where it ran.
-	t.Chdir(refDir)
 	stillPending, matched := map[graph.Type]bool{}, map[graph.Type]bool{}
-	for _, name := range imatrixRefTypes {
-		for _, in := range []struct{ what, path string }{{"gguf", bf16}, {"hf", hfDir}} {
-			t.Run(name+"/"+in.what, func(t *testing.T) {
-				out := filepath.Join(dir, name+"."+in.what+".gguf")
-				target := GGUFTarget{FileType: mustFT(t, name), Imatrix: "kjv.imatrix.gguf"}
-				want := filepath.Join(refDir, "kjv-llama.imatrix."+name+".gguf")
-				_, err := Convert(context.Background(), in.path, out, Options{Target: target, Jobs: 2})
-				if err != nil {
-					for typ := range imatrixKernelsPending {
-						if strings.Contains(err.Error(), "cannot convert to type "+typ.String()) {
-							t.Logf("expected (kernel pending): %v", err)
-							stillPending[typ] = true
+	for _, fx := range imatrixFixtures {
+		bf16, hfDir, refDir := fx.bf16(t), fx.hf(t), fx.path(t, "")
+		t.Run(fx.name, func(t *testing.T) {
+			// llama-quantize records the imatrix path as given: run where it ran.
+			t.Chdir(refDir)
+			for _, name := range imatrixRefTypes {
+				for _, in := range []struct{ what, path string }{{"gguf", bf16}, {"hf", hfDir}} {
+					t.Run(name+"/"+in.what, func(t *testing.T) {
+						out := filepath.Join(dir, fx.name+"."+name+"."+in.what+".gguf")
+						target := GGUFTarget{FileType: mustFT(t, name), Imatrix: fx.imatrix}
+						want := filepath.Join(refDir, fx.prefix+name+".gguf")
+						_, err := Convert(context.Background(), in.path, out, Options{Target: target, Jobs: 2})
+						if err != nil {
+							for typ := range imatrixKernelsPending {
+								if strings.Contains(err.Error(), "cannot convert to type "+typ.String()) {
+									t.Logf("expected (kernel pending): %v", err)
+									stillPending[typ] = true
+									return
+								}
+							}
+							t.Fatal(err)
+						}
+						diff, same := differingTensors(t, out, want)
+						for _, typ := range same {
+							matched[typ] = true
+						}
+						if fileSHA256(t, out) == fileSHA256(t, want) {
 							return
 						}
-					}
-					t.Fatal(err)
+						var unexpected, expected []string
+						for _, d := range diff {
+							if d.typ != 0 && imatrixKernelsPending[d.typ] {
+								expected = append(expected, d.name+" ("+d.typ.String()+")")
+								stillPending[d.typ] = true
+							} else {
+								unexpected = append(unexpected, d.name+": "+d.why)
+							}
+						}
+						if len(expected) > 0 {
+							t.Logf("%d tensors differ, of types whose weighted kernels are pending: %s", len(expected), strings.Join(expected, ", "))
+						}
+						if len(unexpected) > 0 || len(diff) == 0 {
+							t.Errorf("output differs from llama-quantize's beyond the pending kernels: %d tensors: %s (a whole-file difference if none listed)",
+								len(unexpected), strings.Join(unexpected, "; "))
+						}
+					})
 				}
-				diff, same := differingTensors(t, out, want)
-				for _, typ := range same {
-					matched[typ] = true
-				}
-				if fileSHA256(t, out) == fileSHA256(t, want) {
-					return
-				}
-				var unexpected, expected []string
-				for _, d := range diff {
-					if d.typ != 0 && imatrixKernelsPending[d.typ] {
-						expected = append(expected, d.name+" ("+d.typ.String()+")")
-						stillPending[d.typ] = true
-					} else {
-						unexpected = append(unexpected, d.name+": "+d.why)
-					}
-				}
-				if len(expected) > 0 {
-					t.Logf("%d tensors differ, of types whose weighted kernels are pending: %s", len(expected), strings.Join(expected, ", "))
-				}
-				if len(unexpected) > 0 || len(diff) == 0 {
-					t.Errorf("output differs from llama-quantize's beyond the pending kernels: %d tensors: %s (a whole-file difference if none listed)",
-						len(unexpected), strings.Join(unexpected, "; "))
-				}
-			})
-		}
+			}
+		})
 	}
 	var done []string
 	for typ := range imatrixKernelsPending {
