@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/quantbridge/quantbridge/formats/imatrix"
 	"github.com/quantbridge/quantbridge/graph"
 )
 
@@ -194,4 +195,23 @@ func (im *importance) weightsFor(p TensorPlan, ft FileType) ([]float32, int64, e
 		return nil, 0, nil
 	}
 	return v, ne1, nil
+}
+
+// readImportance reads an importance matrix file (llama-imatrix's GGUF or
+// legacy .dat) and derives each entry's vector as llama-quantize's
+// load_imatrix does.
+func readImportance(path string) (*importance, error) {
+	m, err := imatrix.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("imatrix: %w", err)
+	}
+	if !m.Legacy && !m.HasMetadata {
+		return nil, fmt.Errorf("%s: missing imatrix metadata (%s, %s, %s)", path, imatrix.KeyDatasets, imatrix.KeyChunkCount, imatrix.KeyChunkSize)
+	}
+	im := &importance{path: path, vectors: make(map[string][]float32, len(m.Entries)), datasets: m.Datasets, chunks: m.ChunkCount}
+	for _, e := range m.Entries {
+		v, _ := m.Importance(e.Name)
+		im.vectors[e.Name] = v
+	}
+	return im, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
 func f32bytes(v ...float32) []byte {
@@ -176,5 +177,33 @@ func TestImportanceWeightsFor(t *testing.T) {
 	}
 	if _, _, err := im.weightsFor(plan("blk.0.attn_v.weight", graph.BF16, graph.Q2_K, 128, 256), mustFT(t, "Q2_K_S")); err == nil {
 		t.Error("Q2_K in a Q2_K_S file without an entry: no error")
+	}
+}
+
+// TestLoadImportanceLegacy: the legacy .dat form of an importance matrix
+// gives the GGUF form's entries and vectors (to float32 rounding: the .dat
+// stores sum/count·ncall) and chunk count.
+func TestLoadImportanceLegacy(t *testing.T) {
+	g, err := loadImportance(GGUFTarget{Imatrix: testref.Local(t, "imatrix", "kjv-llama.c128.imatrix.gguf")}, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadImportance(GGUFTarget{Imatrix: testref.Local(t, "imatrix", "kjv-llama.c128.imatrix.dat")}, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.vectors) == 0 || len(g.vectors) != len(d.vectors) || g.chunks != d.chunks || g.chunks == 0 {
+		t.Fatalf("gguf %d entries %d chunks, dat %d entries %d chunks", len(g.vectors), g.chunks, len(d.vectors), d.chunks)
+	}
+	for name, gv := range g.vectors {
+		dv := d.vectors[name]
+		if len(dv) != len(gv) {
+			t.Fatalf("%s: %d values in the .dat, %d in the GGUF", name, len(dv), len(gv))
+		}
+		for i := range gv {
+			if diff := math.Abs(float64(dv[i] - gv[i])); diff > 1e-6*math.Abs(float64(gv[i])) {
+				t.Fatalf("%s[%d]: .dat %g, GGUF %g", name, i, dv[i], gv[i])
+			}
+		}
 	}
 }
