@@ -28,6 +28,9 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		}
 	}
 	gt, toGGUF := target.(GGUFTarget)
+	if opt.DryRun && (!toGGUF || gt.FileType.Name == "" || (!ggufIn && !gt.FileType.Default.IsQuantized())) {
+		return nil, usagef("--dry-run plans llama-quantize's mixture: it needs a GGUF output (ending in .gguf) and --type, a quantized one for an HF or MLX input")
+	}
 	if ggufIn && toGGUF {
 		return ConvertGGUF(ctx, in, out, opt)
 	}

@@ -97,7 +97,10 @@ func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, t GGUFTar
 	if err != nil {
 		return nil, err
 	}
-	if err := checkImatrixRequired(plans, t.FileType, &popt, imp); err != nil {
+	if err := checkImatrixRequired(plans, t.FileType, &popt, imp); err != nil || opt.DryRun {
+		if opt.DryRun {
+			return dryRun(in, t.FileType, plans, err, &opt), nil
+		}
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
 	requant := 0
@@ -416,7 +419,10 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 		if perr != nil {
 			return nil, perr
 		}
-		if err := checkImatrixRequired(plans, ft, &popt, imp); err != nil {
+		if err := checkImatrixRequired(plans, ft, &popt, imp); err != nil || opt.DryRun {
+			if opt.DryRun {
+				return dryRun(in, ft, plans, err, &opt), nil
+			}
 			return nil, fmt.Errorf("%s: %w", in, err)
 		}
 		if lossy > 0 {

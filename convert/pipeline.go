@@ -48,6 +48,12 @@ type Options struct {
 	// GGUF types of an MLX input).
 	Note func(string)
 
+	// DryRun plans a GGUF output with a quantized file type and writes
+	// nothing (llama-quantize --dry-run): Convert returns the plan as a
+	// Summary (Output empty, each tensor's planned type, size and Reason).
+	// Types that need an importance matrix not given are a warning.
+	DryRun bool
+
 	// TokenizerPre overrides the BPE pre-tokenizer name (tokenizer.ggml.pre)
 	// of an HF/MLX input whose split regexes quantbridge does not recognise.
 	TokenizerPre string
@@ -79,6 +85,8 @@ type TensorSummary struct {
 	To      string  `json:"to"`
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
+	// Reason says why a dry run (Options.DryRun) chose the type.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Summary describes a finished conversion (the --json output).

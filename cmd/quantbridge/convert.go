@@ -45,6 +45,7 @@ func init() {
 			&cli.StringFlag{Name: "imatrix", Usage: "GGUF output with --type: importance matrix (llama-imatrix's file) weighting the quantization, as llama-quantize --imatrix; needed by IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ2_M, IQ3_XXS, Q2_K_S"},
 			&cli.StringSliceFlag{Name: "include-weights", Usage: "GGUF output with --imatrix: use only the importance matrix entries whose names contain this string (repeatable)"},
 			&cli.StringSliceFlag{Name: "exclude-weights", Usage: "GGUF output with --imatrix: ignore the importance matrix entries whose names contain this string (repeatable)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "GGUF output with --type: print each tensor's planned type, size and the reason, as llama-quantize --dry-run; write nothing"},
 			&cli.StringFlag{Name: "tokenizer-pre", Usage: "HF/MLX input: BPE pre-tokenizer name (tokenizer.ggml.pre: llama-bpe, qwen2, gpt-2, ...) for a tokenizer whose split regexes are not recognised"},
 			&cli.StringFlag{Name: "to", Usage: "directory output format: mlx (default) or hf"},
 			&cli.IntFlag{Name: "bits", Usage: "MLX output: affine quantization bits (2, 3, 4, 5, 6, 8)", DefaultText: "none; see the description"},
@@ -113,6 +114,7 @@ func runConvert(c *cli.Context) error {
 		Jobs:         c.Int("jobs"),
 		Force:        c.Bool("force"),
 		TokenizerPre: c.String("tokenizer-pre"),
+		DryRun:       c.Bool("dry-run"),
 		Warn:         func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge: warning:", s) },
 		Note:         func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge:", s) },
 	}
@@ -162,6 +164,10 @@ func runConvert(c *cli.Context) error {
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, s)
+	}
+	if opt.DryRun {
+		fmt.Fprint(c.App.Writer, convert.FormatPlan(s))
+		return nil
 	}
 	fmt.Fprintf(c.App.ErrWriter, "quantbridge: wrote %s (%s): %d tensors, %.2f MiB, %.2f bits per weight, %.1fs\n",
 		s.Output, s.Type, len(s.Tensors), float64(s.TotalBytes)/(1<<20), s.BitsPerWeight, s.Seconds)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,11 +48,36 @@ func TestConvertImatrix(t *testing.T) {
 		}
 	}
 
+	// --dry-run: the plan, nothing written; a missing imatrix is a warning.
+	dry := filepath.Join(dir, "dry.gguf")
+	stdout, stderr, code := runMain(t, "convert", "--dry-run", "--type", "IQ2_M", hf, dry)
+	if code != 0 || !strings.Contains(stderr, "requires an importance matrix") ||
+		!strings.Contains(stdout, "blk.0.attn_v.weight") || !strings.Contains(stdout, "IQ2_M: 57 tensors") {
+		t.Errorf("dry run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// llama-quantize's IQ2_M tensor sizes (kjv-llama.imatrix.IQ2_M.gguf).
+	for _, line := range []string{"output.weight             BF16    -> Q5_K        720896", "token_embd.weight         BF16    -> IQ3_S       450560", "blk.0.attn_k.weight       BF16    -> IQ2_S        10496"} {
+		if !strings.Contains(stdout, line) {
+			t.Errorf("dry run: no line %q in\n%s", line, stdout)
+		}
+	}
+	// From a GGUF input: qwen3-tiny's rows (128, 192, 352) are no multiple
+	// of 256, so IQ4_XS falls back to IQ4_NL.
+	stdout, _, code = runMain(t, "convert", "--dry-run", "--type", "IQ4_XS", testref.Local(t, "arch", "qwen3-tiny.bf16.gguf"), dry)
+	if code != 0 || !strings.Contains(stdout, "blk.0.ffn_down.weight") || !strings.Contains(stdout, "fallback IQ4_XS->IQ4_NL") {
+		t.Errorf("GGUF dry run: exit %d, stdout %q", code, stdout)
+	}
+	if _, err := os.Stat(dry); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dry run wrote %s: %v", dry, err)
+	}
+
 	for _, c := range []struct {
 		args []string
 		code int
 		want string
 	}{
+		{[]string{"--dry-run", hf, filepath.Join(dir, "a.gguf")}, 2, "--dry-run"},
+		{[]string{"--dry-run", "--type", "INT4", hf, filepath.Join(dir, "mlx")}, 2, "--dry-run"},
 		{[]string{"--type", "IQ2_XXS", hf, filepath.Join(dir, "a.gguf")}, 1, "requires an importance matrix (--imatrix): tensor blk.0.attn_k.weight"},
 		{[]string{"--type", "Q2_K_S", hf, filepath.Join(dir, "a.gguf")}, 1, "requires an importance matrix"},
 		{[]string{"--type", "IQ2_M", "--imatrix", filepath.Join(dir, "none.gguf"), hf, filepath.Join(dir, "a.gguf")}, 1, "none.gguf"},
