@@ -172,9 +172,10 @@ func checkImatrixRequired(plans []TensorPlan, ft FileType, opt *PlanOptions, im 
 // llama_model_quantize_impl picks it: the entry of the tensor's name, of
 // ne0 × ne2 values; a tensor without one is quantized unweighted, which is
 // an error for the types that need one; an entry of another size is an
-// error, except for the token embedding (quantized unweighted).
+// error, except for the token embedding (quantized unweighted), even for a
+// float output type, which ignores the vector.
 func (im *importance) weightsFor(p TensorPlan, ft FileType) ([]float32, int64, error) {
-	if im == nil || p.To == p.From || !p.To.IsQuantized() {
+	if im == nil || p.To == p.From {
 		return nil, 0, nil
 	}
 	ne0, ne1, ne2 := ne(p.Shape, 0), ne(p.Shape, 1), ne(p.Shape, 2)
@@ -191,8 +192,8 @@ func (im *importance) weightsFor(p TensorPlan, ft FileType) ([]float32, int64, e
 	if v != nil && len(p.Shape) > 3 && elementsOf(p.Shape[:len(p.Shape)-3]) > 1 {
 		return nil, 0, fmt.Errorf("tensor %s %v: importance-weighted quantization of a tensor of more than 3 dimensions", p.Name, p.Shape)
 	}
-	if v == nil {
-		return nil, 0, nil
+	if v == nil || !p.To.IsQuantized() {
+		return nil, 0, nil // F16, BF16 and F32 ignore it, as ggml_quantize_chunk does
 	}
 	return v, ne1, nil
 }

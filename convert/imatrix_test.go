@@ -159,6 +159,8 @@ func TestImportanceWeightsFor(t *testing.T) {
 		{plan("blk.0.attn_q.weight", graph.BF16, graph.IQ2_XXS, 256, 256), 256, 256, ""},
 		{plan("blk.0.ffn_down_exps.weight", graph.BF16, graph.IQ2_XXS, 3, 256, 512), 3 * 512, 256, ""},
 		{plan("blk.0.attn_q.weight", graph.BF16, graph.BF16, 256, 256), 0, 0, ""}, // not converted
+		{plan("blk.0.attn_q.weight", graph.BF16, graph.F16, 256, 256), 0, 0, ""},  // a float type ignores it
+		{plan("blk.0.attn_k.weight", graph.BF16, graph.F16, 128, 256), 0, 0, "imatrix size 100"},
 		{plan("blk.0.attn_k.weight", graph.BF16, graph.IQ2_XXS, 128, 256), 0, 0, "imatrix size 100 is different from tensor size 256"},
 		{plan("token_embd.weight", graph.BF16, graph.Q2_K, 4096, 256), 0, 0, ""},                       // wrong size: unweighted
 		{plan("blk.0.attn_v.weight", graph.BF16, graph.Q2_K, 128, 256), 0, 0, ""},                      // no entry, Q2_K outside Q2_K_S
