@@ -223,6 +223,11 @@ type spec struct {
 	scaleOff, biasOff int64
 	scaleW, biasW     io.WriterAt
 	toName            string // type name for the summary (default to.String())
+	// imp is the importance vector of a quantized output (llama-quantize
+	// --imatrix): matRows rows per matrix, each matrix (expert) weighted by
+	// its own RowLen values of imp; nil for none.
+	imp     []float32
+	matRows int64
 }
 
 // build turns a spec into a job.
@@ -303,7 +308,7 @@ func (s *spec) build() (*job, error) {
 			return nil, fmt.Errorf("tensor %s: row of %d is not a whole number of mxfp4 groups of 32", t.Name, rl)
 		}
 		j.PartRowBytes = []int64{rl / 2, rl / quantize.MXFP4GroupSize}
-		j.Encode = func(f []float32, k int64) ([][]byte, error) {
+		j.Encode = func(f []float32, _, k int64) ([][]byte, error) {
 			codes := make([]byte, k*rl/2)
 			scales := make([]byte, k*rl/quantize.MXFP4GroupSize)
 			packed := make([]uint32, rl/8)
@@ -324,7 +329,7 @@ func (s *spec) build() (*job, error) {
 		words := int64(quantize.AffinePackedWords(int(rl), ap.Bits))
 		sb := rl / int64(ap.GroupSize) * int64(quantize.AffineScaleSize(st))
 		j.PartRowBytes = []int64{words * 4, sb, sb}
-		j.Encode = func(f []float32, k int64) ([][]byte, error) {
+		j.Encode = func(f []float32, _, k int64) ([][]byte, error) {
 			codes := make([]byte, k*words*4)
 			scales := make([]byte, k*sb)
 			biases := make([]byte, k*sb)
@@ -340,7 +345,7 @@ func (s *spec) build() (*job, error) {
 			return [][]byte{codes, scales, biases}, nil
 		}
 	} else {
-		if !canEncode(s.to) {
+		if !canEncode(s.to) && !(s.imp != nil && quantize.CanQuantizeWeighted(s.to)) {
 			return nil, fmt.Errorf("tensor %s: cannot convert to type %v", t.Name, s.to)
 		}
 		ob, err := graph.RowSize(s.to, rl)
@@ -349,9 +354,27 @@ func (s *spec) build() (*job, error) {
 		}
 		j.PartRowBytes = []int64{ob}
 		to := s.to
-		j.Encode = func(f []float32, k int64) ([][]byte, error) {
+		imp, matRows := s.imp, s.matRows
+		if imp != nil && (matRows <= 0 || int64(len(imp))%rl != 0 || (rows+matRows-1)/matRows > int64(len(imp))/rl) {
+			return nil, fmt.Errorf("tensor %s: %d importance values for %d rows of %d in matrices of %d rows", t.Name, len(imp), rows, rl, matRows)
+		}
+		// Weighted types quantize row by row (their searches look at the
+		// whole row), with the row's matrix's importance vector if any.
+		perRow := imp != nil || quantize.CanQuantizeWeighted(to)
+		j.Encode = func(f []float32, r0, k int64) ([][]byte, error) {
 			out := make([]byte, k*ob)
-			if err := encodeRows(out, f, to); err != nil {
+			if perRow {
+				for i := int64(0); i < k; i++ {
+					var w []float32
+					if imp != nil {
+						m := (r0 + i) / matRows
+						w = imp[m*rl : (m+1)*rl]
+					}
+					if err := quantize.QuantizeRowWeighted(out[i*ob:(i+1)*ob], f[i*rl:(i+1)*rl], w, to); err != nil {
+						return nil, fmt.Errorf("tensor %s: row %d: %w", name, r0+i, err)
+					}
+				}
+			} else if err := encodeRows(out, f, to); err != nil {
 				return nil, fmt.Errorf("tensor %s: %w", name, err)
 			}
 			if check && (to == graph.F16 || to == graph.BF16) {
@@ -371,7 +394,7 @@ func (s *spec) build() (*job, error) {
 		prb := j.PartRowBytes
 		enc := j.Encode
 		j.Store = func(f []float32, r0, k int64) error {
-			parts, err := enc(f, k)
+			parts, err := enc(f, r0, k)
 			if err != nil {
 				return err
 			}

@@ -30,6 +30,16 @@ type GGUFTarget struct {
 	// AllowRequantize permits converting already-quantized GGUF tensors to
 	// another type (llama-quantize --allow-requantize).
 	AllowRequantize bool
+	// Imatrix is the path of an importance matrix (llama-imatrix's output)
+	// weighting the quantization (llama-quantize --imatrix); "" for none.
+	// The path is recorded as given in quantize.imatrix.file. It needs a
+	// quantized FileType.
+	Imatrix string
+	// ImatrixInclude keeps only, and ImatrixExclude drops, the importance
+	// matrix entries whose tensor names contain one of these strings
+	// (llama-quantize --include-weights, --exclude-weights; one of the two
+	// at most).
+	ImatrixInclude, ImatrixExclude []string
 }
 
 // MLXTarget writes an mlx-lm checkpoint directory.
@@ -105,6 +115,10 @@ type TargetFlags struct {
 
 	Plan            PlanOptions // --leave-output-tensor, --output-tensor-type, --token-embedding-type, --pure, --tensor-type
 	AllowRequantize bool        // --allow-requantize
+
+	Imatrix        string   // --imatrix
+	ImatrixInclude []string // --include-weights
+	ImatrixExclude []string // --exclude-weights
 }
 
 // IsGGUFPath reports whether out names a GGUF file output (it ends in
@@ -141,6 +155,26 @@ func (f TargetFlags) mlxOnly() []string {
 	return s
 }
 
+// imatrixFlags lists the importance-matrix flags set in f.
+func (f TargetFlags) imatrixFlags() []string {
+	return GGUFTarget{Imatrix: f.Imatrix, ImatrixInclude: f.ImatrixInclude, ImatrixExclude: f.ImatrixExclude}.imatrixFlags()
+}
+
+// imatrixFlags lists the importance-matrix flags of the settings of t.
+func (t GGUFTarget) imatrixFlags() []string {
+	var s []string
+	if t.Imatrix != "" {
+		s = append(s, "--imatrix "+t.Imatrix)
+	}
+	if len(t.ImatrixInclude) > 0 {
+		s = append(s, "--include-weights")
+	}
+	if len(t.ImatrixExclude) > 0 {
+		s = append(s, "--exclude-weights")
+	}
+	return s
+}
+
 // flags lists the flags of the options set in p.
 func (p PlanOptions) flags() []string {
 	var s []string
@@ -172,7 +206,8 @@ func parseGGUFTarget(out string, f TargetFlags) (Target, error) {
 	if f.Dtype != "" {
 		return nil, usagef("--dtype %s does not apply to %s: the GGUF file type is --type (e.g. --type %s)", f.Dtype, out, strings.ToUpper(f.Dtype))
 	}
-	t := GGUFTarget{Plan: f.Plan, AllowRequantize: f.AllowRequantize}
+	t := GGUFTarget{Plan: f.Plan, AllowRequantize: f.AllowRequantize,
+		Imatrix: f.Imatrix, ImatrixInclude: f.ImatrixInclude, ImatrixExclude: f.ImatrixExclude}
 	if f.Type != "" {
 		if _, ok := mlxBitsOf(f.Type); ok {
 			return nil, usagef("--type %s is MLX affine quantization; %s is a GGUF file (GGUF types: Q4_0, Q4_K_M, Q8_0, ...)", f.Type, out)
@@ -215,6 +250,9 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 	}
 	if f.AllowRequantize {
 		return nil, usagef("--allow-requantize does not apply to %s: it is for GGUF output (directory outputs requantize with a warning)", out)
+	}
+	if s := f.imatrixFlags(); len(s) > 0 {
+		return nil, usagef("%s does not apply to %s: an importance matrix weights llama-quantize's quantization, for GGUF output (an output ending in .gguf) with --type", s[0], out)
 	}
 	var dtype *graph.Type
 	if f.Dtype != "" {
@@ -305,9 +343,18 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 
 // check validates t for the output out (see GGUFTarget).
 func (t GGUFTarget) check(out string) error {
+	switch {
+	case len(t.ImatrixInclude) > 0 && len(t.ImatrixExclude) > 0:
+		return usagef("--include-weights and --exclude-weights contradict each other (llama-quantize takes one or the other)")
+	case t.Imatrix == "" && len(t.imatrixFlags()) > 0:
+		return usagef("%s needs --imatrix: it selects entries of the importance matrix", t.imatrixFlags()[0])
+	}
 	if t.FileType.Name == "" {
 		if s := t.Plan.flags(); len(s) > 0 {
 			return usagef("%s needs --type: it is an option of llama-quantize's mixture for a file type", s[0])
+		}
+		if s := t.imatrixFlags(); len(s) > 0 {
+			return usagef("%s needs --type: an importance matrix weights llama-quantize's quantization to a file type", s[0])
 		}
 		if t.FileType != (FileType{}) {
 			return usagef("GGUF file type %+v has no name", t.FileType)
