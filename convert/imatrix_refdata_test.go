@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -28,25 +27,6 @@ var imatrixRefTypes = []string{
 // imatrixNoImatrixRefTypes have a reference made without an importance
 // matrix too (kjv-llama.TYPE.gguf in the same directory).
 var imatrixNoImatrixRefTypes = []string{"IQ3_S", "IQ3_M", "TQ1_0", "TQ2_0"}
-
-// imatrixKernelsPending lists the tensor types whose importance-weighted
-// quantizer (quantize.QuantizeRowWeighted) is not merged on this branch
-// yet, so that their tensors are expected to differ from llama-quantize's
-// (or the conversion to fail for want of the type). Every other tensor
-// must be byte-identical. Shrink it as kernel branches merge: the test
-// fails when a listed type's tensors all match.
-var imatrixKernelsPending = map[graph.Type]bool{
-	// wt-iqw: weighted legacy and k-quants, IQ4_NL, IQ4_XS
-	graph.Q2_K: true, graph.Q3_K: true, graph.Q4_K: true, graph.Q5_K: true, graph.Q6_K: true,
-	graph.Q4_0: true, graph.Q4_1: true, graph.Q5_0: true, graph.Q5_1: true,
-	graph.IQ4_NL: true, graph.IQ4_XS: true,
-	// wt-iq2
-	graph.IQ2_XXS: true, graph.IQ2_XS: true, graph.IQ2_S: true, graph.IQ1_S: true, graph.IQ1_M: true,
-	// wt-iq3
-	graph.IQ3_XXS: true, graph.IQ3_S: true, graph.TQ1_0: true, graph.TQ2_0: true,
-	// wt-mxfp4
-	graph.MXFP4: true,
-}
 
 // imatrixFixture is a model with an importance matrix and llama-quantize's
 // quantizations of it, in one directory of ../shared/testdata (where they
@@ -140,11 +120,10 @@ func TestImatrixPlanMatchesLlamaQuantize(t *testing.T) {
 
 // TestImatrixConvertMatchesLlamaQuantize converts kjv-llama.bf16.gguf and
 // the HF checkpoint with --imatrix kjv.imatrix.gguf to every reference file
-// type and requires llama-quantize's file byte for byte, except for the
-// tensors of types in imatrixKernelsPending, which it reports.
+// type and requires llama-quantize's file byte for byte (naming the
+// tensors that differ when it is not).
 func TestImatrixConvertMatchesLlamaQuantize(t *testing.T) {
 	dir := t.TempDir()
-	stillPending, matched := map[graph.Type]bool{}, map[graph.Type]bool{}
 	for _, fx := range imatrixFixtures {
 		bf16, hfDir, refDir := fx.bf16(t), fx.hf(t), fx.path(t, "")
 		t.Run(fx.name, func(t *testing.T) {
@@ -158,52 +137,22 @@ func TestImatrixConvertMatchesLlamaQuantize(t *testing.T) {
 						want := filepath.Join(refDir, fx.prefix+name+".gguf")
 						_, err := Convert(context.Background(), in.path, out, Options{Target: target, Jobs: 2})
 						if err != nil {
-							for typ := range imatrixKernelsPending {
-								if strings.Contains(err.Error(), "cannot convert to type "+typ.String()) {
-									t.Logf("expected (kernel pending): %v", err)
-									stillPending[typ] = true
-									return
-								}
-							}
 							t.Fatal(err)
-						}
-						diff, same := differingTensors(t, out, want)
-						for _, typ := range same {
-							matched[typ] = true
 						}
 						if fileSHA256(t, out) == fileSHA256(t, want) {
 							return
 						}
-						var unexpected, expected []string
+						diff, _ := differingTensors(t, out, want)
+						var names []string
 						for _, d := range diff {
-							if d.typ != 0 && imatrixKernelsPending[d.typ] {
-								expected = append(expected, d.name+" ("+d.typ.String()+")")
-								stillPending[d.typ] = true
-							} else {
-								unexpected = append(unexpected, d.name+": "+d.why)
-							}
+							names = append(names, d.name+": "+d.why)
 						}
-						if len(expected) > 0 {
-							t.Logf("%d tensors differ, of types whose weighted kernels are pending: %s", len(expected), strings.Join(expected, ", "))
-						}
-						if len(unexpected) > 0 || len(diff) == 0 {
-							t.Errorf("output differs from llama-quantize's beyond the pending kernels: %d tensors: %s (a whole-file difference if none listed)",
-								len(unexpected), strings.Join(unexpected, "; "))
-						}
+						t.Errorf("output differs from llama-quantize's: %d tensors: %s (a whole-file difference if none listed)",
+							len(names), strings.Join(names, "; "))
 					})
 				}
 			}
 		})
-	}
-	var done []string
-	for typ := range imatrixKernelsPending {
-		if matched[typ] && !stillPending[typ] {
-			done = append(done, typ.String())
-		}
-	}
-	sort.Strings(done)
-	if len(done) > 0 && !t.Failed() {
-		t.Errorf("every tensor of %s now matches llama-quantize's: remove them from imatrixKernelsPending", strings.Join(done, ", "))
 	}
 }
 
