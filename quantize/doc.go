@@ -27,7 +27,14 @@
 // selects the portable code.
 //
 // Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
-// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
-// Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
-// types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
+// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS; dequantize only MXFP4.
+// QuantizeRowWeighted runs the importance-matrix (imatrix) quantizers of
+// Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K (ggml's
+// quantize_row_<type>_impl with quant_weights, files ggml_weighted_*.go)
+// and of IQ4_NL and IQ4_XS, with or without an importance vector
+// (ggml_iq4.go): byte-identical to llama-quantize --imatrix on every
+// tensor of the reference files, as the reference quantizers are. They are
+// portable Go (no assembly); IQ4's nearest-value search is two table
+// lookups instead of ggml's binary search, with the same codes.
+// Not covered: the other IQ* types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
 package quantize
