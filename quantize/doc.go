@@ -27,15 +27,18 @@
 // selects the portable code.
 //
 // Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
-// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, MXFP4 (ggml_mxfp4.go); dequantize only
-// IQ4_NL, IQ4_XS. MLX: affine (mlx.go) and mxfp4 (mlx_mxfp4.go), with
-// exact repacks to and from GGUF.
-// Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
-// types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
+// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS, MXFP4 (ggml_mxfp4.go),
+// IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M (ggml_iq2.go, ggml_iq1.go),
+// IQ3_XXS, IQ3_S (ggml_iq3.go), TQ1_0, TQ2_0 (ggml_tq.go). MLX: affine
+// (mlx.go) and mxfp4 (mlx_mxfp4.go), with exact repacks to and from GGUF.
 //
-// The 2-bit and 1-bit lattice types IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M
-// (ggml_iq2.go, ggml_iq1.go) quantize through QuantizeRowWeighted with an
-// importance vector, byte-identical to llama-quantize --imatrix (IQ2_S and
-// IQ1_M also without one, as ggml's default weighting), and dequantize like
-// ggml's dequantize_row_iq2_xxs etc., bit for bit.
+// QuantizeRowWeighted runs ggml's quantizers with an importance vector
+// (quant_weights, llama-quantize --imatrix): the weighted searches of Q4_0,
+// Q4_1, Q5_0, Q5_1, Q2_K..Q6_K (quantize_row_<type>_impl, files
+// ggml_weighted_*.go) and of the IQ types, byte-identical to
+// llama-quantize --imatrix on every tensor of the reference files. IQ2_XXS,
+// IQ2_XS and IQ1_S need the vector (RequiresImatrix); the other IQ and TQ
+// types run ggml's default weighting without one. IQ4's nearest-value search
+// is two table lookups instead of ggml's binary search, with the same codes.
+// Not covered: NVFP4, Q1_0/Q2_0.
 package quantize

@@ -71,7 +71,7 @@ func iq4Better(x float32, k int) bool {
 // best_index_int8 codes k+1.
 var iq4Thresholds = func() (t [15]float32) {
 	for k := range t {
-		x := float32(kvaluesIQ4NL[k]+kvaluesIQ4NL[k+1]) / 2
+		x := float32(int(kvaluesIQ4NL[k])+int(kvaluesIQ4NL[k+1])) / 2 // the midpoint (int8 would overflow)
 		for iq4Better(x, k) {
 			x = math.Nextafter32(x, -1000)
 		}

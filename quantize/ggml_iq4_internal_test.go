@@ -63,6 +63,14 @@ func TestIQ4IndexMatchesSearch(t *testing.T) {
 	for range 1 << 20 {
 		check(float32(r.NormFloat64() * 60))
 	}
+	// The thresholds are the midpoints of neighbouring values, give or take
+	// float32 rounding of C's differences.
+	for k, thr := range iq4Thresholds {
+		mid := (float64(kvaluesIQ4NL[k]) + float64(kvaluesIQ4NL[k+1])) / 2
+		if d := float64(thr) - mid; d < -1e-4 || d > 1e-4 {
+			t.Errorf("threshold %d = %v, midpoint %v", k, thr, mid)
+		}
+	}
 	// -10 and 1 split at -4.5, an exact tie that goes to the upper value.
 	if iq4Index(-4.5) != 8 || iq4Index(-4.5000005) != 7 || iq4Index(0) != 8 {
 		t.Errorf("iq4Index(-4.5, -4.5000005, 0) = %d, %d, %d; want 8, 7, 8", iq4Index(-4.5), iq4Index(-4.5000005), iq4Index(0))
