@@ -126,7 +126,7 @@ func newIQ2Lattice(kgrid []uint16, nwant int) *iq2Lattice {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d2s := make([]uint8, n)
+			d2s := make([]uint16, n)
 			for i := w; i < iq2KmapSize; i += workers {
 				if g.kmap[i] < 0 {
 					lists[i] = iq2Neighbours(kgrid, &quad[i&0xff], &quad[i>>8], d2s, nwant)
@@ -170,14 +170,15 @@ func runWeighted(q weightedQuantFunc, dst []byte, src, weights []float32) (err e
 // iq2Neighbours returns the grid indices at the nwant smallest distances
 // from a point (lo and hi: the distance rows of its low and high byte), by
 // distance, then index: the order of iq2xs_init_impl's qsort.
-func iq2Neighbours(kgrid []uint16, lo, hi *[256]uint8, d2s []uint8, nwant int) []uint16 {
-	var count [256]int32
+func iq2Neighbours(kgrid []uint16, lo, hi *[256]uint8, d2s []uint16, nwant int) []uint16 {
+	const maxD2 = 8*6*6 + 1 // levels 1..7: at most 36 per coordinate
+	var count [maxD2]int32
 	for j, v := range kgrid {
-		d := lo[uint8(v)] + hi[v>>8]
+		d := uint16(lo[uint8(v)]) + uint16(hi[v>>8]) // up to 288: not a byte
 		d2s[j] = d
 		count[d]++
 	}
-	var want [256]bool
+	var want [maxD2]bool
 	total, nhave := 0, 0
 	for d := range count {
 		if count[d] == 0 {
@@ -190,7 +191,7 @@ func iq2Neighbours(kgrid []uint16, lo, hi *[256]uint8, d2s []uint8, nwant int) [
 		}
 	}
 	// Grid indices in order, stably bucketed by distance.
-	var start [256]int
+	var start [maxD2]int
 	pos := 0
 	for d := range count {
 		if want[d] {
