@@ -175,7 +175,7 @@ func TestQuantizeRowErrors(t *testing.T) {
 			t.Errorf("CanQuantize(%v) = true", typ)
 		}
 	}
-	for _, typ := range []dtype.Type{dtype.IQ2_XXS, dtype.MLXAffine, dtype.Type(9999), dtype.TQ1_0} {
+	for _, typ := range []dtype.Type{dtype.MLXAffine, dtype.Type(9999), dtype.NVFP4} {
 		if err := quantize.DequantizeRow(make([]float32, 256), make([]byte, 1024), typ); err == nil {
 			t.Errorf("DequantizeRow accepted %v", typ)
 		}
