@@ -30,4 +30,11 @@
 // Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
 // Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
 // types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
+//
+// The 3-bit lattice types IQ3_XXS and IQ3_S (ggml_iq3.go) and the ternary
+// TQ1_0 and TQ2_0 (ggml_tq.go) quantize through QuantizeRowWeighted with or
+// without an importance vector (ggml's x² weighting when nil; the TQ types
+// ignore it), byte-identical to llama-quantize with and without --imatrix,
+// and dequantize bit for bit like ggml. The IQ3 neighbour searches run an
+// AVX2 kernel (ggml_iq3_amd64.s) under the same switch as the others.
 package quantize
