@@ -28,13 +28,16 @@ func Convert(ctx context.Context, in, out string, opt Options) (*Summary, error)
 		}
 	}
 	gt, toGGUF := target.(GGUFTarget)
+	if opt.DryRun && (!toGGUF || gt.FileType.Name == "" || (!ggufIn && !gt.FileType.Default.IsQuantized())) {
+		return nil, usagef("--dry-run plans llama-quantize's mixture: it needs a GGUF output (ending in .gguf) and --type, a quantized one for an HF or MLX input")
+	}
 	if ggufIn && toGGUF {
 		return ConvertGGUF(ctx, in, out, opt)
 	}
 	if toGGUF && gt.FileType.Name != "" && !gt.FileType.Default.IsQuantized() {
 		// convertToGGUF writes convert_hf_to_gguf.py's file for a float
 		// type: there is no mixture for these options to change.
-		if s := gt.Plan.flags(); len(s) > 0 {
+		if s := append(gt.Plan.flags(), gt.imatrixFlags()...); len(s) > 0 {
 			return nil, usagef("%s and --type %s contradict each other for an HF or MLX input: %s is written as convert_hf_to_gguf.py writes it, with no llama-quantize mixture (write the GGUF file first, then convert that with these options)",
 				s[0], gt.FileType.Name, gt.FileType.Name)
 		}

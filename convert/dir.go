@@ -129,6 +129,7 @@ type dirTensor struct {
 	sp     *spec // computed from src; nil for an exact copy or repack
 	copy   bool  // src's bytes unchanged (all parts)
 	repack bool  // GGUF legacy block type → MLX affine group 32, exactly
+	mxfp4  bool  // MXFP4 blocks (GGUF, or an MLX mxfp4 source) → MLX mxfp4, exactly
 	perm   *perm
 	from   string
 	to     string
@@ -158,7 +159,10 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		return nil, err
 	}
 	bits, gs := mt.Bits, mt.groupSize()
-	if to == "mlx" && bits == 0 && dtype == nil && m.Format == graph.FormatGGUF {
+	// A GGUF source's MXFP4 tensors are kept as MLX mxfp4 modules (the
+	// same values) when neither --bits, --q-mode nor --dtype is given.
+	keepMXFP4 := to == "mlx" && bits == 0 && dtype == nil && !mt.mxfp4() && m.Format == graph.FormatGGUF
+	if to == "mlx" && bits == 0 && dtype == nil && !mt.mxfp4() && m.Format == graph.FormatGGUF {
 		var note string
 		bits, note = ggufMLXBits(m)
 		if bits > 0 {
@@ -171,7 +175,11 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	var ap *quantize.AffineParams
 	var q *mlx.Quantization
 	var err error
-	if bits > 0 {
+	if mt.mxfp4() {
+		bits, gs = 4, 32
+		ap = &quantize.AffineParams{Bits: 4, GroupSize: 32} // what the quant_predicate sees
+		q = &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: mlx.ModeMXFP4}
+	} else if bits > 0 {
 		ap = &quantize.AffineParams{Bits: bits, GroupSize: gs, Rounding: mt.Rounding}
 		if err := ap.Validate(); err != nil {
 			return nil, err
@@ -235,6 +243,62 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		case keepQuant && t.Type == graph.MLXAffine:
 			*dt.nt = *t
 			dt.copy = true
+		case (keepQuant || keepMXFP4) && t.Type == graph.MXFP4 && len(t.Shape) >= 2:
+			*dt.nt = *t
+			dt.mxfp4 = true
+			if keepMXFP4 {
+				if q == nil {
+					q = &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: mlx.ModeMXFP4}
+				}
+				if g := q.Global(); g.Mode != mlx.ModeMXFP4 {
+					a, _ := arch.Lookup(m.Arch)
+					hfName := t.Name
+					if a != nil {
+						hfName, _ = a.HFName(t.Name, true)
+					}
+					q.Layers = append(q.Layers, mlx.LayerQuantization{Path: strings.TrimSuffix(hfName, ".weight"), Quantize: true,
+						Params: &mlx.LayerParams{GroupSize: 32, Bits: 4, Mode: mlx.ModeMXFP4}})
+				}
+			}
+		case mt.mxfp4() && mlx.Quantizable(t.Name, t.Shape, 32):
+			st := floatTypeOf(t)
+			if dtype != nil {
+				st = *dtype
+			}
+			map_, mgs, quantized := mlxModuleQuant(m, t, ap, 32, q)
+			if !quantized {
+				*dt.nt = *t
+				dt.copy = t.Type == st && p == nil
+				if !dt.copy {
+					sp.to, sp.check = st, false
+					dt.sp = sp
+					dt.nt.Type = st
+				}
+				break
+			}
+			if t.Type == graph.MXFP4 && sp.add == 0 && map_.Bits == 4 && mgs == 32 {
+				// Already mxfp4 values: copied (MLX's quantizer is not
+				// idempotent on them: a group whose largest code is 4
+				// gets a smaller scale and clips).
+				*dt.nt = *t
+				dt.mxfp4 = true
+				break
+			}
+			if srcQuant {
+				lossy++
+			}
+			dt.sp = sp
+			if map_.Bits != 4 || mgs != 32 {
+				// the predicate's own parameters: affine, as
+				// to_quantized(**params) defaults the mode
+				sp.to, sp.affine, sp.scaleType = graph.MLXAffine, map_, st
+				sp.toName = affineName(map_.Bits, mgs)
+				dt.nt.Type = graph.MLXAffine
+				dt.nt.Affine = &graph.Affine{Bits: map_.Bits, GroupSize: mgs, ScaleType: st}
+				break
+			}
+			sp.to, sp.mlxFP4, sp.scaleType, sp.toName = graph.MXFP4, true, st, "MLX_MXFP4"
+			dt.nt.Type = graph.MXFP4
 		case ap != nil && mlx.Quantizable(t.Name, t.Shape, gs):
 			st := floatTypeOf(t)
 			if dtype != nil {
@@ -295,6 +359,9 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		if dt.nt.Type == graph.MLXAffine {
 			dt.to = affineName(dt.nt.Affine.Bits, dt.nt.Affine.GroupSize)
 		}
+		if dt.nt.Type == graph.MXFP4 {
+			dt.to = "MLX_MXFP4"
+		}
 		dts = append(dts, dt)
 		tm.Tensors = append(tm.Tensors, dt.nt)
 	}
@@ -302,7 +369,11 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 		sortLayerEntries(q.Layers)
 	}
 	if lossy > 0 {
-		opt.warn("requantizing %d already-quantized tensors to MLX affine: the source quantization's loss stays and the new one adds to it", lossy)
+		what := "MLX affine"
+		if mt.mxfp4() {
+			what = "MLX mxfp4"
+		}
+		opt.warn("requantizing %d already-quantized tensors to %s: the source quantization's loss stays and the new one adds to it", lossy, what)
 	}
 	if fromGGUF && dequantized > 0 {
 		opt.warn("%s: %d GGUF quantized tensors are dequantized (their values are kept as well as the output dtype allows, not the original weights)", in, dequantized)
@@ -323,6 +394,9 @@ func convertToDir(ctx context.Context, m *graph.Model, in, out string, opt Optio
 	if q != nil {
 		g := q.Global()
 		s.Type = fmt.Sprintf("MLX %d-bit g%d", g.Bits, g.GroupSize)
+		if g.Mode == mlx.ModeMXFP4 {
+			s.Type = "MLX mxfp4"
+		}
 	}
 	var elems int64
 	for _, ts := range sums {
@@ -345,12 +419,13 @@ func affineName(bits, gs int) string { return fmt.Sprintf("MLX_AFFINE_%dBIT_G%d"
 // neither bits nor dtype: when its quantized tensors are all of one legacy
 // block type that MLX affine quantization with group size 32 holds exactly
 // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), that type's bits; otherwise 0 (written
-// unquantized). note says what was chosen ("" for a model with no
+// unquantized). MXFP4 tensors are not counted: they become MLX mxfp4
+// modules whatever the others become. note says what was chosen ("" for a model with no
 // quantized tensors).
 func ggufMLXBits(m *graph.Model) (bits int, note string) {
 	n := map[graph.Type]int{}
 	for _, t := range m.Tensors {
-		if t.Type.IsQuantized() {
+		if t.Type.IsQuantized() && t.Type != graph.MXFP4 { // MXFP4 stays mxfp4 (keepMXFP4)
 			n[t.Type]++
 		}
 	}

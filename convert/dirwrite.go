@@ -166,6 +166,8 @@ func (dt *dirTensor) job(ds [3]dest, fallback *atomic.Int64) (*job, error) {
 	switch {
 	case dt.repack:
 		return ggufAffineJob(t, dt.perm, ds, fallback)
+	case dt.mxfp4:
+		return mxfp4MLXJob(t, dt.perm, ds)
 	case dt.copy && t.Type == graph.MLXAffine:
 		return affineCopyJob(t, ds)
 	case dt.copy:
@@ -174,7 +176,7 @@ func (dt *dirTensor) job(ds [3]dest, fallback *atomic.Int64) (*job, error) {
 	}
 	sp := *dt.sp
 	sp.w, sp.off = ds[0].w, ds[0].off
-	if sp.affine != nil {
+	if sp.affine != nil || sp.mlxFP4 {
 		sp.scaleW, sp.scaleOff, sp.biasW, sp.biasOff = ds[1].w, ds[1].off, ds[2].w, ds[2].off
 	}
 	return sp.build()

@@ -1,7 +1,8 @@
 // Package convert turns one checkpoint into another: it plans the
 // per-tensor output types the way llama.cpp's llama-quantize does
-// (PlanGGUF, an exact port of src/llama-quant.cpp's mixture rules for the
-// F32/F16/BF16, legacy and k-quant file types), and runs the conversion as a
+// (PlanGGUF, an exact port of src/llama-quant.cpp's mixture rules for every
+// file type llama-quantize writes but Q1_0, Q2_0 and NVFP4: F32/F16/BF16,
+// legacy, k-quant, IQ, TQ and MXFP4_MOE), and runs the conversion as a
 // bounded-memory concurrent pipeline that reads each tensor lazily,
 // converts it through float32 (or repacks it exactly) and writes it at its
 // planned offset.
@@ -27,8 +28,11 @@
 //     MLXTarget asks for those bits and group size 32, or asks for no bits
 //     and no dtype and the file's quantized tensors are all of that one
 //     type; MLX affine → GGUF Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 when the GGUFTarget
-//     has no file type and the values allow it. Options.Note says what
-//     was chosen. Llama Q/K rows move between GGUF's interleaved and HF's
+//     has no file type and the values allow it; GGUF MXFP4 ⇄ MLX mxfp4
+//     (the same values in another nibble order) whenever the target keeps
+//     or asks for MXFP4 (GGUF → MLX with no bits and no dtype, or
+//     --q-mode mxfp4; MLX → GGUF with no file type). Options.Note says
+//     what was chosen. Llama Q/K rows move between GGUF's interleaved and HF's
 //     half-split order in every direction, repacked rows too.
 //   - Outputs never appear partially at their final path: a GGUF file or
 //     an MLX/HF directory is written under a temporary name beside it and
@@ -37,7 +41,17 @@
 //     removes one that a SIGKILL left. Directory outputs report progress
 //     and per-tensor times like GGUF output.
 //   - general.alignment is kept and honoured (see QuantizeKV).
+//   - Importance-matrix quantization (GGUFTarget.Imatrix, llama-quantize
+//     --imatrix): each quantized tensor is weighted by the importance
+//     matrix's entry of its GGUF name, each expert of a 3-D tensor by its
+//     own slice; the mixtures that change with an importance matrix do;
+//     the file types whose tensors need one (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS,
+//     IQ2_S, IQ2_M, IQ3_XXS, IQ3_XS, Q2_K_S) refuse to run without it, and
+//     a tensor of such a type that has no entry fails; the
+//     quantize.imatrix.* KVs follow general.file_type. From an HF or MLX
+//     input too, in the same single pass. Options.DryRun plans without
+//     writing (llama-quantize --dry-run).
 //
-// It does not cover importance-matrix quantization, the IQ*/TQ* file
-// types, sharded (split) GGUF output, or layer pruning.
+// It does not cover sharded (split) GGUF output, layer pruning, or the
+// Q1_0, Q2_0 and NVFP4 file types.
 package convert

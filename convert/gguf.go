@@ -87,9 +87,21 @@ func ConvertGGUF(ctx context.Context, in, out string, opt Options) (*Summary, er
 // quantizeGGUF plans m with t and writes it to out (llama-quantize's
 // output: KVs rewritten by QuantizeKV, tensors in llama.cpp's order).
 func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, t GGUFTarget, opt Options) (*Summary, error) {
-	plans, err := PlanGGUF(m, t.FileType, t.Plan)
+	imp, err := loadImportance(t, &opt)
 	if err != nil {
 		return nil, err
+	}
+	popt := t.Plan
+	popt.Imatrix = imp != nil
+	plans, err := PlanGGUF(m, t.FileType, popt)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkImatrixRequired(plans, t.FileType, &popt, imp); err != nil || opt.DryRun {
+		if opt.DryRun {
+			return dryRun(in, t.FileType, plans, err, &opt), nil
+		}
+		return nil, fmt.Errorf("%s: %w", in, err)
 	}
 	requant := 0
 	for _, p := range plans {
@@ -107,9 +119,13 @@ func quantizeGGUF(ctx context.Context, m *graph.Model, in, out string, t GGUFTar
 	for i, p := range plans {
 		infos[i] = gguf.TensorInfo{Name: p.Name, Shape: p.Shape, Type: p.To}
 	}
-	s, err := writeGGUFFile(ctx, out, QuantizeKV(m.Metadata, t.FileType.LlamaFType), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+	s, err := writeGGUFFile(ctx, out, imp.kv(QuantizeKV(m.Metadata, t.FileType.LlamaFType)), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
 		p := plans[i]
 		sp := spec{name: p.Name, src: p.Tensor, to: p.To, w: w, off: off, check: p.From != p.To}
+		var err error
+		if sp.imp, sp.matRows, err = imp.weightsFor(p, t.FileType); err != nil {
+			return nil, err
+		}
 		return sp.build()
 	}, &opt)
 	if err != nil {
@@ -281,9 +297,17 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 	// repacked instead of dequantized; general.file_type names the type
 	// most tensors got.
 	repack := map[string]*repacker{}
+	// With no --type, MXFP4 tensors (an MLX input's mxfp4 modules) are
+	// copied: GGUF MXFP4 holds the same values.
+	keepMXFP4 := map[string]bool{}
 	if gt.FileType.Name == "" {
 		counts := map[graph.Type]int{}
 		for _, t := range m.Tensors {
+			if t.Type == graph.MXFP4 {
+				keepMXFP4[t.Name] = true
+				counts[graph.MXFP4]++
+				continue
+			}
 			if t.Type != graph.MLXAffine {
 				continue
 			}
@@ -352,10 +376,11 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 		src[t.Name] = t
 		im.Tensors = append(im.Tensors, &graph.Tensor{Name: t.Name, Shape: t.Shape, Type: converterType(t.Name, t.Shape, outtype)})
 	}
-	mk := func(name string, to graph.Type, w io.WriterAt, off int64) (*job, error) {
+	mk := func(name string, to graph.Type, w io.WriterAt, off int64, imp []float32, matRows int64) (*job, error) {
 		t := src[name]
 		ct := im.Tensor(name).Type
-		sp := spec{name: name, src: t, perm: rotaryPerm(m, name, true), to: to, w: w, off: off, check: to.IsQuantized()}
+		sp := spec{name: name, src: t, perm: rotaryPerm(m, name, true), to: to, w: w, off: off, check: to.IsQuantized(),
+			imp: imp, matRows: matRows}
 		sp.add, sp.addRound = normOffset(m, t, true)
 		if to != ct {
 			sp.via = ct
@@ -370,10 +395,16 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			if r := repack[t.Name]; r != nil {
 				infos[i].Type = r.to
 			}
+			if keepMXFP4[t.Name] {
+				infos[i].Type = graph.MXFP4
+			}
 		}
 		if gt.FileType.Name == "" {
 			if len(repack) > 0 {
 				opt.note("%s", repackNote(infos, repack, ft))
+			}
+			if len(keepMXFP4) > 0 {
+				opt.note("no --type: %d MLX mxfp4 tensors copied as GGUF MXFP4 (the same values)", len(keepMXFP4))
 			}
 			affine := 0
 			for _, t := range m.Tensors {
@@ -386,15 +417,30 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 			}
 		}
 		s, err = writeGGUFFile(ctx, out, kv, infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+			if p := rotaryPerm(m, infos[i].Name, true); keepMXFP4[infos[i].Name] && p != nil {
+				return mxfp4PermJob(src[infos[i].Name], p, w, off)
+			}
 			if r := repack[infos[i].Name]; r != nil {
 				return r.job(infos[i].Name, rotaryPerm(m, infos[i].Name, true), w, off), nil
 			}
-			return mk(infos[i].Name, infos[i].Type, w, off)
+			return mk(infos[i].Name, infos[i].Type, w, off, nil, 0)
 		}, &opt)
 	} else {
-		plans, perr := PlanGGUF(im, ft, gt.Plan)
+		imp, ierr := loadImportance(gt, &opt)
+		if ierr != nil {
+			return nil, ierr
+		}
+		popt := gt.Plan
+		popt.Imatrix = imp != nil
+		plans, perr := PlanGGUF(im, ft, popt)
 		if perr != nil {
 			return nil, perr
+		}
+		if err := checkImatrixRequired(plans, ft, &popt, imp); err != nil || opt.DryRun {
+			if opt.DryRun {
+				return dryRun(in, ft, plans, err, &opt), nil
+			}
+			return nil, fmt.Errorf("%s: %w", in, err)
 		}
 		if lossy > 0 {
 			opt.warn("%d tensors of %s are already quantized: they are dequantized and quantized again (the first quantization's loss stays)", lossy, in)
@@ -403,8 +449,12 @@ func convertToGGUF(ctx context.Context, m *graph.Model, in, out string, opt Opti
 		for i, p := range plans {
 			infos[i] = gguf.TensorInfo{Name: p.Name, Shape: p.Shape, Type: p.To}
 		}
-		s, err = writeGGUFFile(ctx, out, QuantizeKV(kv, ft.LlamaFType), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
-			return mk(plans[i].Name, plans[i].To, w, off)
+		s, err = writeGGUFFile(ctx, out, imp.kv(QuantizeKV(kv, ft.LlamaFType)), infos, func(i int, w io.WriterAt, off int64) (*job, error) {
+			wts, matRows, err := imp.weightsFor(plans[i], ft)
+			if err != nil {
+				return nil, err
+			}
+			return mk(plans[i].Name, plans[i].To, w, off, wts, matRows)
 		}, &opt)
 	}
 	if err != nil {

@@ -213,12 +213,21 @@ type spec struct {
 	// source dtype rounds it.
 	add      float32
 	addRound graph.Type
+	// mlxFP4 asks for MLX mxfp4 output (codes, then scales, as MLX
+	// lays them out), quantized by MLX's CPU rule for an array of dtype
+	// scaleType.
+	mlxFP4 bool
 	// For MLXAffine output: where scales and biases go.
 	affine            *quantize.AffineParams
 	scaleType         graph.Type
 	scaleOff, biasOff int64
 	scaleW, biasW     io.WriterAt
 	toName            string // type name for the summary (default to.String())
+	// imp is the importance vector of a quantized output (llama-quantize
+	// --imatrix): matRows rows per matrix, each matrix (expert) weighted by
+	// its own RowLen values of imp; nil for none.
+	imp     []float32
+	matRows int64
 }
 
 // build turns a spec into a job.
@@ -230,7 +239,7 @@ func (s *spec) build() (*job, error) {
 	if s.toName != "" {
 		j.To = s.toName
 	}
-	if t.Type == s.to && s.perm == nil && s.add == 0 && s.affine == nil && t.Type != graph.MLXAffine {
+	if t.Type == s.to && s.perm == nil && s.add == 0 && s.affine == nil && !s.mlxFP4 && t.Type != graph.MLXAffine {
 		rb, err := graph.RowSize(t.Type, rl)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
@@ -293,12 +302,34 @@ func (s *spec) build() (*job, error) {
 		roundVia(f, via)
 		return f, nil
 	}
-	if s.affine != nil {
+	if s.mlxFP4 {
+		st := s.scaleType
+		if rl%quantize.MXFP4GroupSize != 0 {
+			return nil, fmt.Errorf("tensor %s: row of %d is not a whole number of mxfp4 groups of 32", t.Name, rl)
+		}
+		j.PartRowBytes = []int64{rl / 2, rl / quantize.MXFP4GroupSize}
+		j.Encode = func(f []float32, _, k int64) ([][]byte, error) {
+			codes := make([]byte, k*rl/2)
+			scales := make([]byte, k*rl/quantize.MXFP4GroupSize)
+			packed := make([]uint32, rl/8)
+			for i := int64(0); i < k; i++ {
+				row := f[i*rl : (i+1)*rl]
+				roundVia(row, st) // the array MLX quantizes has dtype st
+				if err := quantize.MLXFP4QuantizeRow(packed, scales[i*rl/32:(i+1)*rl/32], row, st); err != nil {
+					return nil, fmt.Errorf("tensor %s: %w", name, err)
+				}
+				for q, v := range packed {
+					binary.LittleEndian.PutUint32(codes[i*rl/2+int64(q)*4:], v)
+				}
+			}
+			return [][]byte{codes, scales}, nil
+		}
+	} else if s.affine != nil {
 		ap, st := *s.affine, s.scaleType
 		words := int64(quantize.AffinePackedWords(int(rl), ap.Bits))
 		sb := rl / int64(ap.GroupSize) * int64(quantize.AffineScaleSize(st))
 		j.PartRowBytes = []int64{words * 4, sb, sb}
-		j.Encode = func(f []float32, k int64) ([][]byte, error) {
+		j.Encode = func(f []float32, _, k int64) ([][]byte, error) {
 			codes := make([]byte, k*words*4)
 			scales := make([]byte, k*sb)
 			biases := make([]byte, k*sb)
@@ -314,7 +345,7 @@ func (s *spec) build() (*job, error) {
 			return [][]byte{codes, scales, biases}, nil
 		}
 	} else {
-		if !canEncode(s.to) {
+		if !canEncode(s.to) && !(s.imp != nil && quantize.CanQuantizeWeighted(s.to)) {
 			return nil, fmt.Errorf("tensor %s: cannot convert to type %v", t.Name, s.to)
 		}
 		ob, err := graph.RowSize(s.to, rl)
@@ -323,9 +354,27 @@ func (s *spec) build() (*job, error) {
 		}
 		j.PartRowBytes = []int64{ob}
 		to := s.to
-		j.Encode = func(f []float32, k int64) ([][]byte, error) {
+		imp, matRows := s.imp, s.matRows
+		if imp != nil && (matRows <= 0 || int64(len(imp))%rl != 0 || (rows+matRows-1)/matRows > int64(len(imp))/rl) {
+			return nil, fmt.Errorf("tensor %s: %d importance values for %d rows of %d in matrices of %d rows", t.Name, len(imp), rows, rl, matRows)
+		}
+		// Weighted types quantize row by row (their searches look at the
+		// whole row), with the row's matrix's importance vector if any.
+		perRow := imp != nil || quantize.CanQuantizeWeighted(to)
+		j.Encode = func(f []float32, r0, k int64) ([][]byte, error) {
 			out := make([]byte, k*ob)
-			if err := encodeRows(out, f, to); err != nil {
+			if perRow {
+				for i := int64(0); i < k; i++ {
+					var w []float32
+					if imp != nil {
+						m := (r0 + i) / matRows
+						w = imp[m*rl : (m+1)*rl]
+					}
+					if err := quantize.QuantizeRowWeighted(out[i*ob:(i+1)*ob], f[i*rl:(i+1)*rl], w, to); err != nil {
+						return nil, fmt.Errorf("tensor %s: row %d: %w", name, r0+i, err)
+					}
+				}
+			} else if err := encodeRows(out, f, to); err != nil {
 				return nil, fmt.Errorf("tensor %s: %w", name, err)
 			}
 			if check && (to == graph.F16 || to == graph.BF16) {
@@ -345,7 +394,7 @@ func (s *spec) build() (*job, error) {
 		prb := j.PartRowBytes
 		enc := j.Encode
 		j.Store = func(f []float32, r0, k int64) error {
-			parts, err := enc(f, k)
+			parts, err := enc(f, r0, k)
 			if err != nil {
 				return err
 			}

@@ -56,7 +56,7 @@ func (l *lazyJob) with(r int64, fn func(r0 int64, parts [][]byte)) error {
 		n := min(l.slabRows, l.j.Rows-r0)
 		f, err := l.j.Load(r0, n)
 		if err == nil {
-			l.parts, err = l.j.Encode(f, n)
+			l.parts, err = l.j.Encode(f, r0, n)
 		}
 		if err != nil {
 			l.err = err

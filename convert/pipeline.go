@@ -48,6 +48,12 @@ type Options struct {
 	// GGUF types of an MLX input).
 	Note func(string)
 
+	// DryRun plans a GGUF output with a quantized file type and writes
+	// nothing (llama-quantize --dry-run): Convert returns the plan as a
+	// Summary (Output empty, each tensor's planned type, size and Reason).
+	// Types that need an importance matrix not given are a warning.
+	DryRun bool
+
 	// TokenizerPre overrides the BPE pre-tokenizer name (tokenizer.ggml.pre)
 	// of an HF/MLX input whose split regexes quantbridge does not recognise.
 	TokenizerPre string
@@ -79,6 +85,8 @@ type TensorSummary struct {
 	To      string  `json:"to"`
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
+	// Reason says why a dry run (Options.DryRun) chose the type.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Summary describes a finished conversion (the --json output).
@@ -110,9 +118,9 @@ type job struct {
 
 	Load  func(r0, n int64) ([]float32, error)
 	Store func(f []float32, r0, n int64) error
-	// Encode turns n rows of floats into the output parts (one, or codes,
+	// Encode turns n rows of floats (rows r0 ...) into the output parts (one, or codes,
 	// scales and biases for MLX affine); PartRowBytes are their row sizes.
-	Encode       func(f []float32, n int64) ([][]byte, error)
+	Encode       func(f []float32, r0, n int64) ([][]byte, error)
 	PartRowBytes []int64
 	// Raw, if set, produces and writes rows [r0, r0+n) by itself.
 	Raw func(r0, n int64) error

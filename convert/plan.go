@@ -38,28 +38,60 @@ var fileTypes = []FileType{
 	{"Q5_K_S", 16, graph.Q5_K},
 	{"Q5_K_M", 17, graph.Q5_K},
 	{"Q6_K", 18, graph.Q6_K},
+	{"IQ2_XXS", 19, graph.IQ2_XXS},
+	{"IQ2_XS", 20, graph.IQ2_XS},
+	{"Q2_K_S", 21, graph.Q2_K},
+	{"IQ3_XS", 22, graph.IQ3_S},
+	{"IQ3_XXS", 23, graph.IQ3_XXS},
+	{"IQ1_S", 24, graph.IQ1_S},
+	{"IQ4_NL", 25, graph.IQ4_NL},
+	{"IQ3_S", 26, graph.IQ3_S},
+	{"IQ3_M", 27, graph.IQ3_S},
+	{"IQ2_S", 28, graph.IQ2_XS},
+	{"IQ2_M", 29, graph.IQ2_S},
+	{"IQ4_XS", 30, graph.IQ4_XS},
+	{"IQ1_M", 31, graph.IQ1_M},
 	{"BF16", 32, graph.BF16},
+	{"TQ1_0", 36, graph.TQ1_0},
+	{"TQ2_0", 37, graph.TQ2_0},
+	{"MXFP4_MOE", 38, graph.MXFP4},
 }
 
 // llama_ftype values used by the mixture rules.
 const (
-	ftypeF32   = 0
-	ftypeF16   = 1
-	ftypeQ4_0  = 2
-	ftypeQ4_1  = 3
-	ftypeQ8_0  = 7
-	ftypeQ5_0  = 8
-	ftypeQ5_1  = 9
-	ftypeQ2_K  = 10
-	ftypeQ3_KS = 11
-	ftypeQ3_KM = 12
-	ftypeQ3_KL = 13
-	ftypeQ4_KS = 14
-	ftypeQ4_KM = 15
-	ftypeQ5_KS = 16
-	ftypeQ5_KM = 17
-	ftypeQ6_K  = 18
-	ftypeBF16  = 32
+	ftypeF32      = 0
+	ftypeF16      = 1
+	ftypeQ4_0     = 2
+	ftypeQ4_1     = 3
+	ftypeQ8_0     = 7
+	ftypeQ5_0     = 8
+	ftypeQ5_1     = 9
+	ftypeQ2_K     = 10
+	ftypeQ3_KS    = 11
+	ftypeQ3_KM    = 12
+	ftypeQ3_KL    = 13
+	ftypeQ4_KS    = 14
+	ftypeQ4_KM    = 15
+	ftypeQ5_KS    = 16
+	ftypeQ5_KM    = 17
+	ftypeQ6_K     = 18
+	ftypeIQ2_XXS  = 19
+	ftypeIQ2_XS   = 20
+	ftypeQ2_KS    = 21
+	ftypeIQ3_XS   = 22
+	ftypeIQ3_XXS  = 23
+	ftypeIQ1_S    = 24
+	ftypeIQ4_NL   = 25
+	ftypeIQ3_S    = 26
+	ftypeIQ3_M    = 27
+	ftypeIQ2_S    = 28
+	ftypeIQ2_M    = 29
+	ftypeIQ4_XS   = 30
+	ftypeIQ1_M    = 31
+	ftypeBF16     = 32
+	ftypeTQ1_0    = 36
+	ftypeTQ2_0    = 37
+	ftypeMXFP4MoE = 38
 )
 
 // FileTypes lists the file types PlanGGUF supports, in llama_ftype order.
@@ -107,6 +139,12 @@ type PlanOptions struct {
 	Pure bool
 	// TensorTypes are per-tensor overrides (--tensor-type).
 	TensorTypes []TensorTypeRule
+	// Imatrix says an importance matrix is given (llama-quantize
+	// --imatrix with at least one entry): some mixtures choose differently
+	// with one (IQ3_XXS attn_v and ffn_down, IQ4_NL/IQ4_XS ffn_down, Q4_0
+	// and Q5_0 ffn_down), and the types that need one (RequiresImatrix)
+	// are refused without it. GGUFTarget.Imatrix sets it.
+	Imatrix bool
 }
 
 // TensorPlan is the planned conversion of one tensor.
@@ -423,12 +461,28 @@ func (s *planState) layerInfo(counter, n int, name string) (int, int, error) {
 	return counter, n, nil
 }
 
-// mixture mirrors llama_tensor_get_type_impl for the supported ftypes.
+// isFT reports whether ft is one of fts.
+func isFT(ft uint32, fts ...uint32) bool {
+	for _, f := range fts {
+		if ft == f {
+			return true
+		}
+	}
+	return false
+}
+
+// mixture mirrors llama_tensor_get_type_impl: the branches in llama.cpp's
+// order, the first whose category (and file type) matches decides.
 func (s *planState) mixture(t graph.Type, name string, shape []int64, cat category) (graph.Type, string, error) {
 	mi, ft := s.mi, s.ftype
 	falcon := mi.arch == "falcon"
 	why := ""
-	if cat == catOutput || (mi.tiedEmbd && cat == catTokenEmbd) {
+	// The very-low-bit file types whose own branch comes before the
+	// per-category rules.
+	iq2Family := isFT(ft, ftypeIQ2_XXS, ftypeIQ2_XS, ftypeIQ1_S, ftypeIQ2_S, ftypeIQ2_M, ftypeIQ1_M)
+	iq2SorM := ft == ftypeIQ2_S || ft == ftypeIQ2_M
+	switch {
+	case cat == catOutput || (mi.tiedEmbd && cat == catTokenEmbd):
 		what := "output"
 		if cat == catTokenEmbd {
 			what = "tied token_embd (as output)"
@@ -438,17 +492,69 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 		}
 		nx := shape[len(shape)-1]
 		switch {
+		case ft == ftypeMXFP4MoE:
+			return graph.Q8_0, what + ", MXFP4_MOE -> Q8_0", nil
 		case falcon || nx%t.BlockSize() != 0:
 			return graph.Q8_0, fmt.Sprintf("%s: ncols %d not divisible by %d -> Q8_0", what, nx, t.BlockSize()), nil
+		case isFT(ft, ftypeIQ2_XXS, ftypeIQ2_XS, ftypeIQ3_XXS, ftypeIQ1_S, ftypeIQ2_S, ftypeIQ2_M, ftypeIQ1_M):
+			return graph.Q5_K, what + ", very low-bit IQ file type -> Q5_K", nil
 		case t != graph.Q8_0:
 			return graph.Q6_K, what + " -> Q6_K", nil
 		}
 		return t, what, nil
-	}
-	switch {
+	case ft == ftypeMXFP4MoE:
+		// Expert tensors (3-D, more than one expert) MXFP4, the rest Q8_0.
+		expertRole := cat == catFFNUp || cat == catFFNGate || cat == catFFNDown
+		if ne2 := ne(shape, 2); ne2 > 1 && (mi.arch != "bailingmoe3" || expertRole) {
+			return graph.MXFP4, "MXFP4_MOE: expert tensor -> MXFP4", nil
+		}
+		return graph.Q8_0, "MXFP4_MOE: not an expert tensor -> Q8_0", nil
 	case cat == catTokenEmbd:
 		if s.tokEmbedType != nil {
 			return *s.tokEmbedType, "token_embd: --token-embedding-type", nil
+		}
+		switch {
+		case isFT(ft, ftypeIQ2_XXS, ftypeIQ2_XS, ftypeIQ1_S, ftypeIQ1_M):
+			t, why = graph.Q2_K, "token_embd, very low-bit IQ file type -> Q2_K"
+		case iq2SorM || ft == ftypeIQ3_XXS:
+			t, why = graph.IQ3_S, "token_embd -> IQ3_S"
+		case isFT(ft, ftypeTQ1_0, ftypeTQ2_0):
+			t, why = graph.Q4_K, "token_embd, ternary file type -> Q4_K"
+		}
+	case iq2Family:
+		switch {
+		case cat.isAttnV():
+			switch {
+			case mi.nGQA() >= 4 || mi.nExpert >= 4:
+				t, why = graph.Q4_K, "attn_v, n_gqa >= 4 or n_expert >= 4"
+			case iq2SorM:
+				t, why = graph.IQ3_S, "attn_v"
+			default:
+				t, why = graph.Q2_K, "attn_v"
+			}
+			s.iAttnWV++
+		case mi.nExpert == 8 && cat == catAttnK:
+			t, why = graph.Q4_K, "attn_k, 8 experts"
+		case cat == catFFNDown:
+			// llama.cpp counts ffn_down tensors here, even for MoE models.
+			if s.iFFNDown < s.nFFNDown/8 {
+				if iq2SorM {
+					t = graph.IQ3_S
+				} else {
+					t = graph.Q2_K
+				}
+				why = fmt.Sprintf("ffn_down #%d < %d/8", s.iFFNDown, s.nFFNDown)
+			}
+			s.iFFNDown++
+		case cat == catAttnOutput:
+			switch {
+			case mi.nExpert == 8:
+				t, why = graph.Q5_K, "attn_output, 8 experts"
+			case ft == ftypeIQ1_S || ft == ftypeIQ1_M:
+				t, why = graph.IQ2_XXS, "attn_output, IQ1 file type"
+			case iq2SorM:
+				t, why = graph.IQ3_S, "attn_output"
+			}
 		}
 	case cat.isAttnV():
 		i, n := s.iAttnWV, s.nAttnWV
@@ -459,6 +565,21 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 			} else {
 				t, why = graph.Q3_K, "attn_v, Q2_K"
 			}
+		case ft == ftypeQ2_KS && mi.nGQA() >= 4:
+			t, why = graph.Q4_K, "attn_v, Q2_K_S, n_gqa >= 4"
+		case ft == ftypeIQ3_XXS:
+			switch {
+			case mi.nGQA() >= 4:
+				t, why = graph.Q4_K, "attn_v, IQ3_XXS, n_gqa >= 4"
+			case !s.opt.Imatrix:
+				t, why = graph.IQ3_S, "attn_v, IQ3_XXS without an imatrix"
+			default:
+				t, why = graph.IQ3_XXS, "attn_v, IQ3_XXS with an imatrix"
+			}
+		case (ft == ftypeIQ3_XS || ft == ftypeIQ3_S) && mi.nGQA() >= 4:
+			t, why = graph.Q4_K, "attn_v, n_gqa >= 4"
+		case ft == ftypeIQ3_M:
+			t, why = graph.Q4_K, "attn_v, IQ3_M"
 		case ft == ftypeQ3_KM:
 			if i < 2 {
 				t, why = graph.Q5_K, fmt.Sprintf("attn_v #%d < 2, Q3_K_M", i)
@@ -467,6 +588,8 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 			}
 		case ft == ftypeQ3_KL:
 			t, why = graph.Q5_K, "attn_v, Q3_K_L"
+		case (ft == ftypeIQ4_NL || ft == ftypeIQ4_XS) && mi.nGQA() >= 4:
+			t, why = graph.Q5_K, "attn_v, IQ4, n_gqa >= 4"
 		case (ft == ftypeQ4_KM || ft == ftypeQ5_KM) && useMoreBits(i, n):
 			t, why = graph.Q6_K, fmt.Sprintf("attn_v #%d of %d, use_more_bits", i, n)
 		case ft == ftypeQ4_KS && i < 4:
@@ -480,8 +603,20 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 		}
 		s.iAttnWV++
 	case cat == catAttnK:
-		if mi.nExpert == 8 {
+		switch {
+		case mi.nExpert == 8:
 			t, why = graph.Q8_0, "attn_k, 8 experts"
+		case ft == ftypeIQ3_XS:
+			t, why = graph.IQ3_XXS, "attn_k, IQ3_XS"
+		case ft == ftypeIQ3_XXS:
+			t, why = graph.IQ2_S, "attn_k, IQ3_XXS"
+		}
+	case cat == catAttnQ:
+		switch ft {
+		case ftypeIQ3_XS:
+			t, why = graph.IQ3_XXS, "attn_q, IQ3_XS"
+		case ftypeIQ3_XXS:
+			t, why = graph.IQ2_S, "attn_q, IQ3_XXS"
 		}
 	case cat == catFFNDown:
 		i, n, err := s.layerInfo(s.iFFNDown, s.nFFNDown, name)
@@ -491,6 +626,17 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 		switch {
 		case ft == ftypeQ2_K:
 			t, why = graph.Q3_K, "ffn_down, Q2_K"
+		case ft == ftypeQ2_KS:
+			if i < n/8 {
+				t, why = graph.Q4_K, fmt.Sprintf("ffn_down layer %d < %d/8, Q2_K_S", i, n)
+			}
+		case ft == ftypeIQ3_XXS && !s.opt.Imatrix:
+			if i < n/8 {
+				t = graph.Q4_K
+			} else {
+				t = graph.Q3_K
+			}
+			why = "ffn_down, IQ3_XXS without an imatrix"
 		case ft == ftypeQ3_KM:
 			switch {
 			case i < n/16:
@@ -500,6 +646,8 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 			default:
 				t = graph.Q3_K
 			}
+		case ft == ftypeIQ3_M && (i < n/8 || (mi.nExpert == 8 && useMoreBits(i, n))):
+			t, why = graph.Q4_K, fmt.Sprintf("ffn_down layer %d of %d, IQ3_M", i, n)
 		case ft == ftypeQ3_KL:
 			if falcon {
 				t = graph.Q4_K
@@ -521,27 +669,40 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 			} else if useMoreBits(i, n) {
 				t, why = graph.Q6_K, fmt.Sprintf("ffn_down layer %d of %d, use_more_bits", i, n)
 			}
+		case i < n/8 && (ft == ftypeIQ4_NL || ft == ftypeIQ4_XS) && !s.opt.Imatrix:
+			t, why = graph.Q5_K, fmt.Sprintf("ffn_down layer %d < %d/8, IQ4 without an imatrix", i, n)
 		case ft == ftypeQ5_KM && useMoreBits(i, n):
 			t, why = graph.Q6_K, fmt.Sprintf("ffn_down layer %d of %d, use_more_bits", i, n)
 		case ft == ftypeQ4_KS && !falcon && i < n/8:
 			t, why = graph.Q5_K, fmt.Sprintf("ffn_down layer %d < %d/8, Q4_K_S", i, n)
+		case (ft == ftypeQ4_0 || ft == ftypeQ5_0) && s.opt.Imatrix && i < n/8:
+			if ft == ftypeQ4_0 {
+				t = graph.Q4_1
+			} else {
+				t = graph.Q5_1
+			}
+			why = fmt.Sprintf("ffn_down layer %d < %d/8 with an imatrix", i, n)
 		}
 		s.iFFNDown++
 	case cat == catAttnOutput:
 		if !falcon {
 			if mi.nExpert == 8 {
-				switch ft {
-				case ftypeQ2_K, ftypeQ3_KS, ftypeQ3_KM, ftypeQ4_KS, ftypeQ4_KM:
+				if isFT(ft, ftypeQ2_K, ftypeIQ3_XS, ftypeIQ3_XXS, ftypeQ3_KS, ftypeQ3_KM, ftypeIQ4_NL,
+					ftypeQ4_KS, ftypeQ4_KM, ftypeIQ3_S, ftypeIQ3_M, ftypeIQ4_XS) {
 					t, why = graph.Q5_K, "attn_output, 8 experts"
 				}
 			} else {
 				switch ft {
 				case ftypeQ2_K:
 					t, why = graph.Q3_K, "attn_output, Q2_K"
+				case ftypeIQ3_XXS:
+					t, why = graph.IQ3_S, "attn_output, IQ3_XXS"
 				case ftypeQ3_KM:
 					t, why = graph.Q4_K, "attn_output, Q3_K_M"
 				case ftypeQ3_KL:
 					t, why = graph.Q5_K, "attn_output, Q3_K_L"
+				case ftypeIQ3_M:
+					t, why = graph.Q4_K, "attn_output, IQ3_M"
 				}
 			}
 		} else if ft == ftypeQ3_KL {
@@ -550,18 +711,30 @@ func (s *planState) mixture(t graph.Type, name string, shape []int64, cat catego
 	case cat == catAttnQKV:
 		// Unreachable: attn_qkv is attn_v-like above (kept for parity
 		// with llama.cpp's branch order).
-	case cat == catFFNGate:
-		if _, _, err := s.layerInfo(s.iFFNGate, s.nFFNGate, name); err != nil {
+	case cat == catFFNGate || cat == catFFNUp:
+		counter := &s.iFFNGate
+		n := s.nFFNGate
+		if cat == catFFNUp {
+			counter, n = &s.iFFNUp, s.nFFNUp
+		}
+		i, n, err := s.layerInfo(*counter, n, name)
+		if err != nil {
 			return 0, "", err
 		}
-		s.iFFNGate++
-	case cat == catFFNUp:
-		if _, _, err := s.layerInfo(s.iFFNUp, s.nFFNUp, name); err != nil {
-			return 0, "", err
+		if ft == ftypeIQ3_XS && i >= n/8 && i < 7*n/8 {
+			t, why = graph.IQ3_XXS, fmt.Sprintf("ffn_gate/up layer %d in [%d/8, 7*%d/8), IQ3_XS", i, n, n)
 		}
-		s.iFFNUp++
+		*counter++
 	}
 	return t, why, nil
+}
+
+// ne returns ggml's ne[i] of an outermost-first shape (1 past its end).
+func ne(shape []int64, i int) int64 {
+	if i >= len(shape) {
+		return 1
+	}
+	return shape[len(shape)-1-i]
 }
 
 // PlanGGUF decides the output type of every tensor the way llama-quantize

@@ -462,7 +462,7 @@ func TestPlanGGUFErrors(t *testing.T) {
 		{"no-fallback-for-q8_0", []*graph.Tensor{{Name: "blk.0.x.weight", Type: graph.F32, Shape: []int64{4, 48}}}, q80, "no fallback"},
 		{"duplicate", []*graph.Tensor{{Name: "a.weight", Type: graph.F32, Shape: []int64{4}}, {Name: "a.weight", Type: graph.F32, Shape: []int64{4}}}, q80, "duplicate"},
 		{"negative", []*graph.Tensor{{Name: "a.weight", Type: graph.F32, Shape: []int64{-4, 32}}}, q80, "negative"},
-		{"bad-filetype", nil, FileType{Name: "IQ2_XXS"}, "unknown GGUF file type"},
+		{"bad-filetype", nil, FileType{Name: "IQ5_XXS"}, "unknown GGUF file type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,16 @@ type GGUFTarget struct {
 	// AllowRequantize permits converting already-quantized GGUF tensors to
 	// another type (llama-quantize --allow-requantize).
 	AllowRequantize bool
+	// Imatrix is the path of an importance matrix (llama-imatrix's output)
+	// weighting the quantization (llama-quantize --imatrix); "" for none.
+	// The path is recorded as given in quantize.imatrix.file. It needs a
+	// quantized FileType.
+	Imatrix string
+	// ImatrixInclude keeps only, and ImatrixExclude drops, the importance
+	// matrix entries whose tensor names contain one of these strings
+	// (llama-quantize --include-weights, --exclude-weights; one of the two
+	// at most).
+	ImatrixInclude, ImatrixExclude []string
 }
 
 // MLXTarget writes an mlx-lm checkpoint directory.
@@ -40,7 +50,8 @@ type MLXTarget struct {
 	// and a GGUF input whose quantized tensors are all of one legacy type
 	// (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0) is repacked exactly to affine
 	// quantization with those bits and group size 32 (Options.Note says
-	// so); otherwise tensors are written unquantized.
+	// so); otherwise tensors are written unquantized. A GGUF input's
+	// MXFP4 tensors are kept as mxfp4 modules in either case.
 	Bits int
 	// GroupSize is the affine group size (32, 64 or 128; 0 means 64). It
 	// needs Bits.
@@ -53,7 +64,17 @@ type MLXTarget struct {
 	// Rounding is the MLX kernel whose rounding affine quantization
 	// reproduces. RoundGPU needs Bits.
 	Rounding quantize.Rounding
+	// Mode is the MLX quantization mode: "" or "affine" (Bits, GroupSize)
+	// or "mxfp4" (mlx_lm.convert --q-mode mxfp4: group size 32, E8M0
+	// scales, no biases, MLX's CPU quantizer; Bits must be 0 or 4,
+	// GroupSize 0 or 32, Rounding cpu). Modules the architecture's
+	// quant_predicate gives other parameters (a MoE router's 8-bit group
+	// 64) are quantized affine with them, as mlx-lm does.
+	Mode string
 }
+
+// mxfp4 reports whether t asks for MLX mxfp4 quantization.
+func (t MLXTarget) mxfp4() bool { return strings.EqualFold(t.Mode, "mxfp4") }
 
 // HFTarget writes a Hugging Face safetensors checkpoint directory
 // (unquantized).
@@ -90,9 +111,14 @@ type TargetFlags struct {
 	GroupSize int    // --group-size
 	Dtype     string // --dtype: f16, bf16 or f32
 	Rounding  string // --mlx-rounding: cpu or gpu
+	QMode     string // --q-mode: affine or mxfp4
 
 	Plan            PlanOptions // --leave-output-tensor, --output-tensor-type, --token-embedding-type, --pure, --tensor-type
 	AllowRequantize bool        // --allow-requantize
+
+	Imatrix        string   // --imatrix
+	ImatrixInclude []string // --include-weights
+	ImatrixExclude []string // --exclude-weights
 }
 
 // IsGGUFPath reports whether out names a GGUF file output (it ends in
@@ -122,6 +148,29 @@ func (f TargetFlags) mlxOnly() []string {
 	}
 	if f.Rounding != "" {
 		s = append(s, "--mlx-rounding "+f.Rounding)
+	}
+	if f.QMode != "" {
+		s = append(s, "--q-mode "+f.QMode)
+	}
+	return s
+}
+
+// imatrixFlags lists the importance-matrix flags set in f.
+func (f TargetFlags) imatrixFlags() []string {
+	return GGUFTarget{Imatrix: f.Imatrix, ImatrixInclude: f.ImatrixInclude, ImatrixExclude: f.ImatrixExclude}.imatrixFlags()
+}
+
+// imatrixFlags lists the importance-matrix flags of the settings of t.
+func (t GGUFTarget) imatrixFlags() []string {
+	var s []string
+	if t.Imatrix != "" {
+		s = append(s, "--imatrix "+t.Imatrix)
+	}
+	if len(t.ImatrixInclude) > 0 {
+		s = append(s, "--include-weights")
+	}
+	if len(t.ImatrixExclude) > 0 {
+		s = append(s, "--exclude-weights")
 	}
 	return s
 }
@@ -157,7 +206,8 @@ func parseGGUFTarget(out string, f TargetFlags) (Target, error) {
 	if f.Dtype != "" {
 		return nil, usagef("--dtype %s does not apply to %s: the GGUF file type is --type (e.g. --type %s)", f.Dtype, out, strings.ToUpper(f.Dtype))
 	}
-	t := GGUFTarget{Plan: f.Plan, AllowRequantize: f.AllowRequantize}
+	t := GGUFTarget{Plan: f.Plan, AllowRequantize: f.AllowRequantize,
+		Imatrix: f.Imatrix, ImatrixInclude: f.ImatrixInclude, ImatrixExclude: f.ImatrixExclude}
 	if f.Type != "" {
 		if _, ok := mlxBitsOf(f.Type); ok {
 			return nil, usagef("--type %s is MLX affine quantization; %s is a GGUF file (GGUF types: Q4_0, Q4_K_M, Q8_0, ...)", f.Type, out)
@@ -200,6 +250,9 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 	}
 	if f.AllowRequantize {
 		return nil, usagef("--allow-requantize does not apply to %s: it is for GGUF output (directory outputs requantize with a warning)", out)
+	}
+	if s := f.imatrixFlags(); len(s) > 0 {
+		return nil, usagef("%s does not apply to %s: an importance matrix weights llama-quantize's quantization, for GGUF output (an output ending in .gguf) with --type", s[0], out)
 	}
 	var dtype *graph.Type
 	if f.Dtype != "" {
@@ -256,6 +309,16 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 		return nil, usagef("--to %s: want mlx or hf", f.To)
 	}
 	t := MLXTarget{Bits: bits, GroupSize: f.GroupSize, Dtype: dtype}
+	switch m := strings.ToLower(strings.TrimSpace(f.QMode)); m {
+	case "", "affine":
+	case "mxfp4":
+		t.Mode = m
+		if bits == 4 {
+			t.Bits = 0 // implied by the mode
+		}
+	default:
+		return nil, usagef("--q-mode %s: want affine or mxfp4 (nvfp4 and mxfp8 are not supported)", f.QMode)
+	}
 	if f.Rounding != "" {
 		r, err := parseRounding(f.Rounding)
 		if err != nil {
@@ -263,9 +326,12 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 		}
 		t.Rounding = r
 	}
-	if bits == 0 {
+	if bits == 0 && !t.mxfp4() {
 		// Rounding's zero value is cpu: name the flag, not the value.
 		for _, s := range f.mlxOnly() {
+			if strings.HasPrefix(s, "--q-mode") {
+				continue // --q-mode affine alone: the default
+			}
 			return nil, usagef("%s needs --bits or --type INT2..INT8: it applies to quantized MLX output", s)
 		}
 	}
@@ -277,9 +343,18 @@ func parseDirTarget(out string, f TargetFlags) (Target, error) {
 
 // check validates t for the output out (see GGUFTarget).
 func (t GGUFTarget) check(out string) error {
+	switch {
+	case len(t.ImatrixInclude) > 0 && len(t.ImatrixExclude) > 0:
+		return usagef("--include-weights and --exclude-weights contradict each other (llama-quantize takes one or the other)")
+	case t.Imatrix == "" && len(t.imatrixFlags()) > 0:
+		return usagef("%s needs --imatrix: it selects entries of the importance matrix", t.imatrixFlags()[0])
+	}
 	if t.FileType.Name == "" {
 		if s := t.Plan.flags(); len(s) > 0 {
 			return usagef("%s needs --type: it is an option of llama-quantize's mixture for a file type", s[0])
+		}
+		if s := t.imatrixFlags(); len(s) > 0 {
+			return usagef("%s needs --type: an importance matrix weights llama-quantize's quantization to a file type", s[0])
 		}
 		if t.FileType != (FileType{}) {
 			return usagef("GGUF file type %+v has no name", t.FileType)
@@ -324,6 +399,20 @@ func (t MLXTarget) check(out string) error {
 	}
 	if err := checkDtype(t.Dtype); err != nil {
 		return err
+	}
+	if t.mxfp4() {
+		switch {
+		case t.Bits != 0 && t.Bits != 4:
+			return usagef("--bits %d and --q-mode mxfp4 contradict each other: mxfp4 has 4 bits", t.Bits)
+		case t.GroupSize != 0 && t.GroupSize != 32:
+			return usagef("--group-size %d and --q-mode mxfp4 contradict each other: mxfp4 groups are 32", t.GroupSize)
+		case t.Rounding != quantize.RoundCPU:
+			return usagef("--mlx-rounding gpu and --q-mode mxfp4: only MLX's CPU mxfp4 quantizer is reproduced")
+		}
+		return nil
+	}
+	if t.Mode != "" && !strings.EqualFold(t.Mode, "affine") {
+		return usagef("MLX quantization mode %q: want affine or mxfp4", t.Mode)
 	}
 	if t.Bits == 0 {
 		switch {

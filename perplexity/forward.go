@@ -30,6 +30,15 @@ type runner struct {
 	moeLogits, moeW, moeOut []float32
 	moeX, moeG, moeU, moeY  []float32
 	moeSel                  []int
+
+	// hook, when set, sees the float32 input rows of every matrix product
+	// before any rounding (imatrix.go): job i of one call, nTok rows of
+	// w.cols values each.
+	hook func(i int, w *weight, x []float32, nTok int)
+	// hookRows, during a routed-experts product, is t*hookK+rank of each
+	// input row (forward_moe.go); nil otherwise.
+	hookRows []int
+	hookK    int
 }
 
 func newRunner(m *Model, threads int) *runner {
@@ -153,6 +162,11 @@ func (r *runner) mulJobs(nTok int, jobs ...mulJob) {
 }
 
 func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
+	if r.hook != nil {
+		for i, j := range jobs {
+			r.hook(i, j.w, j.x[:nTok*j.w.cols], nTok)
+		}
+	}
 	if r.m.activations {
 		for i := range jobs {
 			j := &jobs[i]

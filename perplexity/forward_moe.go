@@ -227,10 +227,12 @@ func (r *runner) moeFFN(mo *moeLayer, T int) {
 			copy(r.moeX[i*E:(i+1)*E], r.h[t*E:(t+1)*E])
 		}
 		r.act.reset()
+		r.hookRows, r.hookK = list, k
 		r.mulExperts(n, mulJob{dst: r.moeG, w: mo.gate[e], x: r.moeX}, mulJob{dst: r.moeU, w: mo.up[e], x: r.moeX})
 		r.rows(n, func(t0, t1 int) { r.swiglu(r.moeG[t0*ffn:t1*ffn], r.moeU[t0*ffn:t1*ffn], ffn) })
 		r.act.reset()
 		r.mulExperts(n, mulJob{dst: r.moeY, w: mo.down[e], x: r.moeG})
+		r.hookRows = nil
 		for i, tj := range list {
 			w := wts[tj]
 			y := r.moeY[i*E : (i+1)*E]

@@ -27,9 +27,18 @@
 // selects the portable code.
 //
 // Covered: quantize and dequantize Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K,
-// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K; dequantize only IQ4_NL, IQ4_XS, MXFP4.
-// Not covered: the importance-matrix (imatrix) quantizers, the other IQ*
-// types, TQ1_0/TQ2_0, NVFP4, Q1_0/Q2_0.
+// Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, MXFP4 (ggml_mxfp4.go); dequantize only
+// IQ4_NL, IQ4_XS. MLX: affine (mlx.go) and mxfp4 (mlx_mxfp4.go), with
+// exact repacks to and from GGUF.
+// The importance-weighted quantizers (QuantizeRowWeighted, weighted.go)
+// cover Q4_0 … Q5_1, Q2_K … Q6_K, IQ4_NL, IQ4_XS and the lattice and ternary
+// types below. Not covered: NVFP4, Q1_0/Q2_0.
+//
+// The 2-bit and 1-bit lattice types IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M
+// (ggml_iq2.go, ggml_iq1.go) quantize through QuantizeRowWeighted with an
+// importance vector, byte-identical to llama-quantize --imatrix (IQ2_S and
+// IQ1_M also without one, as ggml's default weighting), and dequantize like
+// ggml's dequantize_row_iq2_xxs etc., bit for bit.
 //
 // The 3-bit lattice types IQ3_XXS and IQ3_S (ggml_iq3.go) and the ternary
 // TQ1_0 and TQ2_0 (ggml_tq.go) quantize through QuantizeRowWeighted with or

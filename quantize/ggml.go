@@ -103,7 +103,7 @@ func checkRow(src []float32, t dtype.Type) error {
 	if maxBits >= 0x7f800000 {
 		return CheckFinite(src)
 	}
-	if t != dtype.Q8_K && math.Float32frombits(maxBits) > maxMagnitude {
+	if t != dtype.Q8_K && t != dtype.MXFP4 && math.Float32frombits(maxBits) > maxMagnitude {
 		for i, v := range src {
 			if abs32(v) > maxMagnitude {
 				return fmt.Errorf("element %d (%g) is too large for %v: its fp16 scales overflow: %w", i, v, t, ErrInvalidData)

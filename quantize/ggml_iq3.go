@@ -186,10 +186,6 @@ func iq3Level(id, x float32, hi int32) int32 {
 	return clampI32(nearestInt(0.5*(float32(id*x)-1)), 0, hi)
 }
 
-// sqrt32 is C's sqrtf (the float64 square root of a float32 rounds to the
-// correctly rounded float32 result).
-func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
-
 // iq3ScaledLevels sets sq[l] = scale*(2l+1), the products
 // iq3_find_best_neighbour forms.
 func iq3ScaledLevels(sq *[8]float32, scale float32) {

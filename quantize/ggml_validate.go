@@ -22,6 +22,7 @@ var f16Fields = map[dtype.Type][]int{
 	dtype.Q8_0: {0}, dtype.Q8_1: {0}, // Q8_1's s = d*sum(q) may overflow; ggml does not check Q8_1
 	dtype.Q2_K: {80, 82}, dtype.Q3_K: {108}, dtype.Q4_K: {0, 2}, dtype.Q5_K: {0, 2}, dtype.Q6_K: {208},
 	dtype.IQ4_NL: {0}, dtype.IQ4_XS: {0},
+	dtype.IQ2_XXS: {0}, dtype.IQ2_XS: {0}, dtype.IQ2_S: {0}, dtype.IQ1_S: {0},
 	dtype.IQ3_XXS: {0}, dtype.IQ3_S: {0}, dtype.TQ1_0: {52}, dtype.TQ2_0: {64},
 }
 
@@ -67,6 +68,14 @@ func ValidateRow(data []byte, t dtype.Type) error {
 		for b := 0; b < len(data); b += bs {
 			if err := bad(b/bs, float64(math.Float32frombits(le.Uint32(data[b:])))); err != nil {
 				return err
+			}
+		}
+	case dtype.IQ1_M: // the fp16 scale is spread over the top nibbles of the four scale words
+		for b := 0; b < len(data); b += bs {
+			sc := data[b+48 : b+56]
+			h := le.Uint16(sc[0:])>>12 | le.Uint16(sc[2:])>>8&0x00f0 | le.Uint16(sc[4:])>>4&0x0f00 | le.Uint16(sc[6:])&0xf000
+			if p := f16Problem(h); p != "" {
+				return fmt.Errorf("%w: found %s scale in IQ1_M block %d", ErrInvalidData, p, b/bs)
 			}
 		}
 	case dtype.MXFP4:

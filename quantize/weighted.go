@@ -73,7 +73,9 @@ func QuantizeRowWeighted(dst []byte, src, weights []float32, t dtype.Type) error
 	if err := checkRow(src, t); err != nil {
 		return fmt.Errorf("quantize to %v: %w", t, err)
 	}
-	q(dst, src, weights)
+	if err := runWeighted(q, dst, src, weights); err != nil {
+		return fmt.Errorf("quantize to %v: %w", t, err)
+	}
 	if err := ValidateRow(dst, t); err != nil {
 		return fmt.Errorf("quantize to %v: values too large for the type's fp16 scales: %w", t, err)
 	}

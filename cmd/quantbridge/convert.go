@@ -31,7 +31,7 @@ func init() {
 			"GGUF → MLX without --bits or --dtype repacks a file whose quantized tensors are all Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0\n" +
 			"exactly (MLX affine, those bits, group size 32); other GGUF files are written unquantized. Stderr says which.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF output: llama.cpp file type F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K; MLX output: INT2..INT8 (as --bits) or F16, BF16, F32 (unquantized); HF output: F16, BF16, F32"},
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "GGUF output: llama.cpp file type F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE; MLX output: INT2..INT8 (as --bits) or F16, BF16, F32 (unquantized); HF output: F16, BF16, F32"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: runtime.NumCPU(), Usage: "concurrent workers"},
 			&cli.StringFlag{Name: "max-memory", Usage: "bound on tensor buffers in flight, e.g. 2G (default: jobs × largest piece of work)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output"},
@@ -42,12 +42,17 @@ func init() {
 			&cli.StringFlag{Name: "token-embedding-type", Usage: "GGUF output with --type: type for token_embd.weight"},
 			&cli.BoolFlag{Name: "pure", Usage: "GGUF output with --type: no k-quant mixture, every quantizable tensor gets the default type"},
 			&cli.StringSliceFlag{Name: "tensor-type", Usage: "GGUF output with --type: PATTERN=TYPE forces the type of tensors whose name matches the regular expression (repeatable)"},
+			&cli.StringFlag{Name: "imatrix", Usage: "GGUF output with --type: importance matrix (llama-imatrix's file) weighting the quantization, as llama-quantize --imatrix; needed by IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ2_M, IQ3_XXS, Q2_K_S"},
+			&cli.StringSliceFlag{Name: "include-weights", Usage: "GGUF output with --imatrix: use only the importance matrix entries whose names contain this string (repeatable)"},
+			&cli.StringSliceFlag{Name: "exclude-weights", Usage: "GGUF output with --imatrix: ignore the importance matrix entries whose names contain this string (repeatable)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "GGUF output with --type: print each tensor's planned type, size and the reason, as llama-quantize --dry-run; write nothing"},
 			&cli.StringFlag{Name: "tokenizer-pre", Usage: "HF/MLX input: BPE pre-tokenizer name (tokenizer.ggml.pre: llama-bpe, qwen2, gpt-2, ...) for a tokenizer whose split regexes are not recognised"},
 			&cli.StringFlag{Name: "to", Usage: "directory output format: mlx (default) or hf"},
 			&cli.IntFlag{Name: "bits", Usage: "MLX output: affine quantization bits (2, 3, 4, 5, 6, 8)", DefaultText: "none; see the description"},
 			&cli.IntFlag{Name: "group-size", Usage: "MLX output with --bits: affine group size (32, 64, 128)", DefaultText: "64"},
 			&cli.StringFlag{Name: "dtype", Usage: "MLX/HF output: float dtype for unquantized tensors and MLX scales: f16, bf16, f32 (default: each tensor's own)"},
 			&cli.StringFlag{Name: "mlx-rounding", Usage: "MLX output with --bits: affine rounding to match: cpu (rint, default) or gpu (Metal round)"},
+			&cli.StringFlag{Name: "q-mode", Usage: "MLX output: quantization mode, as mlx_lm.convert --q-mode: affine (with --bits) or mxfp4 (group 32, E8M0 scales; MLX's CPU quantizer)", DefaultText: "affine"},
 		},
 		Action: runConvert,
 	})
@@ -65,11 +70,15 @@ func runConvert(c *cli.Context) error {
 		GroupSize: c.Int("group-size"),
 		Dtype:     c.String("dtype"),
 		Rounding:  c.String("mlx-rounding"),
+		QMode:     c.String("q-mode"),
 		Plan: convert.PlanOptions{
 			LeaveOutputTensor: c.Bool("leave-output-tensor"),
 			Pure:              c.Bool("pure"),
 		},
 		AllowRequantize: c.Bool("allow-requantize"),
+		Imatrix:         c.String("imatrix"),
+		ImatrixInclude:  c.StringSlice("include-weights"),
+		ImatrixExclude:  c.StringSlice("exclude-weights"),
 	}
 	for _, f := range []struct {
 		flag string
@@ -107,6 +116,7 @@ func runConvert(c *cli.Context) error {
 		Jobs:         c.Int("jobs"),
 		Force:        c.Bool("force"),
 		TokenizerPre: c.String("tokenizer-pre"),
+		DryRun:       c.Bool("dry-run"),
 		Warn:         func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge: warning:", s) },
 		Note:         func(s string) { fmt.Fprintln(c.App.ErrWriter, "quantbridge:", s) },
 	}
@@ -156,6 +166,10 @@ func runConvert(c *cli.Context) error {
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, s)
+	}
+	if opt.DryRun {
+		fmt.Fprint(c.App.Writer, convert.FormatPlan(s))
+		return nil
 	}
 	fmt.Fprintf(c.App.ErrWriter, "quantbridge: wrote %s (%s): %d tensors, %.2f MiB, %.2f bits per weight, %.1fs\n",
 		s.Output, s.Type, len(s.Tensors), float64(s.TotalBytes)/(1<<20), s.BitsPerWeight, s.Seconds)

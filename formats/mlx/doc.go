@@ -21,10 +21,15 @@
 //     auxiliary files. Quantizable tells which tensors mlx-lm's
 //     quantize_model would quantize.
 //
+// Mode mxfp4 modules (uint32 codes and uint8 E8M0 scales, no biases) are
+// read as graph tensors of type MXFP4, their Data a view presenting them as
+// GGUF MXFP4 blocks (the same values, see quantize.MXFP4FromMLX), and
+// MXFP4 tensors are written back as mxfp4 modules (see mxfp4.go).
+//
 // What it does not cover: the kernels (package quantize has
-// AffineQuantizeRow / AffineDequantizeRow and the GGUF repacks); the float
-// modes mxfp4, nvfp4 and mxfp8 (read as config values, rejected for
-// tensors); AWQ/GPTQ/bitnet checkpoints that mlx-lm translates at load;
+// AffineQuantizeRow / AffineDequantizeRow, MLXFP4QuantizeRow and the GGUF
+// repacks); the float modes nvfp4 and mxfp8 (read as config values,
+// rejected for tensors); AWQ/GPTQ/bitnet checkpoints that mlx-lm translates at load;
 // mixed-precision recipe selection (callers build per-module entries);
 // byte-identical safetensors headers (MLX orders data by a C++ hash map;
 // this writer sorts by name).

@@ -462,7 +462,12 @@ func TestBadInput(t *testing.T) {
 		{"scales dtype", string(base), []safetensors.PlanTensor{good[0], st("model.embed_tokens.scales", graph.I32, 4096, 4), st("model.embed_tokens.biases", graph.I32, 4096, 4), good[3]}, "model.safetensors", "want BF16, F16 or F32"},
 		{"not quantized config", cfgWith(`"quantization`, `"x_quantization`), good, "model.safetensors", `no "quantization" entry`},
 		{"layer says no", cfgWith(`"mode": "affine"`, `"mode": "affine", "model.embed_tokens": false`), good, "model.safetensors", "marks \"model.embed_tokens\" as not quantized"},
-		{"mode", cfgWith(`"mode": "affine"`, `"mode": "affine", "model.embed_tokens": {"mode": "mxfp4"}`), good, "model.safetensors", "uses mxfp4 quantization"},
+		{"mode", cfgWith(`"mode": "affine"`, `"mode": "affine", "model.embed_tokens": {"mode": "nvfp4"}`), good, "model.safetensors", "uses nvfp4 quantization"},
+		{"mxfp4 with biases", cfgWith(`"mode": "affine"`, `"mode": "affine", "model.embed_tokens": {"mode": "mxfp4"}`), good, "model.safetensors", "has biases"},
+		{"mxfp4 scales dtype", cfgWith(`"mode": "affine"`, `"mode": "affine", "model.embed_tokens": {"mode": "mxfp4"}`),
+			[]safetensors.PlanTensor{st("model.embed_tokens.weight", graph.U32, 4096, 32), st("model.embed_tokens.scales", graph.BF16, 4096, 8), good[3]}, "model.safetensors", "want U8"},
+		{"mxfp4 scales shape", cfgWith(`"mode": "affine"`, `"mode": "affine", "model.embed_tokens": {"mode": "mxfp4"}`),
+			[]safetensors.PlanTensor{st("model.embed_tokens.weight", graph.U32, 4096, 32), st("model.embed_tokens.scales", graph.U8, 4096, 4), good[3]}, "model.safetensors", "4 words per group"},
 		{"untied without lm_head", string(base), good, ConfigName, "no lm_head.weight"},
 	}
 	for _, tc := range tests {

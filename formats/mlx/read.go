@@ -244,8 +244,25 @@ func groupTensors(a *arch.Arch, stored []*graph.Tensor, q *Quantization, where f
 		if !quantized {
 			return nil, fmt.Errorf("mlx: %s: %s marks %q as not quantized but %q exists", file, cfg, base, t.Name)
 		}
+		if p.Mode == ModeMXFP4 {
+			w := byName[base+".weight"]
+			if w == nil {
+				return nil, fmt.Errorf("mlx: %s: %q has no %q", file, t.Name, base+".weight")
+			}
+			if b := byName[base+".biases"]; b != nil {
+				return nil, fmt.Errorf("mlx: %s: mxfp4 module %q has biases %q", file, base, b.Name)
+			}
+			name, _, _ := a.CanonicalName(base+".weight", true)
+			mt, err := mxfp4Tensor(name, w, t)
+			if err != nil {
+				return nil, fmt.Errorf("mlx: %s: %w", file, err)
+			}
+			used[w.Name], used[t.Name] = true, true
+			out = append(out, mt)
+			continue
+		}
 		if p.Mode != ModeAffine {
-			return nil, fmt.Errorf("mlx: %s: module %q uses %s quantization; only affine is supported", file, base, p.Mode)
+			return nil, fmt.Errorf("mlx: %s: module %q uses %s quantization; only affine and mxfp4 are supported", file, base, p.Mode)
 		}
 		w, b := byName[base+".weight"], byName[base+".biases"]
 		if w == nil {

@@ -121,7 +121,9 @@ type DirPlan struct {
 // not quantized). m's tensors are written as they are: an MLXAffine tensor
 // becomes X.weight (U32 codes), X.scales and X.biases; every other tensor
 // keeps its type. Names are mlx-lm names (Arch.HFName; unmapped names pass
-// through). As mlx-lm's sanitize does, output.weight is left out when
+// through). An MXFP4 tensor (GGUF MXFP4 blocks) becomes an mlx mxfp4
+// module: X.weight (U32 codes) and X.scales (U8), which q must quantize
+// with mode "mxfp4". As mlx-lm's sanitize does, output.weight is left out when
 // m.Params.Tied. Each MLXAffine tensor must be quantized the way q says
 // (q.Lookup of its module path); a per-module entry that quantizes a
 // module must match an MLXAffine tensor.
@@ -146,6 +148,16 @@ func Plan(m *graph.Model, q *Quantization, opt WriteOptions) (*DirPlan, error) {
 			continue
 		}
 		hfName, _ := a.HFName(t.Name, true)
+		if t.Type == graph.MXFP4 {
+			tps, err := planMXFP4(t, ti, hfName, q)
+			if err != nil {
+				return nil, err
+			}
+			affinePaths[strings.TrimSuffix(hfName, ".weight")] = true
+			p.Tensors = append(p.Tensors, tps...)
+			p.TotalParameters += t.Elements()
+			continue
+		}
 		if t.Type != graph.MLXAffine {
 			if t.Affine != nil {
 				return nil, fmt.Errorf("mlx: tensor %s: type %v with affine parameters", t.Name, t.Type)
@@ -386,11 +398,19 @@ func auxFiles(m *graph.Model) (map[string][]byte, error) {
 }
 
 // Source returns the data of planned tensor i from m (the model given to
-// Plan): the tensor's Data, Affine.Scales or Affine.Biases.
+// Plan): the tensor's Data, Affine.Scales or Affine.Biases, or for an
+// MXFP4 tensor its blocks repacked as MLX mxfp4 codes or scales.
 func (p *DirPlan) Source(m *graph.Model, i int) (graph.Source, error) {
 	tp := &p.Tensors[i]
 	t := m.Tensors[tp.Tensor]
 	var src graph.Source
+	if t.Type == graph.MXFP4 {
+		n := t.Elements() / 32
+		if tp.Part == PartScales {
+			return MXFP4Scales(t.Data, n), nil
+		}
+		return MXFP4Codes(t.Data, n), nil
+	}
 	switch tp.Part {
 	case PartData:
 		src = t.Data
@@ -512,4 +532,30 @@ func archOf(m *graph.Model) *arch.Arch {
 		return a
 	}
 	return arch.Llama
+}
+
+// planMXFP4 plans the two arrays of an MXFP4 tensor written as an MLX
+// mxfp4 module.
+func planMXFP4(t *graph.Tensor, ti int, hfName string, q *Quantization) ([]TensorPlan, error) {
+	n := len(t.Shape)
+	if n < 2 || t.Shape[n-1] <= 0 || t.Shape[n-1]%32 != 0 {
+		return nil, fmt.Errorf("mlx: tensor %s: MXFP4 shape %v (want at least 2 dimensions, rows a multiple of 32)", t.Name, t.Shape)
+	}
+	base, ok := strings.CutSuffix(hfName, ".weight")
+	if !ok {
+		return nil, fmt.Errorf("mlx: tensor %s: only .weight tensors can be quantized", t.Name)
+	}
+	if q == nil {
+		return nil, fmt.Errorf("mlx: tensor %s is MXFP4 but no quantization settings were given", t.Name)
+	}
+	want, quantized := q.Lookup(base, true)
+	if !quantized || want.Mode != ModeMXFP4 {
+		return nil, fmt.Errorf("mlx: tensor %s is mxfp4 but the quantization config gives %q %+v (quantized %v)", t.Name, base, want, quantized)
+	}
+	lead := t.Shape[:n-1]
+	cols := t.Shape[n-1]
+	return []TensorPlan{
+		{Name: base + ".weight", DType: graph.U32, Shape: append(append([]int64{}, lead...), cols/8), Tensor: ti, Part: PartData},
+		{Name: base + ".scales", DType: graph.U8, Shape: append(append([]int64{}, lead...), cols/32), Tensor: ti, Part: PartScales},
+	}, nil
 }

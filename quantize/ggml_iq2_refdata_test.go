@@ -1,0 +1,291 @@
+//go:build refdata
+
+package quantize_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/dtype"
+	"github.com/quantbridge/quantbridge/internal/testref"
+	"github.com/quantbridge/quantbridge/quantize"
+)
+
+// loadImatrixWeights reads an imatrix GGUF as llama-quantize's load_imatrix
+// does: for each entry, <name>.in_sum2 divided by <name>.counts (per
+// expert; a zero count gives weights 1).
+func loadImatrixWeights(t *testing.T, path string) map[string][]float32 {
+	t.Helper()
+	f := openGGUF(t, path)
+	out := map[string][]float32{}
+	f32s := func(i int) []float32 {
+		if f.Tensors[i].Type != dtype.F32 {
+			t.Fatalf("%s: %s is %v, want F32", path, f.Tensors[i].Name, f.Tensors[i].Type)
+		}
+		b := tensorBytes(t, f, i)
+		v := make([]float32, len(b)/4)
+		for j := range v {
+			v[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+		}
+		return v
+	}
+	for i, ti := range f.Tensors {
+		name, ok := strings.CutSuffix(ti.Name, ".in_sum2")
+		if !ok {
+			continue
+		}
+		ci := f.TensorIndex(name + ".counts")
+		if ci < 0 {
+			t.Fatalf("%s: %s.counts missing", path, name)
+		}
+		sums, counts := f32s(i), f32s(ci)
+		ne0 := len(sums) / len(counts)
+		e := make([]float32, len(sums))
+		for j, c := range counts {
+			for k := range ne0 {
+				if c > 0 {
+					e[j*ne0+k] = sums[j*ne0+k] / c
+				} else {
+					e[j*ne0+k] = 1
+				}
+			}
+		}
+		out[name] = e
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no importance matrix entries", path)
+	}
+	return out
+}
+
+var iq2Types = map[dtype.Type]bool{dtype.IQ2_XXS: true, dtype.IQ2_XS: true, dtype.IQ2_S: true, dtype.IQ1_S: true, dtype.IQ1_M: true}
+
+// Every IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M tensor that
+// llama-quantize --imatrix wrote for kjv-llama is reproduced byte for byte
+// from the bf16 source and the importance matrix, and dequantizes to what
+// the same bytes give through DequantizeRow.
+func TestReproduceLlamaQuantizeIQ2(t *testing.T) {
+	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	imat := loadImatrixWeights(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	seen := map[dtype.Type]int{}
+	for _, ftype := range []string{"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"} {
+		t.Run(ftype, func(t *testing.T) {
+			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+ftype+".gguf"))
+			checked := 0
+			for i, ti := range out.Tensors {
+				if !iq2Types[ti.Type] {
+					continue
+				}
+				w := imat[ti.Name]
+				if w == nil {
+					t.Errorf("%s: no importance weights", ti.Name)
+					continue
+				}
+				si := src.TensorIndex(ti.Name)
+				st := src.Tensors[si]
+				n := int(st.Shape[len(st.Shape)-1])
+				elems := 1
+				for _, d := range st.Shape {
+					elems *= int(d)
+				}
+				in := make([]float32, elems)
+				if err := quantize.ToFloat32(in, tensorBytes(t, src, si), st.Type); err != nil {
+					t.Fatal(err)
+				}
+				want := tensorBytes(t, out, i)
+				rb, _ := dtype.RowSize(ti.Type, int64(n))
+				got := make([]byte, len(want))
+				rows := elems / n
+				var wg sync.WaitGroup
+				errs := make([]error, rows)
+				sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+				for r := range rows {
+					wg.Add(1)
+					sem <- struct{}{}
+					go func() {
+						defer func() { <-sem; wg.Done() }()
+						errs[r] = quantize.QuantizeRowWeighted(got[r*int(rb):(r+1)*int(rb)], in[r*n:(r+1)*n], w, ti.Type)
+					}()
+				}
+				wg.Wait()
+				for r, err := range errs {
+					if err != nil {
+						t.Fatalf("%s row %d: %v", ti.Name, r, err)
+					}
+				}
+				if !bytes.Equal(got, want) {
+					bs := int(ti.Type.TypeSize())
+					nbad := 0
+					for b := 0; b < len(got); b += bs {
+						if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
+							if nbad == 0 {
+								t.Errorf("%s: %s (%v) differs first at block %d of %d (row %d):\n got  %x\n want %x",
+									filepath.Base(out.Path()), ti.Name, ti.Type, b/bs, len(got)/bs, b/int(rb), got[b:b+bs], want[b:b+bs])
+							}
+							nbad++
+						}
+					}
+					t.Errorf("%s: %d of %d blocks differ", ti.Name, nbad, len(got)/bs)
+				}
+				// Dequantization of the reference bytes is finite and has the
+				// source's scale (the exact values are checked in the default
+				// suite's golden blocks).
+				deq := make([]float32, elems)
+				if err := quantize.DequantizeRow(deq, want, ti.Type); err != nil {
+					t.Fatal(err)
+				}
+				var se, sx float64
+				for j, v := range deq {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("%s: element %d dequantizes to %v", ti.Name, j, v)
+					}
+					d := float64(v - in[j])
+					se += d * d
+					sx += float64(in[j]) * float64(in[j])
+				}
+				if rel := math.Sqrt(se / sx); rel > 0.9 {
+					t.Errorf("%s: relative RMS error of the dequantized reference %.3f", ti.Name, rel)
+				} else {
+					t.Logf("%s %v: %d rows identical; dequantized relative RMS error %.3f", ti.Name, ti.Type, rows, rel)
+				}
+				checked++
+				seen[ti.Type]++
+			}
+			if checked == 0 {
+				t.Errorf("no tensor of the IQ2/IQ1 types in %s", out.Path())
+			}
+		})
+	}
+	for typ := range iq2Types {
+		if seen[typ] == 0 {
+			t.Errorf("no %v tensor checked", typ)
+		}
+	}
+	t.Log(fmt.Sprint(seen))
+}
+
+var updateIQ2 = flag.Bool("update-iq2", false, "rewrite testdata/quant/iq2_golden.bin with llama.cpp's ggml (scripts/ggml-quant-ref.c)")
+
+// ggmlQuantRef runs scripts/ggml-quant-ref.c (built against
+// ~/llama.cpp/build/bin, or $LLAMA_CPP) on rows and weights.
+func ggmlQuantRef(t *testing.T, bin string, typ dtype.Type, rows, n int, in, weights []float32) ([]byte, []float32) {
+	t.Helper()
+	var req bytes.Buffer
+	has := uint32(0)
+	if weights != nil {
+		has = 1
+	}
+	binary.Write(&req, binary.LittleEndian, [4]uint32{uint32(typ), uint32(rows), uint32(n), has})
+	binary.Write(&req, binary.LittleEndian, in)
+	if weights != nil {
+		binary.Write(&req, binary.LittleEndian, weights)
+	}
+	cmd := exec.Command(bin)
+	cmd.Stdin = &req
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", bin, err)
+	}
+	rb, _ := dtype.RowSize(typ, int64(n))
+	q := out[:rows*int(rb)]
+	deq := make([]float32, rows*n)
+	for i := range deq {
+		deq[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[len(q)+4*i:]))
+	}
+	return q, deq
+}
+
+// TestGenerateIQ2Golden writes testdata/quant/iq2_golden.bin (with
+// -update-iq2): rows of kjv-llama with their imatrix weights and synthetic
+// rows, quantized and dequantized by llama.cpp's own ggml.
+func TestGenerateIQ2Golden(t *testing.T) {
+	if !*updateIQ2 {
+		t.Skip("run with -update-iq2 to regenerate")
+	}
+	llama := os.Getenv("LLAMA_CPP")
+	if llama == "" {
+		home, _ := os.UserHomeDir()
+		llama = filepath.Join(home, "llama.cpp")
+	}
+	bin := filepath.Join(t.TempDir(), "ggml-quant-ref")
+	build := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(testref.Root(t), "scripts", "ggml-quant-ref.c"),
+		"-I", filepath.Join(llama, "ggml", "include"), "-L", filepath.Join(llama, "build", "bin"), "-lggml-base")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building ggml-quant-ref: %v\n%s", err, out)
+	}
+	os.Setenv("LD_LIBRARY_PATH", filepath.Join(llama, "build", "bin"))
+
+	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
+	imat := loadImatrixWeights(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	realRow := func(name string, row int) ([]float32, []float32) {
+		si := src.TensorIndex(name)
+		st := src.Tensors[si]
+		n := int(st.Shape[len(st.Shape)-1])
+		all := make([]float32, int(st.Size)/2)
+		if err := quantize.ToFloat32(all, tensorBytes(t, src, si), st.Type); err != nil {
+			t.Fatal(err)
+		}
+		return all[row*n : (row+1)*n], imat[name]
+	}
+	rng := rand.New(rand.NewPCG(11, 2))
+	synth := func(kind string) ([]float32, []float32) {
+		x := make([]float32, 256)
+		w := make([]float32, 256)
+		for i := range x {
+			w[i] = float32(rng.ExpFloat64()) + 0.01
+			switch kind {
+			case "ties": // few distinct values: equal keys in IQ1's sort, off-grid points
+				x[i] = 0.01 * float32(rng.IntN(5)-2)
+			case "zeros": // a zero group of 32, a tiny group, a spike
+				switch {
+				case i < 32:
+					x[i] = 0
+				case i < 64:
+					x[i] = 1e-9 * float32(rng.NormFloat64())
+				case i == 100:
+					x[i] = -0.5
+				default:
+					x[i] = 0.02 * float32(rng.NormFloat64())
+				}
+			default: // heavy tailed
+				x[i] = 0.02 * float32(rng.NormFloat64()*math.Exp(rng.NormFloat64()))
+			}
+		}
+		return x, w
+	}
+	types := []dtype.Type{dtype.IQ2_XXS, dtype.IQ2_XS, dtype.IQ2_S, dtype.IQ1_S, dtype.IQ1_M}
+	var cases []iqCase
+	for k, typ := range types {
+		name := []string{"blk.1.ffn_down.weight", "blk.3.ffn_down.weight", "blk.5.ffn_down.weight", "blk.2.ffn_down.weight", "blk.4.ffn_down.weight"}[k]
+		in, w := realRow(name, 7+k)
+		cases = append(cases, iqCase{Name: fmt.Sprintf("%v/%s", typ, name), Type: typ, Rows: 1, N: len(in), In: in, Weights: w})
+		for _, kind := range []string{"ties", "zeros", "heavy"} {
+			in, w := synth(kind)
+			cases = append(cases, iqCase{Name: fmt.Sprintf("%v/%s", typ, kind), Type: typ, Rows: 1, N: 256, In: in, Weights: w})
+			if !quantize.RequiresImatrix(typ) && kind != "zeros" {
+				cases = append(cases, iqCase{Name: fmt.Sprintf("%v/%s-noweights", typ, kind), Type: typ, Rows: 1, N: 256, In: in})
+			}
+		}
+	}
+	for i := range cases {
+		c := &cases[i]
+		c.Want, c.Deq = ggmlQuantRef(t, bin, c.Type, c.Rows, c.N, c.In, c.Weights)
+	}
+	data := encodeIQGolden(cases)
+	if err := os.WriteFile(testref.Local(t, "quant", "iq2_golden.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d cases, %d bytes", len(cases), len(data))
+}
