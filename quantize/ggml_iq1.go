@@ -99,13 +99,11 @@ func quantizeIQ1S(dst []byte, x, qw []float32) {
 		clear(y)
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(float32(2*iqSumX2(xbl)) / qkK) // rounded: the division becomes a product
+		sigma2 := superSigma2(xbl)
 		for ib := range qkK / blockSize {
 			xb := xbl[blockSize*ib : blockSize*ib+blockSize]
 			qwb := qw[qkK*ibl+blockSize*ib : qkK*ibl+blockSize*ib+blockSize]
-			for i := range blockSize {
-				weight[i] = qwb[i] * sqrt32(sigma2+float32(xb[i]*xb[i]))
-			}
+			imatrixWeights(weight[:], xb, qwb, sigma2)
 			max := abs32(xb[0])
 			for _, v := range xb[1:] {
 				max = maxF32(max, abs32(v))
@@ -243,9 +241,7 @@ func quantizeIQ1M(dst []byte, x, qw []float32) {
 	}
 	setWeights := func(xb, qwb []float32, sigma2 float32) {
 		if qwb != nil {
-			for i := range blockSize {
-				weight[i] = qwb[i] * sqrt32(sigma2+float32(xb[i]*xb[i]))
-			}
+			imatrixWeights(weight[:], xb, qwb, sigma2)
 		} else {
 			for i := range blockSize {
 				weight[i] = xb[i] * xb[i]
@@ -258,7 +254,7 @@ func quantizeIQ1M(dst []byte, x, qw []float32) {
 		qs, qh := y[0:32], y[32:48]
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(float32(2*iqSumX2(xbl)) / qkK) // rounded: the division becomes a product
+		sigma2 := superSigma2(xbl)
 		qwBlock := func(ib int) []float32 {
 			if qw == nil {
 				return nil

@@ -237,105 +237,12 @@ func iq2FindBestNeighbour(g *iq2Lattice, neigh []uint16, xval, weight []float32,
 	return index
 }
 
-// iqMakeQP is ggml's make_qp_quants: a non-negative fit of len(x) values to
-// codes 0..nmax with weights w. L receives the codes as C's uint8_t does
-// (a negative code wraps), which later iterations read back.
-func iqMakeQP(nmax int32, x []float32, L []uint8, w []float32) float32 {
-	n := len(x)
-	L, w = L[:n], w[:n]
-	var max float32
-	for _, v := range x {
-		if !(max > v) {
-			max = v
-		}
-	}
-	if max < groupMaxEps {
-		clear(L)
-		return 0
-	}
-	fnmax := float32(nmax)
-	iscale := fnmax / max
-	for i := range n {
-		L[i] = uint8(nearestInt(iscale * x[i]))
-	}
-	scale := 1 / iscale
-	var bestMSE float32
-	for i := range n {
-		diff := x[i] - float32(scale*float32(L[i]))
-		bestMSE += float32(float32(w[i]*diff) * diff)
-	}
-	for is := int32(-4); is <= 4; is++ {
-		if is == 0 {
-			continue
-		}
-		iscaleIs := (float32(0.1*float32(is)) + fnmax) / max
-		scaleIs := 1 / iscaleIs
-		var mse float32
-		for i := range n {
-			l := min(nmax, nearestInt(iscaleIs*x[i]))
-			diff := x[i] - float32(scaleIs*float32(l))
-			mse += float32(float32(w[i]*diff) * diff)
-		}
-		if mse < bestMSE {
-			bestMSE = mse
-			iscale = iscaleIs
-		}
-	}
-	var sumlx, suml2 float32
-	for i := range n {
-		l := min(nmax, nearestInt(iscale*x[i]))
-		L[i] = uint8(l)
-		fl := float32(l)
-		sumlx += float32(float32(w[i]*x[i]) * fl)
-		suml2 += float32(float32(w[i]*fl) * fl)
-	}
-	for range 5 {
-		changed := 0
-		for i := range n {
-			wi := w[i]
-			li := float32(L[i])
-			slx := sumlx - float32(float32(wi*x[i])*li)
-			sl2 := suml2 - float32(float32(wi*li)*li)
-			if slx > 0 && sl2 > 0 {
-				newL := min(nmax, nearestInt(float32(x[i]*sl2)/slx))
-				if newL != int32(L[i]) {
-					fl := float32(newL)
-					slx += float32(float32(wi*x[i]) * fl)
-					sl2 += float32(float32(wi*fl) * fl)
-					if float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
-						L[i] = uint8(newL)
-						sumlx = slx
-						suml2 = sl2
-						changed++
-					}
-				}
-			}
-		}
-		if changed == 0 {
-			break
-		}
-	}
-	if suml2 > 0 {
-		return sumlx / suml2
-	}
-	return 0
-}
-
 // maxF32 is C's MAX(a, b) macro: a > b ? a : b.
 func maxF32(a, b float32) float32 {
 	if a > b {
 		return a
 	}
 	return b
-}
-
-// iqSumX2 returns the sum of squares of a 256-value super-block.
-func iqSumX2(x []float32) float32 {
-	var s float32
-	for _, v := range x[:qkK] {
-		s += float32(v * v)
-	}
-	return s
 }
 
 // iqSignFold writes |xb| to xval and returns the sign bits of the 8 values;
@@ -434,13 +341,11 @@ func quantizeIQ2XXS(dst []byte, x, qw []float32) {
 		q2 = [16]uint32{}
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(iqSumX2(xbl) / qkK) // rounded: the division becomes a product
+		sigma2 := float32(sumSquares(xbl) / qkK) // rounded: the division becomes a product
 		for ib := range 8 {
 			xb := xbl[32*ib : 32*ib+32]
 			qwb := qw[qkK*ibl+32*ib : qkK*ibl+32*ib+32]
-			for i := range 32 {
-				weight[i] = qwb[i] * sqrt32(sigma2+float32(xb[i]*xb[i]))
-			}
+			imatrixWeights(weight[:], xb, qwb, sigma2)
 			for i := range 32 {
 				waux[i] = sqrt32(weight[i])
 			}
@@ -455,7 +360,7 @@ func quantizeIQ2XXS(dst []byte, x, qw []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale := iqMakeQP(kMaxQ+1, xval[:], Lqp[:], weight[:])
+			scale := makeQP(kMaxQ+1, xval[:], Lqp[:], weight[:])
 			effMax := scale * kMaxQ
 			if effMax <= 0 {
 				scales[ib] = 0
@@ -598,13 +503,11 @@ func quantizeIQ2XS(dst []byte, x, qw []float32) {
 		q2 = [32]uint16{}
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(iqSumX2(xbl) / qkK) // rounded: the division becomes a product
+		sigma2 := float32(sumSquares(xbl) / qkK) // rounded: the division becomes a product
 		for ib := range 16 {
 			xb := xbl[16*ib : 16*ib+16]
 			qwb := qw[qkK*ibl+16*ib : qkK*ibl+16*ib+16]
-			for i := range 16 {
-				weight[i] = qwb[i] * sqrt32(sigma2+float32(xb[i]*xb[i]))
-			}
+			imatrixWeights(weight[:], xb, qwb, sigma2)
 			for i := range 16 {
 				waux[i] = sqrt32(weight[i])
 			}
@@ -672,14 +575,12 @@ func quantizeIQ2S(dst []byte, x, qw []float32) {
 		clear(y)
 		var maxScale float32
 		xbl := x[qkK*ibl : qkK*ibl+qkK]
-		sigma2 := float32(float32(2*iqSumX2(xbl)) / qkK) // rounded: the division becomes a product
+		sigma2 := superSigma2(xbl)
 		for ib := range 16 {
 			xb := xbl[16*ib : 16*ib+16]
 			if qw != nil {
 				qwb := qw[qkK*ibl+16*ib : qkK*ibl+16*ib+16]
-				for i := range 16 {
-					weight[i] = qwb[i] * sqrt32(sigma2+float32(xb[i]*xb[i]))
-				}
+				imatrixWeights(weight[:], xb, qwb, sigma2)
 			} else {
 				for i := range 16 {
 					weight[i] = float32(0.25*sigma2) + float32(xb[i]*xb[i])

@@ -313,9 +313,7 @@ func iq3Weights(xb, qw []float32, sigma2 float32, weight, waux *[32]float32) {
 	xb = xb[:32]
 	if qw != nil {
 		qw = qw[:32]
-		for i := range 32 {
-			weight[i] = qw[i] * sqrt32(sigma2+float32(xb[i]*xb[i]))
-		}
+		imatrixWeights(weight[:], xb, qw, sigma2)
 	} else {
 		for i := range 32 {
 			weight[i] = xb[i] * xb[i]
@@ -324,15 +322,6 @@ func iq3Weights(xb, qw []float32, sigma2 float32, weight, waux *[32]float32) {
 	for i := range 32 {
 		waux[i] = sqrt32(weight[i])
 	}
-}
-
-// iq3Sigma2 is 2*Σx²/256 over a super-block, summed in order.
-func iq3Sigma2(x []float32) float32 {
-	var sumx2 float32
-	for _, v := range x[:qkK] {
-		sumx2 += float32(v * v)
-	}
-	return 2 * sumx2 / qkK
 }
 
 // QuantizeIQ3XXS encodes src (len a multiple of 256) into IQ3_XXS blocks
@@ -356,7 +345,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 		qs := y[2:66]
 		sas := y[66:98] // scales_and_signs, little-endian uint32[8]
 		xbl := src[ibl*qkK : (ibl+1)*qkK]
-		sigma2 := iq3Sigma2(xbl)
+		sigma2 := superSigma2(xbl)
 		var maxScale float32
 		for ib := range 8 {
 			xb := xbl[32*ib : 32*ib+32]
@@ -462,7 +451,7 @@ func QuantizeIQ3S(dst []byte, src, weights []float32) {
 		// the sub-blocks after one land early; qh is indexed by ib.
 		qsOff, signsOff := 2, 74
 		xbl := src[ibl*qkK : (ibl+1)*qkK]
-		sigma2 := iq3Sigma2(xbl)
+		sigma2 := superSigma2(xbl)
 		var maxScale float32
 		for ib := range 8 {
 			xb := xbl[32*ib : 32*ib+32]

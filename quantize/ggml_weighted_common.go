@@ -23,6 +23,13 @@ func sumSquares(x []float32) float32 {
 	return s
 }
 
+// superSigma2 is ggml's sigma2 = 2*sumx2/QK_K over a 256-value super-block
+// (IQ1, IQ2_S, IQ3 and the weighted Q3_K/Q4_K/Q5_K), rounded so that the
+// division (a product by 2⁻⁸) cannot fuse with what uses it.
+func superSigma2(x []float32) float32 {
+	return float32(float32(2*sumSquares(x[:qkK])) / qkK)
+}
+
 // imatrixWeights fills w with ggml's qw[j] * sqrtf(sigma2 + x[j]*x[j]).
 func imatrixWeights(w, x, qw []float32, sigma2 float32) {
 	n := len(x)

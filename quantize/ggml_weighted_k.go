@@ -94,7 +94,7 @@ func quantizeQ3KW(dst []byte, src, qwRow []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		qw := qwRow[i*qkK : i*qkK+qkK]
 		y := (*[110]byte)(dst[i*110:])
-		sigma2 := float32(float32(2*sumSquares(x[:])) / qkK) // rounded: the division becomes a product
+		sigma2 := superSigma2(x[:])
 		imatrixWeights(weight[:], x[:], qw, sigma2)
 		for j := range 16 {
 			ws := weight[16*j : 16*j+16]
@@ -181,7 +181,7 @@ func quantizeK45W(dst []byte, src, qwRow []float32, nmax int32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		qw := qwRow[i*qkK : i*qkK+qkK]
 		y := dst[i*blockBytes : i*blockBytes+blockBytes]
-		sigma2 := float32(float32(2*sumSquares(x[:])) / qkK) // rounded: the division becomes a product
+		sigma2 := superSigma2(x[:])
 		imatrixWeights(weight[:], x[:], qw, sigma2)
 		for j := range 8 {
 			var s float32
