@@ -12,62 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
-
-// loadImatrixWeights reads an imatrix GGUF as llama-quantize's load_imatrix
-// does: for each entry, <name>.in_sum2 divided by <name>.counts (per
-// expert; a zero count gives weights 1).
-func loadImatrixWeights(t *testing.T, path string) map[string][]float32 {
-	t.Helper()
-	f := openGGUF(t, path)
-	out := map[string][]float32{}
-	f32s := func(i int) []float32 {
-		if f.Tensors[i].Type != dtype.F32 {
-			t.Fatalf("%s: %s is %v, want F32", path, f.Tensors[i].Name, f.Tensors[i].Type)
-		}
-		b := tensorBytes(t, f, i)
-		v := make([]float32, len(b)/4)
-		for j := range v {
-			v[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-		}
-		return v
-	}
-	for i, ti := range f.Tensors {
-		name, ok := strings.CutSuffix(ti.Name, ".in_sum2")
-		if !ok {
-			continue
-		}
-		ci := f.TensorIndex(name + ".counts")
-		if ci < 0 {
-			t.Fatalf("%s: %s.counts missing", path, name)
-		}
-		sums, counts := f32s(i), f32s(ci)
-		ne0 := len(sums) / len(counts)
-		e := make([]float32, len(sums))
-		for j, c := range counts {
-			for k := range ne0 {
-				if c > 0 {
-					e[j*ne0+k] = sums[j*ne0+k] / c
-				} else {
-					e[j*ne0+k] = 1
-				}
-			}
-		}
-		out[name] = e
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no importance matrix entries", path)
-	}
-	return out
-}
 
 var iq2Types = map[dtype.Type]bool{dtype.IQ2_XXS: true, dtype.IQ2_XS: true, dtype.IQ2_S: true, dtype.IQ1_S: true, dtype.IQ1_M: true}
 
@@ -77,91 +27,21 @@ var iq2Types = map[dtype.Type]bool{dtype.IQ2_XXS: true, dtype.IQ2_XS: true, dtyp
 // the same bytes give through DequantizeRow.
 func TestReproduceLlamaQuantizeIQ2(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imat := loadImatrixWeights(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imat := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
 	seen := map[dtype.Type]int{}
 	for _, ftype := range []string{"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"} {
 		t.Run(ftype, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+ftype+".gguf"))
 			checked := 0
-			for i, ti := range out.Tensors {
-				if !iq2Types[ti.Type] {
-					continue
+			reproduce(t, src, out, iq2Types, weightedRows(imat), func(r reproducedTensor) {
+				if imat[r.Name] == nil {
+					t.Errorf("%s: no importance weights", r.Name)
 				}
-				w := imat[ti.Name]
-				if w == nil {
-					t.Errorf("%s: no importance weights", ti.Name)
-					continue
-				}
-				si := src.TensorIndex(ti.Name)
-				st := src.Tensors[si]
-				n := int(st.Shape[len(st.Shape)-1])
-				elems := 1
-				for _, d := range st.Shape {
-					elems *= int(d)
-				}
-				in := make([]float32, elems)
-				if err := quantize.ToFloat32(in, tensorBytes(t, src, si), st.Type); err != nil {
-					t.Fatal(err)
-				}
-				want := tensorBytes(t, out, i)
-				rb, _ := dtype.RowSize(ti.Type, int64(n))
-				got := make([]byte, len(want))
-				rows := elems / n
-				var wg sync.WaitGroup
-				errs := make([]error, rows)
-				sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-				for r := range rows {
-					wg.Add(1)
-					sem <- struct{}{}
-					go func() {
-						defer func() { <-sem; wg.Done() }()
-						errs[r] = quantize.QuantizeRowWeighted(got[r*int(rb):(r+1)*int(rb)], in[r*n:(r+1)*n], w, ti.Type)
-					}()
-				}
-				wg.Wait()
-				for r, err := range errs {
-					if err != nil {
-						t.Fatalf("%s row %d: %v", ti.Name, r, err)
-					}
-				}
-				if !bytes.Equal(got, want) {
-					bs := int(ti.Type.TypeSize())
-					nbad := 0
-					for b := 0; b < len(got); b += bs {
-						if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
-							if nbad == 0 {
-								t.Errorf("%s: %s (%v) differs first at block %d of %d (row %d):\n got  %x\n want %x",
-									filepath.Base(out.Path()), ti.Name, ti.Type, b/bs, len(got)/bs, b/int(rb), got[b:b+bs], want[b:b+bs])
-							}
-							nbad++
-						}
-					}
-					t.Errorf("%s: %d of %d blocks differ", ti.Name, nbad, len(got)/bs)
-				}
-				// Dequantization of the reference bytes is finite and has the
-				// source's scale (the exact values are checked in the default
-				// suite's golden blocks).
-				deq := make([]float32, elems)
-				if err := quantize.DequantizeRow(deq, want, ti.Type); err != nil {
-					t.Fatal(err)
-				}
-				var se, sx float64
-				for j, v := range deq {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						t.Fatalf("%s: element %d dequantizes to %v", ti.Name, j, v)
-					}
-					d := float64(v - in[j])
-					se += d * d
-					sx += float64(in[j]) * float64(in[j])
-				}
-				if rel := math.Sqrt(se / sx); rel > 0.9 {
-					t.Errorf("%s: relative RMS error of the dequantized reference %.3f", ti.Name, rel)
-				} else {
-					t.Logf("%s %v: %d rows identical; dequantized relative RMS error %.3f", ti.Name, ti.Type, rows, rel)
-				}
+				rel := checkDecodes(t, r)
+				t.Logf("%s %v: %d rows identical; dequantized relative RMS error %.3f", r.Name, r.Type, len(r.In)/r.N, rel)
 				checked++
-				seen[ti.Type]++
-			}
+				seen[r.Type]++
+			})
 			if checked == 0 {
 				t.Errorf("no tensor of the IQ2/IQ1 types in %s", out.Path())
 			}
@@ -228,7 +108,7 @@ func TestGenerateIQ2Golden(t *testing.T) {
 	os.Setenv("LD_LIBRARY_PATH", filepath.Join(llama, "build", "bin"))
 
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imat := loadImatrixWeights(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imat := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
 	realRow := func(name string, row int) ([]float32, []float32) {
 		si := src.TensorIndex(name)
 		st := src.Tensors[si]

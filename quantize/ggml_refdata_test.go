@@ -17,7 +17,6 @@ import (
 	"github.com/quantbridge/quantbridge/dtype"
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/internal/testref"
-	"github.com/quantbridge/quantbridge/quantize"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/quant/golden.bin from the reference files")
@@ -44,63 +43,6 @@ func tensorBytes(t *testing.T, f *gguf.File, i int) []byte {
 	return b
 }
 
-// reproduce re-encodes every tensor of out from the same tensor of src and
-// compares bytes. It returns, per output type, the number of tensors and
-// elements checked.
-func reproduce(t *testing.T, src, out *gguf.File, each func(name string, typ dtype.Type, n int, in []float32, want []byte)) map[dtype.Type][2]int {
-	counts := map[dtype.Type][2]int{}
-	for i, ti := range out.Tensors {
-		si := src.TensorIndex(ti.Name)
-		if si < 0 {
-			t.Errorf("%s: tensor %s not in %s", out.Path(), ti.Name, src.Path())
-			continue
-		}
-		st := src.Tensors[si]
-		n := int(st.Shape[len(st.Shape)-1])
-		elems := 1
-		for _, d := range st.Shape {
-			elems *= int(d)
-		}
-		in := make([]float32, elems)
-		if err := quantize.ToFloat32(in, tensorBytes(t, src, si), st.Type); err != nil {
-			t.Fatalf("%s %s: %v", src.Path(), st.Name, err)
-		}
-		want := tensorBytes(t, out, i)
-		if int64(n)%ti.Type.BlockSize() != 0 {
-			// 2023 llama.cpp (stories260K ffn_down, ne0 = 172) quantized
-			// such a tensor as one flat array, blocks crossing rows.
-			n = elems
-		}
-		rowBytes, err := dtype.RowSize(ti.Type, int64(n))
-		if err != nil {
-			t.Fatalf("%s: %v", ti.Name, err)
-		}
-		got := make([]byte, len(want))
-		for r := 0; r < elems/n; r++ {
-			row := got[r*int(rowBytes) : (r+1)*int(rowBytes)]
-			if err := quantize.FromFloat32(row, in[r*n:(r+1)*n], ti.Type); err != nil {
-				t.Fatalf("%s row %d: %v", ti.Name, r, err)
-			}
-		}
-		if !bytes.Equal(got, want) {
-			bs := int(ti.Type.TypeSize())
-			for b := 0; b < len(got); b += bs {
-				if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
-					t.Errorf("%s: %s (%v) differs first at block %d (byte %d):\n got  %x\n want %x",
-						filepath.Base(out.Path()), ti.Name, ti.Type, b/bs, b, got[b:b+bs], want[b:b+bs])
-					break
-				}
-			}
-		}
-		c := counts[ti.Type]
-		counts[ti.Type] = [2]int{c[0] + 1, c[1] + elems}
-		if each != nil {
-			each(ti.Name, ti.Type, n, in, want)
-		}
-	}
-	return counts
-}
-
 // Every tensor of every llama-quantize output for kjv-llama is reproduced
 // byte for byte from the bf16 GGUF.
 func TestReproduceLlamaQuantize(t *testing.T) {
@@ -108,7 +50,7 @@ func TestReproduceLlamaQuantize(t *testing.T) {
 	for _, name := range kjvQuantFiles {
 		t.Run(name, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama."+name+".gguf"))
-			counts := reproduce(t, src, out, nil)
+			counts := reproduce(t, src, out, nil, plainRows, nil)
 			total := 0
 			for _, typ := range sortedTypes(counts) {
 				c := counts[typ]
@@ -127,7 +69,7 @@ func TestReproduceLlamaQuantize(t *testing.T) {
 func TestReproduceStories260KQ8_0(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-f32-ggufv1.gguf"))
 	out := openGGUF(t, testref.Shared(t, "real", "gguf", "stories260K-q8_0-ggufv2.gguf"))
-	counts := reproduce(t, src, out, nil)
+	counts := reproduce(t, src, out, nil, plainRows, nil)
 	if counts[dtype.Q8_0][0] == 0 {
 		t.Errorf("no Q8_0 tensors checked: %v", counts)
 	}
@@ -212,7 +154,8 @@ func TestGenerateGolden(t *testing.T) {
 	collect := func(src, out *gguf.File, file string, embed bool) {
 		byType := map[dtype.Type][]cand{}
 		var order []dtype.Type
-		reproduce(t, src, out, func(name string, typ dtype.Type, n int, in []float32, want []byte) {
+		reproduce(t, src, out, nil, plainRows, func(r reproducedTensor) {
+			name, typ, n, in, want := r.Name, r.Type, r.N, r.In, r.Want
 			if !typ.IsQuantized() || n == len(in) && len(in) > 4096 {
 				return
 			}

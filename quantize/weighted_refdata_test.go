@@ -5,14 +5,11 @@ package quantize_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/dtype"
-	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
@@ -23,117 +20,6 @@ import (
 var kjvImatrixFiles = []string{"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q2_K_S", "Q3_K_S", "Q3_K_M", "Q3_K_L",
 	"Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"}
 
-// loadImatrix reads an imatrix GGUF as llama-quantize's load_imatrix does:
-// per tensor, in_sum2 divided by counts (per expert), 1 where a count is 0.
-func loadImatrix(t *testing.T, path string) map[string][]float32 {
-	t.Helper()
-	f := openGGUF(t, path)
-	readF32 := func(i int) []float32 {
-		ti := f.Tensors[i]
-		if ti.Type != dtype.F32 {
-			t.Fatalf("%s: %s is %v, want F32", path, ti.Name, ti.Type)
-		}
-		b, err := io.ReadAll(f.TensorReader(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := make([]float32, len(b)/4)
-		if err := quantize.ToFloat32(v, b, dtype.F32); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	out := map[string][]float32{}
-	for i, ti := range f.Tensors {
-		name, ok := strings.CutSuffix(ti.Name, ".in_sum2")
-		if !ok {
-			continue
-		}
-		ci := f.TensorIndex(name + ".counts")
-		if ci < 0 {
-			t.Fatalf("%s: %s has no counts", path, name)
-		}
-		sums, counts := readF32(i), readF32(ci)
-		ne0 := len(sums) / len(counts)
-		e := make([]float32, len(sums))
-		for j, c := range counts {
-			for k := range ne0 {
-				if c > 0 {
-					e[j*ne0+k] = sums[j*ne0+k] / c
-				} else {
-					e[j*ne0+k] = 1
-				}
-			}
-		}
-		out[name] = e
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no imatrix entries", path)
-	}
-	return out
-}
-
-// reproduceWeighted re-encodes every tensor of out from the same tensor of
-// src with QuantizeRowWeighted, weighted by imatrix[name] (nil where the
-// imatrix has no entry, as llama-quantize does), and compares bytes. It
-// returns per output type the tensors and rows checked.
-func reproduceWeighted(t *testing.T, src, out *gguf.File, imatrix map[string][]float32, each func(name string, typ dtype.Type, n int, in, w []float32, want []byte)) map[dtype.Type][2]int {
-	counts := map[dtype.Type][2]int{}
-	for i, ti := range out.Tensors {
-		si := src.TensorIndex(ti.Name)
-		if si < 0 {
-			t.Errorf("%s: tensor %s not in %s", out.Path(), ti.Name, src.Path())
-			continue
-		}
-		st := src.Tensors[si]
-		n := int(st.Shape[len(st.Shape)-1])
-		elems := 1
-		for _, d := range st.Shape {
-			elems *= int(d)
-		}
-		in := make([]float32, elems)
-		if err := quantize.ToFloat32(in, tensorBytes(t, src, si), st.Type); err != nil {
-			t.Fatalf("%s %s: %v", src.Path(), st.Name, err)
-		}
-		want := tensorBytes(t, out, i)
-		w := imatrix[ti.Name]
-		if w != nil && len(w) != n {
-			t.Fatalf("%s: imatrix has %d values for rows of %d", ti.Name, len(w), n)
-		}
-		rb, err := dtype.RowSize(ti.Type, int64(n))
-		if err != nil {
-			t.Fatalf("%s: %v", ti.Name, err)
-		}
-		got := make([]byte, len(want))
-		for r := 0; r < elems/n; r++ {
-			row := got[r*int(rb) : (r+1)*int(rb)]
-			if err := quantize.QuantizeRowWeighted(row, in[r*n:(r+1)*n], w, ti.Type); err != nil {
-				t.Fatalf("%s row %d: %v", ti.Name, r, err)
-			}
-		}
-		if !bytes.Equal(got, want) {
-			bs := int(ti.Type.TypeSize())
-			nbad := 0
-			for b := 0; b < len(got); b += bs {
-				if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
-					if nbad == 0 {
-						t.Errorf("%s: %s (%v, imatrix %v) differs first at block %d (byte %d):\n got  %x\n want %x",
-							filepath.Base(out.Path()), ti.Name, ti.Type, w != nil, b/bs, b, got[b:b+bs], want[b:b+bs])
-					}
-					nbad++
-				}
-			}
-			t.Errorf("%s: %d of %d blocks differ", ti.Name, nbad, len(got)/bs)
-		}
-		c := counts[ti.Type]
-		counts[ti.Type] = [2]int{c[0] + 1, c[1] + elems/n}
-		if each != nil {
-			each(ti.Name, ti.Type, n, in, w, want)
-		}
-	}
-	return counts
-}
-
 // Every tensor of every llama-quantize --imatrix output for kjv-llama
 // (types this package quantizes with weights) is reproduced byte for byte
 // from the bf16 GGUF and the imatrix.
@@ -143,12 +29,12 @@ func TestReproduceLlamaQuantizeImatrix(t *testing.T) {
 	for _, name := range kjvImatrixFiles {
 		t.Run(name, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+name+".gguf"))
-			counts := reproduceWeighted(t, src, out, imatrix, nil)
+			counts := reproduce(t, src, out, nil, weightedRows(imatrix), nil)
 			total := 0
 			var log []string
 			for _, typ := range sortedTypes(counts) {
 				c := counts[typ]
-				log = append(log, fmt.Sprintf("%v: %d tensors (%d rows)", typ, c[0], c[1]))
+				log = append(log, fmt.Sprintf("%v: %d tensors (%d values)", typ, c[0], c[1]))
 				total += c[0]
 			}
 			t.Logf("identical: %s", strings.Join(log, ", "))
@@ -166,12 +52,12 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 	for _, name := range []string{"IQ4_NL", "IQ4_XS"} {
 		t.Run(name, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama."+name+".gguf"))
-			counts := reproduceWeighted(t, src, out, nil, nil)
+			counts := reproduce(t, src, out, nil, weightedRows(nil), nil)
 			total := 0
 			var log []string
 			for _, typ := range sortedTypes(counts) {
 				c := counts[typ]
-				log = append(log, fmt.Sprintf("%v: %d tensors (%d rows)", typ, c[0], c[1]))
+				log = append(log, fmt.Sprintf("%v: %d tensors (%d values)", typ, c[0], c[1]))
 				total += c[0]
 			}
 			t.Logf("identical: %s", strings.Join(log, ", "))
@@ -196,7 +82,8 @@ func TestGenerateWeightedGolden(t *testing.T) {
 	done := map[string]bool{}
 	collect := func(file string, imatrix map[string][]float32) {
 		out := openGGUF(t, testref.Shared(t, "imatrix", file))
-		reproduceWeighted(t, src, out, imatrix, func(name string, typ dtype.Type, n int, in, w []float32, want []byte) {
+		reproduce(t, src, out, nil, weightedRows(imatrix), func(r reproducedTensor) {
+			name, typ, n, in, w, want := r.Name, r.Type, r.N, r.In, imatrix[r.Name], r.Want
 			if !quantize.CanQuantizeWeighted(typ) || (imatrix != nil) != (w != nil) {
 				return
 			}
