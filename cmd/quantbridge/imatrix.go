@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/internal/atomicfile"
 	"github.com/quantbridge/quantbridge/perplexity"
 	"github.com/quantbridge/quantbridge/tokenizer"
@@ -51,14 +50,8 @@ func runImatrix(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return &exitError{2, errors.New("imatrix: want exactly one MODEL argument")}
 	}
-	if n := c.Int("ctx"); n < minCtx {
-		return &exitError{2, fmt.Errorf("imatrix: --ctx %d: want a context of at least %d tokens", n, minCtx)}
-	}
-	if n := c.Int("chunks"); n < 0 {
-		return &exitError{2, fmt.Errorf("imatrix: --chunks %d: want a positive number of chunks (0 or no flag: all)", n)}
-	}
-	if n := c.Int("threads"); n < 0 {
-		return &exitError{2, fmt.Errorf("imatrix: --threads %d: want a positive number of threads (0 or no flag: all CPUs)", n)}
+	if err := checkEvalCounts(c, "imatrix"); err != nil {
+		return err
 	}
 	out := c.String("output")
 	if out == "" {
@@ -77,14 +70,9 @@ func runImatrix(c *cli.Context) error {
 		ProcessOutput: c.Bool("process-output"), NoPPL: c.Bool("no-ppl"),
 		Dataset: c.String("file"),
 	}
-	switch c.String("activations") {
-	case "auto":
-	case "llama":
-		opt.Activations = perplexity.ActivationsLlamaCpp
-	case "float":
-		opt.Activations = perplexity.ActivationsFloat32
-	default:
-		return &exitError{2, fmt.Errorf("imatrix: --activations %q: want auto, llama or float", c.String("activations"))}
+	var err error
+	if opt.Activations, err = parseActivations(c, "imatrix"); err != nil {
+		return err
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	if stderr == nil {
@@ -93,26 +81,11 @@ func runImatrix(c *cli.Context) error {
 	opt.Progress = stdout
 
 	modelPath := c.Args().Get(0)
-	m, err := openModel(modelPath)
+	m, tok, err := openEvalModel(stderr, modelPath, opt.Ctx)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	warns, err := arch.Validate(m)
-	if err != nil {
-		return err
-	}
-	for _, w := range warns {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	if m.Tokenizer == nil {
-		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
-	}
-	warnTrainCtx(stderr, m, opt.Ctx, "--ctx")
-	tok, err := tokenizer.NewForModel(m)
-	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
-	}
 	textPath := c.String("file")
 	f, err := os.Open(textPath)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/quantbridge/quantbridge/arch"
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/perplexity"
@@ -82,24 +81,13 @@ func runPPL(c *cli.Context) error {
 	// Counts that cannot mean anything are usage errors, not defaults: -c 0
 	// is llama-perplexity's "the model's training context", which is rarely
 	// what a perplexity comparison wants, so it is refused rather than guessed.
-	if n := c.Int("ctx"); n < minCtx {
-		return &exitError{2, fmt.Errorf("ppl: --ctx %d: want a context of at least %d tokens", n, minCtx)}
-	}
-	if n := c.Int("chunks"); n < 0 {
-		return &exitError{2, fmt.Errorf("ppl: --chunks %d: want a positive number of chunks (0 or no flag: all)", n)}
-	}
-	if n := c.Int("threads"); n < 0 {
-		return &exitError{2, fmt.Errorf("ppl: --threads %d: want a positive number of threads (0 or no flag: all CPUs)", n)}
+	if err := checkEvalCounts(c, "ppl"); err != nil {
+		return err
 	}
 	opt := perplexity.Options{Ctx: c.Int("ctx"), Chunks: c.Int("chunks"), Threads: c.Int("threads")}
-	switch c.String("activations") {
-	case "auto":
-	case "llama":
-		opt.Activations = perplexity.ActivationsLlamaCpp
-	case "float":
-		opt.Activations = perplexity.ActivationsFloat32
-	default:
-		return &exitError{2, fmt.Errorf("ppl: --activations %q: want auto, llama or float", c.String("activations"))}
+	var err error
+	if opt.Activations, err = parseActivations(c, "ppl"); err != nil {
+		return err
 	}
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	if stderr == nil {
@@ -113,26 +101,11 @@ func runPPL(c *cli.Context) error {
 	}
 
 	modelPath := c.Args().Get(0)
-	m, err := openModel(modelPath)
+	m, tok, err := openEvalModel(stderr, modelPath, opt.Ctx)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	warns, err := arch.Validate(m)
-	if err != nil {
-		return err
-	}
-	for _, w := range warns {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	if m.Tokenizer == nil {
-		return fmt.Errorf("%s: the model carries no tokenizer", modelPath)
-	}
-	warnTrainCtx(stderr, m, opt.Ctx, "--ctx")
-	tok, err := tokenizer.NewForModel(m)
-	if err != nil {
-		return fmt.Errorf("%s: %w", modelPath, err)
-	}
 	// As llama-perplexity reads -f: one trailing newline dropped, the rest
 	// verbatim (escapes only with --escape).
 	textPath := c.String("file")
