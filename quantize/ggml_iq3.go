@@ -546,7 +546,7 @@ func DequantizeIQ3XXS(dst []float32, src []byte) {
 			db := float32(d*(0.5+float32(aux>>28))) * 0.5
 			y := dst[i*qkK+32*ib : i*qkK+32*ib+32]
 			for l := range 4 {
-				signs := iq3KSigns[(aux>>(7*l))&127]
+				signs := ksignsIQ2XS(aux >> (7 * l))
 				g1 := iq3xxsGrid[qs[8*ib+2*l]]
 				g2 := iq3xxsGrid[qs[8*ib+2*l+1]]
 				for j := range 4 {

@@ -8,50 +8,27 @@ anything smaller, so they are reproduced as data:
                         4 3-bit levels per entry (the searches' codes 0..7)
   iq3xxs_grid, iq3s_grid ggml-common.h: the dequantization grids, 4 bytes per
                         entry (the magnitudes the decoders multiply by)
-  ksigns_iq2xs          ggml-common.h: 7 sign bits plus an 8th making the
-                        count of set bits even (checked against that rule)
+
+ksigns_iq2xs (ggml-common.h) is checked against the rule ggml_iq2.go's
+ksignsIQ2XS computes it by (7 sign bits plus an 8th making the count of set
+bits even).
 
 Usage: python3 scripts/gen-iq3-tables.py [LLAMA_CPP_DIR] > quantize/ggml_iq3_tables.go
 (LLAMA_CPP_DIR defaults to ~/llama.cpp), then gofmt.
 """
-import os
-import re
 import sys
 
-root = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser("~/llama.cpp")
-quants = open(os.path.join(root, "ggml/src/ggml-quants.c")).read()
-common = open(os.path.join(root, "ggml/src/ggml-common.h")).read()
+from ggml_tables import c_array, ksigns_ok, sources, table
 
-
-def c_array(src, pattern, n):
-    m = re.search(pattern + r"[^{]*\{(.*?)\}", src, re.S)
-    if not m:
-        sys.exit("not found: " + pattern)
-    vals = [int(v, 0) for v in re.findall(r"0x[0-9a-fA-F]+|\d+", m.group(1))]
-    if len(vals) != n:
-        sys.exit("%s: %d values, want %d" % (pattern, len(vals), n))
-    return vals
-
-
-def table(src, name, n):
-    m = re.search(r"GGML_TABLE_BEGIN\(\w+, %s, %d\)(.*?)GGML_TABLE_END" % (name, n), src, re.S)
-    if not m:
-        sys.exit("not found: " + name)
-    vals = [int(v, 0) for v in re.findall(r"0x[0-9a-fA-F]+|\d+", m.group(1))]
-    if len(vals) != n:
-        sys.exit("%s: %d values, want %d" % (name, len(vals), n))
-    return vals
-
+quants, common = sources(sys.argv)
 
 kgrid256 = c_array(quants, r"static const uint16_t kgrid_256\[256\] =", 256)
 kgrid512 = c_array(quants, r"static const uint16_t kgrid_512\[512\] =", 512)
-grid_xxs = table(common, "iq3xxs_grid", 256)
-grid_s = table(common, "iq3s_grid", 512)
-ksigns = table(common, "ksigns_iq2xs", 128)
-
-for i, s in enumerate(ksigns):
-    if s != i | ((bin(i).count("1") & 1) << 7):
-        sys.exit("ksigns_iq2xs[%d] = %d breaks the parity rule" % (i, s))
+grid_xxs = table(common, "iq3xxs_grid", 256, 256)
+grid_s = table(common, "iq3s_grid", 512, 512)
+ksigns = table(common, "ksigns_iq2xs", 128, 128)
+if not ksigns_ok(ksigns):
+    sys.exit("ksigns_iq2xs breaks the parity rule")
 for kg, g, name in ((kgrid256, grid_xxs, "iq3xxs_grid"), (kgrid512, grid_s, "iq3s_grid")):
     if sorted(kg) != kg or len(set(kg)) != len(kg):
         sys.exit("kgrid for %s is not strictly increasing" % name)
@@ -82,7 +59,3 @@ print(emit("iq3xxsGrid", "uint32", grid_xxs, 8, "0x%08x"))
 print()
 print("// iq3sGrid is ggml-common.h iq3s_grid: IQ3_S magnitudes.")
 print(emit("iq3sGrid", "uint32", grid_s, 8, "0x%08x"))
-print()
-print("// iq3KSigns is ggml-common.h ksigns_iq2xs: 7 stored sign bits and an 8th")
-print("// that makes the number of negative values even.")
-print(emit("iq3KSigns", "uint8", ksigns, 16, "%d"))
