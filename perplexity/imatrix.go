@@ -215,23 +215,9 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 		return nil, err
 	}
 	fm.activations = useLlamaActivations(m, opt.Activations)
-	nCtx := opt.Ctx
-	if nCtx == 0 {
-		nCtx = 512
-	}
-	if nCtx < 4 {
-		return nil, fmt.Errorf("imatrix: context %d is too small", nCtx)
-	}
-	if len(tokens) < 2*nCtx {
-		return nil, fmt.Errorf("%w: you need at least %d tokens for a context of %d tokens; the text tokenizes to only %d tokens",
-			ErrTooFewTokens, 2*nCtx, nCtx, len(tokens))
-	}
-	if addBOS && (bos < 0 || bos >= fm.Vocab) {
-		return nil, fmt.Errorf("%s: BOS id %d outside the vocabulary (%d)", fm.source, bos, fm.Vocab)
-	}
-	nChunk := len(tokens) / nCtx
-	if opt.Chunks > 0 {
-		nChunk = min(nChunk, opt.Chunks)
+	nCtx, nChunk, err := chunkPlan(fm, len(tokens), opt.Ctx, opt.Chunks, addBOS, bos, "imatrix", "for a context of %d tokens")
+	if err != nil {
+		return nil, err
 	}
 	run := newRunner(fm, opt.Threads)
 	col := newImCollector(fm, m, opt.ProcessOutput, run.threads)

@@ -299,24 +299,37 @@ func SameVocabulary(a, b *graph.Tokenizer) error {
 	return nil
 }
 
-func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, bos int, opt Options) (*Result, error) {
-	nCtx := opt.Ctx
+// chunkPlan is the context (ctx, 0: 512) and chunk count (at most chunks
+// when positive) llama-perplexity and llama-imatrix evaluate nTokens tokens
+// in, or the error they stop with: a context under 4 tokens, fewer than two
+// contexts of tokens (need completes llama.cpp's message, given the
+// context), a BOS outside the vocabulary. what prefixes the context error.
+func chunkPlan(fm *Model, nTokens, ctx, chunks int, addBOS bool, bos int, what, need string) (nCtx, nChunk int, err error) {
+	nCtx = ctx
 	if nCtx == 0 {
 		nCtx = 512
 	}
 	if nCtx < 4 {
-		return nil, fmt.Errorf("perplexity: context %d is too small", nCtx)
+		return 0, 0, fmt.Errorf("%s: context %d is too small", what, nCtx)
 	}
-	if len(tokens) < 2*nCtx {
-		return nil, fmt.Errorf("%w: you need at least %d tokens to evaluate perplexity with a context of %d; the text tokenizes to only %d tokens",
-			ErrTooFewTokens, 2*nCtx, nCtx, len(tokens))
+	if nTokens < 2*nCtx {
+		return 0, 0, fmt.Errorf("%w: you need at least %d tokens "+need+"; the text tokenizes to only %d tokens",
+			ErrTooFewTokens, 2*nCtx, nCtx, nTokens)
 	}
 	if addBOS && (bos < 0 || bos >= fm.Vocab) {
-		return nil, fmt.Errorf("%s: BOS id %d outside the vocabulary (%d)", fm.source, bos, fm.Vocab)
+		return 0, 0, fmt.Errorf("%s: BOS id %d outside the vocabulary (%d)", fm.source, bos, fm.Vocab)
 	}
-	nChunk := len(tokens) / nCtx
-	if opt.Chunks > 0 {
-		nChunk = min(nChunk, opt.Chunks)
+	nChunk = nTokens / nCtx
+	if chunks > 0 {
+		nChunk = min(nChunk, chunks)
+	}
+	return nCtx, nChunk, nil
+}
+
+func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, bos int, opt Options) (*Result, error) {
+	nCtx, nChunk, err := chunkPlan(fm, len(tokens), opt.Ctx, opt.Chunks, addBOS, bos, "perplexity", "to evaluate perplexity with a context of %d")
+	if err != nil {
+		return nil, err
 	}
 	first := nCtx / 2
 	run := newRunner(fm, opt.Threads)
