@@ -53,13 +53,7 @@ func encodeGolden(cases []goldenCase) []byte {
 		b.WriteString(c.Source)
 		enc := fromSource
 		if c.Source == "" {
-			enc = dtype.BF16
-			for _, v := range c.In {
-				if quantize.BF16ToFP32(quantize.FP32ToBF16(v)) != v {
-					enc = dtype.F32
-					break
-				}
-			}
+			enc = goldenInputEncoding(c.In)
 		}
 		binary.Write(&b, le, [5]uint32{uint32(c.Type), uint32(c.N), uint32(c.Row0), uint32(c.Rows), uint32(enc)})
 		if enc != fromSource {
@@ -108,6 +102,54 @@ func (r *goldenReader) u32() int {
 	return 0
 }
 
+// f32s reads n little-endian float32 values (none once an error occurred).
+func (r *goldenReader) f32s(n int) []float32 {
+	raw := r.next(4 * n)
+	v := make([]float32, len(raw)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return v
+}
+
+// end is the reader's first error, or an error if bytes are left over.
+func (r *goldenReader) end() error {
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%d trailing bytes", len(r.b))
+	}
+	return nil
+}
+
+// goldenInputEncoding is how the golden files store input values: BF16 when
+// every value is exact in it, else F32.
+func goldenInputEncoding(in []float32) dtype.Type {
+	for _, v := range in {
+		if quantize.BF16ToFP32(quantize.FP32ToBF16(v)) != v {
+			return dtype.F32
+		}
+	}
+	return dtype.BF16
+}
+
+// checkRowBytes fails t at the first block where got differs from want,
+// row r of a typ tensor.
+func checkRowBytes(t *testing.T, typ dtype.Type, r int, got, want []byte) {
+	t.Helper()
+	if bytes.Equal(got, want) {
+		return
+	}
+	bs := int(typ.TypeSize())
+	for b := 0; b+bs <= len(got) && b+bs <= len(want); b += bs {
+		if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
+			t.Fatalf("%v row %d block %d differs:\n got  %x\n want %x", typ, r, b/bs, got[b:b+bs], want[b:b+bs])
+		}
+	}
+	t.Fatalf("%v row %d: %d bytes, want %d", typ, r, len(got), len(want))
+}
+
 // decodeGolden parses golden.bin, reading Source rows from st.
 func decodeGolden(data []byte, st *stFile) ([]goldenCase, error) {
 	r := &goldenReader{b: data}
@@ -139,11 +181,8 @@ func decodeGolden(data []byte, st *stFile) ([]goldenCase, error) {
 		c.Want = r.next(r.u32())
 		cases = append(cases, c)
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	if err := r.end(); err != nil {
+		return nil, err
 	}
 	return cases, nil
 }
@@ -213,9 +252,7 @@ func TestGoldenLlamaQuantize(t *testing.T) {
 				if err := quantize.QuantizeRow(got, c.In[r*c.N:(r+1)*c.N], c.Type); err != nil {
 					t.Fatal(err)
 				}
-				if want := c.Want[r*rb : (r+1)*rb]; !bytes.Equal(got, want) {
-					t.Fatalf("%v row %d differs:\n got  %x\n want %x", c.Type, r, got, want)
-				}
+				checkRowBytes(t, c.Type, r, got, c.Want[r*rb:(r+1)*rb])
 				// The decoded row is close to the input (real rows are less
 				// regular than Gaussian ones: allow 1.5 times the bound).
 				dec := make([]float32, c.N)

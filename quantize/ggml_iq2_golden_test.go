@@ -44,13 +44,7 @@ func encodeIQGolden(cases []iqCase) []byte {
 	for _, c := range cases {
 		binary.Write(&b, le, uint16(len(c.Name)))
 		b.WriteString(c.Name)
-		enc := dtype.BF16
-		for _, v := range c.In {
-			if quantize.BF16ToFP32(quantize.FP32ToBF16(v)) != v {
-				enc = dtype.F32
-				break
-			}
-		}
+		enc := goldenInputEncoding(c.In)
 		binary.Write(&b, le, [4]uint32{uint32(c.Type), uint32(c.Rows), uint32(c.N), uint32(enc)})
 		raw := make([]byte, len(c.In)*int(enc.TypeSize()))
 		if err := quantize.FromFloat32(raw, c.In, enc); err != nil {
@@ -75,14 +69,6 @@ func decodeIQGolden(data []byte) ([]iqCase, error) {
 	if string(r.next(len(iqGoldenMagic))) != iqGoldenMagic {
 		return nil, errors.New("bad magic")
 	}
-	f32s := func(n int) []float32 {
-		raw := r.next(4 * n)
-		v := make([]float32, len(raw)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		return v
-	}
 	n := r.u32()
 	var cases []iqCase
 	for range n {
@@ -105,20 +91,17 @@ func decodeIQGolden(data []byte) ([]iqCase, error) {
 			return nil, fmt.Errorf("case %q: %v", c.Name, err)
 		}
 		if r.u32() == 1 {
-			c.Weights = f32s(c.N)
+			c.Weights = r.f32s(c.N)
 		}
 		c.Want = r.next(r.u32())
-		c.Deq = f32s(c.Rows * c.N)
+		c.Deq = r.f32s(c.Rows * c.N)
 		if r.err != nil {
 			break
 		}
 		cases = append(cases, c)
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	if err := r.end(); err != nil {
+		return nil, err
 	}
 	return cases, nil
 }
@@ -145,14 +128,7 @@ func TestGoldenIQ2(t *testing.T) {
 				if err := quantize.QuantizeRowWeighted(got, c.In[r*c.N:(r+1)*c.N], c.Weights, c.Type); err != nil {
 					t.Fatal(err)
 				}
-				if want := c.Want[r*rb : (r+1)*rb]; !bytes.Equal(got, want) {
-					bs := int(c.Type.TypeSize())
-					for b := 0; b < rb; b += bs {
-						if !bytes.Equal(got[b:b+bs], want[b:b+bs]) {
-							t.Fatalf("%v row %d block %d differs:\n got  %x\n want %x", c.Type, r, b/bs, got[b:b+bs], want[b:b+bs])
-						}
-					}
-				}
+				checkRowBytes(t, c.Type, r, got, c.Want[r*rb:(r+1)*rb])
 			}
 			dec := make([]float32, len(c.Deq))
 			if err := quantize.DequantizeRow(dec, c.Want, c.Type); err != nil {

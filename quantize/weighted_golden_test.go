@@ -82,21 +82,13 @@ func decodeWeightedGolden(data []byte) ([]weightedCase, error) {
 			}
 		}
 		if hasW == 1 {
-			c.Weights = make([]float32, c.N)
-			if raw := r.next(4 * c.N); raw != nil {
-				if err := quantize.ToFloat32(c.Weights, raw, dtype.F32); err != nil {
-					return nil, fmt.Errorf("%s: %v", c.Name, err)
-				}
-			}
+			c.Weights = r.f32s(c.N)
 		}
 		c.Want = r.next(r.u32())
 		cases = append(cases, c)
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	if err := r.end(); err != nil {
+		return nil, err
 	}
 	return cases, nil
 }
@@ -130,9 +122,7 @@ func TestGoldenWeighted(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := c.Want[r*rb : (r+1)*rb]
-				if !bytes.Equal(got, want) {
-					t.Fatalf("%v row %d differs:\n got  %x\n want %x", c.Type, r, got, want)
-				}
+				checkRowBytes(t, c.Type, r, got, want)
 				plain := make([]byte, rb)
 				if err := quantize.QuantizeRow(plain, src, c.Type); err != nil {
 					t.Fatal(err)
