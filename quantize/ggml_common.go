@@ -136,67 +136,6 @@ func makeQKX2(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta fl
 	return scale, -min
 }
 
-// makeQX is ggml's make_qx_quants with qw == NULL and rmse_type == 1 (the
-// only form quantize_row_q6_K_ref uses): a symmetric fit of len(x) values to
-// codes -nmax..nmax-1 (stored +nmax in L), weights x², trying 19 scales.
-func makeQX(nmax int32, x []float32, L []int8) float32 {
-	n := len(x)
-	L = L[:n]
-	var max, amax float32
-	for i := range n {
-		ax := abs32(x[i])
-		if ax > amax {
-			amax = ax
-			max = x[i]
-		}
-	}
-	if amax < groupMaxEps {
-		for i := range L {
-			L[i] = 0
-		}
-		return 0
-	}
-	fnmax := float32(nmax)
-	iscale := -fnmax / max
-	var sumlx, suml2 float32
-	for i := range n {
-		l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
-		L[i] = int8(l + nmax)
-		w := x[i] * x[i]
-		fl := float32(l)
-		sumlx += float32(float32(w*x[i]) * fl)
-		suml2 += float32(float32(w*fl) * fl)
-	}
-	var scale float32
-	if suml2 != 0 {
-		scale = sumlx / suml2
-	}
-	best := scale * sumlx
-	for is := -9; is <= 9; is++ {
-		if is == 0 {
-			continue
-		}
-		iscale = -(fnmax + float32(0.1*float32(is))) / max
-		sumlx, suml2 = 0, 0
-		for i := range n {
-			l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
-			w := x[i] * x[i]
-			fl := float32(l)
-			sumlx += float32(float32(w*x[i]) * fl)
-			suml2 += float32(float32(w*fl) * fl)
-		}
-		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
-			for i := range n {
-				l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
-				L[i] = int8(l + nmax)
-			}
-			scale = sumlx / suml2
-			best = scale * sumlx
-		}
-	}
-	return scale
-}
-
 // makeQ3 is ggml's make_q3_quants with do_rmse == true (as
 // quantize_row_q3_K_ref calls it): a symmetric fit to codes -nmax..nmax-1
 // (stored +nmax in L) refined by up to 5 rounds of coordinate descent.
@@ -446,7 +385,7 @@ func makeQXPair(nmax int32, xa, xb []float32, La, Lb []int8) (scaleA, scaleB flo
 		}
 	}
 	if amaxA < groupMaxEps || amaxB < groupMaxEps {
-		return makeQX(nmax, xa, La), makeQX(nmax, xb, Lb)
+		return makeQX(nmax, xa, La, nil), makeQX(nmax, xb, Lb, nil)
 	}
 	// Per-element weights w = x² and w*x, as C computes them in every pass.
 	var wA, wxA, wB, wxB [16]float32

@@ -39,12 +39,16 @@ func imatrixWeights(w, x, qw []float32, sigma2 float32) {
 	}
 }
 
-// makeQXW is ggml's make_qx_quants with a weight vector qw and rmse_type 1:
-// a symmetric fit of len(x) values to codes -nmax..nmax-1 (stored +nmax in
-// L), trying 19 scales and keeping the one maximising sumlx²/suml2.
-func makeQXW(nmax int32, x []float32, L []int8, qw []float32) float32 {
+// makeQX is ggml's make_qx_quants with rmse_type 1 (the only form the
+// quantizers use): a symmetric fit of len(x) values to codes -nmax..nmax-1
+// (stored +nmax in L), weighted by qw (nil: x², ggml's qw == NULL), trying
+// 19 scales and keeping the one maximising sumlx²/suml2.
+func makeQX(nmax int32, x []float32, L []int8, qw []float32) float32 {
 	n := len(x)
-	L, qw = L[:n], qw[:n]
+	L = L[:n]
+	if qw != nil {
+		qw = qw[:n]
+	}
 	var max, amax float32
 	for i := range n {
 		if ax := abs32(x[i]); ax > amax {
@@ -64,7 +68,10 @@ func makeQXW(nmax int32, x []float32, L []int8, qw []float32) float32 {
 	for i := range n {
 		l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
 		L[i] = int8(l + nmax)
-		w := qw[i]
+		w := x[i] * x[i]
+		if qw != nil {
+			w = qw[i]
+		}
 		fl := float32(l)
 		sumlx += float32(float32(w*x[i]) * fl)
 		suml2 += float32(float32(w*fl) * fl)
@@ -82,7 +89,10 @@ func makeQXW(nmax int32, x []float32, L []int8, qw []float32) float32 {
 		sumlx, suml2 = 0, 0
 		for i := range n {
 			l := clampI32(nearestInt(iscale*x[i]), -nmax, nmax-1)
-			w := qw[i]
+			w := x[i] * x[i]
+			if qw != nil {
+				w = qw[i]
+			}
 			fl := float32(l)
 			sumlx += float32(float32(w*x[i]) * fl)
 			suml2 += float32(float32(w*fl) * fl)

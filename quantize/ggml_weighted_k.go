@@ -103,11 +103,11 @@ func quantizeQ3KW(dst []byte, src, qwRow []float32) {
 				s += w
 			}
 			sw[j] = s
-			scales[j] = makeQXW(4, x[16*j:16*j+16], L[16*j:16*j+16], ws)
+			scales[j] = makeQX(4, x[16*j:16*j+16], L[16*j:16*j+16], ws)
 		}
 		sc := (*[12]byte)(y[96:])
 		*sc = [12]byte{}
-		dBlock := makeQXW(32, scales[:], Ls[:], sw[:])
+		dBlock := makeQX(32, scales[:], Ls[:], sw[:])
 		for j := range 16 {
 			l := uint8(Ls[j])
 			if j < 8 {
@@ -278,7 +278,7 @@ func quantizeQ6KW(dst []byte, src, qwRow []float32) {
 		y := (*[210]byte)(dst[i*210:])
 		var maxScale, maxAbsScale float32
 		for ib := range 16 {
-			scale := makeQXW(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], qw[16*ib:16*ib+16])
+			scale := makeQX(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], qw[16*ib:16*ib+16])
 			scales[ib] = scale
 			if a := abs32(scale); a > maxAbsScale {
 				maxAbsScale = a

@@ -37,7 +37,7 @@ func quantizeLegacyW(dst []byte, src, qw []float32, nmax int32, blockBytes int) 
 		xb := src[qk*ib : qk*ib+qk]
 		y := dst[blockBytes*ib : blockBytes*ib+blockBytes]
 		imatrixWeights(weight[:], xb, qw[qk*ib:qk*ib+qk], sigma2)
-		putF16(y[0:], makeQXW(nmax, xb, L[:], weight[:]))
+		putF16(y[0:], makeQX(nmax, xb, L[:], weight[:]))
 		if nmax == 8 {
 			for j := range 16 {
 				y[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
