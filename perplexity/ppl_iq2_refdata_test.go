@@ -6,35 +6,12 @@ import (
 	"context"
 	"math"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
-
-// llamaPerplexityLog reads the running values ("[i]v,") and the final
-// estimate of a llama-perplexity log.
-func llamaPerplexityLog(t *testing.T, path string) (running []float64, final, stderr float64) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile(`\[(\d+)\]([0-9.]+),`).FindAllStringSubmatch(string(b), -1) {
-		v, _ := strconv.ParseFloat(m[2], 64)
-		running = append(running, v)
-	}
-	m := regexp.MustCompile(`Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)`).FindStringSubmatch(string(b))
-	if m == nil || len(running) == 0 {
-		t.Fatalf("%s: no perplexity figures", path)
-	}
-	final, _ = strconv.ParseFloat(m[1], 64)
-	stderr, _ = strconv.ParseFloat(m[2], 64)
-	return running, final, stderr
-}
 
 // TestLlamaPerplexityIQ2 evaluates the llama-quantize --imatrix files of
 // kjv-llama whose matrices are IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M
