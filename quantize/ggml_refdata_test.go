@@ -3,12 +3,9 @@
 package quantize_test
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -51,15 +48,7 @@ func TestReproduceLlamaQuantize(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama."+name+".gguf"))
 			counts := reproduce(t, src, out, nil, plainRows, nil)
-			total := 0
-			for _, typ := range sortedTypes(counts) {
-				c := counts[typ]
-				t.Logf("%v: %d tensors, %d values identical", typ, c[0], c[1])
-				total += c[0]
-			}
-			if total != len(out.Tensors) || total == 0 {
-				t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
-			}
+			checkAllReproduced(t, out, counts)
 		})
 	}
 }
@@ -176,22 +165,5 @@ func TestGenerateGolden(t *testing.T) {
 	collect(src, out, "stories260K-q8_0", true)
 
 	data := encodeGolden(cases)
-	path := testref.Local(t, "quant", "golden.bin")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s: %d cases, %d bytes", path, len(cases), len(data))
-		return
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(old, data) {
-		t.Errorf("%s is stale: run go test -tags refdata -run TestGenerateGolden -update ./quantize/", path)
-	}
+	updateGolden(t, testref.Local(t, "quant", "golden.bin"), data, len(cases), "TestGenerateGolden")
 }

@@ -4,9 +4,12 @@ package quantize_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -169,4 +172,45 @@ func checkDecodes(t *testing.T, r reproducedTensor) float64 {
 		t.Errorf("%s: relative RMS error of the dequantized reference %.3f", r.Name, rel)
 	}
 	return rel
+}
+
+// checkAllReproduced logs what reproduce checked in out, per type, and fails
+// unless that was every tensor of out.
+func checkAllReproduced(t *testing.T, out *gguf.File, counts map[dtype.Type][2]int) {
+	t.Helper()
+	total := 0
+	var log []string
+	for _, typ := range sortedTypes(counts) {
+		c := counts[typ]
+		log = append(log, fmt.Sprintf("%v: %d tensors (%d values)", typ, c[0], c[1]))
+		total += c[0]
+	}
+	t.Logf("identical: %s", strings.Join(log, ", "))
+	if total != len(out.Tensors) || total == 0 {
+		t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
+	}
+}
+
+// updateGolden writes a golden file's data (ncases cases) to path under
+// -update; otherwise it fails when the committed file differs, naming the
+// test (run) that regenerates it.
+func updateGolden(t *testing.T, path string, data []byte, ncases int, run string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s: %d cases, %d bytes", path, ncases, len(data))
+		return
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, data) {
+		t.Errorf("%s is stale: run go test -tags refdata -run %s -update ./quantize/", path, run)
+	}
 }

@@ -3,9 +3,7 @@
 package quantize_test
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -30,17 +28,7 @@ func TestReproduceLlamaQuantizeImatrix(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+name+".gguf"))
 			counts := reproduce(t, src, out, nil, weightedRows(imatrix), nil)
-			total := 0
-			var log []string
-			for _, typ := range sortedTypes(counts) {
-				c := counts[typ]
-				log = append(log, fmt.Sprintf("%v: %d tensors (%d values)", typ, c[0], c[1]))
-				total += c[0]
-			}
-			t.Logf("identical: %s", strings.Join(log, ", "))
-			if total != len(out.Tensors) || total == 0 {
-				t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
-			}
+			checkAllReproduced(t, out, counts)
 		})
 	}
 }
@@ -53,17 +41,7 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama."+name+".gguf"))
 			counts := reproduce(t, src, out, nil, weightedRows(nil), nil)
-			total := 0
-			var log []string
-			for _, typ := range sortedTypes(counts) {
-				c := counts[typ]
-				log = append(log, fmt.Sprintf("%v: %d tensors (%d values)", typ, c[0], c[1]))
-				total += c[0]
-			}
-			t.Logf("identical: %s", strings.Join(log, ", "))
-			if total != len(out.Tensors) || total == 0 {
-				t.Errorf("checked %d of %d tensors", total, len(out.Tensors))
-			}
+			checkAllReproduced(t, out, counts)
 		})
 	}
 }
@@ -118,19 +96,5 @@ func TestGenerateWeightedGolden(t *testing.T) {
 		collect("kjv-llama."+name+".gguf", nil)
 	}
 	data := encodeWeightedGolden(cases)
-	path := testref.Local(t, "quant", "golden_weighted.bin")
-	if *update {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s: %d cases, %d bytes", path, len(cases), len(data))
-		return
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(old, data) {
-		t.Errorf("%s is stale: run go test -tags refdata -run TestGenerateWeightedGolden ./quantize/ -update", path)
-	}
+	updateGolden(t, testref.Local(t, "quant", "golden_weighted.bin"), data, len(cases), "TestGenerateWeightedGolden")
 }
