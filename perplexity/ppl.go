@@ -188,6 +188,10 @@ type Options struct {
 	// and Result.KL compares the two distributions (llama-perplexity
 	// --kl-divergence). It must have the same vocabulary size.
 	KLBase *graph.Model
+	// ParseSpecial turns control-token text (e.g. <s>) into those tokens
+	// when Tokenize and Evaluate tokenize (--parse-special); off, as
+	// llama-perplexity and llama-imatrix default.
+	ParseSpecial bool
 }
 
 // Result is the outcome of Evaluate.
@@ -213,7 +217,7 @@ func Evaluate(ctx context.Context, m *graph.Model, tok *tokenizer.Tokenizer, tex
 	if tok == nil {
 		return nil, fmt.Errorf("perplexity: no tokenizer")
 	}
-	tokens := tok.Encode(text, tokenizer.Options{AddSpecial: true})
+	tokens := tok.Encode(text, tokenizer.Options{AddSpecial: true, ParseSpecial: opt.ParseSpecial})
 	return EvaluateTokens(ctx, m, tokens, tok.AddBOS(), tok.BOS(), opt)
 }
 
@@ -237,7 +241,7 @@ func Tokenize(tok *tokenizer.Tokenizer, r io.Reader, opt Options) ([]int, error)
 		limit = max(opt.Chunks, 2) * nCtx
 	}
 	var tokens []int
-	err := tok.EncodeReader(r, tokenizer.Options{AddSpecial: true}, func(ids []int) error {
+	err := tok.EncodeReader(r, tokenizer.Options{AddSpecial: true, ParseSpecial: opt.ParseSpecial}, func(ids []int) error {
 		tokens = append(tokens, ids...)
 		if limit > 0 && len(tokens) >= limit {
 			return tokenizer.ErrStop

@@ -93,20 +93,9 @@ func runImatrix(c *cli.Context) error {
 	}
 	defer f.Close()
 	// common_tokenize(ctx, text, add_special=true, parse_special), stopping
-	// once --chunks chunks' tokens exist, as perplexity.Tokenize does.
-	limit := 0
-	if opt.Chunks > 0 {
-		limit = max(opt.Chunks, 2) * opt.Ctx
-	}
-	var tokens []int
-	err = tok.EncodeReader(tokenizer.NewTextReader(f, c.Bool("escape"), true),
-		tokenizer.Options{AddSpecial: true, ParseSpecial: c.Bool("parse-special")}, func(ids []int) error {
-			tokens = append(tokens, ids...)
-			if limit > 0 && len(tokens) >= limit {
-				return tokenizer.ErrStop
-			}
-			return nil
-		})
+	// once --chunks chunks' tokens exist.
+	tokens, err := perplexity.Tokenize(tok, tokenizer.NewTextReader(f, c.Bool("escape"), true),
+		perplexity.Options{Ctx: opt.Ctx, Chunks: opt.Chunks, ParseSpecial: c.Bool("parse-special")})
 	if err != nil {
 		return fmt.Errorf("reading text: %w", err)
 	}
