@@ -141,6 +141,16 @@ func QuantizeRow(dst []byte, src []float32, t dtype.Type) error {
 		}
 		return fmt.Errorf("quantize: cannot encode type %v", t)
 	}
+	if err := checkRowArgs(dst, src, t); err != nil {
+		return err
+	}
+	q(dst, src)
+	return validateQuantized(dst, t)
+}
+
+// checkRowArgs checks QuantizeRow's and QuantizeRowWeighted's arguments: dst
+// exactly the row's size, src finite and in range for t.
+func checkRowArgs(dst []byte, src []float32, t dtype.Type) error {
 	want, err := rowBytes(t, len(src))
 	if err != nil {
 		return fmt.Errorf("quantize: %w", err)
@@ -151,7 +161,12 @@ func QuantizeRow(dst []byte, src []float32, t dtype.Type) error {
 	if err := checkRow(src, t); err != nil {
 		return fmt.Errorf("quantize to %v: %w", t, err)
 	}
-	q(dst, src)
+	return nil
+}
+
+// validateQuantized is the check that follows every quantization, as
+// llama-quantize's: the block scales written to dst are finite fp16 values.
+func validateQuantized(dst []byte, t dtype.Type) error {
 	if err := ValidateRow(dst, t); err != nil {
 		return fmt.Errorf("quantize to %v: values too large for the type's fp16 scales: %w", t, err)
 	}

@@ -63,21 +63,11 @@ func QuantizeRowWeighted(dst []byte, src, weights []float32, t dtype.Type) error
 			return QuantizeRow(dst, src, t) // the reference quantizer, as ggml's NULL quant_weights
 		}
 	}
-	want, err := rowBytes(t, len(src))
-	if err != nil {
-		return fmt.Errorf("quantize: %w", err)
-	}
-	if len(dst) != want {
-		return fmt.Errorf("quantize: %v row of %d values needs %d bytes, got %d", t, len(src), want, len(dst))
-	}
-	if err := checkRow(src, t); err != nil {
-		return fmt.Errorf("quantize to %v: %w", t, err)
+	if err := checkRowArgs(dst, src, t); err != nil {
+		return err
 	}
 	if err := runWeighted(q, dst, src, weights); err != nil {
 		return fmt.Errorf("quantize to %v: %w", t, err)
 	}
-	if err := ValidateRow(dst, t); err != nil {
-		return fmt.Errorf("quantize to %v: values too large for the type's fp16 scales: %w", t, err)
-	}
-	return nil
+	return validateQuantized(dst, t)
 }
