@@ -3,16 +3,12 @@
 package perplexity
 
 import (
-	"context"
 	"encoding/json"
-	"math"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/internal/testref"
-	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 // TestMXFP4MoELlamaPerplexity evaluates llama-quantize's MXFP4_MOE
@@ -29,10 +25,7 @@ func TestMXFP4MoELlamaPerplexity(t *testing.T) {
 	}
 	var ref struct {
 		Model struct {
-			PPL struct {
-				PPL, Stderr float64
-				Running     []float64
-			} `json:"llama_perplexity_ctx128"`
+			PPL printedPPL `json:"llama_perplexity_ctx128"`
 		} `json:"qwen3moe-tiny"`
 	}
 	if err := json.Unmarshal(b, &ref); err != nil {
@@ -47,29 +40,5 @@ func TestMXFP4MoELlamaPerplexity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tok, err := tokenizer.New(m.Tokenizer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := os.ReadFile(testref.Local(t, "kjv_eval.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimSuffix(string(text), "\n")
-	res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("PPL %.6f ± %.6f, llama-perplexity %.4f ± %.5f", res.PPL, res.PPLStderr, want.PPL, want.Stderr)
-	if math.Abs(res.PPL-want.PPL) > 5e-5 || math.Abs(res.PPLStderr-want.Stderr) > 1e-5 {
-		t.Errorf("PPL %.6f ± %.6f, llama-perplexity printed %.4f ± %.5f", res.PPL, res.PPLStderr, want.PPL, want.Stderr)
-	}
-	if len(res.Running) != len(want.Running) {
-		t.Fatalf("%d running values, llama-perplexity printed %d", len(res.Running), len(want.Running))
-	}
-	for i, w := range want.Running {
-		if math.Abs(res.Running[i]-w) > 5e-5 {
-			t.Errorf("running value %d: %.6f, llama-perplexity printed %.4f", i+1, res.Running[i], w)
-		}
-	}
+	checkPrintedPPL(t, m, want, 1e-5)
 }
