@@ -47,17 +47,7 @@ func mxfp4MLXJob(t *graph.Tensor, p *perm, ds [3]dest) (*job, error) {
 		if err := quantize.MXFP4ToMLX(parts[0], parts[1], src); err != nil {
 			return fmt.Errorf("tensor %s: rows %d..%d: %w", name, r0, r0+n-1, err)
 		}
-		for k, b := range parts {
-			if p != nil {
-				if b, err = permuteBytes(b, prb[k], n, pp); err != nil {
-					return fmt.Errorf("tensor %s: %w", name, err)
-				}
-			}
-			if _, err := ds[k].w.WriteAt(b, ds[k].off+r0*prb[k]); err != nil {
-				return fmt.Errorf("tensor %s: write: %w", name, err)
-			}
-		}
-		return nil
+		return writeParts(name, ds[:], parts[:], prb, r0, n, p, pp)
 	}
 	return j, nil
 }

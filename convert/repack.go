@@ -230,20 +230,27 @@ func ggufAffineJob(t *graph.Tensor, p *perm, ds [3]dest, fallback *atomic.Int64)
 				binary.LittleEndian.PutUint32(parts[0][(i*words+int64(k))*4:], w)
 			}
 		}
-		for k := range parts {
-			b := parts[k]
-			if p != nil {
-				if b, err = permuteBytes(b, prb[k], n, pp); err != nil {
-					return fmt.Errorf("tensor %s: %w", name, err)
-				}
-			}
-			if _, err := ds[k].w.WriteAt(b, ds[k].off+r0*prb[k]); err != nil {
-				return fmt.Errorf("tensor %s: write: %w", name, err)
-			}
-		}
-		return nil
+		return writeParts(name, ds[:], parts[:], prb, r0, n, p, pp)
 	}
 	return j, nil
+}
+
+// writeParts writes rows r0..r0+n-1 of each part of a tensor (parts[k]
+// holds n rows of prb[k] bytes) to ds[k], the rows permuted by pp when p
+// is set.
+func writeParts(name string, ds []dest, parts [][]byte, prb []int64, r0, n int64, p *perm, pp perm) error {
+	for k, b := range parts {
+		if p != nil {
+			var err error
+			if b, err = permuteBytes(b, prb[k], n, pp); err != nil {
+				return fmt.Errorf("tensor %s: %w", name, err)
+			}
+		}
+		if _, err := ds[k].w.WriteAt(b, ds[k].off+r0*prb[k]); err != nil {
+			return fmt.Errorf("tensor %s: write: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // finite16 reports whether every F16 value in b is finite.
