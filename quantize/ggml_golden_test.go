@@ -134,6 +134,36 @@ func goldenInputEncoding(in []float32) dtype.Type {
 	return dtype.BF16
 }
 
+// readGoldenFile reads testdata/quant/name and decodes its cases.
+func readGoldenFile[C any](t *testing.T, name string, decode func([]byte) ([]C, error)) []C {
+	t.Helper()
+	data, err := os.ReadFile(testref.Local(t, "quant", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := decode(data)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return cases
+}
+
+// checkDequantized fails t unless DequantizeRow decodes b (of type typ) to
+// exactly ggml's values want.
+func checkDequantized(t *testing.T, typ dtype.Type, b []byte, want []float32) {
+	t.Helper()
+	dec := make([]float32, len(want))
+	if err := quantize.DequantizeRow(dec, b, typ); err != nil {
+		t.Fatal(err)
+	}
+	for i := range dec {
+		if math.Float32bits(dec[i]) != math.Float32bits(want[i]) {
+			t.Errorf("%v element %d dequantizes to %v, ggml %v", typ, i, dec[i], want[i])
+			return
+		}
+	}
+}
+
 // checkRowBytes fails t at the first block where got differs from want,
 // row r of a typ tensor.
 func checkRowBytes(t *testing.T, typ dtype.Type, r int, got, want []byte) {
@@ -235,14 +265,8 @@ func (f *stFile) rows(dst []float32, name string, row0, n int) error {
 // Rows of real kjv-llama (and stories260K) tensors encode to exactly the bytes
 // llama-quantize wrote, for every block type the reference files contain.
 func TestGoldenLlamaQuantize(t *testing.T) {
-	data, err := os.ReadFile(testref.Local(t, "quant", "golden.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases, err := decodeGolden(data, openST(t, testref.Local(t, "kjv-llama", "model.safetensors")))
-	if err != nil {
-		t.Fatalf("golden.bin: %v", err)
-	}
+	st := openST(t, testref.Local(t, "kjv-llama", "model.safetensors"))
+	cases := readGoldenFile(t, "golden.bin", func(data []byte) ([]goldenCase, error) { return decodeGolden(data, st) })
 	types := map[dtype.Type]int{}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {

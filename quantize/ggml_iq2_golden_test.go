@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/dtype"
-	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
@@ -111,14 +109,7 @@ func decodeIQGolden(data []byte) ([]iqCase, error) {
 // exactly ggml's bytes and dequantize to exactly ggml's values, for IQ2_XXS,
 // IQ2_XS, IQ2_S, IQ1_S and IQ1_M.
 func TestGoldenIQ2(t *testing.T) {
-	data, err := os.ReadFile(testref.Local(t, "quant", "iq2_golden.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases, err := decodeIQGolden(data)
-	if err != nil {
-		t.Fatalf("iq2_golden.bin: %v", err)
-	}
+	cases := readGoldenFile(t, "iq2_golden.bin", decodeIQGolden)
 	types := map[dtype.Type]int{}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
@@ -130,15 +121,7 @@ func TestGoldenIQ2(t *testing.T) {
 				}
 				checkRowBytes(t, c.Type, r, got, c.Want[r*rb:(r+1)*rb])
 			}
-			dec := make([]float32, len(c.Deq))
-			if err := quantize.DequantizeRow(dec, c.Want, c.Type); err != nil {
-				t.Fatal(err)
-			}
-			for i := range dec {
-				if math.Float32bits(dec[i]) != math.Float32bits(c.Deq[i]) {
-					t.Fatalf("%v element %d dequantizes to %v, ggml %v", c.Type, i, dec[i], c.Deq[i])
-				}
-			}
+			checkDequantized(t, c.Type, c.Want, c.Deq)
 		})
 		types[c.Type]++
 	}

@@ -57,20 +57,14 @@ func readIQ3Golden(t *testing.T) []iq3GoldenCase {
 			c.w = bf16s(n)
 		}
 		c.want = r.next(r.u32())
-		raw := r.next(4 * n)
-		c.decoded = make([]float32, n)
-		for i := range c.decoded {
-			if raw != nil {
-				c.decoded[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			}
-		}
+		c.decoded = r.f32s(n)
 		if r.err != nil {
 			t.Fatalf("iq3-golden.bin: %v", r.err)
 		}
 		cases = append(cases, c)
 	}
-	if len(r.b) != 0 {
-		t.Fatalf("iq3-golden.bin: %d trailing bytes", len(r.b))
+	if err := r.end(); err != nil {
+		t.Fatalf("iq3-golden.bin: %v", err)
 	}
 	return cases
 }
@@ -86,30 +80,14 @@ func TestIQ3TQGolden(t *testing.T) {
 			if err := quantize.QuantizeRowWeighted(got, c.in, c.w, c.typ); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, c.want) {
-				bs := int(c.typ.TypeSize())
-				for b := 0; b < len(got); b += bs {
-					if !bytes.Equal(got[b:b+bs], c.want[b:b+bs]) {
-						t.Errorf("block %d differs:\n got  %x\n want %x", b/bs, got[b:b+bs], c.want[b:b+bs])
-					}
-				}
-			}
+			checkRowBytes(t, c.typ, 0, got, c.want)
 			if c.w == nil { // QuantizeRow is the unweighted form
 				got2 := make([]byte, len(c.want))
 				if err := quantize.QuantizeRow(got2, c.in, c.typ); err != nil || !bytes.Equal(got2, c.want) {
 					t.Errorf("QuantizeRow differs from ggml (err %v)", err)
 				}
 			}
-			dec := make([]float32, len(c.decoded))
-			if err := quantize.DequantizeRow(dec, c.want, c.typ); err != nil {
-				t.Fatal(err)
-			}
-			for i := range dec {
-				if math.Float32bits(dec[i]) != math.Float32bits(c.decoded[i]) {
-					t.Errorf("decoded[%d] = %g, ggml %g", i, dec[i], c.decoded[i])
-					break
-				}
-			}
+			checkDequantized(t, c.typ, c.want, c.decoded)
 			seen[c.typ]++
 		})
 	}

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/dtype"
-	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 )
 
@@ -98,14 +96,7 @@ func decodeWeightedGolden(data []byte) ([]weightedCase, error) {
 // --imatrix wrote; with weights, the output differs from the unweighted
 // quantization (the weights are used).
 func TestGoldenWeighted(t *testing.T) {
-	data, err := os.ReadFile(testref.Local(t, "quant", "golden_weighted.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases, err := decodeWeightedGolden(data)
-	if err != nil {
-		t.Fatalf("golden_weighted.bin: %v", err)
-	}
+	cases := readGoldenFile(t, "golden_weighted.bin", decodeWeightedGolden)
 	weighted := map[dtype.Type]int{}
 	unweighted := map[dtype.Type]int{}
 	for _, c := range cases {
