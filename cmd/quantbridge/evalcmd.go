@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -73,4 +74,25 @@ func openEvalModel(stderr io.Writer, path string, ctx int) (*graph.Model, *token
 		return fail(fmt.Errorf("%s: %w", path, err))
 	}
 	return m, tok, nil
+}
+
+// evalWriters are the command's output and its warnings' writer (stderr
+// when the app sets none).
+func evalWriters(c *cli.Context) (stdout, stderr io.Writer) {
+	stdout, stderr = c.App.Writer, c.App.ErrWriter
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	return stdout, stderr
+}
+
+// openEvalText opens --file and returns the text as llama-perplexity and
+// llama-imatrix read -f: one trailing newline dropped, the rest verbatim
+// (escapes only with --escape). The caller closes f.
+func openEvalText(c *cli.Context) (f *os.File, text io.Reader, err error) {
+	f, err = os.Open(c.String("file"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading text: %w", err)
+	}
+	return f, tokenizer.NewTextReader(f, c.Bool("escape"), true), nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/quantbridge/quantbridge/internal/atomicfile"
 	"github.com/quantbridge/quantbridge/perplexity"
-	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 func init() {
@@ -74,10 +73,7 @@ func runImatrix(c *cli.Context) error {
 	if opt.Activations, err = parseActivations(c, "imatrix"); err != nil {
 		return err
 	}
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	if stderr == nil {
-		stderr = os.Stderr
-	}
+	stdout, stderr := evalWriters(c)
 	opt.Progress = stdout
 
 	modelPath := c.Args().Get(0)
@@ -86,22 +82,21 @@ func runImatrix(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	textPath := c.String("file")
-	f, err := os.Open(textPath)
+	f, text, err := openEvalText(c)
 	if err != nil {
-		return fmt.Errorf("reading text: %w", err)
+		return err
 	}
 	defer f.Close()
 	// common_tokenize(ctx, text, add_special=true, parse_special), stopping
 	// once --chunks chunks' tokens exist.
-	tokens, err := perplexity.Tokenize(tok, tokenizer.NewTextReader(f, c.Bool("escape"), true),
+	tokens, err := perplexity.Tokenize(tok, text,
 		perplexity.Options{Ctx: opt.Ctx, Chunks: opt.Chunks, ParseSpecial: c.Bool("parse-special")})
 	if err != nil {
 		return fmt.Errorf("reading text: %w", err)
 	}
 	res, err := perplexity.Imatrix(context.Background(), m, tokens, tok.AddBOS(), tok.BOS(), opt)
 	if err != nil {
-		return evalError(err, textPath)
+		return evalError(err, c.String("file"))
 	}
 	if !opt.NoPPL {
 		fmt.Fprintf(stdout, "Final estimate: PPL = %.4f +/- %.5f\n", res.PPL, res.PPLStderr)

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/quantbridge/quantbridge/formats"
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/perplexity"
-	"github.com/quantbridge/quantbridge/tokenizer"
 )
 
 func init() {
@@ -89,10 +87,7 @@ func runPPL(c *cli.Context) error {
 	if opt.Activations, err = parseActivations(c, "ppl"); err != nil {
 		return err
 	}
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	if stderr == nil {
-		stderr = os.Stderr
-	}
+	stdout, stderr := evalWriters(c)
 	asJSON := c.Bool("json")
 	if asJSON {
 		opt.Progress = stderr
@@ -106,15 +101,12 @@ func runPPL(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	// As llama-perplexity reads -f: one trailing newline dropped, the rest
-	// verbatim (escapes only with --escape).
-	textPath := c.String("file")
-	f, err := os.Open(textPath)
+	f, text, err := openEvalText(c)
 	if err != nil {
-		return fmt.Errorf("reading text: %w", err)
+		return err
 	}
 	defer f.Close()
-	tokens, err := perplexity.Tokenize(tok, tokenizer.NewTextReader(f, c.Bool("escape"), true), opt)
+	tokens, err := perplexity.Tokenize(tok, text, opt)
 	if err != nil {
 		return fmt.Errorf("reading text: %w", err)
 	}
