@@ -376,11 +376,12 @@ type q8KBlocks struct {
 	d     []float32
 	q     []int8
 	bsums []int32
+	bs16  []int16 // bsums as int16, as block_q8_K stores them (|Σ| <= 16·127)
 }
 
 func newQ8KBlocks(x []float32) *q8KBlocks {
 	nb := len(x) / 256
-	b := &q8KBlocks{d: make([]float32, nb), q: make([]int8, nb*256), bsums: make([]int32, nb*16)}
+	b := &q8KBlocks{d: make([]float32, nb), q: make([]int8, nb*256), bsums: make([]int32, nb*16), bs16: make([]int16, nb*16)}
 	for i := 0; i < nb; i++ {
 		blk := x[i*256 : (i+1)*256]
 		var amax, mx float32
@@ -403,6 +404,7 @@ func newQ8KBlocks(x []float32) *q8KBlocks {
 				s += int32(c)
 			}
 			b.bsums[i*16+j] = s
+			b.bs16[i*16+j] = int16(s)
 		}
 		b.d[i] = 1 / iscale
 	}
@@ -625,8 +627,14 @@ func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom
 		per = 4 // 128
 	}
 	var wr kRow
+	var f fusedK
 	for r := r0; r < r1; r++ {
 		wr.decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
+		if useSIMD && nTok > 0 {
+			f.prepare(&wr, w.typ)
+			mulRowKFused(dst[r:], n, &wr, &f, o, a, k, 0, nTok, gemvFrom)
+			continue
+		}
 		for t := 0; t < nTok; t++ {
 			laneSumsScaled(wr.q, a.q[t*k:(t+1)*k], wr.sc2, per, wr.lanes)
 			switch o {

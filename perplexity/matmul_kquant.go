@@ -1,0 +1,112 @@
+package perplexity
+
+import "github.com/quantbridge/quantbridge/graph"
+
+// Fused K-quant products.
+//
+// mulTileK decodes each weight row of its tile once (kRow) and multiplies
+// it against every token of the batch. With the SIMD kernels one call of
+// kVecDot (Q3_K, Q5_K, Q6_K) or kRepackDot (repacked Q4_K, Q2_K) computes
+// the row's products with all tokens in ggml's order: the integer lanes
+// (exact in any grouping) and the float steps (conversions, fused
+// multiply-adds, hsum_float_8) that make the order, so no per-token work is
+// left in Go. The portable loop of mulTileK is their definition and is
+// tested against them bit for bit (TestFusedKQuantSIMD).
+
+// Mode bits of kVecDot.
+const (
+	kSigned = 1 << iota // codes are signed (Q3_K): VPSIGNB before VPMADDUBSW
+	kCorr32             // Q6_K: lanes −= 32·maddwd(bsums, scales)
+	kMins               // Q5_K: separate sum of the minimums
+)
+
+// fusedK holds the per-row tables the fused kernels read besides the
+// codes: scv, 16 int16 per chunk of 32 (lanes 0-7 the scale of its first
+// 16 codes, 8-15 of its second: VPMADDWD's multipliers after VPMADDUBSW);
+// aux, 16 int16 per block of 256 multiplied with the block's bsums (Q6_K:
+// its 16 scales; Q5_K, Q4_K: each minimum twice; Q2_K: its 16 minimums);
+// wdm, per block the float32 that multiplies the minimum sum (Q5_K:
+// −dmin, the repacked orders: dmin).
+type fusedK struct {
+	scv, aux []int16
+	wdm      []float32
+}
+
+// prepare fills f from a decoded row r of type t.
+func (f *fusedK) prepare(r *kRow, t graph.Type) {
+	k := len(r.q)
+	nb := k / 256
+	if len(f.scv) != k/2 {
+		f.scv, f.aux, f.wdm = make([]int16, k/2), make([]int16, nb*16), make([]float32, nb)
+	}
+	for c := 0; c < k/32; c++ {
+		s := f.scv[c*16 : c*16+16]
+		for i := 0; i < 8; i++ {
+			s[i], s[8+i] = r.sc2[2*c], r.sc2[2*c+1]
+		}
+	}
+	for b := 0; b < nb; b++ {
+		a := f.aux[b*16 : b*16+16]
+		switch t {
+		case graph.Q6_K:
+			for i := range a {
+				a[i] = int16(r.sc[b*16+i])
+			}
+		case graph.Q5_K, graph.Q4_K:
+			for c := 0; c < 8; c++ {
+				a[2*c], a[2*c+1] = int16(r.mn[b*8+c]), int16(r.mn[b*8+c])
+			}
+		case graph.Q2_K:
+			for i := range a {
+				a[i] = int16(r.mn[b*16+i])
+			}
+		}
+		switch t {
+		case graph.Q5_K:
+			f.wdm[b] = -r.dmin[b]
+		case graph.Q4_K, graph.Q2_K:
+			f.wdm[b] = r.dmin[b]
+		}
+	}
+}
+
+// mulRowKFused computes dst[t·ldd] for tokens [t0, t1) of row wr (its
+// tables f) with the SIMD kernels.
+func mulRowKFused(dst []float32, ldd int, wr *kRow, f *fusedK, o dotOrder, a *q8KBlocks, k, t0, t1, gemvFrom int) {
+	nb := k / 256
+	run := func(t0, t1, per int) {
+		if t1 <= t0 {
+			return
+		}
+		_ = dst[(t1-1)*ldd]
+		_ = a.q[t1*k-1]
+		x, xd, bs := &a.q[t0*k], &a.d[t0*nb], &a.bs16[t0*nb*16]
+		switch o {
+		case orderQ4KRepack, orderQ2KRepack:
+			kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, t1-t0, per, &dst[t0*ldd], ldd)
+		default:
+			mode := 0
+			switch o {
+			case orderQ3K:
+				mode = kSigned
+			case orderQ6K:
+				mode = kCorr32
+			case orderQ5K:
+				mode = kMins
+			}
+			kVecDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, t1-t0, mode, &dst[t0*ldd], ldd)
+		}
+	}
+	switch o {
+	case orderQ4KRepack, orderQ2KRepack:
+		per := 2
+		if o == orderQ2KRepack {
+			per = 4
+		}
+		g := min(max(gemvFrom, t0), t1)
+		run(t0, g, per)
+		run(g, t1, 8)
+	default:
+		run(t0, t1, 0)
+	}
+}

@@ -1,0 +1,86 @@
+package perplexity
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
+)
+
+// kquantWeight quantizes rows×k random values (Gaussian, with some large
+// outliers so scales and minimums vary) to K-quant type t.
+func kquantWeight(t *testing.T, rng *rand.Rand, typ graph.Type, rows, k int) *weight {
+	t.Helper()
+	rs, err := graph.RowSize(typ, int64(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &weight{name: typ.String(), rows: rows, cols: k, typ: typ, rowBytes: int(rs), raw: make([]byte, int(rs)*rows)}
+	src := make([]float32, k)
+	for r := 0; r < rows; r++ {
+		for i := range src {
+			src[i] = float32(rng.NormFloat64()) + 0.3*float32(r%3)
+			if rng.IntN(50) == 0 {
+				src[i] *= 8
+			}
+		}
+		if err := quantize.QuantizeRow(w.raw[r*int(rs):(r+1)*int(rs)], src, typ); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// TestFusedKQuantSIMD checks that the fused K-quant kernels (kVecDot,
+// kRepackDot) give the bits of mulTileK's portable loop, for every K-quant
+// order, with token counts that split the repacked orders between their
+// GEMM and GEMV groupings.
+func TestFusedKQuantSIMD(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(11, 13))
+	for _, tc := range []struct {
+		typ   graph.Type
+		order dotOrder
+	}{
+		{graph.Q6_K, orderQ6K}, {graph.Q5_K, orderQ5K}, {graph.Q3_K, orderQ3K},
+		{graph.Q4_K, orderQ4KRepack}, {graph.Q2_K, orderQ2KRepack},
+	} {
+		for _, shape := range []struct{ rows, k, nTok int }{{8, 256, 1}, {16, 512, 7}, {24, 768, 5}} {
+			t.Run(fmt.Sprintf("%v/%dx%dx%d", tc.typ, shape.rows, shape.k, shape.nTok), func(t *testing.T) {
+				w := kquantWeight(t, rng, tc.typ, shape.rows, shape.k)
+				x := make([]float32, shape.nTok*shape.k)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				x[3] = -40 // a block whose largest magnitude is negative
+				a := newQ8KBlocks(x)
+				gemvFrom := shape.nTok - shape.nTok%4
+				got := make([]float32, shape.nTok*shape.rows)
+				want := make([]float32, shape.nTok*shape.rows)
+				for tile := 0; tile*rowTile < shape.rows; tile++ {
+					mulTileK(got, w, tc.order, a, shape.nTok, gemvFrom, tile)
+					useSIMD = false
+					mulTileK(want, w, tc.order, a, shape.nTok, gemvFrom, tile)
+					useSIMD = true
+				}
+				nonzero := 0
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("output %d (token %d, row %d): fused %v (%x), portable %v (%x)", i, i/shape.rows, i%shape.rows, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+					}
+					if want[i] != 0 {
+						nonzero++
+					}
+				}
+				if nonzero < len(want)/2 {
+					t.Fatalf("only %d of %d outputs nonzero", nonzero, len(want))
+				}
+			})
+		}
+	}
+}
