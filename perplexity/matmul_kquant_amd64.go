@@ -13,3 +13,13 @@ func kVecDot(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, xd *float32, b
 //
 //go:noescape
 func kRepackDot(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, xd *float32, bs *int16, nb, nt, per int, dst *float32, ldd int)
+
+// f16ToF32AVX expands n fp16 values (n a positive multiple of 8).
+//
+//go:noescape
+func f16ToF32AVX(dst *float32, src *byte, n int)
+
+// bf16ToF32AVX expands n bf16 values (n a positive multiple of 8).
+//
+//go:noescape
+func bf16ToF32AVX(dst *float32, src *byte, n int)

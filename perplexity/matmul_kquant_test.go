@@ -84,3 +84,36 @@ func TestFusedKQuantSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfToF32SIMD checks the fp16 and bf16 row expansion of the SIMD
+// kernels against the portable conversion for all 65536 bit patterns
+// (NaNs need only stay NaNs: VCVTPH2PS quiets signalling ones).
+func TestHalfToF32SIMD(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD kernels on this machine or build")
+	}
+	const n = 1 << 16
+	src := make([]byte, 2*n+2) // one element past a multiple of 8: the Go tail
+	for i := 0; i < n; i++ {
+		src[2*i], src[2*i+1] = byte(i), byte(i>>8)
+	}
+	src[2*n], src[2*n+1] = 0x00, 0x3c // 1.0 in fp16
+	for _, typ := range []graph.Type{graph.F16, graph.BF16} {
+		w := &weight{name: typ.String(), rows: 1, cols: n + 1, typ: typ, rowBytes: 2*n + 2, raw: src}
+		got := make([]float32, n+1)
+		want := make([]float32, n+1)
+		w.dequantRow(got, 0)
+		useSIMD = false
+		w.dequantRow(want, 0)
+		useSIMD = true
+		for i := range got {
+			g, v := got[i], want[i]
+			if math.Float32bits(g) != math.Float32bits(v) && !(g != g && v != v) {
+				t.Fatalf("%v %#04x: SIMD %v (%x), portable %v (%x)", typ, i, g, math.Float32bits(g), v, math.Float32bits(v))
+			}
+		}
+		if typ == graph.F16 && got[n] != 1 {
+			t.Fatalf("F16 tail element = %v, want 1", got[n])
+		}
+	}
+}
