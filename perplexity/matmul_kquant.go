@@ -110,3 +110,28 @@ func mulRowKFused(dst []float32, ldd int, wr *kRow, f *fusedK, o dotOrder, a *q8
 		run(t0, t1, 0)
 	}
 }
+
+// mulTileT16z is the tinyBLAS<16> tile loop with the AVX-512 kernel:
+// dst[t·ldd+r] = x_t · rows_r for t < nTok, r < nr (nr a multiple of 4, k
+// of 16), four tokens by four rows per call, tokens in blocks that stay in
+// L2 while the tile's rows pass over them.
+func mulTileT16z(dst []float32, ldd int, x []float32, k, nTok int, rows []float32, nr int) {
+	_ = dst[(nTok-1)*ldd+nr-1]
+	_ = x[nTok*k-1]
+	_ = rows[nr*k-1]
+	tb := max(4, (256<<10)/(4*k)/4*4)
+	for t0 := 0; t0 < nTok; t0 += tb {
+		t1 := min(t0+tb, nTok)
+		for r := 0; r < nr; r += 4 {
+			t := t0
+			for ; t+4 <= t1; t += 4 {
+				dot4x4t16z(&x[t*k], k, &rows[r*k], k, k, &dst[t*ldd+r], ldd)
+			}
+			var d4 [4]float32
+			for ; t < t1; t++ {
+				dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
+				copy(dst[t*ldd+r:t*ldd+r+4], d4[:])
+			}
+		}
+	}
+}

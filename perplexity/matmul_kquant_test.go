@@ -117,3 +117,46 @@ func TestHalfToF32SIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestTinyBLAS16AVX512 checks the AVX-512 tile loop of the tinyBLAS<16>
+// order (four tokens by four rows, the token remainder by dot4x1t16)
+// against the order's portable definition, bit for bit, plain and on
+// VDPBF16PS-permuted bf16 values.
+func TestTinyBLAS16AVX512(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512 kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(5, 9))
+	for _, s := range []struct{ nr, k, nTok int }{{4, 16, 1}, {8, 96, 7}, {16, 512, 13}, {12, 4096, 70}} {
+		rows := make([]float32, s.nr*s.k)
+		x := make([]float32, s.nTok*s.k)
+		for i := range rows {
+			rows[i] = roundBF16(float32(rng.NormFloat64()))
+		}
+		for i := range x {
+			x[i] = roundBF16(float32(rng.NormFloat64()))
+		}
+		ldd := s.nr + 3
+		for _, order := range []dotOrder{orderTinyBLAS16, orderTinyBLASBF16} {
+			rp, xp := rows, x
+			if order == orderTinyBLASBF16 {
+				if s.k%32 != 0 {
+					continue // the order needs whole 32-element steps
+				}
+				rp, xp = append([]float32(nil), rows...), append([]float32(nil), x...)
+				permuteDPBF16(rp)
+				permuteDPBF16(xp)
+			}
+			dst := make([]float32, s.nTok*ldd)
+			mulTileT16z(dst, ldd, xp, s.k, s.nTok, rp, s.nr)
+			for tt := 0; tt < s.nTok; tt++ {
+				for r := 0; r < s.nr; r++ {
+					want := order.dot(rows[r*s.k:(r+1)*s.k], x[tt*s.k:(tt+1)*s.k])
+					if got := dst[tt*ldd+r]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("%d×%d×%d order %d: [token %d, row %d] = %v, want %v", s.nr, s.k, s.nTok, order, tt, r, got, want)
+					}
+				}
+			}
+		}
+	}
+}

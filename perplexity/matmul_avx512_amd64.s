@@ -1,0 +1,128 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512 kernels (see matmul_avx512.go). Go's operand order is the
+// reverse of Intel's: VFMADD231PS a, b, d is d += b·a.
+
+// RED16 is gcc's _mm512_reduce_add_ps of z into the low lane of x (y, x:
+// its Y and X aliases; X16 scratch): the 256-bit halves added lane-wise,
+// then the 128-bit halves, then lanes (0+2) + (1+3).
+#define RED16(z, y, x) \
+	VEXTRACTF64X4 $1, z, Y16; \
+	VADDPS        Y16, y, y;  \
+	VEXTRACTF32X4 $1, y, X16; \
+	VADDPS        X16, x, x;  \
+	VPERMILPS     $0x4E, x, X16; \
+	VADDPS        X16, x, x;  \
+	VMOVSHDUP     x, X16;     \
+	VADDSS        X16, x, x
+
+// func dot4x4t16z(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int)
+//
+// dst[t·ldd + r] = x_t · w_r for four tokens t and four weight rows r in
+// tinyBLAS<16, __m512>'s order: 16 lanes, lane l accumulating elements
+// 16j+l by fused multiply-adds in order of j, then _mm512_reduce_add_ps
+// (k a positive multiple of 16).
+TEXT ·dot4x4t16z(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), R12
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), R8
+	MOVQ k+32(FP), CX
+	MOVQ dst+40(FP), BX
+	MOVQ ldd+48(FP), DX
+	SHLQ $2, R8
+	SHLQ $2, R12
+	SHLQ $2, CX
+	SHLQ $2, DX
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	LEAQ (SI)(R12*1), R13
+	LEAQ (R13)(R12*1), R14
+	LEAQ (R14)(R12*1), R15
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	XORQ   AX, AX
+
+loop44:
+	VMOVUPS     (DI)(AX*1), Z16
+	VMOVUPS     (R9)(AX*1), Z17
+	VMOVUPS     (R10)(AX*1), Z18
+	VMOVUPS     (R11)(AX*1), Z19
+	VMOVUPS     (SI)(AX*1), Z20
+	VMOVUPS     (R13)(AX*1), Z21
+	VMOVUPS     (R14)(AX*1), Z22
+	VMOVUPS     (R15)(AX*1), Z23
+	VFMADD231PS Z16, Z20, Z0
+	VFMADD231PS Z17, Z20, Z1
+	VFMADD231PS Z18, Z20, Z2
+	VFMADD231PS Z19, Z20, Z3
+	VFMADD231PS Z16, Z21, Z4
+	VFMADD231PS Z17, Z21, Z5
+	VFMADD231PS Z18, Z21, Z6
+	VFMADD231PS Z19, Z21, Z7
+	VFMADD231PS Z16, Z22, Z8
+	VFMADD231PS Z17, Z22, Z9
+	VFMADD231PS Z18, Z22, Z10
+	VFMADD231PS Z19, Z22, Z11
+	VFMADD231PS Z16, Z23, Z12
+	VFMADD231PS Z17, Z23, Z13
+	VFMADD231PS Z18, Z23, Z14
+	VFMADD231PS Z19, Z23, Z15
+	ADDQ        $64, AX
+	CMPQ        AX, CX
+	JLT         loop44
+
+	RED16(Z0, Y0, X0)
+	RED16(Z1, Y1, X1)
+	RED16(Z2, Y2, X2)
+	RED16(Z3, Y3, X3)
+	RED16(Z4, Y4, X4)
+	RED16(Z5, Y5, X5)
+	RED16(Z6, Y6, X6)
+	RED16(Z7, Y7, X7)
+	RED16(Z8, Y8, X8)
+	RED16(Z9, Y9, X9)
+	RED16(Z10, Y10, X10)
+	RED16(Z11, Y11, X11)
+	RED16(Z12, Y12, X12)
+	RED16(Z13, Y13, X13)
+	RED16(Z14, Y14, X14)
+	RED16(Z15, Y15, X15)
+	VMOVSS X0, (BX)
+	VMOVSS X1, 4(BX)
+	VMOVSS X2, 8(BX)
+	VMOVSS X3, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X4, (BX)
+	VMOVSS X5, 4(BX)
+	VMOVSS X6, 8(BX)
+	VMOVSS X7, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X8, (BX)
+	VMOVSS X9, 4(BX)
+	VMOVSS X10, 8(BX)
+	VMOVSS X11, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X12, (BX)
+	VMOVSS X13, 4(BX)
+	VMOVSS X14, 8(BX)
+	VMOVSS X15, 12(BX)
+	VZEROUPPER
+	RET
