@@ -16,3 +16,10 @@ var useAVX512 = useSIMD && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.
 //
 //go:noescape
 func dot4x4t16z(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int)
+
+// kRepackDot4z is kRepackDot for four tokens (x, x+k, x+2k, x+3k) with
+// AVX-512 integer lanes; xdq and bsq are the tokens' block scales and
+// bsums interleaved by block (q8KBlocks.quads).
+//
+//go:noescape
+func kRepackDot4z(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, per int, dst *float32, ldd int)

@@ -126,3 +126,148 @@ loop44:
 	VMOVSS X15, 12(BX)
 	VZEROUPPER
 	RET
+
+// func kRepackDot4z(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, per int, dst *float32, ldd int)
+//
+// kRepackDot for four tokens at once (x, x+k, x+2k, x+3k; their Q8_K
+// scales and bsums interleaved per block in xdq, bsq: see q8KBlocks.quads),
+// with AVX-512 integer lanes: per group of per chunks of 32, each token's
+// Σ scv·maddubs(w, x) and Σ maddwd(bsums, aux) (exact integers), converted
+// and added by fused multiply-adds with wd·xd and wdm·xd into per-token
+// float32 accumulators (lanes of X12, X15); dst[t·ldd] = acc − accMin.
+TEXT ·kRepackDot4z(SB), NOSPLIT, $64-104
+	MOVQ w+0(FP), SI
+	MOVQ scv+8(FP), DX
+	MOVQ aux+16(FP), R8
+	MOVQ wd+24(FP), R9
+	MOVQ wdm+32(FP), R10
+	MOVQ x+40(FP), DI
+	MOVQ k+48(FP), R15
+	LEAQ (R15)(R15*2), R14
+	MOVQ xdq+56(FP), R11
+	MOVQ bsq+64(FP), R12
+	MOVQ nb+72(FP), CX
+	VXORPS X12, X12, X12
+	VXORPS X15, X15, X15
+
+r4blk:
+	// The minimum terms of the block's 8 chunks for the 4 tokens,
+	// transposed to [chunk j | chunk j+4] × 4 tokens, summed per group
+	// and kept on the stack (16 bytes per group).
+	VMOVDQU     (R8), Y8
+	VPMADDWD    (R12), Y8, Y4
+	VPMADDWD    32(R12), Y8, Y5
+	VPMADDWD    64(R12), Y8, Y6
+	VPMADDWD    96(R12), Y8, Y7
+	VPUNPCKLDQ  Y5, Y4, Y8
+	VPUNPCKHDQ  Y5, Y4, Y9
+	VPUNPCKLDQ  Y7, Y6, Y10
+	VPUNPCKHDQ  Y7, Y6, Y11
+	VPUNPCKLQDQ Y10, Y8, Y4
+	VPUNPCKHQDQ Y10, Y8, Y5
+	VPUNPCKLQDQ Y11, Y9, Y6
+	VPUNPCKHQDQ Y11, Y9, Y7
+	VPADDD      Y5, Y4, Y4 // chunks 0+1 | 4+5
+	VPADDD      Y7, Y6, Y6 // chunks 2+3 | 6+7
+	MOVQ        per+80(FP), AX
+	CMPQ        AX, $2
+	JNE         r4min4
+	VMOVDQU     X4, (SP)
+	VMOVDQU     X6, 16(SP)
+	VEXTRACTI128 $1, Y4, 32(SP)
+	VEXTRACTI128 $1, Y6, 48(SP)
+	JMP         r4codes
+
+r4min4:
+	VPADDD       Y6, Y4, Y4 // chunks 0-3 | 4-7
+	CMPQ         AX, $4
+	JNE          r4min8
+	VMOVDQU      X4, (SP)
+	VEXTRACTI128 $1, Y4, 16(SP)
+	JMP          r4codes
+
+r4min8:
+	VEXTRACTI128 $1, Y4, X5
+	VPADDD       X5, X4, X4
+	VMOVDQU      X4, (SP)
+
+r4codes:
+	XORQ BX, BX // stack offset of the group
+
+r4grp:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   per+80(FP), R13
+	SHRQ   $1, R13
+
+r4pair:
+	VMOVDQU64  (SI), Z8
+	VMOVDQU64  (DX), Z9
+	VPMADDUBSW (DI), Z8, Z10
+	VPMADDWD   Z9, Z10, Z10
+	VPADDD     Z10, Z0, Z0
+	VPMADDUBSW (DI)(R15*1), Z8, Z10
+	VPMADDWD   Z9, Z10, Z10
+	VPADDD     Z10, Z1, Z1
+	VPMADDUBSW (DI)(R15*2), Z8, Z10
+	VPMADDWD   Z9, Z10, Z10
+	VPADDD     Z10, Z2, Z2
+	VPMADDUBSW (DI)(R14*1), Z8, Z10
+	VPMADDWD   Z9, Z10, Z10
+	VPADDD     Z10, Z3, Z3
+	ADDQ       $64, SI
+	ADDQ       $64, DX
+	ADDQ       $64, DI
+	DECQ       R13
+	JNZ        r4pair
+
+	VEXTRACTI64X4 $1, Z0, Y10
+	VPADDD        Y10, Y0, Y0
+	VEXTRACTI64X4 $1, Z1, Y10
+	VPADDD        Y10, Y1, Y1
+	VEXTRACTI64X4 $1, Z2, Y10
+	VPADDD        Y10, Y2, Y2
+	VEXTRACTI64X4 $1, Z3, Y10
+	VPADDD        Y10, Y3, Y3
+	VPHADDD       Y1, Y0, Y0
+	VPHADDD       Y3, Y2, Y2
+	VPHADDD       Y2, Y0, Y0
+	VEXTRACTI128  $1, Y0, X10
+	VPADDD        X10, X0, X0 // [Σ token 0, 1, 2, 3]
+	VCVTDQ2PS     X0, X0
+	VBROADCASTSS  (R9), X11
+	VMULPS        (R11), X11, X11
+	VFMADD231PS   X0, X11, X12
+	VCVTDQ2PS     (SP)(BX*1), X13
+	VBROADCASTSS  (R10), X14
+	VMULPS        (R11), X14, X14
+	VFMADD231PS   X13, X14, X15
+	ADDQ          $16, BX
+	MOVQ          BX, R13
+	IMULQ         per+80(FP), R13
+	CMPQ          R13, $128 // (groups done)·per < 8 chunks
+	JLT           r4grp
+
+	ADDQ $32, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	ADDQ $16, R11
+	ADDQ $128, R12
+	DECQ CX
+	JNZ  r4blk
+
+	VSUBPS    X15, X12, X12
+	MOVQ      dst+88(FP), BX
+	MOVQ      ldd+96(FP), AX
+	SHLQ      $2, AX
+	VMOVSS    X12, (BX)
+	ADDQ      AX, BX
+	VEXTRACTPS $1, X12, (BX)
+	ADDQ      AX, BX
+	VEXTRACTPS $2, X12, (BX)
+	ADDQ      AX, BX
+	VEXTRACTPS $3, X12, (BX)
+	VZEROUPPER
+	RET

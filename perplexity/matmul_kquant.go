@@ -1,6 +1,10 @@
 package perplexity
 
-import "github.com/quantbridge/quantbridge/graph"
+import (
+	"sync"
+
+	"github.com/quantbridge/quantbridge/graph"
+)
 
 // Fused K-quant products.
 //
@@ -83,6 +87,23 @@ func mulRowKFused(dst []float32, ldd int, wr *kRow, f *fusedK, o dotOrder, a *q8
 		x, xd, bs := &a.q[t0*k], &a.d[t0*nb], &a.bs16[t0*nb*16]
 		switch o {
 		case orderQ4KRepack, orderQ2KRepack:
+			if useAVX512 && a.quadK == k {
+				// Whole fours of tokens by the AVX-512 kernel.
+				q0, q1 := (t0+3)/4, t1/4
+				for q := q0; q < q1; q++ {
+					kRepackDot4z(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], &a.q[4*q*k], k, &a.xdq[q*nb*4], &a.bsq[q*nb*64], nb, per, &dst[4*q*ldd], ldd)
+				}
+				if q1 > q0 {
+					if t0 < 4*q0 {
+						kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, 4*q0-t0, per, &dst[t0*ldd], ldd)
+					}
+					if t1 > 4*q1 {
+						t := 4 * q1
+						kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], &a.q[t*k], &a.d[t*nb], &a.bs16[t*nb*16], nb, t1-t, per, &dst[t*ldd], ldd)
+					}
+					return
+				}
+			}
 			kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, t1-t0, per, &dst[t0*ldd], ldd)
 		default:
 			mode := 0
@@ -132,6 +153,58 @@ func mulTileT16z(dst []float32, ldd int, x []float32, k, nTok int, rows []float3
 				dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
 				copy(dst[t*ldd+r:t*ldd+r+4], d4[:])
 			}
+		}
+	}
+}
+
+// makeQuads fills b.xdq and b.bsq for rows of k values: for each four
+// tokens 4q..4q+3 and block j of a row, the four scales d (xdq[(q·nb+j)·4
+// + t]) and the four tokens' 16 bsums (bsq[((q·nb+j)·4+t)·16 ...]), the
+// layout kRepackDot4z reads. Tokens past the last whole four have none.
+func (b *q8KBlocks) makeQuads(k int) {
+	nb := k / 256
+	if nb == 0 {
+		return
+	}
+	nq := len(b.d) / nb / 4
+	b.xdq, b.bsq = make([]float32, nq*nb*4), make([]int16, nq*nb*64)
+	for q := 0; q < nq; q++ {
+		for j := 0; j < nb; j++ {
+			for t := 0; t < 4; t++ {
+				src := (4*q+t)*nb + j
+				dst := (q*nb+j)*4 + t
+				b.xdq[dst] = b.d[src]
+				copy(b.bsq[dst*16:dst*16+16], b.bs16[src*16:src*16+16])
+			}
+		}
+	}
+	b.quadK = k
+}
+
+// kTile is a tile of decoded K-quant rows, reused through kTilePool.
+type kTile struct {
+	rows [rowTile]kRow
+	f    [rowTile]fusedK
+}
+
+var kTilePool = sync.Pool{New: func() any { return new(kTile) }}
+
+// mulTileKFused is mulTileK with the SIMD kernels for rows [r0, r1): the
+// rows are decoded once, then each block of tokens (small enough to stay
+// in L2) meets every row of the tile.
+func mulTileKFused(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom, r0, r1 int) {
+	k, n := w.cols, w.rows
+	kt := kTilePool.Get().(*kTile)
+	defer kTilePool.Put(kt)
+	for r := r0; r < r1; r++ {
+		kt.rows[r-r0].decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
+		kt.f[r-r0].prepare(&kt.rows[r-r0], w.typ)
+	}
+	tb := max(4, (128<<10)/k/4*4)
+	for t0 := 0; t0 < nTok; t0 += tb {
+		t1 := min(t0+tb, nTok)
+		for r := r0; r < r1; r++ {
+			mulRowKFused(dst[r:], n, &kt.rows[r-r0], &kt.f[r-r0], o, a, k, t0, t1, gemvFrom)
 		}
 	}
 }

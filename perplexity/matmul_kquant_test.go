@@ -50,7 +50,7 @@ func TestFusedKQuantSIMD(t *testing.T) {
 		{graph.Q6_K, orderQ6K}, {graph.Q5_K, orderQ5K}, {graph.Q3_K, orderQ3K},
 		{graph.Q4_K, orderQ4KRepack}, {graph.Q2_K, orderQ2KRepack},
 	} {
-		for _, shape := range []struct{ rows, k, nTok int }{{8, 256, 1}, {16, 512, 7}, {24, 768, 5}} {
+		for _, shape := range []struct{ rows, k, nTok int }{{8, 256, 1}, {16, 512, 7}, {24, 768, 5}, {16, 512, 14}} {
 			t.Run(fmt.Sprintf("%v/%dx%dx%d", tc.typ, shape.rows, shape.k, shape.nTok), func(t *testing.T) {
 				w := kquantWeight(t, rng, tc.typ, shape.rows, shape.k)
 				x := make([]float32, shape.nTok*shape.k)
@@ -59,26 +59,36 @@ func TestFusedKQuantSIMD(t *testing.T) {
 				}
 				x[3] = -40 // a block whose largest magnitude is negative
 				a := newQ8KBlocks(x)
-				gemvFrom := shape.nTok - shape.nTok%4
-				got := make([]float32, shape.nTok*shape.rows)
-				want := make([]float32, shape.nTok*shape.rows)
-				for tile := 0; tile*rowTile < shape.rows; tile++ {
-					mulTileK(got, w, tc.order, a, shape.nTok, gemvFrom, tile)
-					useSIMD = false
-					mulTileK(want, w, tc.order, a, shape.nTok, gemvFrom, tile)
-					useSIMD = true
-				}
-				nonzero := 0
-				for i := range got {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("output %d (token %d, row %d): fused %v (%x), portable %v (%x)", i, i/shape.rows, i%shape.rows, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				// The GEMM/GEMV split of ggml_mul_mat, all GEMV (routed
+				// experts), with and without the AVX-512 four-token layout.
+				for _, v := range []struct {
+					gemvFrom int
+					quads    bool
+				}{{shape.nTok - shape.nTok%4, false}, {shape.nTok - shape.nTok%4, true}, {0, true}} {
+					a.quadK = 0
+					if v.quads {
+						a.makeQuads(shape.k)
 					}
-					if want[i] != 0 {
-						nonzero++
+					got := make([]float32, shape.nTok*shape.rows)
+					want := make([]float32, shape.nTok*shape.rows)
+					for tile := 0; tile*rowTile < shape.rows; tile++ {
+						mulTileK(got, w, tc.order, a, shape.nTok, v.gemvFrom, tile)
+						useSIMD = false
+						mulTileK(want, w, tc.order, a, shape.nTok, v.gemvFrom, tile)
+						useSIMD = true
 					}
-				}
-				if nonzero < len(want)/2 {
-					t.Fatalf("only %d of %d outputs nonzero", nonzero, len(want))
+					nonzero := 0
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("gemvFrom %d quads %v: output %d (token %d, row %d): fused %v (%x), portable %v (%x)", v.gemvFrom, v.quads, i, i/shape.rows, i%shape.rows, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+						}
+						if want[i] != 0 {
+							nonzero++
+						}
+					}
+					if nonzero < len(want)/2 {
+						t.Fatalf("only %d of %d outputs nonzero", nonzero, len(want))
+					}
 				}
 			})
 		}

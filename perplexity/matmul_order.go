@@ -377,6 +377,11 @@ type q8KBlocks struct {
 	q     []int8
 	bsums []int32
 	bs16  []int16 // bsums as int16, as block_q8_K stores them (|Σ| <= 16·127)
+	// quadK, xdq, bsq: for rows of quadK values, d and bs16 of each four
+	// tokens interleaved by block (see makeQuads); quadK 0: not made.
+	quadK int
+	xdq   []float32
+	bsq   []int16
 }
 
 func newQ8KBlocks(x []float32) *q8KBlocks {
@@ -626,15 +631,13 @@ func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom
 	case orderQ2KRepack:
 		per = 4 // 128
 	}
+	if useSIMD && nTok > 0 {
+		mulTileKFused(dst, w, o, a, nTok, gemvFrom, r0, r1)
+		return
+	}
 	var wr kRow
-	var f fusedK
 	for r := r0; r < r1; r++ {
 		wr.decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
-		if useSIMD && nTok > 0 {
-			f.prepare(&wr, w.typ)
-			mulRowKFused(dst[r:], n, &wr, &f, o, a, k, 0, nTok, gemvFrom)
-			continue
-		}
 		for t := 0; t < nTok; t++ {
 			laneSumsScaled(wr.q, a.q[t*k:(t+1)*k], wr.sc2, per, wr.lanes)
 			switch o {
