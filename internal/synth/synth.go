@@ -1,7 +1,8 @@
 // Package synth writes synthetic llama-shaped GGUF checkpoints with
 // deterministic pseudo-random weights, for benchmarks (quantbridge
 // convert vs. llama-quantize) and tests. The files load in llama.cpp (full
-// llama metadata and a placeholder SentencePiece-style vocabulary) but the
+// llama metadata and a SentencePiece-style vocabulary of byte pieces and
+// ASCII characters, see vocabulary) but the
 // weights are noise: they are for timing and byte comparisons, not text.
 package synth
 
@@ -95,19 +96,7 @@ func (c Config) kv() []graph.KV {
 	case graph.BF16:
 		ftype = 32
 	}
-	toks := make([]string, c.Vocab)
-	scores := make([]float32, c.Vocab)
-	types := make([]int32, c.Vocab)
-	for i := range toks {
-		toks[i] = fmt.Sprintf("t%d", i)
-		scores[i] = -float32(i)
-		types[i] = graph.TokenNormal
-	}
-	toks[0], types[0] = "<unk>", graph.TokenUnknown
-	if c.Vocab > 2 {
-		toks[1], types[1] = "<s>", graph.TokenControl
-		toks[2], types[2] = "</s>", graph.TokenControl
-	}
+	toks, scores, types := vocabulary(c.Vocab)
 	return []graph.KV{
 		{Key: "general.architecture", Value: "llama"},
 		{Key: "general.type", Value: "model"},
@@ -132,6 +121,38 @@ func (c Config) kv() []graph.KV {
 		{Key: "tokenizer.ggml.eos_token_id", Value: uint32(2)},
 		{Key: "tokenizer.ggml.unknown_token_id", Value: uint32(0)},
 	}
+}
+
+// vocabulary returns a SentencePiece-style vocabulary of n pieces that
+// llama.cpp's SPM tokenizer accepts and that tokenizes any text: <unk>,
+// <s>, </s>, the 256 byte-fallback pieces <0x00>..<0xFF> (llama.cpp looks
+// up <0x0A> for its newline token and fails to load a vocabulary without
+// them), "▁", the printable ASCII characters alone and after "▁" (scored
+// so that "▁x" merges first), then unreachable filler pieces up to n.
+// With n below 3+256 it is the specials and as many byte pieces as fit.
+func vocabulary(n int) (toks []string, scores []float32, types []int32) {
+	add := func(tok string, score float32, typ int32) {
+		if len(toks) < n {
+			toks, scores, types = append(toks, tok), append(scores, score), append(types, typ)
+		}
+	}
+	add("<unk>", 0, graph.TokenUnknown)
+	add("<s>", 0, graph.TokenControl)
+	add("</s>", 0, graph.TokenControl)
+	for b := 0; b < 256; b++ {
+		add(fmt.Sprintf("<0x%02X>", b), 0, graph.TokenByte)
+	}
+	add("\u2581", -1, graph.TokenNormal)
+	for ch := byte('!'); ch <= '~'; ch++ {
+		add("\u2581"+string(ch), -2, graph.TokenNormal)
+	}
+	for ch := byte('!'); ch <= '~'; ch++ {
+		add(string(ch), -3, graph.TokenNormal)
+	}
+	for i := 0; len(toks) < n; i++ {
+		add(fmt.Sprintf("\u2581filler%d", i), -4-float32(i), graph.TokenNormal)
+	}
+	return toks, scores, types
 }
 
 // WriteGGUF writes the synthetic model to path (replacing it).
