@@ -23,3 +23,9 @@ func dot4x4t16z(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, l
 //
 //go:noescape
 func kRepackDot4z(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, per int, dst *float32, ldd int)
+
+// kVecDot4z is kVecDot for four tokens with AVX-512 integer lanes, for
+// unsigned codes (Q6_K, Q5_K).
+//
+//go:noescape
+func kVecDot4z(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, mode int, dst *float32, ldd int)

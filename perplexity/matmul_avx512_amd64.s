@@ -271,3 +271,141 @@ r4pair:
 	VEXTRACTPS $3, X12, (BX)
 	VZEROUPPER
 	RET
+
+// VEC4TOK accumulates one pair of chunks (64 codes) of the four tokens:
+// lanes of Zt += maddwd(maddubs(w, x_t), scv).
+#define VEC4TOK(xaddr, acc) \
+	VPMADDUBSW xaddr, Z8, Z10; \
+	VPMADDWD   Z9, Z10, Z10;   \
+	VPADDD     Z10, acc, acc
+
+// VEC4FMA converts token t's lanes (yi) and adds them to its float
+// accumulators (ya) by a fused multiply-add with xd_t·wd.
+#define VEC4FMA(off, yi, ya) \
+	VCVTDQ2PS    yi, yi;        \
+	VMOVSS       off(R11), X8;  \
+	VMULSS       (R9), X8, X8;  \
+	VBROADCASTSS X8, Y8;        \
+	VFMADD231PS  yi, Y8, ya
+
+// VEC4OUT stores hsum_float_8 of ya plus lane sel of X15 at (BX), then
+// steps BX to the next token's output.
+#define VEC4OUT(ya, xa, sel) \
+	VEXTRACTF128 $1, ya, X8;   \
+	VADDPS       xa, X8, X8;   \
+	VMOVHLPS     X8, X8, X9;   \
+	VADDPS       X9, X8, X8;   \
+	VMOVSHDUP    X8, X9;       \
+	VADDSS       X9, X8, X8;   \
+	VPERMILPS    $sel, X15, X9; \
+	VADDSS       X9, X8, X8;   \
+	VMOVSS       X8, (BX);     \
+	ADDQ         AX, BX
+
+// func kVecDot4z(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, mode int, dst *float32, ldd int)
+//
+// kVecDot for four tokens at once (x, x+k, x+2k, x+3k; scales and bsums
+// interleaved per block in xdq, bsq) and unsigned codes (Q6_K, Q5_K: mode
+// kCorr32 or kMins), the integer lanes two chunks per AVX-512 register.
+TEXT ·kVecDot4z(SB), NOSPLIT, $0-104
+	MOVQ w+0(FP), SI
+	MOVQ scv+8(FP), DX
+	MOVQ aux+16(FP), R8
+	MOVQ wd+24(FP), R9
+	MOVQ wdm+32(FP), R10
+	MOVQ x+40(FP), DI
+	MOVQ k+48(FP), R15
+	LEAQ (R15)(R15*2), R14
+	MOVQ xdq+56(FP), R11
+	MOVQ bsq+64(FP), R12
+	MOVQ nb+72(FP), CX
+	MOVQ mode+80(FP), BX
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS X15, X15, X15
+
+v4blk:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   $4, R13
+
+v4pair:
+	VMOVDQU64 (SI), Z8
+	VMOVDQU64 (DX), Z9
+	VEC4TOK((DI), Z0)
+	VEC4TOK((DI)(R15*1), Z1)
+	VEC4TOK((DI)(R15*2), Z2)
+	VEC4TOK((DI)(R14*1), Z3)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	DECQ      R13
+	JNZ       v4pair
+
+	VEXTRACTI64X4 $1, Z0, Y10
+	VPADDD        Y10, Y0, Y0
+	VEXTRACTI64X4 $1, Z1, Y10
+	VPADDD        Y10, Y1, Y1
+	VEXTRACTI64X4 $1, Z2, Y10
+	VPADDD        Y10, Y2, Y2
+	VEXTRACTI64X4 $1, Z3, Y10
+	VPADDD        Y10, Y3, Y3
+	VMOVDQU       (R8), Y11
+	TESTQ         $2, BX
+	JZ            v4nocorr
+	VPMADDWD      (R12), Y11, Y10
+	VPSLLD        $5, Y10, Y10
+	VPSUBD        Y10, Y0, Y0
+	VPMADDWD      32(R12), Y11, Y10
+	VPSLLD        $5, Y10, Y10
+	VPSUBD        Y10, Y1, Y1
+	VPMADDWD      64(R12), Y11, Y10
+	VPSLLD        $5, Y10, Y10
+	VPSUBD        Y10, Y2, Y2
+	VPMADDWD      96(R12), Y11, Y10
+	VPSLLD        $5, Y10, Y10
+	VPSUBD        Y10, Y3, Y3
+
+v4nocorr:
+	TESTQ        $4, BX
+	JZ           v4nomins
+	VPMADDWD     (R12), Y11, Y8
+	VPMADDWD     32(R12), Y11, Y9
+	VPMADDWD     64(R12), Y11, Y10
+	VPMADDWD     96(R12), Y11, Y12
+	VPHADDD      Y9, Y8, Y8
+	VPHADDD      Y12, Y10, Y10
+	VPHADDD      Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD       X9, X8, X8
+	VCVTDQ2PS    X8, X8
+	VBROADCASTSS (R10), X9
+	VMULPS       (R11), X9, X9
+	VFMADD231PS  X8, X9, X15
+
+v4nomins:
+	VEC4FMA(0, Y0, Y4)
+	VEC4FMA(4, Y1, Y5)
+	VEC4FMA(8, Y2, Y6)
+	VEC4FMA(12, Y3, Y7)
+	ADDQ $32, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	ADDQ $16, R11
+	ADDQ $128, R12
+	DECQ CX
+	JNZ  v4blk
+
+	MOVQ dst+88(FP), BX
+	MOVQ ldd+96(FP), AX
+	SHLQ $2, AX
+	VEC4OUT(Y4, X4, 0x00)
+	VEC4OUT(Y5, X5, 0x01)
+	VEC4OUT(Y6, X6, 0x02)
+	VEC4OUT(Y7, X7, 0x03)
+	VZEROUPPER
+	RET

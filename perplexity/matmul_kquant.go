@@ -75,86 +75,65 @@ func (f *fusedK) prepare(r *kRow, t graph.Type) {
 }
 
 // mulRowKFused computes dst[t·ldd] for tokens [t0, t1) of row wr (its
-// tables f) with the SIMD kernels.
+// tables f) with the SIMD kernels: whole fours of tokens (aligned to 4)
+// by the AVX-512 kernels where the CPU has them and the activations have
+// their four-token layout, the others one by one.
 func mulRowKFused(dst []float32, ldd int, wr *kRow, f *fusedK, o dotOrder, a *q8KBlocks, k, t0, t1, gemvFrom int) {
 	nb := k / 256
-	run := func(t0, t1, per int) {
+	repack := o == orderQ4KRepack || o == orderQ2KRepack
+	mode := 0
+	switch o {
+	case orderQ3K:
+		mode = kSigned
+	case orderQ6K:
+		mode = kCorr32
+	case orderQ5K:
+		mode = kMins
+	}
+	quads := useAVX512 && a.quadK == k && mode&kSigned == 0
+	single := func(t0, t1, per int) {
 		if t1 <= t0 {
 			return
 		}
 		_ = dst[(t1-1)*ldd]
 		_ = a.q[t1*k-1]
 		x, xd, bs := &a.q[t0*k], &a.d[t0*nb], &a.bs16[t0*nb*16]
-		switch o {
-		case orderQ4KRepack, orderQ2KRepack:
-			if useAVX512 && a.quadK == k {
-				// Whole fours of tokens by the AVX-512 kernel.
-				q0, q1 := (t0+3)/4, t1/4
-				for q := q0; q < q1; q++ {
-					kRepackDot4z(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], &a.q[4*q*k], k, &a.xdq[q*nb*4], &a.bsq[q*nb*64], nb, per, &dst[4*q*ldd], ldd)
-				}
-				if q1 > q0 {
-					if t0 < 4*q0 {
-						kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, 4*q0-t0, per, &dst[t0*ldd], ldd)
-					}
-					if t1 > 4*q1 {
-						t := 4 * q1
-						kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], &a.q[t*k], &a.d[t*nb], &a.bs16[t*nb*16], nb, t1-t, per, &dst[t*ldd], ldd)
-					}
-					return
-				}
-			}
+		if repack {
 			kRepackDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, t1-t0, per, &dst[t0*ldd], ldd)
-		default:
-			mode := 0
-			switch o {
-			case orderQ3K:
-				mode = kSigned
-			case orderQ6K:
-				mode = kCorr32
-			case orderQ5K:
-				mode = kMins
-			}
+		} else {
 			kVecDot(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, xd, bs, nb, t1-t0, mode, &dst[t0*ldd], ldd)
 		}
 	}
-	switch o {
-	case orderQ4KRepack, orderQ2KRepack:
-		per := 2
-		if o == orderQ2KRepack {
-			per = 4
+	run := func(t0, t1, per int) {
+		q0, q1 := (t0+3)/4, t1/4
+		if !quads || q1 <= q0 {
+			single(t0, t1, per)
+			return
 		}
-		g := min(max(gemvFrom, t0), t1)
-		run(t0, g, per)
-		run(g, t1, 8)
-	default:
+		single(t0, 4*q0, per)
+		_ = dst[(4*q1-1)*ldd]
+		_ = a.bsq[q1*nb*64-1]
+		for q := q0; q < q1; q++ {
+			x, xdq, bsq := &a.q[4*q*k], &a.xdq[q*nb*4], &a.bsq[q*nb*64]
+			if repack {
+				kRepackDot4z(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, k, xdq, bsq, nb, per, &dst[4*q*ldd], ldd)
+			} else {
+				kVecDot4z(&wr.q[0], &f.scv[0], &f.aux[0], &wr.d[0], &f.wdm[0], x, k, xdq, bsq, nb, mode, &dst[4*q*ldd], ldd)
+			}
+		}
+		single(4*q1, t1, per)
+	}
+	if !repack {
 		run(t0, t1, 0)
+		return
 	}
-}
-
-// mulTileT16z is the tinyBLAS<16> tile loop with the AVX-512 kernel:
-// dst[t·ldd+r] = x_t · rows_r for t < nTok, r < nr (nr a multiple of 4, k
-// of 16), four tokens by four rows per call, tokens in blocks that stay in
-// L2 while the tile's rows pass over them.
-func mulTileT16z(dst []float32, ldd int, x []float32, k, nTok int, rows []float32, nr int) {
-	_ = dst[(nTok-1)*ldd+nr-1]
-	_ = x[nTok*k-1]
-	_ = rows[nr*k-1]
-	tb := max(4, (256<<10)/(4*k)/4*4)
-	for t0 := 0; t0 < nTok; t0 += tb {
-		t1 := min(t0+tb, nTok)
-		for r := 0; r < nr; r += 4 {
-			t := t0
-			for ; t+4 <= t1; t += 4 {
-				dot4x4t16z(&x[t*k], k, &rows[r*k], k, k, &dst[t*ldd+r], ldd)
-			}
-			var d4 [4]float32
-			for ; t < t1; t++ {
-				dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
-				copy(dst[t*ldd+r:t*ldd+r+4], d4[:])
-			}
-		}
+	per := 2
+	if o == orderQ2KRepack {
+		per = 4
 	}
+	g := min(max(gemvFrom, t0), t1)
+	run(t0, g, per)
+	run(g, t1, 8)
 }
 
 // makeQuads fills b.xdq and b.bsq for rows of k values: for each four
@@ -205,6 +184,31 @@ func mulTileKFused(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gem
 		t1 := min(t0+tb, nTok)
 		for r := r0; r < r1; r++ {
 			mulRowKFused(dst[r:], n, &kt.rows[r-r0], &kt.f[r-r0], o, a, k, t0, t1, gemvFrom)
+		}
+	}
+}
+
+// mulTileT16z is the tinyBLAS<16> tile loop with the AVX-512 kernel:
+// dst[t·ldd+r] = x_t · rows_r for t < nTok, r < nr (nr a multiple of 4, k
+// of 16), four tokens by four rows per call, tokens in blocks that stay in
+// L2 while the tile's rows pass over them.
+func mulTileT16z(dst []float32, ldd int, x []float32, k, nTok int, rows []float32, nr int) {
+	_ = dst[(nTok-1)*ldd+nr-1]
+	_ = x[nTok*k-1]
+	_ = rows[nr*k-1]
+	tb := max(4, (256<<10)/(4*k)/4*4)
+	for t0 := 0; t0 < nTok; t0 += tb {
+		t1 := min(t0+tb, nTok)
+		for r := 0; r < nr; r += 4 {
+			t := t0
+			for ; t+4 <= t1; t += 4 {
+				dot4x4t16z(&x[t*k], k, &rows[r*k], k, k, &dst[t*ldd+r], ldd)
+			}
+			var d4 [4]float32
+			for ; t < t1; t++ {
+				dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
+				copy(dst[t*ldd+r:t*ldd+r+4], d4[:])
+			}
 		}
 	}
 }
