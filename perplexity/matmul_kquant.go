@@ -212,3 +212,55 @@ func mulTileT16z(dst []float32, ldd int, x []float32, k, nTok int, rows []float3
 		}
 	}
 }
+
+// q0Tile is a tile of decoded 32-element-block rows, reused through
+// q0TilePool.
+type q0Tile struct{ rows [rowTile]q0Row }
+
+var q0TilePool = sync.Pool{New: func() any { return new(q0Tile) }}
+
+// mulTileQ0SIMD is mulTileQ0's orderQ0 loop with the SIMD kernels for
+// rows [r0, r1): the rows decoded once, then each L2-sized block of tokens
+// meets every row, four tokens per q0dot4 call; the Q4_1/Q5_1 minimum
+// terms (mins) are added in Go as in the portable loop.
+func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0, r1 int, buf []float32, mins bool) {
+	k, n := w.cols, w.rows
+	nb := k / 32
+	qt := q0TilePool.Get().(*q0Tile)
+	defer q0TilePool.Put(qt)
+	for r := r0; r < r1; r++ {
+		wr := &qt.rows[r-r0]
+		if w.raw != nil {
+			wr.decode(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
+		} else {
+			row := buf[:k]
+			w.dequantRow(row, r)
+			wr.recoverQ8_0(row)
+		}
+	}
+	_ = dst[(nTok-1)*n+r1-1]
+	_ = a.q[nTok*k-1]
+	tb := max(4, (128<<10)/k/4*4)
+	for t0 := 0; t0 < nTok; t0 += tb {
+		t1 := min(t0+tb, nTok)
+		for r := r0; r < r1; r++ {
+			wr := &qt.rows[r-r0]
+			t := t0
+			for ; t+4 <= t1; t += 4 {
+				q0dot4(&wr.q[0], &a.q[t*k], k, &wr.d[0], &a.d[t*nb], nb, &dst[t*n+r], n)
+			}
+			for ; t < t1; t++ {
+				dst[t*n+r] = q0dot(&wr.q[0], &a.q[t*k], &wr.d[0], &a.d[t*nb], nb)
+			}
+			if mins {
+				for t := t0; t < t1; t++ {
+					var summs float32
+					for b := 0; b < nb; b++ {
+						summs = fma32(wr.m[b], s[t*nb+b], summs)
+					}
+					dst[t*n+r] += summs
+				}
+			}
+		}
+	}
+}

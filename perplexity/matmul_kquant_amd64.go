@@ -23,3 +23,9 @@ func f16ToF32AVX(dst *float32, src *byte, n int)
 //
 //go:noescape
 func bf16ToF32AVX(dst *float32, src *byte, n int)
+
+// q0dot4 is q0dot of one row with four tokens (x + t·k, dx + t·nb),
+// dst[t·ldd] for t < 4.
+//
+//go:noescape
+func q0dot4(w, x *int8, k int, dw, dx *float32, nb int, dst *float32, ldd int)

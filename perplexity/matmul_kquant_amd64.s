@@ -214,3 +214,75 @@ rchunk:
 rdone:
 	VZEROUPPER
 	RET
+
+// Q04TOK multiplies block codes Y1 (w), |w| in Y3, with token t's codes
+// at xaddr, scale xd at daddr: acc += (dw·xd) · lanes (see q0dot).
+#define Q04TOK(xaddr, daddr, acc) \
+	VMOVDQU      xaddr, Y2;   \
+	VPSIGNB      Y1, Y2, Y2;  \
+	VPMADDUBSW   Y2, Y3, Y2;  \
+	VPMADDWD     Y15, Y2, Y2; \
+	VCVTDQ2PS    Y2, Y2;      \
+	VMOVSS       (DX), X4;    \
+	VMULSS       daddr, X4, X4; \
+	VBROADCASTSS X4, Y4;      \
+	VFMADD231PS  Y2, Y4, acc
+
+// Q0OUT stores hsum_float_8 of ya (X alias xa) at (BX) and steps BX.
+#define Q0OUT(ya, xa) \
+	VEXTRACTF128 $1, ya, X1; \
+	VADDPS       xa, X1, X1; \
+	VMOVHLPS     X1, X1, X2; \
+	VADDPS       X2, X1, X1; \
+	VMOVSHDUP    X1, X2;     \
+	VADDSS       X2, X1, X1; \
+	VMOVSS       X1, (BX);   \
+	ADDQ         AX, BX
+
+// func q0dot4(w, x *int8, k int, dw, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot of one row of nb blocks with four tokens (codes x + t·k, scales
+// dx + t·nb): dst[t·ldd] for t < 4, the row's codes and |codes| loaded
+// once per block for the four.
+TEXT ·q0dot4(SB), NOSPLIT, $0-64
+	MOVQ         w+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         k+16(FP), R8
+	LEAQ         (R8)(R8*2), R9
+	MOVQ         dw+24(FP), DX
+	MOVQ         dx+32(FP), R10
+	MOVQ         nb+40(FP), CX
+	MOVQ         CX, R11
+	SHLQ         $2, R11
+	LEAQ         (R11)(R11*2), R12
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	VXORPS       Y10, Y10, Y10
+	VXORPS       Y11, Y11, Y11
+	MOVL         $0x00010001, AX
+	MOVL         AX, X15
+	VPBROADCASTD X15, Y15
+
+q04loop:
+	VMOVDQU (SI), Y1
+	VPSIGNB Y1, Y1, Y3
+	Q04TOK((DI), (R10), Y8)
+	Q04TOK((DI)(R8*1), (R10)(R11*1), Y9)
+	Q04TOK((DI)(R8*2), (R10)(R11*2), Y10)
+	Q04TOK((DI)(R9*1), (R10)(R12*1), Y11)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $4, DX
+	ADDQ    $4, R10
+	DECQ    CX
+	JNZ     q04loop
+
+	MOVQ dst+48(FP), BX
+	MOVQ ldd+56(FP), AX
+	SHLQ $2, AX
+	Q0OUT(Y8, X8)
+	Q0OUT(Y9, X9)
+	Q0OUT(Y10, X10)
+	Q0OUT(Y11, X11)
+	VZEROUPPER
+	RET

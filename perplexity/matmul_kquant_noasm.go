@@ -17,3 +17,7 @@ func f16ToF32AVX(dst *float32, src *byte, n int) {
 func bf16ToF32AVX(dst *float32, src *byte, n int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q0dot4(w, x *int8, k int, dw, dx *float32, nb int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -170,3 +170,53 @@ func TestTinyBLAS16AVX512(t *testing.T) {
 		}
 	}
 }
+
+// TestQ0TileSIMD checks mulTileQ0's SIMD loop (rows decoded once, four
+// tokens per q0dot4 call) against its portable loop, bit for bit, for the
+// types of 32-element blocks (Q4_1/Q5_1 with their Q8_1 minimum terms).
+func TestQ0TileSIMD(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(17, 19))
+	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1} {
+		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}} {
+			w := kquantWeight(t, rng, typ, shape.rows, shape.k)
+			if typ == graph.Q4_1 || typ == graph.Q5_1 {
+				nb := shape.k / 32
+				w.mins = make([]float32, shape.rows*nb)
+				for i := range w.mins {
+					w.mins[i] = quantize.FP16ToFP32(uint16(w.raw[i*w.rowBytes/nb+2]) | uint16(w.raw[i*w.rowBytes/nb+3])<<8)
+				}
+			}
+			x := make([]float32, shape.nTok*shape.k)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			xr := make([]float32, len(x))
+			roundActivations(xr, x, shape.k, actQ8_0)
+			a := newQ8Blocks(xr)
+			s := make([]float32, len(x)/32)
+			for b := range s {
+				s[b] = q81Sum(x[b*32 : (b+1)*32])
+			}
+			got := make([]float32, shape.nTok*shape.rows)
+			want := make([]float32, shape.nTok*shape.rows)
+			buf := make([]float32, rowTile*shape.k)
+			for tile := 0; tile*rowTile < shape.rows; tile++ {
+				mulTileQ0(got, w, a, s, shape.nTok, tile, buf, false)
+				useSIMD = false
+				mulTileQ0(want, w, a, s, shape.nTok, tile, buf, false)
+				useSIMD = true
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v: output %d (token %d, row %d): SIMD %v, portable %v", typ, shape, i, i/shape.rows, i%shape.rows, got[i], want[i])
+				}
+			}
+			if want[0] == 0 || want[len(want)-1] == 0 {
+				t.Fatalf("%v %v: zero outputs", typ, shape)
+			}
+		}
+	}
+}

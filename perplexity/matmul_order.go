@@ -285,6 +285,10 @@ func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile in
 	r0 := tile * rowTile
 	r1 := min(r0+rowTile, n)
 	mins := w.typ == graph.Q4_1 || w.typ == graph.Q5_1
+	if useSIMD && !repack && nTok > 0 {
+		mulTileQ0SIMD(dst, w, a, s, nTok, r0, r1, buf, mins)
+		return
+	}
 	var wr q0Row
 	for r := r0; r < r1; r++ {
 		if w.raw != nil {
