@@ -420,23 +420,6 @@ func newQ8KBlocks(x []float32) *q8KBlocks {
 	return b
 }
 
-// laneSums writes, for the chunks of 32 codes of w and x, the 8 exact sums
-// of the products of each 4 codes (out[8c+m]: codes 32c+4m .. 32c+4m+3),
-// the int32 lanes the K-quant AVX2 kernels build with maddubs/madd.
-func laneSums(w, x []int8, out []int32) {
-	n := len(w) / 32
-	if useSIMD && n > 0 {
-		i8lanes(&w[0], &x[0], n, &out[0])
-		return
-	}
-	for c := 0; c < n; c++ {
-		for m := 0; m < 8; m++ {
-			i := 32*c + 4*m
-			out[8*c+m] = int32(w[i])*int32(x[i]) + int32(w[i+1])*int32(x[i+1]) + int32(w[i+2])*int32(x[i+2]) + int32(w[i+3])*int32(x[i+3])
-		}
-	}
-}
-
 // laneSumsScaled writes, for the chunks of 32 codes of w and x in groups
 // of per chunks, out[8g+m] = Σ over the chunks c of group g of
 // sc2[2c+m/4] times the sum of the products of codes 32c+4m .. 32c+4m+3:
@@ -444,10 +427,6 @@ func laneSums(w, x []int8, out []int32) {
 // holding the scale of the first and of the second 16 codes of each chunk.
 func laneSumsScaled(w, x []int8, sc2 []int16, per int, out []int32) {
 	n := len(w) / 32
-	if useSIMD && n > 0 {
-		i8lanesSc(&w[0], &x[0], &sc2[0], n, per, &out[0])
-		return
-	}
 	clear(out[:n/per*8])
 	for c := 0; c < n; c++ {
 		o := out[c/per*8 : c/per*8+8]
