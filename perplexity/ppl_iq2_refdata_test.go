@@ -6,35 +6,11 @@ import (
 	"context"
 	"math"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
-
-// llamaPerplexityLog reads the running values ("[i]v,") and the final
-// estimate of a llama-perplexity log.
-func llamaPerplexityLog(t *testing.T, path string) (running []float64, final, stderr float64) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile(`\[(\d+)\]([0-9.]+),`).FindAllStringSubmatch(string(b), -1) {
-		v, _ := strconv.ParseFloat(m[2], 64)
-		running = append(running, v)
-	}
-	m := regexp.MustCompile(`Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)`).FindStringSubmatch(string(b))
-	if m == nil || len(running) == 0 {
-		t.Fatalf("%s: no perplexity figures", path)
-	}
-	final, _ = strconv.ParseFloat(m[1], 64)
-	stderr, _ = strconv.ParseFloat(m[2], 64)
-	return running, final, stderr
-}
 
 // TestLlamaPerplexityIQ2 evaluates the llama-quantize --imatrix files of
 // kjv-llama whose matrices are IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S and IQ1_M
@@ -44,10 +20,8 @@ func llamaPerplexityLog(t *testing.T, path string) (running []float64, final, st
 // PPL within 0.1%, running values within 0.1%·sqrt(50/chunk), as
 // TestLlamaPerplexityGGUF. The IQ dot products are summed in the
 // evaluator's own order, not ggml's integer order, so the figures agree to
-// a few 1e-4 rather than to the printed precision (the K-quants summed the
-// same way are as far off). A file holding a type the evaluator cannot
-// decode yet (IQ2_S and IQ2_M use IQ3_S for some tensors) is skipped,
-// naming it. QB_PPL_TYPES selects types.
+// a few 1e-4 rather than to the printed precision. QB_PPL_TYPES selects
+// types.
 func TestLlamaPerplexityIQ2(t *testing.T) {
 	toks := kjvTokens(t)
 	types := []string{"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"}
@@ -59,17 +33,6 @@ func TestLlamaPerplexityIQ2(t *testing.T) {
 			name := "kjv-llama.imatrix." + typ
 			running, final, stderr := llamaPerplexityLog(t, testref.Shared(t, "imatrix", "llama-perplexity."+name+".log"))
 			path := testref.Shared(t, "imatrix", name+".gguf")
-			f, err := gguf.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ti := range f.Tensors {
-				if !canDequant(ti.Type) {
-					f.Close()
-					t.Skipf("%s: %s is %v, which the evaluator cannot decode yet", path, ti.Name, ti.Type)
-				}
-			}
-			f.Close()
 			m := loadGGUF(t, path)
 			defer m.Close()
 			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})
