@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 )
 
@@ -89,6 +90,7 @@ func runPull(ctx context.Context, m *Manifest, jobs int, logw io.Writer, opt Opt
 			}
 			ictx, cancel := context.WithCancelCause(ctx)
 			c.keep(lease, func() { cancel(errClaimLost) })
+			fmt.Fprintf(logw, "[%d] %s: claimed (%s), working\n", it.Index+1, it.ID(), filepath.Base(c.path))
 			status, err := runItem(ictx, m, it, jobs, opt)
 			lost := c.release()
 			cancel(nil)
