@@ -27,9 +27,10 @@ import (
 // process start time, boot id) and lease; its modification time is the
 // holder's heartbeat, renewed every lease/3 while the item runs. A claim is
 // dead when its lease expired (now - mtime > lease), or at once when its
-// holder ran on this host (same host name and boot id) and its process is
-// gone: no /proc/PID, or a process with another start time there (the pid
-// was reused). A holder that finds its claim file removed, or a later
+// holder ran on this host in this process namespace (same host name, boot id
+// and PID namespace, so that containers sharing a host name prove nothing)
+// and its process is gone: no /proc/PID, or a process with another start
+// time there (the pid was reused). A holder that finds its claim file removed, or a later
 // generation beside it, has lost the item: it stops working on it. When the
 // item ends (done, failed or interrupted) the holder removes its claim. A
 // worker that holds a claim checks the item's record again before working,
@@ -47,6 +48,8 @@ type Holder struct {
 	Start uint64 `json:"start,omitempty"`
 	// Boot is the kernel's boot id (/proc/sys/kernel/random/boot_id).
 	Boot string `json:"boot_id,omitempty"`
+	// PIDNS is the process's PID namespace (the link /proc/self/ns/pid).
+	PIDNS string `json:"pid_ns,omitempty"`
 }
 
 func (h Holder) String() string { return fmt.Sprintf("%s pid %d", h.Host, h.PID) }
@@ -57,6 +60,7 @@ func Self() Holder {
 	h := Holder{Host: host, PID: os.Getpid()}
 	h.Start, _ = procStart(h.PID)
 	h.Boot = bootID()
+	h.PIDNS, _ = os.Readlink("/proc/self/ns/pid")
 	return h
 }
 
@@ -87,15 +91,14 @@ func bootID() string {
 	return strings.TrimSpace(string(data))
 }
 
-// gone reports whether h is provably dead as seen by self: same host and
-// boot, and its process no longer exists or is another process with its
-// pid. It is false when that cannot be known (another host, no /proc).
+// gone reports whether h is provably dead as seen by self: same host,
+// boot and PID namespace, and its process no longer exists or is another
+// process with its pid. It is false when that cannot be known (another
+// host, another boot or namespace, no /proc): then only the lease tells.
 func (self Holder) gone(h Holder) bool {
-	if runtime.GOOS != "linux" || h.Host == "" || h.Host != self.Host || h.Boot == "" || self.Boot == "" || h.PID <= 0 {
+	if runtime.GOOS != "linux" || h.Host == "" || h.Host != self.Host || h.PID <= 0 ||
+		h.Boot == "" || h.Boot != self.Boot || h.PIDNS == "" || h.PIDNS != self.PIDNS {
 		return false
-	}
-	if h.Boot != self.Boot {
-		return true // this host rebooted since the claim
 	}
 	start, err := procStart(h.PID)
 	if errors.Is(err, fs.ErrNotExist) {

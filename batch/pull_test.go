@@ -287,8 +287,8 @@ func TestHolderGone(t *testing.T) {
 		t.Skip("/proc")
 	}
 	self := Self()
-	if self.Start == 0 || self.Boot == "" {
-		t.Fatalf("Self() = %+v: no start time or boot id", self)
+	if self.Start == 0 || self.Boot == "" || self.PIDNS == "" {
+		t.Fatalf("Self() = %+v: no start time, boot id or PID namespace", self)
 	}
 	// A child that exited: its pid is gone (or, if reused, has another start time).
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -303,12 +303,14 @@ func TestHolderGone(t *testing.T) {
 		want bool
 	}{
 		{"itself", self, false},
-		{"pid reused by another process", Holder{self.Host, self.PID, self.Start + 1, self.Boot}, true},
+		{"pid reused by another process", Holder{self.Host, self.PID, self.Start + 1, self.Boot, self.PIDNS}, true},
 		{"exited process", exited, true},
-		{"other host", Holder{"elsewhere", self.PID + 1e6, 1, self.Boot}, false},
-		{"earlier boot", Holder{self.Host, self.PID, self.Start, "00000000-0000-0000-0000-000000000000"}, true},
+		{"other host", Holder{"elsewhere", exited.PID, 1, self.Boot, self.PIDNS}, false},
+		// A host name shared by containers (or a reboot) proves nothing: the lease decides.
+		{"other PID namespace", Holder{self.Host, exited.PID, 1, self.Boot, "pid:[1]"}, false},
+		{"earlier boot", Holder{self.Host, exited.PID, 1, "00000000-0000-0000-0000-000000000000", self.PIDNS}, false},
 		{"unparsed claim", Holder{}, false},
-		{"no start time recorded", Holder{self.Host, self.PID, 0, self.Boot}, false},
+		{"no start time recorded", Holder{self.Host, self.PID, 0, self.Boot, self.PIDNS}, false},
 	}
 	for _, tt := range tests {
 		if got := self.gone(tt.h); got != tt.want {
