@@ -398,3 +398,42 @@ func TestClaimGensIgnoresOtherFiles(t *testing.T) {
 		t.Errorf("claimGens = %v, want [3 10]", gens)
 	}
 }
+
+// An interrupted worker (SIGTERM: its context ends) releases the item it
+// held, so the others take it at once rather than after the lease.
+func TestPullInterruptReleasesClaim(t *testing.T) {
+	_, m := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newFake()
+	outs, err := Run(ctx, m, Options{
+		Pull: true, Lease: time.Hour,
+		Convert: func(ctx context.Context, it Item, jobs int) (ConvertResult, error) {
+			if it.Index == 1 {
+				if gens, _ := claimGens(it.Output); fmt.Sprint(gens) != "[0]" {
+					t.Errorf("%s: claims %v while converting, want [0]", it.ID(), gens)
+				}
+				cancel()
+				<-ctx.Done()
+				return ConvertResult{}, ctx.Err()
+			}
+			return f.convert(ctx, it, jobs)
+		},
+		Evaluate: f.eval,
+	})
+	if err != context.Canceled {
+		t.Errorf("Run: %v, want context.Canceled", err)
+	}
+	var got []string
+	for _, o := range outs {
+		got = append(got, o.Item.ID()+" "+o.Status)
+	}
+	if want := "[a/gguf-Q8_0 done a/gguf-Q4_K_M interrupted]"; fmt.Sprint(got) != want {
+		t.Errorf("outcomes %v, want %s", got, want)
+	}
+	for _, it := range m.Items() {
+		if gens, _ := claimGens(it.Output); len(gens) != 0 {
+			t.Errorf("%s: claims %v left after the interruption", it.ID(), gens)
+		}
+	}
+}

@@ -62,16 +62,16 @@ func runBatch(c *cli.Context) error {
 			return &exitError{2, fmt.Errorf("batch: --%s %d: want a positive number (0 or no flag: all cores)", f, n)}
 		}
 	}
-	m, err := batch.ParseManifest(c.Args().First())
-	if err != nil {
-		return &exitError{2, err}
-	}
 	pull := c.Bool("pull")
 	if !pull && (c.IsSet("lease") || c.Bool("no-wait")) {
 		return &exitError{2, fmt.Errorf("batch: --lease and --no-wait apply to --pull only")}
 	}
 	if lease := c.Duration("lease"); lease < time.Second {
 		return &exitError{2, fmt.Errorf("batch: --lease %v: want at least 1s", lease)}
+	}
+	m, err := batch.ParseManifest(c.Args().First())
+	if err != nil {
+		return &exitError{2, err}
 	}
 	shard := batch.All
 	if s := c.String("shard"); s != "" {
