@@ -37,7 +37,7 @@ import (
 // so a finished item is never redone.
 
 // DefaultLease is the lease of a claim when Options.Lease is zero.
-const DefaultLease = time.Minute
+const DefaultLease = 5 * time.Minute
 
 // Holder identifies a worker process in its claims.
 type Holder struct {
