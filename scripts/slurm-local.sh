@@ -9,7 +9,7 @@
 # Runs as root, without systemd and without cgroups: munged, slurmctld and
 # slurmd are started directly in their daemon modes (pid files under
 # $QB_SLURM_DIR, default /var/lib/quantbridge-slurm). The node is named after
-# `hostname -s`; it offers max(nproc, 4) CPUs (SlurmdParameters=config_overrides,
+# `hostname -s` and reached at 127.0.0.1 (no DNS needed); it offers max(nproc, 4) CPUs (SlurmdParameters=config_overrides,
 # so a 3-task array runs at once even on a 2-core machine) and the machine's
 # memory less 1 GiB. Process tracking is proctrack/linuxproc, task binding
 # task/none, selection select/cons_tres with CR_Core_Memory.
@@ -57,7 +57,7 @@ write_config() {
   cat >"$DIR/slurm.conf.new" <<EOF
 # Written by quantbridge scripts/slurm-local.sh: a one-node cluster without cgroups.
 ClusterName=quantbridge-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=slurm
 SlurmdUser=root
 AuthType=auth/munge
@@ -86,7 +86,7 @@ KillWait=10
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
 MpiDefault=none
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   if [ -f "$CONF" ] && cmp -s "$CONF" "$DIR/slurm.conf.new"; then
