@@ -30,6 +30,12 @@ func runPull(ctx context.Context, m *Manifest, jobs int, logw io.Writer, opt Opt
 			todo = append(todo, it)
 		}
 	}
+	// Items complete before this worker began are "skipped"; those that
+	// other workers finish meanwhile are theirs.
+	before := map[int]bool{}
+	for _, it := range todo {
+		before[it.Index] = itemComplete(m, it)
+	}
 	var outs []Outcome
 	failed := 0
 	finished := map[int]bool{}
@@ -40,7 +46,7 @@ func runPull(ctx context.Context, m *Manifest, jobs int, logw io.Writer, opt Opt
 			opt.OnItem(it, status)
 		}
 	}
-	for pass := 0; ; pass++ {
+	for {
 		waiting := 0
 		for _, it := range todo {
 			if finished[it.Index] {
@@ -51,7 +57,7 @@ func runPull(ctx context.Context, m *Manifest, jobs int, logw io.Writer, opt Opt
 			}
 			if itemComplete(m, it) {
 				finished[it.Index] = true
-				if pass == 0 {
+				if before[it.Index] {
 					fmt.Fprintf(logw, "[%d] %s: %s -> %s\n", it.Index+1, it.ID(), StatusSkipped, it.Output)
 					emit(it, StatusSkipped, nil)
 				} else {

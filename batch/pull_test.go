@@ -153,6 +153,15 @@ func TestPullThreeWorkersEachItemOnce(t *testing.T) {
 			t.Fatalf("worker %d: %v\n%s", i, err, w.stderr.String())
 		}
 	}
+	var logs string
+	for _, w := range ws {
+		logs += w.stderr.String()
+	}
+	// Nothing was complete when they began: no item is "skipped", each is
+	// "done" by one worker (the others see it done by another).
+	if s, d := strings.Count(logs, ": skipped -> "), strings.Count(logs, ": done -> "); s != 0 || d != 6 {
+		t.Errorf("workers logged %d skipped and %d done items, want 0 and 6:\n%s", s, d, logs)
+	}
 	lines := readPullLog(t, logPath)
 	n := ends(lines)
 	pids := map[int]bool{}

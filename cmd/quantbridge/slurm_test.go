@@ -359,8 +359,8 @@ func TestSlurmArray(t *testing.T) {
 			}
 		}
 		checkReport(t, manifest, filepath.Join(dir, "report2"))
+		r.dumpLogs("cancel") // shown with -v or on failure
 		if t.Failed() {
-			r.dumpLogs("cancel")
 			r.dumpLogs("resubmit")
 		}
 	})
