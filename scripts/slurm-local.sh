@@ -156,6 +156,17 @@ start() {
 }
 
 stop() {
+  # Jobs first: their processes would outlive the daemons.
+  if alive "$DIR/ctld/slurmctld.pid"; then
+    local jobs
+    jobs=$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u || true)
+    if [ -n "$jobs" ]; then
+      # shellcheck disable=SC2086
+      timeout 10 scancel $jobs || true
+      SECONDS=0
+      while [ "$SECONDS" -lt 30 ] && [ -n "$(timeout 10 squeue -h -t RUNNING,COMPLETING -o %A 2>/dev/null)" ]; do sleep 0.5; done
+    fi
+  fi
   stop_daemons
   # munged: only the one started with our pid file.
   if alive /run/munge/munged.pid; then kill "$(cat /run/munge/munged.pid)"; fi
