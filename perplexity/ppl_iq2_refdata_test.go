@@ -31,8 +31,8 @@ func TestLlamaPerplexityIQ2(t *testing.T) {
 	for _, typ := range types {
 		t.Run(typ, func(t *testing.T) {
 			name := "kjv-llama.imatrix." + typ
-			running, final, stderr := llamaPerplexityLog(t, testref.Shared(t, "imatrix", "llama-perplexity."+name+".log"))
-			path := testref.Shared(t, "imatrix", name+".gguf")
+			running, final, stderr := llamaPerplexityLog(t, testref.Imatrix(t, "llama-perplexity."+name+".log"))
+			path := testref.Imatrix(t, name+".gguf")
 			m := loadGGUF(t, path)
 			defer m.Close()
 			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})

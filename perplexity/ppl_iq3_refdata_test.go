@@ -56,8 +56,8 @@ func TestLlamaPerplexityIQ3TQ(t *testing.T) {
 		"kjv-llama.IQ3_S", "kjv-llama.IQ3_M", "kjv-llama.TQ1_0", "kjv-llama.TQ2_0",
 	} {
 		t.Run(name, func(t *testing.T) {
-			running, want, wantErr := llamaPerplexityLog(t, testref.Shared(t, "imatrix", "llama-perplexity."+name+".log"))
-			m := loadGGUF(t, testref.Shared(t, "imatrix", name+".gguf"))
+			running, want, wantErr := llamaPerplexityLog(t, testref.Imatrix(t, "llama-perplexity."+name+".log"))
+			m := loadGGUF(t, testref.Imatrix(t, name+".gguf"))
 			defer m.Close()
 			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})
 			if err != nil {

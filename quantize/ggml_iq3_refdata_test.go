@@ -139,7 +139,7 @@ func reproduceWeighted(t *testing.T, src, out *gguf.File, imat map[string][]floa
 // and so is every such tensor of the files made without an imatrix.
 func TestReproduceIQ3Imatrix(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imat := loadImatrixGGUF(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imat := loadImatrixGGUF(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	for _, tc := range []struct {
 		file    string
 		imatrix bool
@@ -156,7 +156,7 @@ func TestReproduceIQ3Imatrix(t *testing.T) {
 		{"kjv-llama.TQ2_0.gguf", false},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", tc.file))
+			out := openGGUF(t, testref.Imatrix(t, tc.file))
 			var m map[string][]float32
 			if tc.imatrix {
 				m = imat

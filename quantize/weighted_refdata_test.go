@@ -139,10 +139,10 @@ func reproduceWeighted(t *testing.T, src, out *gguf.File, imatrix map[string][]f
 // from the bf16 GGUF and the imatrix.
 func TestReproduceLlamaQuantizeImatrix(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imatrix := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imatrix := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	for _, name := range kjvImatrixFiles {
 		t.Run(name, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+name+".gguf"))
+			out := openGGUF(t, testref.Imatrix(t, "kjv-llama.imatrix."+name+".gguf"))
 			counts := reproduceWeighted(t, src, out, imatrix, nil)
 			total := 0
 			var log []string
@@ -165,7 +165,7 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
 	for _, name := range []string{"IQ4_NL", "IQ4_XS"} {
 		t.Run(name, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama."+name+".gguf"))
+			out := openGGUF(t, testref.Imatrix(t, "kjv-llama."+name+".gguf"))
 			counts := reproduceWeighted(t, src, out, nil, nil)
 			total := 0
 			var log []string
@@ -191,11 +191,11 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 // Without -update it checks that the committed file is what it would write.
 func TestGenerateWeightedGolden(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imatrix := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imatrix := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	var cases []weightedCase
 	done := map[string]bool{}
 	collect := func(file string, imatrix map[string][]float32) {
-		out := openGGUF(t, testref.Shared(t, "imatrix", file))
+		out := openGGUF(t, testref.Imatrix(t, file))
 		reproduceWeighted(t, src, out, imatrix, func(name string, typ dtype.Type, n int, in, w []float32, want []byte) {
 			if !quantize.CanQuantizeWeighted(typ) || (imatrix != nil) != (w != nil) {
 				return
