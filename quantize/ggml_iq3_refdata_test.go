@@ -65,12 +65,12 @@ func loadImatrixGGUF(t *testing.T, path string) map[string][]float32 {
 	return out
 }
 
-// reproduceWeighted re-encodes every tensor of out whose type is in types
+// reproduceIQ3Weighted re-encodes every tensor of out whose type is in types
 // from the same tensor of src with QuantizeRowWeighted, weighted by imat's
 // entry for it (nil where it has none, as llama-quantize), and compares
 // bytes. It returns the tensors checked per type and how many of them were
 // weighted.
-func reproduceWeighted(t *testing.T, src, out *gguf.File, imat map[string][]float32, types map[dtype.Type]bool) (checked, weighted map[dtype.Type]int) {
+func reproduceIQ3Weighted(t *testing.T, src, out *gguf.File, imat map[string][]float32, types map[dtype.Type]bool) (checked, weighted map[dtype.Type]int) {
 	checked, weighted = map[dtype.Type]int{}, map[dtype.Type]int{}
 	for i, ti := range out.Tensors {
 		if !types[ti.Type] {
@@ -161,7 +161,7 @@ func TestReproduceIQ3Imatrix(t *testing.T) {
 			if tc.imatrix {
 				m = imat
 			}
-			checked, weighted := reproduceWeighted(t, src, out, m, iq3Types)
+			checked, weighted := reproduceIQ3Weighted(t, src, out, m, iq3Types)
 			if len(checked) == 0 {
 				t.Fatal("no tensor of the IQ3/TQ types")
 			}
