@@ -35,7 +35,7 @@ func quantizeQ2KW(dst []byte, src, qwRow []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		qw := qwRow[i*qkK : i*qkK+qkK]
 		y := (*[84]byte)(dst[i*84:])
-		sigma2 := sumSquares(x[:]) / qkK
+		sigma2 := float32(sumSquares(x[:]) / qkK) // Go would turn /256 into *(1/256) and fuse it with the add
 		imatrixWeights(weight[:], x[:], qw, sigma2)
 		for j := range 16 {
 			var s float32
@@ -94,7 +94,7 @@ func quantizeQ3KW(dst []byte, src, qwRow []float32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		qw := qwRow[i*qkK : i*qkK+qkK]
 		y := (*[110]byte)(dst[i*110:])
-		sigma2 := float32(2*sumSquares(x[:])) / qkK
+		sigma2 := float32(float32(2*sumSquares(x[:])) / qkK) // no fusing of *(1/256) into the add
 		imatrixWeights(weight[:], x[:], qw, sigma2)
 		for j := range 16 {
 			ws := weight[16*j : 16*j+16]
@@ -181,7 +181,7 @@ func quantizeK45W(dst []byte, src, qwRow []float32, nmax int32) {
 		x := (*[qkK]float32)(src[i*qkK:])
 		qw := qwRow[i*qkK : i*qkK+qkK]
 		y := dst[i*blockBytes : i*blockBytes+blockBytes]
-		sigma2 := float32(2*sumSquares(x[:])) / qkK
+		sigma2 := float32(float32(2*sumSquares(x[:])) / qkK) // no fusing of *(1/256) into the add
 		imatrixWeights(weight[:], x[:], qw, sigma2)
 		for j := range 8 {
 			var s float32
