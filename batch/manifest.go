@@ -15,7 +15,11 @@
 // path. Run validates the whole manifest (Validate) before doing anything.
 //
 // Sharding assigns item k (in manifest order: models outer, targets inner) to
-// shard k mod N, so N shards cover every item exactly once.
+// shard k mod N, so N shards cover every item exactly once. In pull mode
+// (Options.Pull) any number of workers share the items instead: each claims
+// the next item with an exclusively created claim file beside its output,
+// renews it while working, and takes over the claims of dead workers (see
+// claim.go and docs/batch-clusters.md).
 package batch
 
 import (

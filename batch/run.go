@@ -45,6 +45,19 @@ type Options struct {
 	CheckTarget func(it Item) error
 	CheckInput  func(path string) error
 	ReportDir   string
+
+	// Pull makes this process one of any number of workers that pull the
+	// next unclaimed item of the shard (see the package documentation)
+	// instead of doing all of the shard's items itself.
+	Pull bool
+	// Lease is how long a claim lives without renewal (DefaultLease if 0).
+	Lease time.Duration
+	// NoWait makes a pulling worker stop when nothing is left to claim,
+	// instead of waiting for the items other workers hold (to take over
+	// those of workers that die).
+	NoWait bool
+	// Holder is the identity written into claims (Self() if zero).
+	Holder Holder
 }
 
 // Status values of a report row.
@@ -88,6 +101,9 @@ func Run(ctx context.Context, m *Manifest, opt Options) ([]Outcome, error) {
 	jobs := opt.Jobs
 	if jobs == 0 {
 		jobs = m.Jobs
+	}
+	if opt.Pull {
+		return runPull(ctx, m, jobs, logw, opt)
 	}
 	var outs []Outcome
 	failed := 0
@@ -143,12 +159,7 @@ func runItem(ctx context.Context, m *Manifest, it Item, jobs int, opt Options) (
 		return "", fmt.Errorf("input %s: %w", it.Input, err)
 	}
 	rec := readRecord(it.Output)
-	converted := false
-	if rec != nil && rec.Item == it.ID() && rec.Target == it.Target && slices.Equal(rec.InputStamp, stamp) {
-		if n, err := outputSize(it.Output); err == nil && n == rec.Bytes {
-			converted = true
-		}
-	}
+	converted := recordMatches(rec, it, stamp)
 	status := StatusSkipped
 	if !converted {
 		start := time.Now()
@@ -187,6 +198,16 @@ func runItem(ctx context.Context, m *Manifest, it Item, jobs int, opt Options) (
 		status = StatusDone
 	}
 	return status, nil
+}
+
+// recordMatches reports whether rec says the item's output is converted
+// from the input identified by stamp, and the output has the recorded size.
+func recordMatches(rec *Record, it Item, stamp []FileStamp) bool {
+	if rec == nil || rec.Item != it.ID() || rec.Target != it.Target || !slices.Equal(rec.InputStamp, stamp) {
+		return false
+	}
+	n, err := outputSize(it.Output)
+	return err == nil && n == rec.Bytes
 }
 
 // baseRecord caches the unquantized model's own score per model.

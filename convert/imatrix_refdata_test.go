@@ -33,7 +33,7 @@ var imatrixNoImatrixRefTypes = []string{"IQ3_S", "IQ3_M", "TQ1_0", "TQ2_0"}
 // were made, so quantize.imatrix.file is the bare file name).
 type imatrixFixture struct {
 	name    string
-	dir     []string // under ../shared/testdata
+	dir     []string // under the imatrix reference set (testref.Imatrix)
 	bf16    func(t *testing.T) string
 	hf      func(t *testing.T) string
 	imatrix string // file name in dir
@@ -43,7 +43,7 @@ type imatrixFixture struct {
 var imatrixFixtures = []imatrixFixture{
 	{
 		name:    "kjv-llama",
-		dir:     []string{"imatrix"},
+		dir:     nil,
 		bf16:    func(t *testing.T) string { return testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf") },
 		hf:      func(t *testing.T) string { return testref.Shared(t, "kjv-llama") },
 		imatrix: "kjv.imatrix.gguf",
@@ -53,9 +53,9 @@ var imatrixFixtures = []imatrixFixture{
 		// 8 experts (the n_expert == 8 branches), 3-D expert tensors with
 		// per-expert importance vectors, rows of 128 that fall back.
 		name: "mixtral-tiny",
-		dir:  []string{"imatrix", "mixtral-tiny"},
+		dir:  []string{"mixtral-tiny"},
 		bf16: func(t *testing.T) string {
-			return testref.Shared(t, "imatrix", "mixtral-tiny", "mixtral-tiny.bf16.gguf")
+			return testref.Imatrix(t, "mixtral-tiny", "mixtral-tiny.bf16.gguf")
 		},
 		hf:      func(t *testing.T) string { return testref.Local(t, "arch", "mixtral-tiny") },
 		imatrix: "mixtral-tiny.imatrix.gguf",
@@ -64,7 +64,7 @@ var imatrixFixtures = []imatrixFixture{
 }
 
 func (fx imatrixFixture) path(t *testing.T, name string) string {
-	return testref.Shared(t, append(append([]string{}, fx.dir...), name)...)
+	return testref.Imatrix(t, append(append([]string{}, fx.dir...), name)...)
 }
 
 // TestImatrixPlanMatchesLlamaQuantize compares PlanGGUF (with an importance

@@ -197,6 +197,10 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 				}
 				permuteDPBF16(rows)
 			}
+			if useAVX512 {
+				mulTileT16z(dst[r0:], n, x, k, nTok, rows, nr)
+				return
+			}
 			var d4 [4]float32
 			for r := 0; r < nr; r += 4 {
 				for t := 0; t < nTok; t++ {

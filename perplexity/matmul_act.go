@@ -106,6 +106,9 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 	}
 	if k == actQ8_K {
 		c.q8K = newQ8KBlocks(x)
+		if useAVX512 {
+			c.q8K.makeQuads(n)
+		}
 	}
 	c.valid[k] = true
 	return c.buf[k]

@@ -102,15 +102,3 @@ func faScores(q *float32, kt *float32, d int, out *float32)
 //
 //go:noescape
 func faPV(p *float32, v *float32, ldv, n, d int, out *float32)
-
-// i8lanes writes, for n chunks of 32 codes, the 8 exact sums of the
-// products of each 4 codes of w and x (see the K-quant orders).
-//
-//go:noescape
-func i8lanes(w, x *int8, n int, out *int32)
-
-// i8lanesSc writes the scaled K-quant lane sums of n chunks of 32 codes in
-// groups of per chunks (see laneSumsScaled).
-//
-//go:noescape
-func i8lanesSc(w, x *int8, sc *int16, n, per int, out *int32)

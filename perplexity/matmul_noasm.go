@@ -64,11 +64,3 @@ func faScores(q *float32, kt *float32, d int, out *float32) {
 func faPV(p *float32, v *float32, ldv, n, d int, out *float32) {
 	panic("perplexity: no SIMD kernels in this build")
 }
-
-func i8lanes(w, x *int8, n int, out *int32) {
-	panic("perplexity: no SIMD kernels in this build")
-}
-
-func i8lanesSc(w, x *int8, sc *int16, n, per int, out *int32) {
-	panic("perplexity: no SIMD kernels in this build")
-}

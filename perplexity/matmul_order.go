@@ -285,6 +285,10 @@ func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile in
 	r0 := tile * rowTile
 	r1 := min(r0+rowTile, n)
 	mins := w.typ == graph.Q4_1 || w.typ == graph.Q5_1
+	if useSIMD && !repack && nTok > 0 {
+		mulTileQ0SIMD(dst, w, a, s, nTok, r0, r1, buf, mins)
+		return
+	}
 	var wr q0Row
 	for r := r0; r < r1; r++ {
 		if w.raw != nil {
@@ -376,11 +380,17 @@ type q8KBlocks struct {
 	d     []float32
 	q     []int8
 	bsums []int32
+	bs16  []int16 // bsums as int16, as block_q8_K stores them (|Σ| <= 16·127)
+	// quadK, xdq, bsq: for rows of quadK values, d and bs16 of each four
+	// tokens interleaved by block (see makeQuads); quadK 0: not made.
+	quadK int
+	xdq   []float32
+	bsq   []int16
 }
 
 func newQ8KBlocks(x []float32) *q8KBlocks {
 	nb := len(x) / 256
-	b := &q8KBlocks{d: make([]float32, nb), q: make([]int8, nb*256), bsums: make([]int32, nb*16)}
+	b := &q8KBlocks{d: make([]float32, nb), q: make([]int8, nb*256), bsums: make([]int32, nb*16), bs16: make([]int16, nb*16)}
 	for i := 0; i < nb; i++ {
 		blk := x[i*256 : (i+1)*256]
 		var amax, mx float32
@@ -403,27 +413,11 @@ func newQ8KBlocks(x []float32) *q8KBlocks {
 				s += int32(c)
 			}
 			b.bsums[i*16+j] = s
+			b.bs16[i*16+j] = int16(s)
 		}
 		b.d[i] = 1 / iscale
 	}
 	return b
-}
-
-// laneSums writes, for the chunks of 32 codes of w and x, the 8 exact sums
-// of the products of each 4 codes (out[8c+m]: codes 32c+4m .. 32c+4m+3),
-// the int32 lanes the K-quant AVX2 kernels build with maddubs/madd.
-func laneSums(w, x []int8, out []int32) {
-	n := len(w) / 32
-	if useSIMD && n > 0 {
-		i8lanes(&w[0], &x[0], n, &out[0])
-		return
-	}
-	for c := 0; c < n; c++ {
-		for m := 0; m < 8; m++ {
-			i := 32*c + 4*m
-			out[8*c+m] = int32(w[i])*int32(x[i]) + int32(w[i+1])*int32(x[i+1]) + int32(w[i+2])*int32(x[i+2]) + int32(w[i+3])*int32(x[i+3])
-		}
-	}
 }
 
 // laneSumsScaled writes, for the chunks of 32 codes of w and x in groups
@@ -433,10 +427,6 @@ func laneSums(w, x []int8, out []int32) {
 // holding the scale of the first and of the second 16 codes of each chunk.
 func laneSumsScaled(w, x []int8, sc2 []int16, per int, out []int32) {
 	n := len(w) / 32
-	if useSIMD && n > 0 {
-		i8lanesSc(&w[0], &x[0], &sc2[0], n, per, &out[0])
-		return
-	}
 	clear(out[:n/per*8])
 	for c := 0; c < n; c++ {
 		o := out[c/per*8 : c/per*8+8]
@@ -623,6 +613,10 @@ func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom
 		per = 2 // the GEMM's 64 elements
 	case orderQ2KRepack:
 		per = 4 // 128
+	}
+	if useSIMD && nTok > 0 {
+		mulTileKFused(dst, w, o, a, nTok, gemvFrom, r0, r1)
+		return
 	}
 	var wr kRow
 	for r := r0; r < r1; r++ {

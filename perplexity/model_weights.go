@@ -60,6 +60,15 @@ func (w *weight) dequantRow(dst []float32, r int) {
 		return
 	}
 	src := w.raw[r*w.rowBytes : (r+1)*w.rowBytes]
+	if useSIMD && k >= 8 && (w.typ == graph.F16 || w.typ == graph.BF16) {
+		m := k &^ 7
+		if w.typ == graph.F16 {
+			f16ToF32AVX(&dst[0], &src[0], m)
+		} else {
+			bf16ToF32AVX(&dst[0], &src[0], m)
+		}
+		dst, src = dst[m:], src[2*m:]
+	}
 	switch w.typ {
 	case graph.F16:
 		for i := range dst {

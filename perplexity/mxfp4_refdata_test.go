@@ -35,7 +35,7 @@ func TestMXFP4MoELlamaPerplexity(t *testing.T) {
 	if want.PPL == 0 || len(want.Running) == 0 {
 		t.Fatal("mxfp4-reference.json: no llama-perplexity figure for qwen3moe-tiny")
 	}
-	m, err := formats.Open(testref.Shared(t, "imatrix", "qwen3moe-tiny.MXFP4_MOE.gguf"))
+	m, err := formats.Open(testref.Imatrix(t, "qwen3moe-tiny.MXFP4_MOE.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,22 @@
 // eight partial sums per dot product) and SwiGLU (a float32 exp of about
 // 1 ulp), the AVX2 kernels are bit-identical to the portable Go code
 // (checked in matmul_simd_test.go); QUANTBRIDGE_PUREGO=1 or -tags purego
-// selects the portable code. The quantized types' PPL against
+// selects the portable code. The exact orders of the GGUF path (below) have
+// kernels of their own, chosen at run time: AVX2 everywhere
+// (matmul_kquant_amd64.s: kVecDot and kRepackDot run a decoded K-quant row
+// against all tokens, integer lanes and float steps in one pass; q0dot4
+// the 32-element block types four tokens at a time; VCVTPH2PS expands F16
+// tiles) and AVX-512 where the CPU has AVX512F/BW/VL
+// (matmul_avx512_amd64.s: tinyBLAS<16> on 4 tokens × 4 rows of zmm
+// accumulators; the K-quants four tokens per call with the integer lanes
+// two chunks per register and the per-token float steps as lanes of one
+// vector). A tile's rows are decoded once (int8 codes, int16 scales) and
+// met by blocks of tokens small enough to stay in L2. Each kernel gives
+// the bits of the order's portable Go definition, checked bit for bit in
+// matmul_kquant_test.go (TestFusedKQuantSIMD, TestQ0TileSIMD,
+// TestTinyBLAS16AVX512, TestHalfToF32SIMD). The assembly is written by
+// hand with macros for the repeated per-token steps (avo was not used: its
+// AVX-512 support was not checked in the time available). The quantized types' PPL against
 // llama-perplexity moves by a few 1e-4 relative with any change of float
 // rounding (the 8-bit activation rounding amplifies it), so the attention
 // keeps its exact arithmetic. Parallel loops run on persistent helper
@@ -123,13 +138,11 @@
 // figures, are those of the reference machine: llama.cpp built for another
 // instruction set (AVX2 only, no AVX512-BF16, ARM) sums in other orders,
 // and its own figures for MoE models would move by routing flips as well
-// (not measured here). The exact orders cost speed: the K-quant and
-// repacked products combine their integer lanes in Go and the others run
-// narrower AVX2 kernels than the fast ones; on kjv-llama
-// (BenchmarkPerplexityGGUF, 8 chunks, 2 threads, on a shared 2-core
-// machine) bf16 went from about 7300 to 3900 tokens/s, Q8_0 from 6800 to
-// 3400 and Q4_K_M from 7600 to 1800. Float32 activations
-// (ActivationsFloat32, and HF/MLX models) keep the fast kernels.
+// (not measured here). The exact orders first cost speed (their float
+// steps ran in Go); the fused kernels above took that back: see
+// docs/benchmarks.md for the figures against llama-perplexity. Float32
+// activations (ActivationsFloat32, and HF/MLX models) keep the fast
+// kernels.
 //
 // Method (tools/perplexity/perplexity.cpp perplexity() at llama.cpp
 // 34af94cd): the text is tokenized once with BOS first; n_chunk =

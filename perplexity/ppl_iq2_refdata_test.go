@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quantbridge/quantbridge/formats/gguf"
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
@@ -21,10 +20,8 @@ import (
 // PPL within 0.1%, running values within 0.1%·sqrt(50/chunk), as
 // TestLlamaPerplexityGGUF. The IQ dot products are summed in the
 // evaluator's own order, not ggml's integer order, so the figures agree to
-// a few 1e-4 rather than to the printed precision (the K-quants summed the
-// same way are as far off). A file holding a type the evaluator cannot
-// decode yet (IQ2_S and IQ2_M use IQ3_S for some tensors) is skipped,
-// naming it. QB_PPL_TYPES selects types.
+// a few 1e-4 rather than to the printed precision. QB_PPL_TYPES selects
+// types.
 func TestLlamaPerplexityIQ2(t *testing.T) {
 	toks := kjvTokens(t)
 	types := []string{"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"}
@@ -34,19 +31,8 @@ func TestLlamaPerplexityIQ2(t *testing.T) {
 	for _, typ := range types {
 		t.Run(typ, func(t *testing.T) {
 			name := "kjv-llama.imatrix." + typ
-			running, final, stderr := llamaPerplexityLog(t, testref.Shared(t, "imatrix", "llama-perplexity."+name+".log"))
-			path := testref.Shared(t, "imatrix", name+".gguf")
-			f, err := gguf.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ti := range f.Tensors {
-				if !canDequant(ti.Type) {
-					f.Close()
-					t.Skipf("%s: %s is %v, which the evaluator cannot decode yet", path, ti.Name, ti.Type)
-				}
-			}
-			f.Close()
+			running, final, stderr := llamaPerplexityLog(t, testref.Imatrix(t, "llama-perplexity."+name+".log"))
+			path := testref.Imatrix(t, name+".gguf")
 			m := loadGGUF(t, path)
 			defer m.Close()
 			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})

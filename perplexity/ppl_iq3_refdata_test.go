@@ -10,8 +10,8 @@ import (
 	"github.com/quantbridge/quantbridge/internal/testref"
 )
 
-// TestLlamaPerplexityIQ3TQ evaluates the kjv-llama IQ3/TQ files
-// llama-quantize wrote (with and without the imatrix; ../shared/testdata/
+// TestLlamaPerplexityIQ3TQ evaluates the kjv-llama IQ3/TQ/IQ4 files (and
+// the imatrix Q4_K_M) llama-quantize wrote (with and without the imatrix; ../shared/testdata/
 // imatrix/README.md) and compares with llama-perplexity -c 128 -b 128 -t 2
 // on kjv_eval.txt (the logs beside them): the final PPL within 0.1%, the
 // running values from chunk 10 on within 0.1%·sqrt(50/chunk) as
@@ -26,10 +26,12 @@ func TestLlamaPerplexityIQ3TQ(t *testing.T) {
 		"kjv-llama.imatrix.IQ3_XS", "kjv-llama.imatrix.IQ3_S", "kjv-llama.imatrix.IQ3_M",
 		"kjv-llama.imatrix.TQ1_0", "kjv-llama.imatrix.TQ2_0",
 		"kjv-llama.IQ3_S", "kjv-llama.IQ3_M", "kjv-llama.TQ1_0", "kjv-llama.TQ2_0",
+		"kjv-llama.imatrix.IQ3_XXS", "kjv-llama.imatrix.IQ4_NL", "kjv-llama.imatrix.IQ4_XS",
+		"kjv-llama.IQ4_NL", "kjv-llama.IQ4_XS", "kjv-llama.imatrix.Q4_K_M",
 	} {
 		t.Run(name, func(t *testing.T) {
-			running, want, wantErr := llamaPerplexityLog(t, testref.Shared(t, "imatrix", "llama-perplexity."+name+".log"))
-			m := loadGGUF(t, testref.Shared(t, "imatrix", name+".gguf"))
+			running, want, wantErr := llamaPerplexityLog(t, testref.Imatrix(t, "llama-perplexity."+name+".log"))
+			m := loadGGUF(t, testref.Imatrix(t, name+".gguf"))
 			defer m.Close()
 			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})
 			if err != nil {

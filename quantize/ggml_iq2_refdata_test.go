@@ -27,11 +27,11 @@ var iq2Types = map[dtype.Type]bool{dtype.IQ2_XXS: true, dtype.IQ2_XS: true, dtyp
 // the same bytes give through DequantizeRow.
 func TestReproduceLlamaQuantizeIQ2(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imat := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imat := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	seen := map[dtype.Type]int{}
 	for _, ftype := range []string{"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"} {
 		t.Run(ftype, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+ftype+".gguf"))
+			out := openGGUF(t, testref.Imatrix(t, "kjv-llama.imatrix."+ftype+".gguf"))
 			checked := 0
 			reproduce(t, src, out, iq2Types, weightedRows(imat), func(r reproducedTensor) {
 				if imat[r.Name] == nil {
@@ -108,7 +108,7 @@ func TestGenerateIQ2Golden(t *testing.T) {
 	os.Setenv("LD_LIBRARY_PATH", filepath.Join(llama, "build", "bin"))
 
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imat := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imat := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	realRow := func(name string, row int) ([]float32, []float32) {
 		si := src.TensorIndex(name)
 		st := src.Tensors[si]

@@ -18,7 +18,7 @@ var iq3Types = map[dtype.Type]bool{dtype.IQ3_XXS: true, dtype.IQ3_S: true, dtype
 // and so is every such tensor of the files made without an imatrix.
 func TestReproduceIQ3Imatrix(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imat := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imat := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	for _, tc := range []struct {
 		file    string
 		imatrix bool
@@ -35,7 +35,7 @@ func TestReproduceIQ3Imatrix(t *testing.T) {
 		{"kjv-llama.TQ2_0.gguf", false},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", tc.file))
+			out := openGGUF(t, testref.Imatrix(t, tc.file))
 			var m map[string][]float32
 			if tc.imatrix {
 				m = imat

@@ -23,10 +23,10 @@ var kjvImatrixFiles = []string{"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q2_K_S",
 // from the bf16 GGUF and the imatrix.
 func TestReproduceLlamaQuantizeImatrix(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imatrix := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imatrix := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	for _, name := range kjvImatrixFiles {
 		t.Run(name, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama.imatrix."+name+".gguf"))
+			out := openGGUF(t, testref.Imatrix(t, "kjv-llama.imatrix."+name+".gguf"))
 			counts := reproduce(t, src, out, nil, weightedRows(imatrix), nil)
 			checkAllReproduced(t, out, counts)
 		})
@@ -39,7 +39,7 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
 	for _, name := range []string{"IQ4_NL", "IQ4_XS"} {
 		t.Run(name, func(t *testing.T) {
-			out := openGGUF(t, testref.Shared(t, "imatrix", "kjv-llama."+name+".gguf"))
+			out := openGGUF(t, testref.Imatrix(t, "kjv-llama."+name+".gguf"))
 			counts := reproduce(t, src, out, nil, weightedRows(nil), nil)
 			checkAllReproduced(t, out, counts)
 		})
@@ -55,11 +55,11 @@ func TestReproduceLlamaQuantizeIQ4NoImatrix(t *testing.T) {
 // Without -update it checks that the committed file is what it would write.
 func TestGenerateWeightedGolden(t *testing.T) {
 	src := openGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama.bf16.gguf"))
-	imatrix := loadImatrix(t, testref.Shared(t, "imatrix", "kjv.imatrix.gguf"))
+	imatrix := loadImatrix(t, testref.Imatrix(t, "kjv.imatrix.gguf"))
 	var cases []weightedCase
 	done := map[string]bool{}
 	collect := func(file string, imatrix map[string][]float32) {
-		out := openGGUF(t, testref.Shared(t, "imatrix", file))
+		out := openGGUF(t, testref.Imatrix(t, file))
 		reproduce(t, src, out, nil, weightedRows(imatrix), func(r reproducedTensor) {
 			name, typ, n, in, w, want := r.Name, r.Type, r.N, r.In, imatrix[r.Name], r.Want
 			if !quantize.CanQuantizeWeighted(typ) || (imatrix != nil) != (w != nil) {

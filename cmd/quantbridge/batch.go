@@ -30,7 +30,14 @@ func init() {
 			"killed run resumes where it stopped. The shard comes from --shard I/N, else from Kubernetes\n" +
 			"Indexed Jobs (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) or Slurm arrays (SLURM_ARRAY_TASK_ID,\n" +
 			"SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN). Relative paths in the manifest are relative\n" +
-			"to the manifest's directory.",
+			"to the manifest's directory.\n\n" +
+			"With --pull, any number of workers (array tasks, pods, processes) share the items: each claims\n" +
+			"the next unclaimed one (a <output>.qb.claim.N file beside the output, created exclusively and\n" +
+			"renewed every --lease/3 while it works), so big and small models balance themselves. A claim\n" +
+			"whose worker died is taken over once its lease expired, or at once when that worker ran on the\n" +
+			"same host and its process is gone. The scheduler's shard variables are ignored (--shard still\n" +
+			"applies). Unless --no-wait, a worker with nothing left to claim waits for the items others hold,\n" +
+			"to take over those of workers that die. See docs/batch-clusters.md.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "shard", Usage: "I/N: do only items k with k mod N == I (0-based)"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "workers per conversion (default: manifest jobs, else all cores)"},
@@ -38,6 +45,9 @@ func init() {
 			&cli.BoolFlag{Name: "report-only", Usage: "convert nothing: build the report from the records on disk (after all shards finished)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report rows as JSON on stdout"},
 			&cli.IntFlag{Name: "threads", Usage: "threads for evaluation (default: all cores)"},
+			&cli.BoolFlag{Name: "pull", Usage: "share the items with other workers through claims beside the outputs, instead of a fixed shard"},
+			&cli.DurationFlag{Name: "lease", Value: batch.DefaultLease, Usage: "with --pull: a claim not renewed for this long is taken over (renewed every lease/3)"},
+			&cli.BoolFlag{Name: "no-wait", Usage: "with --pull: exit when nothing is left to claim, instead of waiting for the items other workers hold"},
 		},
 		Action: runBatch,
 	})
@@ -52,6 +62,13 @@ func runBatch(c *cli.Context) error {
 			return &exitError{2, fmt.Errorf("batch: --%s %d: want a positive number (0 or no flag: all cores)", f, n)}
 		}
 	}
+	pull := c.Bool("pull")
+	if !pull && (c.IsSet("lease") || c.Bool("no-wait")) {
+		return &exitError{2, fmt.Errorf("batch: --lease and --no-wait apply to --pull only")}
+	}
+	if lease := c.Duration("lease"); lease < time.Second {
+		return &exitError{2, fmt.Errorf("batch: --lease %v: want at least 1s", lease)}
+	}
 	m, err := batch.ParseManifest(c.Args().First())
 	if err != nil {
 		return &exitError{2, err}
@@ -61,6 +78,8 @@ func runBatch(c *cli.Context) error {
 		if shard, err = batch.ParseShard(s); err != nil {
 			return &exitError{2, err}
 		}
+	} else if pull {
+		// Every worker pulls from all items: the array index is no shard.
 	} else if s, ok, err := batch.ShardFromEnv(nil); err != nil {
 		return &exitError{2, err}
 	} else if ok {
@@ -85,7 +104,13 @@ func runBatch(c *cli.Context) error {
 				items++
 			}
 		}
-		fmt.Fprintf(os.Stderr, "quantbridge batch: %d of %d items in shard %s\n", items, len(m.Items()), shard)
+		if pull {
+			host, _ := os.Hostname()
+			fmt.Fprintf(os.Stderr, "quantbridge batch: pulling from %d of %d items (shard %s) as %s pid %d, lease %v\n",
+				items, len(m.Items()), shard, host, os.Getpid(), c.Duration("lease"))
+		} else {
+			fmt.Fprintf(os.Stderr, "quantbridge batch: %d of %d items in shard %s\n", items, len(m.Items()), shard)
+		}
 		var bar *progressbar.ProgressBar
 		if term.IsTerminal(int(os.Stderr.Fd())) {
 			bar = progressbar.NewOptions(items, progressbar.OptionSetWriter(os.Stderr),
@@ -95,6 +120,9 @@ func runBatch(c *cli.Context) error {
 		threads := c.Int("threads")
 		outcomes, runErr = batch.Run(ctx, m, batch.Options{
 			Shard:   shard,
+			Pull:    pull,
+			Lease:   c.Duration("lease"),
+			NoWait:  c.Bool("no-wait"),
 			Jobs:    c.Int("jobs"),
 			Convert: batchConvert,
 			CheckTarget: func(it batch.Item) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -82,6 +83,12 @@ func TestConvertSignals(t *testing.T) {
 		{syscall.SIGHUP, 129, "kjv.Q4_K_M.gguf"},
 		{syscall.SIGHUP, 129, "kjv-mlx"},
 	} {
+		if c.sig == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
+			// Under nohup the child inherits the ignored SIGHUP and, as
+			// a conversion under nohup should, runs to the end.
+			t.Logf("SIGHUP is ignored (nohup): %s case not run", c.out)
+			continue
+		}
 		dir := t.TempDir()
 		out := filepath.Join(dir, c.out)
 		typ := "Q4_K_M"

@@ -49,3 +49,21 @@ func Shared(tb testing.TB, elem ...string) string {
 	}
 	return filepath.Join(append([]string{dir}, elem...)...)
 }
+
+// Imatrix returns the path of a file of the importance-matrix reference set
+// (llama-imatrix and llama-quantize --imatrix outputs, llama-perplexity logs
+// on them): under .refs/imatrix when scripts/imatrix-refs.sh has rebuilt the
+// set there (each file checked against the sha256 of llama.cpp's), else
+// under ../shared/testdata/imatrix.
+func Imatrix(tb testing.TB, elem ...string) string {
+	tb.Helper()
+	gen := filepath.Join(Root(tb), ".refs", "imatrix")
+	if _, err := os.Stat(gen); err == nil {
+		return filepath.Join(append([]string{gen}, elem...)...)
+	}
+	dir := Shared(tb, "imatrix")
+	if _, err := os.Stat(dir); err != nil {
+		tb.Fatalf("testref: the importance-matrix reference set is in neither %s nor %s: run scripts/imatrix-refs.sh", gen, dir)
+	}
+	return filepath.Join(append([]string{dir}, elem...)...)
+}

@@ -1,0 +1,23 @@
+//go:build !amd64 || purego
+
+package perplexity
+
+func kVecDot(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, xd *float32, bs *int16, nb, nt, mode int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func kRepackDot(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, xd *float32, bs *int16, nb, nt, per int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func f16ToF32AVX(dst *float32, src *byte, n int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func bf16ToF32AVX(dst *float32, src *byte, n int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func q0dot4(w, x *int8, k int, dw, dx *float32, nb int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -1,0 +1,222 @@
+package perplexity
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
+)
+
+// kquantWeight quantizes rows×k random values (Gaussian, with some large
+// outliers so scales and minimums vary) to K-quant type t.
+func kquantWeight(t *testing.T, rng *rand.Rand, typ graph.Type, rows, k int) *weight {
+	t.Helper()
+	rs, err := graph.RowSize(typ, int64(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &weight{name: typ.String(), rows: rows, cols: k, typ: typ, rowBytes: int(rs), raw: make([]byte, int(rs)*rows)}
+	src := make([]float32, k)
+	for r := 0; r < rows; r++ {
+		for i := range src {
+			src[i] = float32(rng.NormFloat64()) + 0.3*float32(r%3)
+			if rng.IntN(50) == 0 {
+				src[i] *= 8
+			}
+		}
+		if err := quantize.QuantizeRow(w.raw[r*int(rs):(r+1)*int(rs)], src, typ); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// TestFusedKQuantSIMD checks that the fused K-quant kernels (kVecDot,
+// kRepackDot) give the bits of mulTileK's portable loop, for every K-quant
+// order, with token counts that split the repacked orders between their
+// GEMM and GEMV groupings.
+func TestFusedKQuantSIMD(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(11, 13))
+	for _, tc := range []struct {
+		typ   graph.Type
+		order dotOrder
+	}{
+		{graph.Q6_K, orderQ6K}, {graph.Q5_K, orderQ5K}, {graph.Q3_K, orderQ3K},
+		{graph.Q4_K, orderQ4KRepack}, {graph.Q2_K, orderQ2KRepack},
+	} {
+		for _, shape := range []struct{ rows, k, nTok int }{{8, 256, 1}, {16, 512, 7}, {24, 768, 5}, {16, 512, 14}} {
+			t.Run(fmt.Sprintf("%v/%dx%dx%d", tc.typ, shape.rows, shape.k, shape.nTok), func(t *testing.T) {
+				w := kquantWeight(t, rng, tc.typ, shape.rows, shape.k)
+				x := make([]float32, shape.nTok*shape.k)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				x[3] = -40 // a block whose largest magnitude is negative
+				a := newQ8KBlocks(x)
+				// The GEMM/GEMV split of ggml_mul_mat, all GEMV (routed
+				// experts), with and without the AVX-512 four-token layout.
+				for _, v := range []struct {
+					gemvFrom int
+					quads    bool
+				}{{shape.nTok - shape.nTok%4, false}, {shape.nTok - shape.nTok%4, true}, {0, true}} {
+					a.quadK = 0
+					if v.quads {
+						a.makeQuads(shape.k)
+					}
+					got := make([]float32, shape.nTok*shape.rows)
+					want := make([]float32, shape.nTok*shape.rows)
+					for tile := 0; tile*rowTile < shape.rows; tile++ {
+						mulTileK(got, w, tc.order, a, shape.nTok, v.gemvFrom, tile)
+						useSIMD = false
+						mulTileK(want, w, tc.order, a, shape.nTok, v.gemvFrom, tile)
+						useSIMD = true
+					}
+					nonzero := 0
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("gemvFrom %d quads %v: output %d (token %d, row %d): fused %v (%x), portable %v (%x)", v.gemvFrom, v.quads, i, i/shape.rows, i%shape.rows, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+						}
+						if want[i] != 0 {
+							nonzero++
+						}
+					}
+					if nonzero < len(want)/2 {
+						t.Fatalf("only %d of %d outputs nonzero", nonzero, len(want))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestHalfToF32SIMD checks the fp16 and bf16 row expansion of the SIMD
+// kernels against the portable conversion for all 65536 bit patterns
+// (NaNs need only stay NaNs: VCVTPH2PS quiets signalling ones).
+func TestHalfToF32SIMD(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD kernels on this machine or build")
+	}
+	const n = 1 << 16
+	src := make([]byte, 2*n+2) // one element past a multiple of 8: the Go tail
+	for i := 0; i < n; i++ {
+		src[2*i], src[2*i+1] = byte(i), byte(i>>8)
+	}
+	src[2*n], src[2*n+1] = 0x00, 0x3c // 1.0 in fp16
+	for _, typ := range []graph.Type{graph.F16, graph.BF16} {
+		w := &weight{name: typ.String(), rows: 1, cols: n + 1, typ: typ, rowBytes: 2*n + 2, raw: src}
+		got := make([]float32, n+1)
+		want := make([]float32, n+1)
+		w.dequantRow(got, 0)
+		useSIMD = false
+		w.dequantRow(want, 0)
+		useSIMD = true
+		for i := range got {
+			g, v := got[i], want[i]
+			if math.Float32bits(g) != math.Float32bits(v) && !(g != g && v != v) {
+				t.Fatalf("%v %#04x: SIMD %v (%x), portable %v (%x)", typ, i, g, math.Float32bits(g), v, math.Float32bits(v))
+			}
+		}
+		if typ == graph.F16 && got[n] != 1 {
+			t.Fatalf("F16 tail element = %v, want 1", got[n])
+		}
+	}
+}
+
+// TestTinyBLAS16AVX512 checks the AVX-512 tile loop of the tinyBLAS<16>
+// order (four tokens by four rows, the token remainder by dot4x1t16)
+// against the order's portable definition, bit for bit, plain and on
+// VDPBF16PS-permuted bf16 values.
+func TestTinyBLAS16AVX512(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512 kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(5, 9))
+	for _, s := range []struct{ nr, k, nTok int }{{4, 16, 1}, {8, 96, 7}, {16, 512, 13}, {12, 4096, 70}} {
+		rows := make([]float32, s.nr*s.k)
+		x := make([]float32, s.nTok*s.k)
+		for i := range rows {
+			rows[i] = roundBF16(float32(rng.NormFloat64()))
+		}
+		for i := range x {
+			x[i] = roundBF16(float32(rng.NormFloat64()))
+		}
+		ldd := s.nr + 3
+		for _, order := range []dotOrder{orderTinyBLAS16, orderTinyBLASBF16} {
+			rp, xp := rows, x
+			if order == orderTinyBLASBF16 {
+				if s.k%32 != 0 {
+					continue // the order needs whole 32-element steps
+				}
+				rp, xp = append([]float32(nil), rows...), append([]float32(nil), x...)
+				permuteDPBF16(rp)
+				permuteDPBF16(xp)
+			}
+			dst := make([]float32, s.nTok*ldd)
+			mulTileT16z(dst, ldd, xp, s.k, s.nTok, rp, s.nr)
+			for tt := 0; tt < s.nTok; tt++ {
+				for r := 0; r < s.nr; r++ {
+					want := order.dot(rows[r*s.k:(r+1)*s.k], x[tt*s.k:(tt+1)*s.k])
+					if got := dst[tt*ldd+r]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("%d×%d×%d order %d: [token %d, row %d] = %v, want %v", s.nr, s.k, s.nTok, order, tt, r, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestQ0TileSIMD checks mulTileQ0's SIMD loop (rows decoded once, four
+// tokens per q0dot4 call) against its portable loop, bit for bit, for the
+// types of 32-element blocks (Q4_1/Q5_1 with their Q8_1 minimum terms).
+func TestQ0TileSIMD(t *testing.T) {
+	if !useSIMD {
+		t.Skip("no SIMD kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(17, 19))
+	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1} {
+		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}} {
+			w := kquantWeight(t, rng, typ, shape.rows, shape.k)
+			if typ == graph.Q4_1 || typ == graph.Q5_1 {
+				nb := shape.k / 32
+				w.mins = make([]float32, shape.rows*nb)
+				for i := range w.mins {
+					w.mins[i] = quantize.FP16ToFP32(uint16(w.raw[i*w.rowBytes/nb+2]) | uint16(w.raw[i*w.rowBytes/nb+3])<<8)
+				}
+			}
+			x := make([]float32, shape.nTok*shape.k)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			xr := make([]float32, len(x))
+			roundActivations(xr, x, shape.k, actQ8_0)
+			a := newQ8Blocks(xr)
+			s := make([]float32, len(x)/32)
+			for b := range s {
+				s[b] = q81Sum(x[b*32 : (b+1)*32])
+			}
+			got := make([]float32, shape.nTok*shape.rows)
+			want := make([]float32, shape.nTok*shape.rows)
+			buf := make([]float32, rowTile*shape.k)
+			for tile := 0; tile*rowTile < shape.rows; tile++ {
+				mulTileQ0(got, w, a, s, shape.nTok, tile, buf, false)
+				useSIMD = false
+				mulTileQ0(want, w, a, s, shape.nTok, tile, buf, false)
+				useSIMD = true
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v: output %d (token %d, row %d): SIMD %v, portable %v", typ, shape, i, i/shape.rows, i%shape.rows, got[i], want[i])
+				}
+			}
+			if want[0] == 0 || want[len(want)-1] == 0 {
+				t.Fatalf("%v %v: zero outputs", typ, shape)
+			}
+		}
+	}
+}
