@@ -2,7 +2,6 @@ package perplexity
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
@@ -90,100 +89,6 @@ func TestReduce16(t *testing.T) {
 	// even element first would give 1 + 2^-23.
 	if acc[0] != 1 {
 		t.Errorf("dpbf16 lane 0 = %x, want 1", acc[0])
-	}
-}
-
-// TestExactKernelsSIMD checks that the AVX2 kernels of the exact orders
-// give the bits of their portable definitions.
-func TestExactKernelsSIMD(t *testing.T) {
-	if !useSIMD {
-		t.Skip("no AVX2 kernels on this machine or build")
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	const k = 96
-	bf := func() float32 { return roundBF16(float32(rng.NormFloat64())) }
-	w := make([]float32, 4*k)
-	x := make([]float32, k)
-	for i := range w {
-		w[i] = bf()
-	}
-	for i := range x {
-		x[i] = bf()
-	}
-	var d4 [4]float32
-	dot4x1t16(&x[0], &w[0], k, k, &d4[0])
-	for r := 0; r < 4; r++ {
-		if want := orderTinyBLAS16.dot(w[r*k:(r+1)*k], x); d4[r] != want {
-			t.Errorf("dot4x1t16 row %d = %x, tinyBLAS16 %x", r, d4[r], want)
-		}
-	}
-	wp, xp := append([]float32(nil), w...), append([]float32(nil), x...)
-	permuteDPBF16(wp)
-	permuteDPBF16(xp)
-	dot4x1t16(&xp[0], &wp[0], k, k, &d4[0])
-	for r := 0; r < 4; r++ {
-		if want := orderTinyBLASBF16.dot(w[r*k:(r+1)*k], x); d4[r] != want {
-			t.Errorf("permuted dot4x1t16 row %d = %x, VDPBF16PS order %x", r, d4[r], want)
-		}
-	}
-
-	// Q8_0 family: the AVX2 integer dot against the scalar lanes.
-	xr := make([]float32, k)
-	roundActivations(xr, x, k, actQ8_0)
-	a := newQ8Blocks(xr)
-	var wr q0Row
-	row := make([]float32, k)
-	for i := range row {
-		row[i] = float32(rng.IntN(255)-127) * 0x1p-9
-	}
-	wr.recoverQ8_0(row)
-	got := q0dot(&wr.q[0], &a.q[0], &wr.d[0], &a.d[0], k/32)
-	var acc [8]float32
-	for b := 0; b < k/32; b++ {
-		d := wr.d[b] * a.d[b]
-		for m := range acc {
-			var s int32
-			for i := b*32 + 4*m; i < b*32+4*m+4; i++ {
-				s += int32(wr.q[i]) * int32(a.q[i])
-			}
-			acc[m] = fma32(d, float32(s), acc[m])
-		}
-	}
-	if want := reduce8(&acc); got != want {
-		t.Errorf("q0dot = %x, scalar %x", got, want)
-	}
-
-	// Flash-attention tile kernels against their fma chains.
-	const D = 32
-	q := make([]float32, D)
-	kt := make([]float32, D*faTileKV)
-	for i := range q {
-		q[i] = float32(rng.NormFloat64())
-	}
-	for i := range kt {
-		kt[i] = roundF16(float32(rng.NormFloat64()))
-	}
-	s := make([]float32, faTileKV)
-	faScores(&q[0], &kt[0], D, &s[0])
-	for j := range s {
-		var want float32
-		for d := range q {
-			want = fma32(q[d], kt[d*faTileKV+j], want)
-		}
-		if s[j] != want {
-			t.Fatalf("faScores[%d] = %x, fma chain %x", j, s[j], want)
-		}
-	}
-	out := make([]float32, D)
-	faPV(&s[0], &kt[0], faTileKV, 10, D, &out[0])
-	for d := range out {
-		var want float32
-		for j := 0; j < 10; j++ {
-			want = fma32(s[j], kt[j*faTileKV+d], want)
-		}
-		if out[d] != want {
-			t.Fatalf("faPV[%d] = %x, fma chain %x", d, out[d], want)
-		}
 	}
 }
 

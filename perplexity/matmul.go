@@ -197,17 +197,7 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 				}
 				permuteDPBF16(rows)
 			}
-			if useAVX512 {
-				mulTileT16z(dst[r0:], n, x, k, nTok, rows, nr)
-				return
-			}
-			var d4 [4]float32
-			for r := 0; r < nr; r += 4 {
-				for t := 0; t < nTok; t++ {
-					dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
-					copy(dst[t*n+r0+r:t*n+r0+r+4], d4[:])
-				}
-			}
+			mulTileT16(dst[r0:], n, x, k, nTok, rows, nr)
 			return
 		}
 		if order != orderFast {

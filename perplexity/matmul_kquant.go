@@ -188,6 +188,23 @@ func mulTileKFused(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gem
 	}
 }
 
+// mulTileT16 is the SIMD tile of the tinyBLAS<16> orders: nr rows (a
+// multiple of 4) times nTok tokens into dst (row stride ldd), with the
+// AVX-512 kernel where the CPU has it, else four rows per dot4x1t16 call.
+func mulTileT16(dst []float32, ldd int, x []float32, k, nTok int, rows []float32, nr int) {
+	if useAVX512 {
+		mulTileT16z(dst, ldd, x, k, nTok, rows, nr)
+		return
+	}
+	var d4 [4]float32
+	for r := 0; r < nr; r += 4 {
+		for t := 0; t < nTok; t++ {
+			dot4x1t16(&x[t*k], &rows[r*k], k, k, &d4[0])
+			copy(dst[t*ldd+r:t*ldd+r+4], d4[:])
+		}
+	}
+}
+
 // mulTileT16z is the tinyBLAS<16> tile loop with the AVX-512 kernel:
 // dst[t·ldd+r] = x_t · rows_r for t < nTok, r < nr (nr a multiple of 4, k
 // of 16), four tokens by four rows per call, tokens in blocks that stay in

@@ -14,8 +14,8 @@ import (
 
 // iqCase is a run of rows, an optional importance vector, and what
 // llama.cpp's ggml (34af94cd) makes of them: ggml_quantize_chunk's bytes and
-// the type's to_float of those bytes. TestGenerateIQ2Golden (-tags refdata
-// -update-iq2) writes them to testdata/quant/iq2_golden.bin with
+// the type's to_float of those bytes. TestGenerateIQ2Golden (-tags 'refdata
+// gengolden') writes them to testdata/quant/iq2_golden.bin with
 // scripts/ggml-quant-ref.c.
 type iqCase struct {
 	Name    string

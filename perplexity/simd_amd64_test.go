@@ -1,4 +1,11 @@
+//go:build amd64 && !purego
+
 package perplexity
+
+// The comparisons of the amd64 kernels with their portable definitions.
+// They exist where the kernels are built; requireSIMD fails (rather than
+// skips) on an amd64 CPU without AVX2/FMA, and turns the kernels on even
+// under QUANTBRIDGE_PUREGO.
 
 import (
 	"fmt"
@@ -34,14 +41,24 @@ func kquantWeight(t *testing.T, rng *rand.Rand, typ graph.Type, rows, k int) *we
 	return w
 }
 
+// requireSIMD turns on the SIMD kernels for the test, failing when the CPU
+// lacks the instructions they need.
+func requireSIMD(t *testing.T) {
+	t.Helper()
+	if !simdAvailable {
+		t.Fatal("this amd64 CPU lacks AVX2/FMA, which the kernels under test need")
+	}
+	old := useSIMD
+	useSIMD = true
+	t.Cleanup(func() { useSIMD = old })
+}
+
 // TestFusedKQuantSIMD checks that the fused K-quant kernels (kVecDot,
 // kRepackDot) give the bits of mulTileK's portable loop, for every K-quant
 // order, with token counts that split the repacked orders between their
 // GEMM and GEMV groupings.
 func TestFusedKQuantSIMD(t *testing.T) {
-	if !useSIMD {
-		t.Skip("no SIMD kernels on this machine or build")
-	}
+	requireSIMD(t)
 	rng := rand.New(rand.NewPCG(11, 13))
 	for _, tc := range []struct {
 		typ   graph.Type
@@ -99,9 +116,7 @@ func TestFusedKQuantSIMD(t *testing.T) {
 // kernels against the portable conversion for all 65536 bit patterns
 // (NaNs need only stay NaNs: VCVTPH2PS quiets signalling ones).
 func TestHalfToF32SIMD(t *testing.T) {
-	if !useSIMD {
-		t.Skip("no SIMD kernels on this machine or build")
-	}
+	requireSIMD(t)
 	const n = 1 << 16
 	src := make([]byte, 2*n+2) // one element past a multiple of 8: the Go tail
 	for i := 0; i < n; i++ {
@@ -128,14 +143,13 @@ func TestHalfToF32SIMD(t *testing.T) {
 	}
 }
 
-// TestTinyBLAS16AVX512 checks the AVX-512 tile loop of the tinyBLAS<16>
-// order (four tokens by four rows, the token remainder by dot4x1t16)
-// against the order's portable definition, bit for bit, plain and on
-// VDPBF16PS-permuted bf16 values.
-func TestTinyBLAS16AVX512(t *testing.T) {
-	if !useAVX512 {
-		t.Skip("no AVX-512 kernels on this machine or build")
-	}
+// TestTinyBLAS16SIMD checks the SIMD tile of the tinyBLAS<16> order (with
+// AVX-512 four tokens by four rows, the token remainder by dot4x1t16;
+// without, dot4x1t16 alone) against the order's portable definition, bit
+// for bit, plain and on VDPBF16PS-permuted bf16 values.
+func TestTinyBLAS16SIMD(t *testing.T) {
+	requireSIMD(t)
+	t.Logf("AVX-512 kernels: %v", useAVX512)
 	rng := rand.New(rand.NewPCG(5, 9))
 	for _, s := range []struct{ nr, k, nTok int }{{4, 16, 1}, {8, 96, 7}, {16, 512, 13}, {12, 4096, 70}} {
 		rows := make([]float32, s.nr*s.k)
@@ -158,7 +172,7 @@ func TestTinyBLAS16AVX512(t *testing.T) {
 				permuteDPBF16(xp)
 			}
 			dst := make([]float32, s.nTok*ldd)
-			mulTileT16z(dst, ldd, xp, s.k, s.nTok, rp, s.nr)
+			mulTileT16(dst, ldd, xp, s.k, s.nTok, rp, s.nr)
 			for tt := 0; tt < s.nTok; tt++ {
 				for r := 0; r < s.nr; r++ {
 					want := order.dot(rows[r*s.k:(r+1)*s.k], x[tt*s.k:(tt+1)*s.k])
@@ -175,9 +189,7 @@ func TestTinyBLAS16AVX512(t *testing.T) {
 // tokens per q0dot4 call) against its portable loop, bit for bit, for the
 // types of 32-element blocks (Q4_1/Q5_1 with their Q8_1 minimum terms).
 func TestQ0TileSIMD(t *testing.T) {
-	if !useSIMD {
-		t.Skip("no SIMD kernels on this machine or build")
-	}
+	requireSIMD(t)
 	rng := rand.New(rand.NewPCG(17, 19))
 	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1} {
 		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}} {
@@ -217,6 +229,98 @@ func TestQ0TileSIMD(t *testing.T) {
 			if want[0] == 0 || want[len(want)-1] == 0 {
 				t.Fatalf("%v %v: zero outputs", typ, shape)
 			}
+		}
+	}
+}
+
+// TestExactKernelsSIMD checks that the AVX2 kernels of the exact orders
+// give the bits of their portable definitions.
+func TestExactKernelsSIMD(t *testing.T) {
+	requireSIMD(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	const k = 96
+	bf := func() float32 { return roundBF16(float32(rng.NormFloat64())) }
+	w := make([]float32, 4*k)
+	x := make([]float32, k)
+	for i := range w {
+		w[i] = bf()
+	}
+	for i := range x {
+		x[i] = bf()
+	}
+	var d4 [4]float32
+	dot4x1t16(&x[0], &w[0], k, k, &d4[0])
+	for r := 0; r < 4; r++ {
+		if want := orderTinyBLAS16.dot(w[r*k:(r+1)*k], x); d4[r] != want {
+			t.Errorf("dot4x1t16 row %d = %x, tinyBLAS16 %x", r, d4[r], want)
+		}
+	}
+	wp, xp := append([]float32(nil), w...), append([]float32(nil), x...)
+	permuteDPBF16(wp)
+	permuteDPBF16(xp)
+	dot4x1t16(&xp[0], &wp[0], k, k, &d4[0])
+	for r := 0; r < 4; r++ {
+		if want := orderTinyBLASBF16.dot(w[r*k:(r+1)*k], x); d4[r] != want {
+			t.Errorf("permuted dot4x1t16 row %d = %x, VDPBF16PS order %x", r, d4[r], want)
+		}
+	}
+
+	// Q8_0 family: the AVX2 integer dot against the scalar lanes.
+	xr := make([]float32, k)
+	roundActivations(xr, x, k, actQ8_0)
+	a := newQ8Blocks(xr)
+	var wr q0Row
+	row := make([]float32, k)
+	for i := range row {
+		row[i] = float32(rng.IntN(255)-127) * 0x1p-9
+	}
+	wr.recoverQ8_0(row)
+	got := q0dot(&wr.q[0], &a.q[0], &wr.d[0], &a.d[0], k/32)
+	var acc [8]float32
+	for b := 0; b < k/32; b++ {
+		d := wr.d[b] * a.d[b]
+		for m := range acc {
+			var s int32
+			for i := b*32 + 4*m; i < b*32+4*m+4; i++ {
+				s += int32(wr.q[i]) * int32(a.q[i])
+			}
+			acc[m] = fma32(d, float32(s), acc[m])
+		}
+	}
+	if want := reduce8(&acc); got != want {
+		t.Errorf("q0dot = %x, scalar %x", got, want)
+	}
+
+	// Flash-attention tile kernels against their fma chains.
+	const D = 32
+	q := make([]float32, D)
+	kt := make([]float32, D*faTileKV)
+	for i := range q {
+		q[i] = float32(rng.NormFloat64())
+	}
+	for i := range kt {
+		kt[i] = roundF16(float32(rng.NormFloat64()))
+	}
+	s := make([]float32, faTileKV)
+	faScores(&q[0], &kt[0], D, &s[0])
+	for j := range s {
+		var want float32
+		for d := range q {
+			want = fma32(q[d], kt[d*faTileKV+j], want)
+		}
+		if s[j] != want {
+			t.Fatalf("faScores[%d] = %x, fma chain %x", j, s[j], want)
+		}
+	}
+	out := make([]float32, D)
+	faPV(&s[0], &kt[0], faTileKV, 10, D, &out[0])
+	for d := range out {
+		var want float32
+		for j := 0; j < 10; j++ {
+			want = fma32(s[j], kt[j*faTileKV+d], want)
+		}
+		if out[d] != want {
+			t.Fatalf("faPV[%d] = %x, fma chain %x", d, out[d], want)
 		}
 	}
 }
