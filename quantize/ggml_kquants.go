@@ -223,27 +223,7 @@ func QuantizeQ3K(dst []byte, src []float32) {
 				L[16*j+ii] = int8(clampI32(l, -4, 3) + 4)
 			}
 		}
-		hmask := (*[32]byte)(y[0:])
-		*hmask = [32]byte{}
-		m := 0
-		hm := uint8(1)
-		for j := range qkK {
-			if L[j] > 3 {
-				hmask[m] |= hm
-				L[j] -= 4
-			}
-			m++
-			if m == qkK/8 {
-				m = 0
-				hm <<= 1
-			}
-		}
-		qs := (*[64]byte)(y[32:])
-		for j := 0; j < qkK; j += 128 {
-			for l := range 32 {
-				qs[j/4+l] = uint8(L[j+l]) | uint8(L[j+l+32])<<2 | uint8(L[j+l+64])<<4 | uint8(L[j+l+96])<<6
-			}
-		}
+		packQ3K(y[:], &L)
 	}
 }
 
@@ -666,6 +646,33 @@ func DequantizeQ8K(dst []float32, src []byte) {
 		d := math.Float32frombits(binary.LittleEndian.Uint32(x[0:]))
 		for j := range y {
 			y[j] = d * float32(int8(x[4+j]))
+		}
+	}
+}
+
+// packQ3K writes a Q3_K block's high-bit mask (y[0:32]) and low 2-bit
+// codes (y[32:96]) from its 256 codes 0..7 in L, as quantize_row_q3_K_ref
+// and its weighted variant do (L is left holding the low bits).
+func packQ3K(y []byte, L *[qkK]int8) {
+	hmask := (*[32]byte)(y[0:])
+	*hmask = [32]byte{}
+	m := 0
+	hm := uint8(1)
+	for j := range qkK {
+		if L[j] > 3 {
+			hmask[m] |= hm
+			L[j] -= 4
+		}
+		m++
+		if m == qkK/8 {
+			m = 0
+			hm <<= 1
+		}
+	}
+	qs := (*[64]byte)(y[32:])
+	for j := 0; j < qkK; j += 128 {
+		for l := range 32 {
+			qs[j/4+l] = uint8(L[j+l]) | uint8(L[j+l+32])<<2 | uint8(L[j+l+64])<<4 | uint8(L[j+l+96])<<6
 		}
 	}
 }

@@ -137,27 +137,7 @@ func quantizeQ3KW(dst []byte, src, qwRow []float32) {
 				L[16*j+ii] = int8(clampI32(l, -4, 3) + 4)
 			}
 		}
-		hmask := (*[32]byte)(y[0:])
-		*hmask = [32]byte{}
-		m := 0
-		hm := uint8(1)
-		for j := range qkK {
-			if L[j] > 3 {
-				hmask[m] |= hm
-				L[j] -= 4
-			}
-			m++
-			if m == qkK/8 {
-				m = 0
-				hm <<= 1
-			}
-		}
-		qs := (*[64]byte)(y[32:])
-		for j := 0; j < qkK; j += 128 {
-			for l := range 32 {
-				qs[j/4+l] = uint8(L[j+l]) | uint8(L[j+l+32])<<2 | uint8(L[j+l+64])<<4 | uint8(L[j+l+96])<<6
-			}
-		}
+		packQ3K(y[:], &L)
 	}
 }
 
