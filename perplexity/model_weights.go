@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/quantize"
@@ -145,17 +146,21 @@ func newWeight(t *graph.Tensor) (*weight, error) {
 	if t.Data.Size() < need {
 		return nil, fmt.Errorf("tensor %s: data is %d bytes, shape %v of %v needs %d", t.Name, t.Data.Size(), t.Shape, t.Type, need)
 	}
-	raw := make([]byte, need)
-	if _, err := t.Data.ReadAt(raw, 0); err != nil {
-		return nil, fmt.Errorf("tensor %s: read %d bytes: %w", t.Name, need, err)
-	}
 	w.rowBytes = int(rs)
 	if t.Type == graph.F32 {
+		raw, err := readAll(t, need)
+		if err != nil {
+			return nil, err
+		}
 		w.f32 = make([]float32, rows*cols)
 		for i := range w.f32 {
 			w.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 		return w, nil
+	}
+	raw, err := mapOrRead(w, t, need)
+	if err != nil {
+		return nil, err
 	}
 	w.raw = raw
 	if t.Type == graph.Q4_1 || t.Type == graph.Q5_1 {
@@ -168,6 +173,27 @@ func newWeight(t *graph.Tensor) (*weight, error) {
 		}
 	}
 	return w, nil
+}
+
+// readAll reads the first need bytes of t's data.
+func readAll(t *graph.Tensor, need int64) ([]byte, error) {
+	raw := make([]byte, need)
+	if _, err := t.Data.ReadAt(raw, 0); err != nil {
+		return nil, fmt.Errorf("tensor %s: read %d bytes: %w", t.Name, need, err)
+	}
+	return raw, nil
+}
+
+// mapOrRead gives w's encoded rows, the first need bytes of t's data:
+// mapped read-only from the model file where it can be (mapSection; the
+// mapping is released once w is garbage), read into memory otherwise. The
+// forward pass never writes w.raw.
+func mapOrRead(w *weight, t *graph.Tensor, need int64) ([]byte, error) {
+	if b, unmap, ok := mapSection(t.Data, need); ok {
+		runtime.AddCleanup(w, func(f func()) { f() }, unmap)
+		return b, nil
+	}
+	return readAll(t, need)
 }
 
 func newAffineWeight(w *weight, t *graph.Tensor) (*weight, error) {
@@ -191,10 +217,11 @@ func newAffineWeight(w *weight, t *graph.Tensor) (*weight, error) {
 	if t.Data.Size() < need {
 		return nil, fmt.Errorf("tensor %s: packed data is %d bytes, need %d", t.Name, t.Data.Size(), need)
 	}
-	w.raw = make([]byte, need)
-	if _, err := t.Data.ReadAt(w.raw, 0); err != nil {
-		return nil, fmt.Errorf("tensor %s: read %d bytes: %w", t.Name, need, err)
+	raw, err := mapOrRead(w, t, need)
+	if err != nil {
+		return nil, err
 	}
+	w.raw = raw
 	ng := w.rows * (w.cols / a.GroupSize)
 	sc, err := readFloats(a.Scales, a.ScaleType, ng)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -38,7 +39,34 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	stop := startProfile(os.Getenv("QUANTBRIDGE_CPUPROFILE"), os.Stderr)
+	code := run(os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of the whole run to path (for
+// `go tool pprof`) when path is set: QUANTBRIDGE_CPUPROFILE=cpu.out
+// quantbridge ppl ... is how docs/benchmarks.md profiles a command. It
+// returns the function that stops the profile.
+func startProfile(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "quantbridge: QUANTBRIDGE_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(stderr, "quantbridge: QUANTBRIDGE_CPUPROFILE:", err)
+		}
+	}
 }
 
 // run runs the command line args (args[0] the program name) and returns
