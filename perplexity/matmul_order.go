@@ -183,6 +183,9 @@ func reduce16(a *[16]float32) float32 {
 type q8Blocks struct {
 	d []float32
 	q []int8
+	// u holds q + 128 as unsigned bytes for q0dot2x4 (VPDPBUSD multiplies
+	// unsigned by signed bytes), nil when that kernel is not used.
+	u []uint8
 }
 
 // newQ8Blocks recovers the blocks of xr, activations already rounded
@@ -203,6 +206,12 @@ func newQ8Blocks(xr []float32) *q8Blocks {
 		}
 		for j, v := range blk {
 			b.q[i*32+j] = int8(math.RoundToEven(float64(v / d)))
+		}
+	}
+	if useQ0VNNI {
+		b.u = make([]uint8, len(b.q))
+		for i, q := range b.q {
+			b.u[i] = uint8(q) ^ 0x80
 		}
 	}
 	return b
