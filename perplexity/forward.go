@@ -65,11 +65,15 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 	return r.logitsRows(0, n), nil
 }
 
+// ffnBlock is how many positions the dense MLP takes at once (a multiple
+// of 4; see hidden).
+var ffnBlock = 1024
+
 // logitBlock is how many positions' logits EvaluateTokens has at once:
 // at ctx 2048 the second half's 1024 rows of a 32000-token vocabulary
 // would be 131 MB; blocks of 512 keep it at 65 MB for one extra pass
 // over the output matrix.
-const logitBlock = 512
+var logitBlock = 512
 
 // hidden runs tokens through the model as forward does and leaves the
 // final normed hidden states of positions from..len-1 in r.h, whose count
@@ -88,8 +92,9 @@ func (r *runner) hidden(tokens []int, from int) (int, error) {
 	r.v = grow(r.v, T*kvDim)
 	r.att = grow(r.att, T*qDim)
 	r.o = grow(r.o, T*E)
-	r.g = grow(r.g, T*m.FFN)
-	r.u = grow(r.u, T*m.FFN)
+	fb := max(4, ffnBlock&^3)
+	r.g = grow(r.g, min(T, fb)*m.FFN)
+	r.u = grow(r.u, min(T, fb)*m.FFN)
 	r.ropeTables(T)
 
 	for t, id := range tokens {
@@ -132,11 +137,21 @@ func (r *runner) hidden(tokens []int, from int) (int, error) {
 			addTo(r.x[:T*E], r.o[:T*E])
 			continue
 		}
-		r.act.reset()
-		r.mulJobs(T, mulJob{dst: r.g, w: l.gate, x: r.h}, mulJob{dst: r.u, w: l.up, x: r.h})
-		r.gateAct(T)
-		r.act.reset()
-		r.mul(r.o, l.down, r.g, T)
+		// The MLP a block of ffnBlock positions at a time: the gate and
+		// up outputs of all positions at once would be the largest
+		// buffers of a long context. Every position's products are
+		// the same as in one batch (ffnBlock is a multiple of 4, so the
+		// GEMM/GEMV split of the repacked K-quant orders falls on the
+		// same tokens), and the imatrix hook sees the positions in order.
+		for t0 := 0; t0 < T; t0 += fb {
+			t1 := min(t0+fb, T)
+			h := r.h[t0*E : t1*E]
+			r.act.reset()
+			r.mulJobs(t1-t0, mulJob{dst: r.g, w: l.gate, x: h}, mulJob{dst: r.u, w: l.up, x: h})
+			r.gateAct(t1 - t0)
+			r.act.reset()
+			r.mul(r.o[t0*E:t1*E], l.down, r.g, t1-t0)
+		}
 		r.postNorm(r.o, l.ffnPostNorm, T)
 		addTo(r.x[:T*E], r.o[:T*E])
 	}

@@ -375,7 +375,8 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 			chunk[0] = bos
 		}
 		start := time.Now()
-		if _, err := run.hidden(chunk, first); err != nil {
+		n, err := run.hidden(chunk, first)
+		if err != nil {
 			return nil, fmt.Errorf("chunk %d: %w", c+1, err)
 		}
 		if baseRun != nil {
@@ -384,18 +385,22 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 			}
 		}
 		V := fm.Vocab
-		// The logits a block of positions at a time (not the last
-		// position's: it predicts nothing); the log-softmax of each
-		// position in parallel, the sums in order.
+		// The logits a block of positions at a time; the log-softmax
+		// of each position in parallel, the sums in order. The blocks
+		// start at multiples of 4 and the last ends at n, with the last
+		// position (it predicts nothing): llama-perplexity's output
+		// product has these n rows, and the repacked K-quant orders
+		// multiply the rows past n - n%4 differently (GEMV).
 		scoredAll := nCtx - 1 - first
-		for i0 := 0; i0 < scoredAll; i0 += logitBlock {
-			i1 := min(i0+logitBlock, scoredAll)
+		block := max(4, logitBlock&^3)
+		for i0 := 0; i0 < scoredAll; i0 += block {
+			i1 := min(i0+block, n)
 			logits := run.logitsRows(i0, i1)
 			var baseLogits []float32
 			if baseRun != nil {
 				baseLogits = baseRun.logitsRows(i0, i1)
 			}
-			scored := i1 - i0
+			scored := min(i1, scoredAll) - i0
 			parallelFor(run.threads, scored, func(w, i int) {
 				pos := first + i0 + i
 				nlls[i0+i] = -logSoftmaxBuf(logits[i*V:(i+1)*V], chunk[pos+1], expBufs[w])
