@@ -141,10 +141,20 @@ func attnRunner(rng *rand.Rand, T, D, H, KV, threads int) *runner {
 }
 
 // TestAttentionGGMLMatchesRef checks the tiled attention against the
-// one-row-at-a-time reference, bit for bit, in whichever kernels this build
-// and CPU select, for row counts that are not multiples of the tile sizes
-// and with a sliding window.
+// one-row-at-a-time reference, bit for bit, in the kernels this build and
+// CPU select, then without AVX-512 and without SIMD, for row counts that
+// are not multiples of the tile sizes and with a sliding window.
 func TestAttentionGGMLMatchesRef(t *testing.T) {
+	oldSIMD, old512 := useSIMD, useAVX512
+	t.Cleanup(func() { useSIMD, useAVX512 = oldSIMD, old512 })
+	for mode := range 3 {
+		useAVX512 = old512 && mode == 0
+		useSIMD = oldSIMD && mode < 2
+		t.Run(fmt.Sprintf("simd=%v,avx512=%v", useSIMD, useAVX512), testAttentionGGMLMatchesRef)
+	}
+}
+
+func testAttentionGGMLMatchesRef(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 7))
 	for _, tc := range []struct{ T, D, H, KV, window, threads int }{
 		{64, 16, 2, 1, 0, 1},
@@ -152,6 +162,7 @@ func TestAttentionGGMLMatchesRef(t *testing.T) {
 		{200, 64, 4, 1, 0, 3},
 		{150, 48, 2, 2, 40, 2},
 		{333, 64, 2, 1, 100, 1},
+		{300, 64, 8, 2, 70, 2},
 	} {
 		t.Run(fmt.Sprintf("T%d-D%d-H%d-KV%d-w%d", tc.T, tc.D, tc.H, tc.KV, tc.window), func(t *testing.T) {
 			r := attnRunner(rng, tc.T, tc.D, tc.H, tc.KV, tc.threads)
