@@ -71,23 +71,22 @@
 	VMOVSHDUP     xr, xh; \
 	VADDSS        xh, xr, xr
 
-// func faScoreMax512(q, kt *float32, d int, scale float32, mask uint64, p *float32) float32
+// func faScores1x512(q, kt *float32, d int, s *float32)
 //
-// p[j] = (fma-chain over i < d of q[i]·kt[i·64+j]) × scale where bit j of
-// mask is set, −Inf elsewhere, for the 64 keys of a tile; returns the
-// largest p[j] (any sign of a zero maximum), or NaN when a p[j] is NaN.
-TEXT ·faScoreMax512(SB), NOSPLIT, $0-52
+// s[j] = fma-chain over i < d of q[i]·kt[i·64+j] (in order of i, from 0)
+// for the 64 keys j of a flash-attention tile (kt: the tile transposed;
+// d > 0).
+TEXT ·faScores1x512(SB), NOSPLIT, $0-32
 	MOVQ   q+0(FP), SI
 	MOVQ   kt+8(FP), DI
 	MOVQ   d+16(FP), CX
-	MOVQ   mask+32(FP), DX
-	MOVQ   p+40(FP), BX
+	MOVQ   s+24(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 
-loopsc:
+loopsc1:
 	VBROADCASTSS (SI), Z8
 	VFMADD231PS  (DI), Z8, Z0
 	VFMADD231PS  64(DI), Z8, Z1
@@ -96,9 +95,100 @@ loopsc:
 	ADDQ         $4, SI
 	ADDQ         $256, DI
 	DECQ         CX
-	JNZ          loopsc
+	JNZ          loopsc1
+	VMOVUPS      Z0, (BX)
+	VMOVUPS      Z1, 64(BX)
+	VMOVUPS      Z2, 128(BX)
+	VMOVUPS      Z3, 192(BX)
+	VZEROUPPER
+	RET
 
-	VBROADCASTSS scale+24(FP), Z8
+// func faScores4x512(q *float32, ldq int, kt *float32, d int, s *float32)
+//
+// faScores1x512 for four query rows (q, q+ldq, q+2·ldq, q+3·ldq) into
+// s, s+64, s+128, s+192, sharing the loads of the key tile.
+TEXT ·faScores4x512(SB), NOSPLIT, $0-40
+	MOVQ   q+0(FP), SI
+	MOVQ   ldq+8(FP), R11
+	MOVQ   kt+16(FP), DI
+	MOVQ   d+24(FP), CX
+	MOVQ   s+32(FP), BX
+	SHLQ   $2, R11
+	LEAQ   (R11)(R11*2), R12
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+loopsc4:
+	VMOVUPS      (DI), Z16
+	VMOVUPS      64(DI), Z17
+	VMOVUPS      128(DI), Z18
+	VMOVUPS      192(DI), Z19
+	VBROADCASTSS (SI), Z20
+	VBROADCASTSS (SI)(R11*1), Z21
+	VBROADCASTSS (SI)(R11*2), Z22
+	VBROADCASTSS (SI)(R12*1), Z23
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z17, Z21, Z5
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	VFMADD231PS  Z16, Z22, Z8
+	VFMADD231PS  Z17, Z22, Z9
+	VFMADD231PS  Z18, Z22, Z10
+	VFMADD231PS  Z19, Z22, Z11
+	VFMADD231PS  Z16, Z23, Z12
+	VFMADD231PS  Z17, Z23, Z13
+	VFMADD231PS  Z18, Z23, Z14
+	VFMADD231PS  Z19, Z23, Z15
+	ADDQ         $4, SI
+	ADDQ         $256, DI
+	DECQ         CX
+	JNZ          loopsc4
+	VMOVUPS      Z0, (BX)
+	VMOVUPS      Z1, 64(BX)
+	VMOVUPS      Z2, 128(BX)
+	VMOVUPS      Z3, 192(BX)
+	VMOVUPS      Z4, 256(BX)
+	VMOVUPS      Z5, 320(BX)
+	VMOVUPS      Z6, 384(BX)
+	VMOVUPS      Z7, 448(BX)
+	VMOVUPS      Z8, 512(BX)
+	VMOVUPS      Z9, 576(BX)
+	VMOVUPS      Z10, 640(BX)
+	VMOVUPS      Z11, 704(BX)
+	VMOVUPS      Z12, 768(BX)
+	VMOVUPS      Z13, 832(BX)
+	VMOVUPS      Z14, 896(BX)
+	VMOVUPS      Z15, 960(BX)
+	VZEROUPPER
+	RET
+
+// func faMaskMax512(p *float32, scale float32, mask uint64) float32
+//
+// p[j] ×= scale where bit j of mask is set, p[j] = −Inf elsewhere, for
+// the 64 scores of a tile; returns the largest p[j] (any sign of a zero
+// maximum), or NaN when a p[j] is NaN.
+TEXT ·faMaskMax512(SB), NOSPLIT, $0-28
+	MOVQ         p+0(FP), BX
+	MOVQ         mask+16(FP), DX
+	VBROADCASTSS scale+8(FP), Z8
 	MOVL         $0xff800000, AX
 	VPBROADCASTD AX, Z4
 	VMOVAPS      Z4, Z5
@@ -111,43 +201,43 @@ loopsc:
 	KMOVW        DX, K3
 	SHRQ         $16, DX
 	KMOVW        DX, K4
-	VMULPS       Z8, Z0, K1, Z4
-	VMULPS       Z8, Z1, K2, Z5
-	VMULPS       Z8, Z2, K3, Z6
-	VMULPS       Z8, Z3, K4, Z7
+	VMULPS       (BX), Z8, K1, Z4
+	VMULPS       64(BX), Z8, K2, Z5
+	VMULPS       128(BX), Z8, K3, Z6
+	VMULPS       192(BX), Z8, K4, Z7
 	VMOVUPS      Z4, (BX)
 	VMOVUPS      Z5, 64(BX)
 	VMOVUPS      Z6, 128(BX)
 	VMOVUPS      Z7, 192(BX)
 
 	// Any NaN?
-	VCMPPS    $3, Z4, Z4, K1
-	VCMPPS    $3, Z5, Z5, K2
-	VCMPPS    $3, Z6, Z6, K3
-	VCMPPS    $3, Z7, Z7, K4
-	KORW      K1, K2, K1
-	KORW      K3, K4, K3
-	KORTESTW  K1, K3
-	JNZ       nan
+	VCMPPS   $3, Z4, Z4, K1
+	VCMPPS   $3, Z5, Z5, K2
+	VCMPPS   $3, Z6, Z6, K3
+	VCMPPS   $3, Z7, Z7, K4
+	KORW     K1, K2, K1
+	KORW     K3, K4, K3
+	KORTESTW K1, K3
+	JNZ      nan
 
-	VMAXPS    Z5, Z4, Z4
-	VMAXPS    Z7, Z6, Z6
-	VMAXPS    Z6, Z4, Z4
+	VMAXPS        Z5, Z4, Z4
+	VMAXPS        Z7, Z6, Z6
+	VMAXPS        Z6, Z4, Z4
 	VEXTRACTF64X4 $1, Z4, Y5
-	VMAXPS    Y5, Y4, Y4
-	VEXTRACTF128 $1, Y4, X5
-	VMAXPS    X5, X4, X4
-	VMOVHLPS  X4, X4, X5
-	VMAXPS    X5, X4, X4
-	VMOVSHDUP X4, X5
-	VMAXSS    X5, X4, X4
-	VMOVSS    X4, ret+48(FP)
+	VMAXPS        Y5, Y4, Y4
+	VEXTRACTF128  $1, Y4, X5
+	VMAXPS        X5, X4, X4
+	VMOVHLPS      X4, X4, X5
+	VMAXPS        X5, X4, X4
+	VMOVSHDUP     X4, X5
+	VMAXSS        X5, X4, X4
+	VMOVSS        X4, ret+24(FP)
 	VZEROUPPER
 	RET
 
 nan:
 	MOVL $0x7fc00000, AX
-	MOVL AX, ret+48(FP)
+	MOVL AX, ret+24(FP)
 	VZEROUPPER
 	RET
 
@@ -258,6 +348,134 @@ pv16j:
 	JMP          pv16
 
 pvdone:
+	VZEROUPPER
+	RET
+
+// func faPV4x512(p *float32, v *float32, ldv, n, d int, out *float32, ldo int)
+//
+// faPV512 for four rows: out+r·ldo gets the chain of p[r·64+j] (r < 4),
+// sharing the loads of v; 64 outputs of each row (then 16) stay in
+// registers across the keys.
+TEXT ·faPV4x512(SB), NOSPLIT, $0-56
+	MOVQ p+0(FP), SI
+	MOVQ v+8(FP), DI
+	MOVQ ldv+16(FP), R8
+	MOVQ n+24(FP), R10
+	MOVQ d+32(FP), R9
+	MOVQ out+40(FP), BX
+	MOVQ ldo+48(FP), R11
+	SHLQ $2, R8
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+
+pv4x64:
+	CMPQ    R9, $64
+	JLT     pv4x16
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VMOVUPS 128(BX), Z2
+	VMOVUPS 192(BX), Z3
+	VMOVUPS (BX)(R11*1), Z4
+	VMOVUPS 64(BX)(R11*1), Z5
+	VMOVUPS 128(BX)(R11*1), Z6
+	VMOVUPS 192(BX)(R11*1), Z7
+	VMOVUPS (BX)(R11*2), Z8
+	VMOVUPS 64(BX)(R11*2), Z9
+	VMOVUPS 128(BX)(R11*2), Z10
+	VMOVUPS 192(BX)(R11*2), Z11
+	VMOVUPS (BX)(R12*1), Z12
+	VMOVUPS 64(BX)(R12*1), Z13
+	VMOVUPS 128(BX)(R12*1), Z14
+	VMOVUPS 192(BX)(R12*1), Z15
+	MOVQ    SI, AX
+	MOVQ    DI, DX
+	MOVQ    R10, CX
+
+pv4x64j:
+	VMOVUPS      (DX), Z16
+	VMOVUPS      64(DX), Z17
+	VMOVUPS      128(DX), Z18
+	VMOVUPS      192(DX), Z19
+	VBROADCASTSS (AX), Z20
+	VBROADCASTSS 256(AX), Z21
+	VBROADCASTSS 512(AX), Z22
+	VBROADCASTSS 768(AX), Z23
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z17, Z21, Z5
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	VFMADD231PS  Z16, Z22, Z8
+	VFMADD231PS  Z17, Z22, Z9
+	VFMADD231PS  Z18, Z22, Z10
+	VFMADD231PS  Z19, Z22, Z11
+	VFMADD231PS  Z16, Z23, Z12
+	VFMADD231PS  Z17, Z23, Z13
+	VFMADD231PS  Z18, Z23, Z14
+	VFMADD231PS  Z19, Z23, Z15
+	ADDQ         $4, AX
+	ADDQ         R8, DX
+	DECQ         CX
+	JNZ          pv4x64j
+	VMOVUPS      Z0, (BX)
+	VMOVUPS      Z1, 64(BX)
+	VMOVUPS      Z2, 128(BX)
+	VMOVUPS      Z3, 192(BX)
+	VMOVUPS      Z4, (BX)(R11*1)
+	VMOVUPS      Z5, 64(BX)(R11*1)
+	VMOVUPS      Z6, 128(BX)(R11*1)
+	VMOVUPS      Z7, 192(BX)(R11*1)
+	VMOVUPS      Z8, (BX)(R11*2)
+	VMOVUPS      Z9, 64(BX)(R11*2)
+	VMOVUPS      Z10, 128(BX)(R11*2)
+	VMOVUPS      Z11, 192(BX)(R11*2)
+	VMOVUPS      Z12, (BX)(R12*1)
+	VMOVUPS      Z13, 64(BX)(R12*1)
+	VMOVUPS      Z14, 128(BX)(R12*1)
+	VMOVUPS      Z15, 192(BX)(R12*1)
+	ADDQ         $256, BX
+	ADDQ         $256, DI
+	SUBQ         $64, R9
+	JMP          pv4x64
+
+pv4x16:
+	CMPQ    R9, $16
+	JLT     pv4done
+	VMOVUPS (BX), Z0
+	VMOVUPS (BX)(R11*1), Z4
+	VMOVUPS (BX)(R11*2), Z8
+	VMOVUPS (BX)(R12*1), Z12
+	MOVQ    SI, AX
+	MOVQ    DI, DX
+	MOVQ    R10, CX
+
+pv4x16j:
+	VMOVUPS      (DX), Z16
+	VBROADCASTSS (AX), Z20
+	VBROADCASTSS 256(AX), Z21
+	VBROADCASTSS 512(AX), Z22
+	VBROADCASTSS 768(AX), Z23
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z16, Z22, Z8
+	VFMADD231PS  Z16, Z23, Z12
+	ADDQ         $4, AX
+	ADDQ         R8, DX
+	DECQ         CX
+	JNZ          pv4x16j
+	VMOVUPS      Z0, (BX)
+	VMOVUPS      Z4, (BX)(R11*1)
+	VMOVUPS      Z8, (BX)(R11*2)
+	VMOVUPS      Z12, (BX)(R12*1)
+	ADDQ         $64, BX
+	ADDQ         $64, DI
+	SUBQ         $16, R9
+	JMP          pv4x16
+
+pv4done:
 	VZEROUPPER
 	RET
 

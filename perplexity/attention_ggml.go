@@ -2,6 +2,7 @@ package perplexity
 
 import (
 	"math"
+	"math/bits"
 )
 
 // ggml's CPU flash attention (ggml_compute_forward_flash_attn_ext_tiled),
@@ -68,13 +69,13 @@ func (r *runner) attentionGGML(T int, scale float32) {
 			}
 		}
 	})
-	// Per worker: the scores of one tile.
-	bufs := r.sc.attnBufs(r.threads, faTileKV)
+	// Per worker: the scores of one tile for each row of a block.
+	bufs := r.sc.attnBufs(r.threads, qBlock*faTileKV)
 	parallelFor(r.threads, H*blocks, func(worker, item int) {
 		h, b := item/blocks, item%blocks
 		kvh := h / group
 		t0, t1 := b*qBlock, min((b+1)*qBlock, T)
-		p := bufs[worker][:faTileKV]
+		ps := bufs[worker][:qBlock*faTileKV]
 		var ms, ss [qBlock]float32 // each row's M and S
 		for t := t0; t < t1; t++ {
 			clear(att[t*qDim+h*D : t*qDim+(h+1)*D])
@@ -82,14 +83,25 @@ func (r *runner) attentionGGML(T int, scale float32) {
 		}
 		for c := r.attnFrom(t0) / faTileKV * faTileKV; c < t1; c += faTileKV {
 			kt := kts[(kvh*tiles+c/faTileKV)*tileSize:][:tileSize]
-			for t := max(t0, c); t < t1; t++ {
+			r0 := max(t0, c) // the first row that reaches the tile
+			if useAVX512 {
+				faScoresRows(ps, q[r0*qDim+h*D:], qDim, kt, t1-r0)
+			}
+			var full uint32 // rows (from r0) that see every key of the tile
+			for t := r0; t < t1; t++ {
 				lo, hi := max(c, r.attnFrom(t)), min(c+faTileKV, t+1) // unmasked keys of the tile
 				if lo >= hi {
 					continue // the whole tile is masked for this row
 				}
 				qv := q[t*qDim+h*D : t*qDim+(h+1)*D]
 				out := att[t*qDim+h*D : t*qDim+(h+1)*D]
-				tileMax := faTileScores(p, qv, kt, scale, lo-c, hi-c)
+				p := ps[(t-r0)*faTileKV:][:faTileKV]
+				var tileMax float32
+				if useAVX512 {
+					tileMax = faMaskMax(p, scale, lo-c, hi-c)
+				} else {
+					tileMax = faTileScoresGo(p, qv, kt, scale, lo-c, hi-c)
+				}
 				M, S := ms[t-t0], ss[t-t0]
 				Mnew := max(M, tileMax)
 				if Mnew > M {
@@ -102,8 +114,26 @@ func (r *runner) attentionGGML(T int, scale float32) {
 				M = Mnew
 				S = float32(float64(S) + faTileExp(p, Mnew))
 				ms[t-t0], ss[t-t0] = M, S
+				if useAVX512 && lo == c && hi == c+faTileKV {
+					full |= 1 << (t - r0)
+					continue
+				}
 				// Masked keys have p = 0 and add nothing.
 				faTilePV(out, p[lo-c:hi-c], v[lo*kvDim+kvh*D:], kvDim)
+			}
+			// The rows over whole tiles, four at a time where they can.
+			for full != 0 {
+				i := bits.TrailingZeros32(full)
+				out := att[(r0+i)*qDim+h*D:]
+				if full>>i&15 == 15 && D%16 == 0 {
+					_ = out[3*qDim+D-1]
+					_ = v[(c+faTileKV-1)*kvDim+(kvh+1)*D-1]
+					faPV4x512(&ps[i*faTileKV], &v[c*kvDim+kvh*D], kvDim, faTileKV, D, &out[0], qDim)
+					full &^= 15 << i
+					continue
+				}
+				faTilePV(out[:D], ps[i*faTileKV:][:faTileKV], v[c*kvDim+kvh*D:], kvDim)
+				full &^= 1 << i
 			}
 		}
 		for t := t0; t < t1; t++ {
@@ -119,23 +149,48 @@ func (r *runner) attentionGGML(T int, scale float32) {
 	})
 }
 
+// faScoresRows computes the raw scores (faScores1x512) of the n query rows
+// q, q+ldq, ... (n <= 16) over the tile kt into s[0:64], s[64:128], ...,
+// four rows at a time where it can.
+func faScoresRows(s, q []float32, ldq int, kt []float32, n int) {
+	D := len(kt) / faTileKV
+	_ = s[n*faTileKV-1]
+	_ = q[(n-1)*ldq+D-1]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		faScores4x512(&q[i*ldq], ldq, &kt[0], D, &s[i*faTileKV])
+	}
+	for ; i < n; i++ {
+		faScores1x512(&q[i*ldq], &kt[0], D, &s[i*faTileKV])
+	}
+}
+
+// faMaskMax scales the raw scores p of a tile, sets those of keys outside
+// lo..hi-1 to −Inf and returns the largest (faTileScoresGo after the fma
+// chains), with AVX-512.
+func faMaskMax(p []float32, scale float32, lo, hi int) float32 {
+	p = p[:faTileKV]
+	mask := (uint64(1)<<hi - 1) &^ (uint64(1)<<lo - 1)
+	m := faMaskMax512(&p[0], scale, mask)
+	if m != 0 {
+		return m
+	}
+	// Go's max orders −0 below +0.
+	m = float32(math.Inf(-1))
+	for _, s := range p {
+		m = max(m, s)
+	}
+	return m
+}
+
 // faTileScores sets p[j] to the score of key j of a tile (kt, transposed)
 // for query qv, × scale, for lo <= j < hi, and to −Inf for the other keys
 // of the tile; it returns the largest p[j].
 func faTileScores(p, qv, kt []float32, scale float32, lo, hi int) float32 {
 	p = p[:faTileKV]
 	if useAVX512 {
-		mask := (uint64(1)<<hi - 1) &^ (uint64(1)<<lo - 1)
-		m := faScoreMax512(&qv[0], &kt[0], len(qv), scale, mask, &p[0])
-		if m != 0 {
-			return m
-		}
-		// Go's max orders −0 below +0.
-		m = float32(math.Inf(-1))
-		for _, s := range p {
-			m = max(m, s)
-		}
-		return m
+		faScoresRows(p, qv, len(qv), kt, 1)
+		return faMaskMax(p, scale, lo, hi)
 	}
 	return faTileScoresGo(p, qv, kt, scale, lo, hi)
 }

@@ -163,6 +163,8 @@ func testAttentionGGMLMatchesRef(t *testing.T) {
 		{150, 48, 2, 2, 40, 2},
 		{333, 64, 2, 1, 100, 1},
 		{300, 64, 8, 2, 70, 2},
+		{260, 80, 2, 1, 0, 2},
+		{200, 144, 2, 2, 0, 1},
 	} {
 		t.Run(fmt.Sprintf("T%d-D%d-H%d-KV%d-w%d", tc.T, tc.D, tc.H, tc.KV, tc.window), func(t *testing.T) {
 			r := attnRunner(rng, tc.T, tc.D, tc.H, tc.KV, tc.threads)
