@@ -3,7 +3,12 @@
 package perplexity
 
 // The AVX-512 kernels of attention_avx512_amd64.s, used where useAVX512
-// holds. They give the bits of the Go loops of attention_ggml.go.
+// holds. They give the bits of the Go loops of attention_ggml.go
+// (TestFaTile*Kernel, TestSwigluGGMLKernel, TestAttentionGGMLMatchesRef),
+// with one difference those tests cannot meet: they fuse multiply-adds
+// with VFMADD, as ggml does and as faScores/faPV did before them, where
+// the Go's fma32 rounds through float64 (twice, in the rare case its
+// comment describes).
 
 // faScores1x512 computes the raw scores of one flash-attention tile (64
 // keys, kt the tile transposed, d > 0) as the fma chains of faScores.

@@ -17,7 +17,9 @@ import (
 //	VKQ   = fma-chain over j of p_j·v_j (float32)
 //
 // and the output is VKQ × (1/S). Every step is reproduced here to the bit
-// (expf is the scalar libm call; see expf32).
+// (expf is the scalar libm call; see expf32). With AVX-512 the steps of a
+// tile run in the kernels of attention_avx512_amd64.s; the Go loops below
+// are the portable path and their definition.
 const (
 	faTileQ  = 64
 	faTileKV = 64
