@@ -59,10 +59,27 @@ func grow(b []float32, n int) []float32 {
 // through the model and returns the logits of positions from..len-1, one
 // row of Vocab floats each. The returned slice is reused by the next call.
 func (r *runner) forward(tokens []int, from int) ([]float32, error) {
+	n, err := r.hidden(tokens, from)
+	if err != nil {
+		return nil, err
+	}
+	return r.logitsRows(0, n), nil
+}
+
+// logitBlock is how many positions' logits EvaluateTokens has at once:
+// at ctx 2048 the second half's 1024 rows of a 32000-token vocabulary
+// would be 131 MB; blocks of 512 keep it at 65 MB for one extra pass
+// over the output matrix.
+const logitBlock = 512
+
+// hidden runs tokens through the model as forward does and leaves the
+// final normed hidden states of positions from..len-1 in r.h, whose count
+// it returns; logitsRows then multiplies them by the output matrix.
+func (r *runner) hidden(tokens []int, from int) (int, error) {
 	m := r.m
 	T := len(tokens)
 	if T == 0 || from < 0 || from >= T {
-		return nil, fmt.Errorf("forward: %d tokens, logits from %d", T, from)
+		return 0, fmt.Errorf("forward: %d tokens, logits from %d", T, from)
 	}
 	E, qDim, kvDim := m.Embd, m.Heads*m.HeadDim, m.KVHeads*m.HeadDim
 	r.x = grow(r.x, T*E)
@@ -78,7 +95,7 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 
 	for t, id := range tokens {
 		if id < 0 || id >= m.Vocab {
-			return nil, fmt.Errorf("token id %d at position %d is outside the vocabulary (%d)", id, t, m.Vocab)
+			return 0, fmt.Errorf("token id %d at position %d is outside the vocabulary (%d)", id, t, m.Vocab)
 		}
 		m.tokEmbd.dequantRow(r.x[t*E:(t+1)*E], id)
 	}
@@ -126,11 +143,20 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 	}
 	n := T - from
 	rmsNorm(r.h, r.x[from*E:], m.outNorm, n, E, m.eps, m.activations)
+	return n, nil
+}
+
+// logitsRows returns the logits of rows [i0, i1) of the hidden states
+// hidden left, one row of Vocab floats each, in a slice reused by the
+// next call.
+func (r *runner) logitsRows(i0, i1 int) []float32 {
+	m := r.m
+	n := i1 - i0
 	r.logits = grow(r.logits, n*m.Vocab)
 	r.act.reset()
-	r.mul(r.logits, m.output, r.h, n)
+	r.mul(r.logits, m.output, r.h[i0*m.Embd:i1*m.Embd], n)
 	r.softcapLogits(n)
-	return r.logits, nil
+	return r.logits
 }
 
 // mul is matMul with the activations rounded as llama.cpp rounds them for

@@ -209,6 +209,15 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 			}
 			return
 		}
+		if useAVX512 && w.affine != nil && nr%4 == 0 && k%16 == 0 {
+			// MLX weights (float32 activations, no reference order to
+			// follow): the AVX-512 tile kernel. The orderFast products
+			// of the types llama.cpp sums in its integer order (IQ3,
+			// TQ) keep mulBlockSIMD's order, whose results the
+			// llama-perplexity comparisons were measured with.
+			mulTileT16(dst[r0:], n, x, k, nTok, rows, nr)
+			return
+		}
 		if useSIMD && k%8 == 0 {
 			mulBlockSIMD(dst[r0:], n, x, k, nTok, rows, k, nr, k)
 			return

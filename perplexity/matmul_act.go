@@ -68,6 +68,11 @@ type actCache struct {
 	// q8 holds the Q8_0 blocks of buf[actQ8_0] (for orderQ8_0), nil when
 	// not made yet.
 	q8 *q8Blocks
+	// q8buf and q8Kbuf are the storage q8 and q8K point to, reused from
+	// input to input (every new slice of this size would be memory the
+	// kernel zeroes and faults in again).
+	q8buf  q8Blocks
+	q8Kbuf q8KBlocks
 }
 
 func (c *actCache) reset() { c.valid = [nActKinds]bool{}; c.q8 = nil }
@@ -76,7 +81,8 @@ func (c *actCache) reset() { c.valid = [nActKinds]bool{}; c.q8 = nil }
 // by rounded, made once per input.
 func (c *actCache) q8Blocks(xr []float32) *q8Blocks {
 	if c.q8 == nil || len(c.q8.d)*32 != len(xr) {
-		c.q8 = newQ8Blocks(xr)
+		c.q8buf.fill(xr, c.threads)
+		c.q8 = &c.q8buf
 	}
 	return c.q8
 }
@@ -105,7 +111,8 @@ func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {
 		})
 	}
 	if k == actQ8_K {
-		c.q8K = newQ8KBlocks(x)
+		c.q8Kbuf.fill(x, c.threads)
+		c.q8K = &c.q8Kbuf
 		if useAVX512 {
 			c.q8K.makeQuads(n)
 		}

@@ -258,26 +258,44 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 	_ = dst[(nTok-1)*n+r1-1]
 	_ = a.q[nTok*k-1]
 	tb := max(4, (128<<10)/k/4*4)
+	// tail finishes row r for tokens [t, t1) and adds the minimum terms
+	// of tokens [t0, t1).
+	tail := func(wr *q0Row, r, t0, t, t1 int) {
+		for ; t < t1; t++ {
+			dst[t*n+r] = q0dot(&wr.q[0], &a.q[t*k], &wr.d[0], &a.d[t*nb], nb)
+		}
+		if mins {
+			for t := t0; t < t1; t++ {
+				var summs float32
+				for b := 0; b < nb; b++ {
+					summs = fma32(wr.m[b], s[t*nb+b], summs)
+				}
+				dst[t*n+r] += summs
+			}
+		}
+	}
 	for t0 := 0; t0 < nTok; t0 += tb {
 		t1 := min(t0+tb, nTok)
-		for r := r0; r < r1; r++ {
+		r := r0
+		if useQ0VNNI && a.u != nil {
+			// Two rows by four tokens per call.
+			for ; r+2 <= r1; r += 2 {
+				w0, w1 := &qt.rows[r-r0], &qt.rows[r+1-r0]
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					q0dot2x4(&w0.q[0], &w1.q[0], &w0.d[0], &w1.d[0], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
+				}
+				tail(w0, r, t0, t, t1)
+				tail(w1, r+1, t0, t, t1)
+			}
+		}
+		for ; r < r1; r++ {
 			wr := &qt.rows[r-r0]
 			t := t0
 			for ; t+4 <= t1; t += 4 {
 				q0dot4(&wr.q[0], &a.q[t*k], k, &wr.d[0], &a.d[t*nb], nb, &dst[t*n+r], n)
 			}
-			for ; t < t1; t++ {
-				dst[t*n+r] = q0dot(&wr.q[0], &a.q[t*k], &wr.d[0], &a.d[t*nb], nb)
-			}
-			if mins {
-				for t := t0; t < t1; t++ {
-					var summs float32
-					for b := 0; b < nb; b++ {
-						summs = fma32(wr.m[b], s[t*nb+b], summs)
-					}
-					dst[t*n+r] += summs
-				}
-			}
+			tail(wr, r, t0, t, t1)
 		}
 	}
 }

@@ -21,3 +21,13 @@ func bf16ToF32AVX(dst *float32, src *byte, n int) {
 func q0dot4(w, x *int8, k int, dw, dx *float32, nb int, dst *float32, ldd int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+const useQ0VNNI = false
+
+func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func affineF16(dst *float32, n int, s, b float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}

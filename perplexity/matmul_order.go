@@ -183,29 +183,63 @@ func reduce16(a *[16]float32) float32 {
 type q8Blocks struct {
 	d []float32
 	q []int8
+	// u holds q + 128 as unsigned bytes for q0dot2x4 (VPDPBUSD multiplies
+	// unsigned by signed bytes), nil when that kernel is not used.
+	u []uint8
 }
 
 // newQ8Blocks recovers the blocks of xr, activations already rounded
 // through Q8_0 (roundQ8_0).
 func newQ8Blocks(xr []float32) *q8Blocks {
-	nb := len(xr) / 32
-	b := &q8Blocks{d: make([]float32, nb), q: make([]int8, nb*32)}
-	for i := 0; i < nb; i++ {
-		blk := xr[i*32 : (i+1)*32]
-		var amax float32
-		for _, v := range blk {
-			amax = max(amax, float32(math.Abs(float64(v))))
-		}
-		d := amax / 127
-		b.d[i] = d
-		if d == 0 {
-			continue
-		}
-		for j, v := range blk {
-			b.q[i*32+j] = int8(math.RoundToEven(float64(v / d)))
-		}
-	}
+	b := new(q8Blocks)
+	b.fill(xr, 1)
 	return b
+}
+
+// fill makes b the blocks of xr (see newQ8Blocks), reusing b's slices,
+// with up to threads workers.
+func (b *q8Blocks) fill(xr []float32, threads int) {
+	nb := len(xr) / 32
+	b.d, b.q = growT(b.d, nb), growT(b.q, nb*32)
+	if useQ0VNNI {
+		b.u = growT(b.u, nb*32)
+	} else {
+		b.u = nil
+	}
+	const per = 64 // blocks per work item
+	parallelFor(max(threads, 1), (nb+per-1)/per, func(_, item int) {
+		for i := item * per; i < min((item+1)*per, nb); i++ {
+			blk := xr[i*32 : (i+1)*32]
+			q := b.q[i*32 : (i+1)*32]
+			var amax float32
+			for _, v := range blk {
+				amax = max(amax, float32(math.Abs(float64(v))))
+			}
+			d := amax / 127
+			b.d[i] = d
+			if d == 0 {
+				clear(q)
+			} else {
+				for j, v := range blk {
+					q[j] = int8(math.RoundToEven(float64(v / d)))
+				}
+			}
+			if b.u != nil {
+				for j, c := range q {
+					b.u[i*32+j] = uint8(c) ^ 0x80
+				}
+			}
+		}
+	})
+}
+
+// growT returns b resliced to n elements, reallocated when its capacity
+// is short (contents unspecified).
+func growT[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
 }
 
 // q0Row is one weight row of 32-element blocks decoded to integer codes:
@@ -389,35 +423,52 @@ type q8KBlocks struct {
 }
 
 func newQ8KBlocks(x []float32) *q8KBlocks {
-	nb := len(x) / 256
-	b := &q8KBlocks{d: make([]float32, nb), q: make([]int8, nb*256), bsums: make([]int32, nb*16), bs16: make([]int16, nb*16)}
-	for i := 0; i < nb; i++ {
-		blk := x[i*256 : (i+1)*256]
-		var amax, mx float32
-		for _, v := range blk {
-			if a := float32(math.Abs(float64(v))); a > amax {
-				amax, mx = a, v
-			}
-		}
-		if amax == 0 {
-			continue
-		}
-		iscale := -127 / mx
-		q := b.q[i*256 : (i+1)*256]
-		for j, v := range blk {
-			q[j] = int8(min(nearestInt(iscale*v), 127))
-		}
-		for j := 0; j < 16; j++ {
-			var s int32
-			for _, c := range q[j*16 : (j+1)*16] {
-				s += int32(c)
-			}
-			b.bsums[i*16+j] = s
-			b.bs16[i*16+j] = int16(s)
-		}
-		b.d[i] = 1 / iscale
-	}
+	b := new(q8KBlocks)
+	b.fill(x, 1)
 	return b
+}
+
+// fill makes b the Q8_K blocks of x (see newQ8KBlocks), reusing b's
+// slices, with up to threads workers; the four-token layout (makeQuads)
+// is dropped.
+func (b *q8KBlocks) fill(x []float32, threads int) {
+	nb := len(x) / 256
+	b.d, b.q = growT(b.d, nb), growT(b.q, nb*256)
+	b.bsums, b.bs16 = growT(b.bsums, nb*16), growT(b.bs16, nb*16)
+	b.quadK, b.xdq, b.bsq = 0, nil, nil
+	const per = 8 // blocks per work item
+	parallelFor(max(threads, 1), (nb+per-1)/per, func(_, item int) {
+		for i := item * per; i < min((item+1)*per, nb); i++ {
+			blk := x[i*256 : (i+1)*256]
+			q := b.q[i*256 : (i+1)*256]
+			var amax, mx float32
+			for _, v := range blk {
+				if a := float32(math.Abs(float64(v))); a > amax {
+					amax, mx = a, v
+				}
+			}
+			if amax == 0 {
+				clear(q)
+				clear(b.bsums[i*16 : (i+1)*16])
+				clear(b.bs16[i*16 : (i+1)*16])
+				b.d[i] = 0
+				continue
+			}
+			iscale := -127 / mx
+			for j, v := range blk {
+				q[j] = int8(min(nearestInt(iscale*v), 127))
+			}
+			for j := 0; j < 16; j++ {
+				var s int32
+				for _, c := range q[j*16 : (j+1)*16] {
+					s += int32(c)
+				}
+				b.bsums[i*16+j] = s
+				b.bs16[i*16+j] = int16(s)
+			}
+			b.d[i] = 1 / iscale
+		}
+	})
 }
 
 // laneSumsScaled writes, for the chunks of 32 codes of w and x in groups

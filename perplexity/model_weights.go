@@ -34,6 +34,9 @@ type affineWeight struct {
 	// round rounds to the scale dtype (MLX computes the dequantized value
 	// in that dtype); identity for F32 scales.
 	round func(float32) float32
+	// f16 is set for F16 scales: round is roundF16, which affineF16 does
+	// eight lanes at a time.
+	f16 bool
 }
 
 func roundBF16(f float32) float32 { return quantize.BF16ToFP32(quantize.FP32ToBF16(f)) }
@@ -96,6 +99,10 @@ func dequantAffineRow(dst []float32, src []byte, a *affineWeight, r int) {
 	groups := len(dst) / a.groupSize
 	sc := a.scales[r*groups : (r+1)*groups]
 	bi := a.biases[r*groups : (r+1)*groups]
+	if a.f16 && useSIMD && a.groupSize%8 == 0 && (a.bits == 4 || a.bits == 8) {
+		dequantAffineF16(dst, src, a, sc, bi)
+		return
+	}
 	bits := uint(a.bits)
 	mask := uint64(1)<<bits - 1
 	var acc uint64
@@ -115,6 +122,38 @@ func dequantAffineRow(dst []float32, src []byte, a *affineWeight, r int) {
 			have -= bits
 			out[i] = a.round(a.round(s*q) + b)
 		}
+	}
+}
+
+// nibbles4 holds the two 4-bit codes of every byte as float32, low
+// nibble first (MLX packs codes from the low bits of each word up).
+var nibbles4 = func() (t [256][2]float32) {
+	for b := range t {
+		t[b] = [2]float32{float32(b & 15), float32(b >> 4)}
+	}
+	return t
+}()
+
+// dequantAffineF16 is dequantAffineRow for 4- and 8-bit codes with F16
+// scales and groups of a multiple of 8: the codes are spread as floats,
+// then affineF16 applies f16(f16(s·q) + b) to each group with the F16C
+// conversions, bit for bit what roundF16 gives.
+func dequantAffineF16(dst []float32, src []byte, a *affineWeight, sc, bi []float32) {
+	if a.bits == 4 {
+		src = src[:len(dst)/2]
+		for i, b := range src {
+			v := &nibbles4[b]
+			dst[2*i], dst[2*i+1] = v[0], v[1]
+		}
+	} else {
+		src = src[:len(dst)]
+		for i, b := range src {
+			dst[i] = float32(b)
+		}
+	}
+	gs := a.groupSize
+	for g := range sc {
+		affineF16(&dst[g*gs], gs, sc[g], bi[g])
 	}
 }
 
@@ -237,6 +276,7 @@ func newAffineWeight(w *weight, t *graph.Tensor) (*weight, error) {
 		w.affine.round = roundBF16
 	case graph.F16:
 		w.affine.round = roundF16
+		w.affine.f16 = true
 	}
 	return w, nil
 }

@@ -375,33 +375,42 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 			chunk[0] = bos
 		}
 		start := time.Now()
-		logits, err := run.forward(chunk, first)
-		if err != nil {
+		if _, err := run.hidden(chunk, first); err != nil {
 			return nil, fmt.Errorf("chunk %d: %w", c+1, err)
 		}
-		var baseLogits []float32
 		if baseRun != nil {
-			if baseLogits, err = baseRun.forward(chunk, first); err != nil {
+			if _, err := baseRun.hidden(chunk, first); err != nil {
 				return nil, fmt.Errorf("KL base, chunk %d: %w", c+1, err)
 			}
 		}
-		elapsed += time.Since(start)
 		V := fm.Vocab
-		// The log-softmax of each position in parallel; sums in order.
-		parallelFor(run.threads, nCtx-1-first, func(w, i int) {
-			pos := first + i
-			nlls[i] = -logSoftmaxBuf(logits[i*V:(i+1)*V], chunk[pos+1], expBufs[w])
-		})
-		for pos := first; pos < nCtx-1; pos++ {
-			row := logits[(pos-first)*V : (pos-first+1)*V]
-			next := chunk[pos+1]
-			v := nlls[pos-first]
+		// The logits a block of positions at a time (not the last
+		// position's: it predicts nothing); the log-softmax of each
+		// position in parallel, the sums in order.
+		scoredAll := nCtx - 1 - first
+		for i0 := 0; i0 < scoredAll; i0 += logitBlock {
+			i1 := min(i0+logitBlock, scoredAll)
+			logits := run.logitsRows(i0, i1)
+			var baseLogits []float32
+			if baseRun != nil {
+				baseLogits = baseRun.logitsRows(i0, i1)
+			}
+			scored := i1 - i0
+			parallelFor(run.threads, scored, func(w, i int) {
+				pos := first + i0 + i
+				nlls[i0+i] = -logSoftmaxBuf(logits[i*V:(i+1)*V], chunk[pos+1], expBufs[w])
+			})
+			if kl != nil {
+				for i := 0; i < scored; i++ {
+					kl.add(logits[i*V:(i+1)*V], baseLogits[i*V:(i+1)*V], chunk[first+i0+i+1])
+				}
+			}
+		}
+		elapsed += time.Since(start)
+		for _, v := range nlls {
 			nll += v
 			nll2 += v * v
 			count++
-			if kl != nil {
-				kl.add(row, baseLogits[(pos-first)*V:(pos-first+1)*V], next)
-			}
 		}
 		running := math.Exp(nll / float64(count))
 		res.Running = append(res.Running, running)

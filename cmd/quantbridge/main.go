@@ -42,7 +42,26 @@ func main() {
 	stop := startProfile(os.Getenv("QUANTBRIDGE_CPUPROFILE"), os.Stderr)
 	code := run(os.Args, os.Stdout, os.Stderr)
 	stop()
+	writeHeapProfile(os.Getenv("QUANTBRIDGE_MEMPROFILE"), os.Stderr)
 	os.Exit(code)
+}
+
+// writeHeapProfile writes the heap profile (allocations since the start:
+// go tool pprof -sample_index=alloc_space) to path when path is set.
+func writeHeapProfile(path string, stderr io.Writer) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "quantbridge: QUANTBRIDGE_MEMPROFILE:", err)
+	}
 }
 
 // startProfile writes a CPU profile of the whole run to path (for

@@ -1,0 +1,16 @@
+//go:build amd64 && !purego
+
+package perplexity
+
+import "golang.org/x/sys/cpu"
+
+// useQ0VNNI selects q0dot2x4 for the 32-element block types: the AVX-512
+// kernels and AVX512_VNNI's VPDPBUSD.
+var useQ0VNNI = useAVX512 && cpu.X86.HasAVX512VNNI
+
+// q0dot2x4 is q0dot of two rows (codes w0, w1; scales dw0, dw1) with four
+// tokens given as offset codes (xu + t·k holds x + 128, see q8Blocks.u)
+// and scales dx + t·nb: dst[t·ldd] and dst[t·ldd+1] for t < 4.
+//
+//go:noescape
+func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)

@@ -1,0 +1,108 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Q2X4TOK multiplies the block codes of two rows (W0, W1 = Y8, Y9; their
+// −128·Σ corrections in Y10, Y11; their scales broadcast in Y12, Y13) with
+// one token's offset codes at xaddr (x + 128 as unsigned bytes) and its
+// scale at daddr, accumulating into acc0 (row 0) and acc1 (row 1):
+// Σ (x+128)·w − 128·Σw = Σ x·w lane by lane, exactly the int32 lanes of
+// ggml's mul_sum_i8_pairs_float, then acc += (dw·dx) · float(lanes).
+#define Q2X4TOK(xaddr, daddr, acc0, acc1) \
+	VMOVDQU     xaddr, Y14;        \
+	VMOVDQA64   Y10, Y16;          \
+	VMOVDQA64   Y11, Y17;          \
+	VPDPBUSD    Y8, Y14, Y16;      \
+	VPDPBUSD    Y9, Y14, Y17;      \
+	VCVTDQ2PS   Y16, Y16;          \
+	VCVTDQ2PS   Y17, Y17;          \
+	VBROADCASTSS daddr, Y18;       \
+	VMULPS      Y18, Y12, Y19;     \
+	VMULPS      Y18, Y13, Y18;     \
+	VFMADD231PS Y16, Y19, acc0;    \
+	VFMADD231PS Y17, Y18, acc1
+
+// Q2X4OUT stores hsum_float_8 of ya (xa its low half) at addr (X8, X9
+// are free once the loop is done).
+#define Q2X4OUT(ya, xa, addr) \
+	VEXTRACTF128 $1, ya, X8; \
+	VADDPS       xa, X8, X8; \
+	VMOVHLPS     X8, X8, X9; \
+	VADDPS       X9, X8, X8; \
+	VMOVSHDUP    X8, X9;     \
+	VADDSS       X9, X8, X8; \
+	VMOVSS       X8, addr
+
+// func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot of two rows (codes w0, w1, scales dw0, dw1) with four tokens
+// (offset codes xu + t·k, scales dx + t·nb): dst[t·ldd] (row 0) and
+// dst[t·ldd+1] (row 1) for t < 4, in ggml_vec_dot_q8_0_q8_0's AVX2 order
+// (per block: scale product, fused multiply-add of the eight int32 lanes,
+// then hsum_float_8), the lanes computed by VPDPBUSD (AVX512_VNNI).
+TEXT ·q0dot2x4(SB), NOSPLIT, $0-80
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), R13
+	MOVQ dw0+16(FP), DX
+	MOVQ dw1+24(FP), R14
+	MOVQ xu+32(FP), DI
+	MOVQ k+40(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dx+48(FP), R10
+	MOVQ nb+56(FP), CX
+	MOVQ CX, R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVL         $0x80808080, AX
+	MOVL         AX, X15
+	VPBROADCASTD X15, Y15
+	VPXORD       Y20, Y20, Y20
+
+q2x4loop:
+	VMOVDQU      (SI), Y8
+	VMOVDQU      (R13), Y9
+	VPXORD       Y10, Y10, Y10
+	VPXORD       Y11, Y11, Y11
+	VPDPBUSD     Y8, Y15, Y10
+	VPDPBUSD     Y9, Y15, Y11
+	VPSUBD       Y10, Y20, Y10
+	VPSUBD       Y11, Y20, Y11
+	VBROADCASTSS (DX), Y12
+	VBROADCASTSS (R14), Y13
+	Q2X4TOK((DI), (R10), Y0, Y1)
+	Q2X4TOK((DI)(R8*1), (R10)(R11*1), Y2, Y3)
+	Q2X4TOK((DI)(R8*2), (R10)(R11*2), Y4, Y5)
+	Q2X4TOK((DI)(R9*1), (R10)(R12*1), Y6, Y7)
+	ADDQ         $32, SI
+	ADDQ         $32, R13
+	ADDQ         $32, DI
+	ADDQ         $4, DX
+	ADDQ         $4, R14
+	ADDQ         $4, R10
+	DECQ         CX
+	JNZ          q2x4loop
+
+	MOVQ    dst+64(FP), BX
+	MOVQ    ldd+72(FP), AX
+	SHLQ    $2, AX
+	Q2X4OUT(Y0, X0, (BX))
+	Q2X4OUT(Y1, X1, 4(BX))
+	ADDQ    AX, BX
+	Q2X4OUT(Y2, X2, (BX))
+	Q2X4OUT(Y3, X3, 4(BX))
+	ADDQ    AX, BX
+	Q2X4OUT(Y4, X4, (BX))
+	Q2X4OUT(Y5, X5, 4(BX))
+	ADDQ    AX, BX
+	Q2X4OUT(Y6, X6, (BX))
+	Q2X4OUT(Y7, X7, 4(BX))
+	VZEROUPPER
+	RET
