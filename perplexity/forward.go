@@ -25,6 +25,7 @@ type runner struct {
 	cosSWA, sinSWA   []float32
 	ropeLenSWA       int
 	window           int
+	attnK            []float32 // attentionGGML's transposed key tiles
 
 	// routed experts (forward_moe.go)
 	moeLogits, moeW, moeOut []float32
