@@ -1,6 +1,7 @@
 package perplexity
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/quantbridge/quantbridge/graph"
@@ -31,7 +32,8 @@ import (
 //     multipliers (fusedK.aux[2c], aux[2c+1]) as one int32;
 //   - wd, wdm: per block of 256, each row's d and dmin.
 //
-// Rows past the tile's last (a tile of 8) are zero.
+// Rows past the tile's last (a tile of 8) are zero. rows and f are the
+// decoded rows for kRepackDot, for the tokens left out of whole fours.
 type kTileZ struct {
 	rows    [rowTile]kRow
 	f       [rowTile]fusedK
@@ -42,9 +44,13 @@ type kTileZ struct {
 
 var kTileZPool = sync.Pool{New: func() any { return new(kTileZ) }}
 
-// arrange fills z.wq … z.wdm from z.rows[:nr], decoded rows of k
-// elements of type t (Q4_K or Q2_K).
-func (z *kTileZ) arrange(nr int, t graph.Type, k int) {
+// arrange fills z.wq … z.wdm from rows [r0, r1) (at most 16) of w, of
+// type Q4_K or Q2_K, decoding the blocks straight into the layout: codes
+// four at a time (the low or high nibbles, or one 2-bit field, of four
+// consecutive bytes are four consecutive elements), scales and minimums
+// as decodeK reads them.
+func (z *kTileZ) arrange(w *weight, r0, r1 int) {
+	k, t := w.cols, w.typ
 	nb := k / 256
 	region := 32
 	if t == graph.Q2_K {
@@ -54,10 +60,12 @@ func (z *kTileZ) arrange(nr int, t graph.Type, k int) {
 		z.wq, z.sc, z.mnp = make([]uint8, k*16), make([]int32, k/region*16), make([]int32, k/32*16)
 		z.wd, z.wdm = make([]float32, nb*16), make([]float32, nb*16)
 	}
+	le := binary.LittleEndian
+	wq := z.wq
 	for r := 0; r < 16; r++ {
-		if r >= nr {
+		if r >= r1-r0 {
 			for e4 := 0; e4 < k/4; e4++ {
-				copy(z.wq[e4*64+r*4:e4*64+r*4+4], []uint8{0, 0, 0, 0})
+				le.PutUint32(wq[e4*64+r*4:], 0)
 			}
 			for j := 0; j < k/region; j++ {
 				z.sc[j*16+r] = 0
@@ -70,29 +78,48 @@ func (z *kTileZ) arrange(nr int, t graph.Type, k int) {
 			}
 			continue
 		}
-		row := &z.rows[r]
-		q := row.q[:k]
-		for e4 := 0; e4 < k/4; e4++ {
-			d := z.wq[e4*64+r*4 : e4*64+r*4+4]
-			s := q[e4*4 : e4*4+4]
-			d[0], d[1], d[2], d[3] = uint8(s[0]), uint8(s[1]), uint8(s[2]), uint8(s[3])
-		}
-		// Q4_K's scales are per chunk of 32 (row.sc, 8 per block), Q2_K's
-		// per 16 (16 per block): either way one per region.
-		for j := 0; j < k/region; j++ {
-			z.sc[j*16+r] = row.sc[j]
-		}
+		row := w.raw[(r0+r)*w.rowBytes : (r0+r+1)*w.rowBytes]
 		for b := 0; b < nb; b++ {
-			for c := 0; c < 8; c++ {
-				var lo, hi int32
-				if t == graph.Q2_K {
-					lo, hi = row.mn[b*16+2*c], row.mn[b*16+2*c+1]
-				} else {
-					lo, hi = row.mn[b*8+c], row.mn[b*8+c]
+			// o is the byte offset in wq of the block's first four elements
+			// of this row; element e of the block is at o + (e/4)·64.
+			o := b*256*16 + r*4
+			switch t {
+			case graph.Q4_K:
+				blk := row[b*144 : (b+1)*144]
+				z.wd[b*16+r], z.wdm[b*16+r] = f16at(blk), f16at(blk[2:])
+				for c := 0; c < 8; c++ {
+					s, m := scaleMinK4(c, blk[4:16])
+					z.sc[(b*8+c)*16+r] = s
+					z.mnp[(b*8+c)*16+r] = m&0xffff | m<<16
 				}
-				z.mnp[(b*8+c)*16+r] = int32(uint32(uint16(lo)) | uint32(uint16(hi))<<16)
+				qs := blk[16:144]
+				for j := 0; j < 4; j++ {
+					for l := 0; l < 32; l += 4 {
+						u := le.Uint32(qs[j*32+l:])
+						le.PutUint32(wq[o+(j*64+l)/4*64:], u&0x0f0f0f0f)
+						le.PutUint32(wq[o+(j*64+32+l)/4*64:], u>>4&0x0f0f0f0f)
+					}
+				}
+			case graph.Q2_K:
+				blk := row[b*84 : (b+1)*84]
+				z.wd[b*16+r], z.wdm[b*16+r] = f16at(blk[80:]), f16at(blk[82:])
+				scales := blk[:16]
+				for g := 0; g < 16; g++ {
+					z.sc[(b*16+g)*16+r] = int32(scales[g] & 0xf)
+				}
+				for c := 0; c < 8; c++ {
+					z.mnp[(b*8+c)*16+r] = int32(scales[2*c]>>4) | int32(scales[2*c+1]>>4)<<16
+				}
+				qs := blk[16:80]
+				for h := 0; h < 2; h++ {
+					for l := 0; l < 32; l += 4 {
+						u := le.Uint32(qs[h*32+l:])
+						for j := 0; j < 4; j++ {
+							le.PutUint32(wq[o+(h*128+32*j+l)/4*64:], u>>(2*uint(j))&0x03030303)
+						}
+					}
+				}
 			}
-			z.wd[b*16+r], z.wdm[b*16+r] = row.d[b], row.dmin[b]
 		}
 	}
 }
@@ -108,10 +135,7 @@ func mulTileKRepackZ(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, g
 	nb, nr := k/256, r1-r0
 	z := kTileZPool.Get().(*kTileZ)
 	defer kTileZPool.Put(z)
-	for r := r0; r < r1; r++ {
-		z.rows[r-r0].decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
-	}
-	z.arrange(nr, w.typ, k)
+	z.arrange(w, r0, r1)
 	per, q2 := 2, 0
 	if o == orderQ2KRepack {
 		per, q2 = 4, 1
@@ -139,6 +163,7 @@ func mulTileKRepackZ(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, g
 	if hi > lo || tail < nTok {
 		for r := r0; r < r1; r++ {
 			wr, f := &z.rows[r-r0], &z.f[r-r0]
+			wr.decodeK(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
 			f.prepare(wr, w.typ)
 			if hi > lo {
 				mulRowKFused(dst[r:], n, wr, f, o, a, k, lo, hi, gemvFrom)
