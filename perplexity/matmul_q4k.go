@@ -1,7 +1,6 @@
 package perplexity
 
 import (
-	"encoding/binary"
 	"sync"
 
 	"github.com/quantbridge/quantbridge/graph"
@@ -45,28 +44,23 @@ type kTileZ struct {
 var kTileZPool = sync.Pool{New: func() any { return new(kTileZ) }}
 
 // arrange fills z.wq … z.wdm from rows [r0, r1) (at most 16) of w, of
-// type Q4_K or Q2_K, decoding the blocks straight into the layout: codes
-// four at a time (the low or high nibbles, or one 2-bit field, of four
-// consecutive bytes are four consecutive elements), scales and minimums
+// type Q4_K or Q2_K: the codes by kArrangeCodes, the scales and minimums
 // as decodeK reads them.
 func (z *kTileZ) arrange(w *weight, r0, r1 int) {
 	k, t := w.cols, w.typ
-	nb := k / 256
-	region := 32
+	nb, nr := k/256, r1-r0
+	region, q2 := 32, 0
 	if t == graph.Q2_K {
-		region = 16
+		region, q2 = 16, 1
 	}
 	if len(z.wq) != k*16 || len(z.sc) != k/region*16 {
 		z.wq, z.sc, z.mnp = make([]uint8, k*16), make([]int32, k/region*16), make([]int32, k/32*16)
 		z.wd, z.wdm = make([]float32, nb*16), make([]float32, nb*16)
 	}
-	le := binary.LittleEndian
-	wq := z.wq
+	raw := w.raw[r0*w.rowBytes : r1*w.rowBytes]
+	kArrangeCodes(&z.wq[0], &raw[0], w.rowBytes, nb, 1<<nr-1, q2)
 	for r := 0; r < 16; r++ {
-		if r >= r1-r0 {
-			for e4 := 0; e4 < k/4; e4++ {
-				le.PutUint32(wq[e4*64+r*4:], 0)
-			}
+		if r >= nr {
 			for j := 0; j < k/region; j++ {
 				z.sc[j*16+r] = 0
 			}
@@ -78,11 +72,8 @@ func (z *kTileZ) arrange(w *weight, r0, r1 int) {
 			}
 			continue
 		}
-		row := w.raw[(r0+r)*w.rowBytes : (r0+r+1)*w.rowBytes]
+		row := raw[r*w.rowBytes : (r+1)*w.rowBytes]
 		for b := 0; b < nb; b++ {
-			// o is the byte offset in wq of the block's first four elements
-			// of this row; element e of the block is at o + (e/4)·64.
-			o := b*256*16 + r*4
 			switch t {
 			case graph.Q4_K:
 				blk := row[b*144 : (b+1)*144]
@@ -90,15 +81,7 @@ func (z *kTileZ) arrange(w *weight, r0, r1 int) {
 				for c := 0; c < 8; c++ {
 					s, m := scaleMinK4(c, blk[4:16])
 					z.sc[(b*8+c)*16+r] = s
-					z.mnp[(b*8+c)*16+r] = m&0xffff | m<<16
-				}
-				qs := blk[16:144]
-				for j := 0; j < 4; j++ {
-					for l := 0; l < 32; l += 4 {
-						u := le.Uint32(qs[j*32+l:])
-						le.PutUint32(wq[o+(j*64+l)/4*64:], u&0x0f0f0f0f)
-						le.PutUint32(wq[o+(j*64+32+l)/4*64:], u>>4&0x0f0f0f0f)
-					}
+					z.mnp[(b*8+c)*16+r] = m | m<<16
 				}
 			case graph.Q2_K:
 				blk := row[b*84 : (b+1)*84]
@@ -109,15 +92,6 @@ func (z *kTileZ) arrange(w *weight, r0, r1 int) {
 				}
 				for c := 0; c < 8; c++ {
 					z.mnp[(b*8+c)*16+r] = int32(scales[2*c]>>4) | int32(scales[2*c+1]>>4)<<16
-				}
-				qs := blk[16:80]
-				for h := 0; h < 2; h++ {
-					for l := 0; l < 32; l += 4 {
-						u := le.Uint32(qs[h*32+l:])
-						for j := 0; j < 4; j++ {
-							le.PutUint32(wq[o+(h*128+32*j+l)/4*64:], u>>(2*uint(j))&0x03030303)
-						}
-					}
 				}
 			}
 		}

@@ -19,3 +19,10 @@ var useKRepackZ = useAVX512 && cpu.X86.HasAVX512VNNI
 //
 //go:noescape
 func kRepack16x4z(wq *uint8, sc, mnp *int32, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, per, q2 int, dst *float32, ldd, mask int)
+
+// kArrangeCodes writes the codes of kTileZ.wq for nb blocks of up to 16
+// Q4_K rows (Q2_K: q2 ≠ 0) at src, stride bytes apart, the rows set in
+// mask (the others zero).
+//
+//go:noescape
+func kArrangeCodes(dst *uint8, src *byte, stride, nb, mask, q2 int)

@@ -178,3 +178,139 @@ kzsame:
 	VMOVUPS Z13, K1, (BX)
 	VZEROUPPER
 	RET
+
+// kzIota is 0, 1, … 15 (int32).
+DATA kzIota<>+0(SB)/4, $0
+DATA kzIota<>+4(SB)/4, $1
+DATA kzIota<>+8(SB)/4, $2
+DATA kzIota<>+12(SB)/4, $3
+DATA kzIota<>+16(SB)/4, $4
+DATA kzIota<>+20(SB)/4, $5
+DATA kzIota<>+24(SB)/4, $6
+DATA kzIota<>+28(SB)/4, $7
+DATA kzIota<>+32(SB)/4, $8
+DATA kzIota<>+36(SB)/4, $9
+DATA kzIota<>+40(SB)/4, $10
+DATA kzIota<>+44(SB)/4, $11
+DATA kzIota<>+48(SB)/4, $12
+DATA kzIota<>+52(SB)/4, $13
+DATA kzIota<>+56(SB)/4, $14
+DATA kzIota<>+60(SB)/4, $15
+GLOBL kzIota<>(SB), RODATA|NOPTR, $64
+
+// KZGATHER loads the 4 bytes at off(R9) of each row set in R8 (rows
+// stride apart: byte offsets in Z1) into the lanes of Z0, 0 for the others.
+#define KZGATHER(off) \
+	KMOVW      R8, K1;            \
+	VPXORD     Z0, Z0, Z0;        \
+	VPGATHERDD off(R9)(Z1*1), K1, Z0
+
+// KZ4 stores the low nibbles of Z0's bytes at lo(DI) and the high ones at
+// hi(DI).
+#define KZ4(lo, hi) \
+	VPANDD    Z2, Z0, Z4;  \
+	VMOVDQU32 Z4, lo(DI);  \
+	VPSRLD    $4, Z0, Z0;  \
+	VPANDD    Z2, Z0, Z0;  \
+	VMOVDQU32 Z0, hi(DI)
+
+// KZ2 stores the four 2-bit fields of Z0's bytes at off(DI), 512+off(DI),
+// 1024+off(DI), 1536+off(DI).
+#define KZ2(off) \
+	VPANDD    Z3, Z0, Z4;      \
+	VMOVDQU32 Z4, off(DI);     \
+	VPSRLD    $2, Z0, Z4;      \
+	VPANDD    Z3, Z4, Z4;      \
+	VMOVDQU32 Z4, 512+off(DI); \
+	VPSRLD    $4, Z0, Z4;      \
+	VPANDD    Z3, Z4, Z4;      \
+	VMOVDQU32 Z4, 1024+off(DI); \
+	VPSRLD    $6, Z0, Z4;      \
+	VPANDD    Z3, Z4, Z4;      \
+	VMOVDQU32 Z4, 1536+off(DI)
+
+// func kArrangeCodes(dst *uint8, src *byte, stride, nb, mask, q2 int)
+//
+// The codes of kTileZ.wq from nb blocks of up to 16 rows (Q4_K, or Q2_K
+// for q2 ≠ 0) at src, stride bytes apart, the rows set in mask (the others
+// zero): each row's 4 consecutive codes as one 32-bit lane, gathered from
+// the 16 rows at once.
+TEXT ·kArrangeCodes(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         stride+16(FP), AX
+	VPBROADCASTD AX, Z1
+	VPMULLD      kzIota<>(SB), Z1, Z1
+	MOVQ         nb+24(FP), CX
+	MOVQ         mask+32(FP), R8
+	MOVL         $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z2
+	MOVL         $0x03030303, AX
+	VPBROADCASTD AX, Z3
+	MOVQ         q2+40(FP), AX
+	TESTQ        AX, AX
+	JNZ          kaq2
+
+kaq4:
+	LEAQ 16(SI), R9 // the block's 128 bytes of codes
+	MOVQ $4, R10
+
+kaq4j:
+	// 32 bytes: elements 64j + 0..31 (low nibbles), 64j + 32..63 (high).
+	KZGATHER(0)
+	KZ4(0, 512)
+	KZGATHER(4)
+	KZ4(64, 576)
+	KZGATHER(8)
+	KZ4(128, 640)
+	KZGATHER(12)
+	KZ4(192, 704)
+	KZGATHER(16)
+	KZ4(256, 768)
+	KZGATHER(20)
+	KZ4(320, 832)
+	KZGATHER(24)
+	KZ4(384, 896)
+	KZGATHER(28)
+	KZ4(448, 960)
+	ADDQ $32, R9
+	ADDQ $1024, DI
+	DECQ R10
+	JNZ  kaq4j
+	ADDQ $144, SI
+	DECQ CX
+	JNZ  kaq4
+	VZEROUPPER
+	RET
+
+kaq2:
+	LEAQ 16(SI), R9 // the block's 64 bytes of codes
+	MOVQ $2, R10
+
+kaq2h:
+	// 32 bytes: field j of byte l is element 128h + 32j + l.
+	KZGATHER(0)
+	KZ2(0)
+	KZGATHER(4)
+	KZ2(64)
+	KZGATHER(8)
+	KZ2(128)
+	KZGATHER(12)
+	KZ2(192)
+	KZGATHER(16)
+	KZ2(256)
+	KZGATHER(20)
+	KZ2(320)
+	KZGATHER(24)
+	KZ2(384)
+	KZGATHER(28)
+	KZ2(448)
+	ADDQ $32, R9
+	ADDQ $2048, DI
+	DECQ R10
+	JNZ  kaq2h
+	ADDQ $84, SI
+	DECQ CX
+	JNZ  kaq2
+	VZEROUPPER
+	RET
