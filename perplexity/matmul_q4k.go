@@ -74,24 +74,29 @@ func (z *kTileZ) arrange(w *weight, r0, r1 int) {
 		}
 		row := raw[r*w.rowBytes : (r+1)*w.rowBytes]
 		for b := 0; b < nb; b++ {
+			mnp := (*[128]int32)(z.mnp[b*128:])
 			switch t {
 			case graph.Q4_K:
-				blk := row[b*144 : (b+1)*144]
-				z.wd[b*16+r], z.wdm[b*16+r] = f16at(blk), f16at(blk[2:])
-				for c := 0; c < 8; c++ {
-					s, m := scaleMinK4(c, blk[4:16])
-					z.sc[(b*8+c)*16+r] = s
-					z.mnp[(b*8+c)*16+r] = m | m<<16
+				blk := (*[144]byte)(row[b*144:])
+				z.wd[b*16+r], z.wdm[b*16+r] = f16at(blk[:]), f16at(blk[2:])
+				sc := (*[128]int32)(z.sc[b*128:])
+				q := (*[12]byte)(blk[4:])
+				// get_scale_min_k4 of chunks c and c+4.
+				for c := 0; c < 4; c++ {
+					s, m := int32(q[c]&63), int32(q[c+4]&63)
+					sc[(c*16+r)&127], mnp[(c*16+r)&127] = s, m|m<<16
+					s, m = int32(q[c+8]&0xf|(q[c]>>6)<<4), int32(q[c+8]>>4|(q[c+4]>>6)<<4)
+					sc[(c*16+64+r)&127], mnp[(c*16+64+r)&127] = s, m|m<<16
 				}
 			case graph.Q2_K:
-				blk := row[b*84 : (b+1)*84]
+				blk := (*[84]byte)(row[b*84:])
 				z.wd[b*16+r], z.wdm[b*16+r] = f16at(blk[80:]), f16at(blk[82:])
-				scales := blk[:16]
+				sc := (*[256]int32)(z.sc[b*256:])
 				for g := 0; g < 16; g++ {
-					z.sc[(b*16+g)*16+r] = int32(scales[g] & 0xf)
+					sc[(g*16+r)&255] = int32(blk[g] & 0xf)
 				}
 				for c := 0; c < 8; c++ {
-					z.mnp[(b*8+c)*16+r] = int32(scales[2*c]>>4) | int32(scales[2*c+1]>>4)<<16
+					mnp[(c*16+r)&127] = int32(blk[2*c]>>4) | int32(blk[2*c+1]>>4)<<16
 				}
 			}
 		}

@@ -19,7 +19,7 @@ import (
 
 // kquantWeight quantizes rows×k random values (Gaussian, with some large
 // outliers so scales and minimums vary) to K-quant type t.
-func kquantWeight(t *testing.T, rng *rand.Rand, typ graph.Type, rows, k int) *weight {
+func kquantWeight(t testing.TB, rng *rand.Rand, typ graph.Type, rows, k int) *weight {
 	t.Helper()
 	rs, err := graph.RowSize(typ, int64(k))
 	if err != nil {
