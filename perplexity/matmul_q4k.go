@@ -11,9 +11,10 @@ import (
 // kRepackDot and kRepackDot4z multiply one weight row with one or four
 // tokens, so each float step of repack.cpp's order needs the integer sums
 // of that one output gathered from the lanes of a register. ggml's
-// q4_K_8x8 GEMM instead keeps one lane per weight row: mulTileKRepackZ
-// arranges the decoded codes of a tile four by four across its rows
-// (kTileZ) and kRepack16x4z computes the 16 rows' integer sums for four
+// q4_K_8x8 GEMM instead keeps one lane per weight row (its AVX-512 path:
+// two 8-row blocks, 16 rows, per register): mulTileKRepackZ decodes a
+// tile's codes once into groups of four per row, interleaved across its
+// rows (kTileZ), and kRepack16x4z computes the 16 rows' integer sums for four
 // tokens in 16 int32 lanes per token (VPDPBUSD with the tokens' codes
 // broadcast), then runs the float steps for all 16 rows by vector
 // instructions. The integers are exact, the float steps per output the
