@@ -666,6 +666,10 @@ func mulTileK(dst []float32, w *weight, o dotOrder, a *q8KBlocks, nTok, gemvFrom
 		per = 4 // 128
 	}
 	if useSIMD && nTok > 0 {
+		if useKRepackZ && a.quadK == k && (o == orderQ4KRepack || o == orderQ2KRepack) {
+			mulTileKRepackZ(dst, w, o, a, nTok, gemvFrom, r0, r1)
+			return
+		}
 		mulTileKFused(dst, w, o, a, nTok, gemvFrom, r0, r1)
 		return
 	}

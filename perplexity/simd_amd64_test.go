@@ -19,7 +19,7 @@ import (
 
 // kquantWeight quantizes rows×k random values (Gaussian, with some large
 // outliers so scales and minimums vary) to K-quant type t.
-func kquantWeight(t *testing.T, rng *rand.Rand, typ graph.Type, rows, k int) *weight {
+func kquantWeight(t testing.TB, rng *rand.Rand, typ graph.Type, rows, k int) *weight {
 	t.Helper()
 	rs, err := graph.RowSize(typ, int64(k))
 	if err != nil {
@@ -54,11 +54,17 @@ func requireSIMD(t *testing.T) {
 }
 
 // TestFusedKQuantSIMD checks that the fused K-quant kernels (kVecDot,
-// kRepackDot) give the bits of mulTileK's portable loop, for every K-quant
-// order, with token counts that split the repacked orders between their
-// GEMM and GEMV groupings.
+// kRepackDot, their four-token AVX-512 forms and kRepack16x4z) give the
+// bits of mulTileK's portable loop, for every K-quant order, with token
+// counts that split the repacked orders between their GEMM and GEMV
+// groupings at every point of a four and tiles of 16, 8 and 4 rows.
 func TestFusedKQuantSIMD(t *testing.T) {
 	requireSIMD(t)
+	if !useKRepackZ {
+		t.Log("this CPU lacks AVX512_VNNI: kRepack16x4z is not tested")
+	}
+	oldZ := useKRepackZ
+	t.Cleanup(func() { useKRepackZ = oldZ })
 	rng := rand.New(rand.NewPCG(11, 13))
 	for _, tc := range []struct {
 		typ   graph.Type
@@ -67,7 +73,11 @@ func TestFusedKQuantSIMD(t *testing.T) {
 		{graph.Q6_K, orderQ6K}, {graph.Q5_K, orderQ5K}, {graph.Q3_K, orderQ3K},
 		{graph.Q4_K, orderQ4KRepack}, {graph.Q2_K, orderQ2KRepack},
 	} {
-		for _, shape := range []struct{ rows, k, nTok int }{{8, 256, 1}, {16, 512, 7}, {24, 768, 5}, {16, 512, 14}} {
+		repack := tc.order == orderQ4KRepack || tc.order == orderQ2KRepack
+		for _, shape := range []struct{ rows, k, nTok int }{
+			{8, 256, 1}, {16, 512, 7}, {24, 768, 5}, {16, 512, 14},
+			{8, 256, 4}, {16, 512, 5}, {24, 768, 9}, {20, 512, 13}, {40, 1024, 8},
+		} {
 			t.Run(fmt.Sprintf("%v/%dx%dx%d", tc.typ, shape.rows, shape.k, shape.nTok), func(t *testing.T) {
 				w := kquantWeight(t, rng, tc.typ, shape.rows, shape.k)
 				x := make([]float32, shape.nTok*shape.k)
@@ -76,12 +86,23 @@ func TestFusedKQuantSIMD(t *testing.T) {
 				}
 				x[3] = -40 // a block whose largest magnitude is negative
 				a := newQ8KBlocks(x)
-				// The GEMM/GEMV split of ggml_mul_mat, all GEMV (routed
-				// experts), with and without the AVX-512 four-token layout.
-				for _, v := range []struct {
-					gemvFrom int
-					quads    bool
-				}{{shape.nTok - shape.nTok%4, false}, {shape.nTok - shape.nTok%4, true}, {0, true}} {
+				// The GEMM/GEMV split of ggml_mul_mat (gemvFrom at the
+				// last whole four), all GEMV (routed experts) and, for the
+				// repacked orders, every split point, with and without the
+				// AVX-512 four-token layout and kRepack16x4z.
+				type variant struct {
+					gemvFrom    int
+					quads, tile bool
+				}
+				vs := []variant{{shape.nTok - shape.nTok%4, false, false}, {shape.nTok - shape.nTok%4, true, false}, {0, true, false}}
+				if repack {
+					for g := 0; g <= shape.nTok+1; g++ {
+						vs = append(vs, variant{g, true, true})
+					}
+					vs = append(vs, variant{shape.nTok - shape.nTok%4, false, true})
+				}
+				for _, v := range vs {
+					useKRepackZ = oldZ && v.tile
 					a.quadK = 0
 					if v.quads {
 						a.makeQuads(shape.k)
@@ -97,14 +118,14 @@ func TestFusedKQuantSIMD(t *testing.T) {
 					nonzero := 0
 					for i := range got {
 						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("gemvFrom %d quads %v: output %d (token %d, row %d): fused %v (%x), portable %v (%x)", v.gemvFrom, v.quads, i, i/shape.rows, i%shape.rows, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+							t.Fatalf("%+v: output %d (token %d, row %d): fused %v (%x), portable %v (%x)", v, i, i/shape.rows, i%shape.rows, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 						}
 						if want[i] != 0 {
 							nonzero++
 						}
 					}
 					if nonzero < len(want)/2 {
-						t.Fatalf("only %d of %d outputs nonzero", nonzero, len(want))
+						t.Fatalf("%+v: only %d of %d outputs nonzero", v, nonzero, len(want))
 					}
 				}
 			})
