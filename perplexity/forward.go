@@ -172,7 +172,8 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			j := &jobs[i]
 			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
 			j.order = llamaDotOrder(j.w, nTok, id)
-			if j.order == orderTinyBLASBF16 && useSIMD {
+			half := r.act.setHalves(j, nTok)
+			if j.order == orderTinyBLASBF16 && useSIMD && !half {
 				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
 				permuteDPBF16(j.x)
 			}
