@@ -1,8 +1,6 @@
 package perplexity
 
 import (
-	"math"
-
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/quantize"
 )
@@ -35,9 +33,12 @@ func halfKernel(j *mulJob) bool {
 	return false
 }
 
-// setHalves points j.x16 at the 16-bit codes of j.x (already rounded to
-// the weight type) when j runs on the 16-bit kernels, and reports whether
-// it does. The codes are made once per matrix-product input.
+// setHalves points j.x16 at the 16-bit codes of j.x (the unrounded
+// activations) rounded to the weight type as llama.cpp rounds them
+// (vec_dot_type: round to nearest even) when j runs on the 16-bit kernels,
+// and reports whether it does; j.order must be set. The codes are made
+// once per matrix-product input and replace the float32 rounding
+// (actCache.rounded), which such a job does not need.
 func (c *actCache) setHalves(j *mulJob, nTok int) bool {
 	if !halfKernel(j) {
 		return false
@@ -56,9 +57,10 @@ func (c *actCache) setHalves(j *mulJob, nTok int) bool {
 	return true
 }
 
-// toHalves writes the fp16 (actF16) or bf16 (actBF16) codes of x, rows of
-// n values already representable in that type (so the conversion is
-// exact), in parallel over rows.
+// toHalves writes the fp16 (actF16) or bf16 (actBF16) codes of x (rows of
+// n values) in parallel over rows: quantize.FP32ToFP16 and FP32ToBF16,
+// whose codes roundActivations expands (VCVTPS2PH gives the same codes
+// for every value but NaN, whose payload it keeps).
 func toHalves(dst []uint16, x []float32, n int, kind actKind, threads int) {
 	parallelFor(max(threads, 1), len(x)/n, func(_, row int) {
 		d, s := dst[row*n:(row+1)*n], x[row*n:(row+1)*n]
@@ -74,7 +76,7 @@ func toHalves(dst []uint16, x []float32, n int, kind actKind, threads int) {
 			return
 		}
 		for i, v := range s {
-			d[i] = uint16(math.Float32bits(v) >> 16)
+			d[i] = quantize.FP32ToBF16(v)
 		}
 	})
 }

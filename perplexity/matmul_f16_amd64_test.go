@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
 )
 
 // TestHalfKernels checks the 16-bit kernels (F16 weights by VCVTPH2PS and
 // fused multiply-adds, BF16 weights by VDPBF16PS), run through matMulJobs
-// on the stored rows, against the definitions of orderTinyBLAS16 and
-// orderTinyBLASBF16 bit for bit: token counts that leave every tail of
+// on the stored rows with the activations rounded by setHalves, against
+// the definitions of orderTinyBLAS16 and orderTinyBLASBF16 on the float32
+// rows and roundActivations' rounding, bit for bit: token counts that leave every tail of
 // the six-token kernel, row counts that are multiples of 4 but not of the
 // 16-row tile, and k not a multiple of 32 for F16.
 func TestHalfKernels(t *testing.T) {
@@ -46,7 +48,7 @@ func TestHalfKernels(t *testing.T) {
 			c.threads = 2
 			xr := c.rounded(typ, x, s.k)
 			dst := make([]float32, s.nTok*s.rows)
-			j := mulJob{dst: dst, w: w, x: xr, order: llamaDotOrder(w, s.nTok, false)}
+			j := mulJob{dst: dst, w: w, x: x, order: llamaDotOrder(w, s.nTok, false)}
 			if j.order != order || !c.setHalves(&j, s.nTok) {
 				t.Fatalf("%v %v: order %d, 16-bit kernels %v: want order %d on them", typ, s, j.order, j.x16 != nil, order)
 			}
@@ -92,6 +94,38 @@ func TestHalfKernelsDispatch(t *testing.T) {
 		j := mulJob{w: c.w, order: llamaDotOrder(c.w, c.nTok, c.id)}
 		if got := halfKernel(&j); got != c.want {
 			t.Errorf("%v %d×%d, %d tokens, id %v: 16-bit kernels %v, want %v", c.w.typ, c.w.rows, c.w.cols, c.nTok, c.id, got, c.want)
+		}
+	}
+}
+
+// TestF32ToF16AVX checks VCVTPS2PH against quantize.FP32ToFP16 (what
+// roundActivations rounds F16 activations with) on random bit patterns of
+// every exponent and on the edges: halfway cases, the largest fp16 and
+// what rounds to infinity, subnormal fp16 results, float32 subnormals,
+// infinities.
+func TestF32ToF16AVX(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("this CPU lacks AVX-512, which f32ToF16AVX needs")
+	}
+	rng := rand.New(rand.NewPCG(11, 13))
+	src := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 65504, 65519.996, 65520, -65520, 1e6,
+		float32(math.Inf(1)), float32(math.Inf(-1)), 0x1p-24, 0x1p-25, 0x1.8p-25, 0x1.0000002p-25, 0x1p-14, 0x1.ffcp-15,
+		0x1p-140, -0x1p-149, 1.00048828125, 1.000732421875, 2049, 2051, -0.33333334}
+	for len(src)%16 != 0 || len(src) < 1<<16 {
+		b := rng.Uint32()
+		if e := b >> 23 & 0xff; e == 0xff || (e > 0x90 && rng.IntN(4) != 0) {
+			continue // NaN (VCVTPS2PH keeps its payload), or most of the values past fp16's range
+		}
+		if rng.IntN(3) == 0 {
+			b = b&^0x7f800000 | uint32(100+rng.IntN(50))<<23 // around fp16's range
+		}
+		src = append(src, math.Float32frombits(b))
+	}
+	got := make([]uint16, len(src))
+	f32ToF16AVX(&got[0], &src[0], len(src))
+	for i, v := range src {
+		if want := quantize.FP32ToFP16(v); got[i] != want {
+			t.Fatalf("fp16(%g = %#x) = %#x, want %#x", v, math.Float32bits(v), got[i], want)
 		}
 	}
 }
