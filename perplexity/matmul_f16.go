@@ -83,8 +83,8 @@ func toHalves(dst []uint16, x []float32, n int, kind actKind, threads int) {
 
 // mulTileHalf is mulTile for a job on the 16-bit kernels (j.x16 set):
 // rows [tile·rowTile, +rowTile) of dst = x × wᵀ, four weight rows by six
-// tokens per kernel call, tokens in blocks of about 256 KiB that stay in
-// L2 while the tile's rows pass over them.
+// (or five) tokens per kernel call, tokens in blocks of about 256 KiB that
+// stay in L2 while the tile's rows pass over them.
 func mulTileHalf(j *mulJob, nTok, tile int) {
 	w := j.w
 	k, n := w.cols, w.rows
@@ -96,21 +96,30 @@ func mulTileHalf(j *mulJob, nTok, tile int) {
 	dst, x := j.dst[:nTok*n], j.x16[:nTok*k]
 	raw := w.raw[r0*w.rowBytes : r1*w.rowBytes]
 	_ = dst[(nTok-1)*n+r1-1]
-	wide, one := dot4x6h, dot4x1h
+	k6, k5, k1 := dot4x6h, dot4x5h, dot4x1h
 	if w.typ == graph.BF16 {
-		wide, one = dot4x6bf, dot4x1bf
+		k6, k5, k1 = dot4x6bf, dot4x5bf, dot4x1bf
 	}
 	tb := max(6, (256<<10)/(2*k)/6*6)
 	for t0 := 0; t0 < nTok; t0 += tb {
 		t1 := min(t0+tb, nTok)
+		// As llamafile's BLOCK_SIZE: six tokens per call, five for
+		// the rest where that covers them; single tokens otherwise.
+		n6, n5 := (t1-t0)/6, 0
+		if rem := (t1 - t0) % 6; rem != 0 && n6+1 >= 6-rem {
+			n6, n5 = n6+1-(6-rem), 6-rem
+		}
 		for r := r0; r < r1; r += 4 {
 			wp := &raw[(r-r0)*w.rowBytes]
 			t := t0
-			for ; t+6 <= t1; t += 6 {
-				wide(&x[t*k], k, wp, k, k, &dst[t*n+r], n)
+			for i := 0; i < n6; i, t = i+1, t+6 {
+				k6(&x[t*k], k, wp, k, k, &dst[t*n+r], n)
+			}
+			for i := 0; i < n5; i, t = i+1, t+5 {
+				k5(&x[t*k], k, wp, k, k, &dst[t*n+r], n)
 			}
 			for ; t < t1; t++ {
-				one(&x[t*k], k, wp, k, k, &dst[t*n+r], n)
+				k1(&x[t*k], k, wp, k, k, &dst[t*n+r], n)
 			}
 		}
 	}

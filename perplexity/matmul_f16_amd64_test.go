@@ -17,7 +17,8 @@ import (
 // the definitions of orderTinyBLAS16 and orderTinyBLASBF16 on the float32
 // rows and roundActivations' rounding, bit for bit: token counts that leave every tail of
 // the six-token kernel, row counts that are multiples of 4 but not of the
-// 16-row tile, and k not a multiple of 32 for F16.
+// 16-row tile, token counts past the L2 block of 256 KiB (77 tokens of
+// 4096), and k not a multiple of 32 for F16.
 func TestHalfKernels(t *testing.T) {
 	requireSIMD(t)
 	rng := rand.New(rand.NewPCG(61, 67))
@@ -32,7 +33,7 @@ func TestHalfKernels(t *testing.T) {
 		}
 		for _, s := range []struct{ rows, k, nTok int }{
 			{4, 16, 2}, {8, 48, 7}, {4, 96, 5}, {12, 64, 6}, {20, 512, 13},
-			{16, 2048, 12}, {36, 256, 11}, {24, 1024, 31}, {8, 5632, 9},
+			{16, 2048, 12}, {36, 256, 11}, {24, 1024, 31}, {8, 5632, 9}, {4, 4096, 77},
 		} {
 			if s.k%32 != 0 && typ == graph.BF16 {
 				continue // the order needs whole 32-element steps

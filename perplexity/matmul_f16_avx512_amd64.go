@@ -16,6 +16,11 @@ var useAVX512BF16 = useAVX512 && cpu.X86.HasAVX512BF16
 //go:noescape
 func dot4x6h(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
 
+// dot4x5h is dot4x6h for five tokens.
+//
+//go:noescape
+func dot4x5h(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
+
 // dot4x1h is dot4x6h for one token.
 //
 //go:noescape
@@ -27,6 +32,11 @@ func dot4x1h(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
 //
 //go:noescape
 func dot4x6bf(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
+
+// dot4x5bf is dot4x6bf for five tokens.
+//
+//go:noescape
+func dot4x5bf(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
 
 // dot4x1bf is dot4x6bf for one token.
 //

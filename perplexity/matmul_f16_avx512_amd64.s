@@ -163,9 +163,136 @@ dot4x6hloop:
 	VZEROUPPER
 	RET
 
+// func dot4x5h(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
+//
+// dst[t·ldd + r] = x_t · w_r for 5 token rows x_t = x + t·ldx and four
+// weight rows w_r = w + 2r·ldw (bytes) of fp16 values (k a positive multiple of
+// 16) in tinyBLAS<16, __m512>'s order: both operands widened by
+// VCVTPH2PS, 16 lanes accumulating by fused multiply-adds over steps of
+// 16 elements, then _mm512_reduce_add_ps.
+TEXT ·dot4x5h(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), R12
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), R8
+	MOVQ k+32(FP), CX
+	MOVQ dst+40(FP), BX
+	MOVQ ldd+48(FP), DX
+	SHLQ $1, R12
+	SHLQ $1, R8
+	SHLQ $2, DX
+	SHRQ $4, CX
+	LEAQ (DI)(R8*1), R9
+	LEAQ (SI)(R12*2), R13
+	ADDQ R12, R13
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+
+dot4x5hloop:
+	VCVTPH2PS (DI), Z24
+	VCVTPH2PS (DI)(R8*1), Z25
+	VCVTPH2PS (DI)(R8*2), Z26
+	VCVTPH2PS (R9)(R8*2), Z27
+	VCVTPH2PS (SI), Z28
+	VFMADD231PS Z24, Z28, Z0
+	VFMADD231PS Z25, Z28, Z1
+	VFMADD231PS Z26, Z28, Z2
+	VFMADD231PS Z27, Z28, Z3
+	VCVTPH2PS (SI)(R12*1), Z29
+	VFMADD231PS Z24, Z29, Z4
+	VFMADD231PS Z25, Z29, Z5
+	VFMADD231PS Z26, Z29, Z6
+	VFMADD231PS Z27, Z29, Z7
+	VCVTPH2PS (SI)(R12*2), Z28
+	VFMADD231PS Z24, Z28, Z8
+	VFMADD231PS Z25, Z28, Z9
+	VFMADD231PS Z26, Z28, Z10
+	VFMADD231PS Z27, Z28, Z11
+	VCVTPH2PS (R13), Z29
+	VFMADD231PS Z24, Z29, Z12
+	VFMADD231PS Z25, Z29, Z13
+	VFMADD231PS Z26, Z29, Z14
+	VFMADD231PS Z27, Z29, Z15
+	VCVTPH2PS (R13)(R12*1), Z28
+	VFMADD231PS Z24, Z28, Z16
+	VFMADD231PS Z25, Z28, Z17
+	VFMADD231PS Z26, Z28, Z18
+	VFMADD231PS Z27, Z28, Z19
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R9
+	ADDQ $32, R13
+	DECQ CX
+	JNZ  dot4x5hloop
+
+	RED16Z(Z0, Y0, X0)
+	RED16Z(Z1, Y1, X1)
+	RED16Z(Z2, Y2, X2)
+	RED16Z(Z3, Y3, X3)
+	RED16Z(Z4, Y4, X4)
+	RED16Z(Z5, Y5, X5)
+	RED16Z(Z6, Y6, X6)
+	RED16Z(Z7, Y7, X7)
+	RED16Z(Z8, Y8, X8)
+	RED16Z(Z9, Y9, X9)
+	RED16Z(Z10, Y10, X10)
+	RED16Z(Z11, Y11, X11)
+	RED16Z(Z12, Y12, X12)
+	RED16Z(Z13, Y13, X13)
+	RED16Z(Z14, Y14, X14)
+	RED16Z(Z15, Y15, X15)
+	RED16Z(Z16, Y16, X16)
+	RED16Z(Z17, Y17, X17)
+	RED16Z(Z18, Y18, X18)
+	RED16Z(Z19, Y19, X19)
+	VMOVSS X0, (BX)
+	VMOVSS X1, 4(BX)
+	VMOVSS X2, 8(BX)
+	VMOVSS X3, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X4, (BX)
+	VMOVSS X5, 4(BX)
+	VMOVSS X6, 8(BX)
+	VMOVSS X7, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X8, (BX)
+	VMOVSS X9, 4(BX)
+	VMOVSS X10, 8(BX)
+	VMOVSS X11, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X12, (BX)
+	VMOVSS X13, 4(BX)
+	VMOVSS X14, 8(BX)
+	VMOVSS X15, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X16, (BX)
+	VMOVSS X17, 4(BX)
+	VMOVSS X18, 8(BX)
+	VMOVSS X19, 12(BX)
+	VZEROUPPER
+	RET
+
 // func dot4x1h(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
 //
-// dst[t·ldd + r] = x_t · w_r for 1 token rows x_t = x + t·ldx and four
+// dst[t·ldd + r] = x_t · w_r for 1 token row x_t = x + t·ldx and four
 // weight rows w_r = w + 2r·ldw (bytes) of fp16 values (k a positive multiple of
 // 16) in tinyBLAS<16, __m512>'s order: both operands widened by
 // VCVTPH2PS, 16 lanes accumulating by fused multiply-adds over steps of
@@ -359,9 +486,135 @@ dot4x6bfloop:
 	VZEROUPPER
 	RET
 
+// func dot4x5bf(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
+//
+// dst[t·ldd + r] = x_t · w_r for 5 token rows x_t = x + t·ldx and four
+// weight rows w_r = w + 2r·ldw (bytes) of bf16 values (k a positive multiple of
+// 32) in tinyBLAS<32, __m512bh>'s order: VDPBF16PS into 16 lanes over
+// steps of 32 elements, then _mm512_reduce_add_ps.
+TEXT ·dot4x5bf(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), R12
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), R8
+	MOVQ k+32(FP), CX
+	MOVQ dst+40(FP), BX
+	MOVQ ldd+48(FP), DX
+	SHLQ $1, R12
+	SHLQ $1, R8
+	SHLQ $2, DX
+	SHRQ $5, CX
+	LEAQ (DI)(R8*1), R9
+	LEAQ (SI)(R12*2), R13
+	ADDQ R12, R13
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+
+dot4x5bfloop:
+	VMOVDQU16 (DI), Z24
+	VMOVDQU16 (DI)(R8*1), Z25
+	VMOVDQU16 (DI)(R8*2), Z26
+	VMOVDQU16 (R9)(R8*2), Z27
+	VMOVDQU16 (SI), Z28
+	BYTE $0x62; BYTE $0x92; BYTE $0x3e; BYTE $0x40; BYTE $0x52; BYTE $0xc4 // VDPBF16PS Z0, Z24, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x92; BYTE $0x36; BYTE $0x40; BYTE $0x52; BYTE $0xcc // VDPBF16PS Z1, Z25, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x92; BYTE $0x2e; BYTE $0x40; BYTE $0x52; BYTE $0xd4 // VDPBF16PS Z2, Z26, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x92; BYTE $0x26; BYTE $0x40; BYTE $0x52; BYTE $0xdc // VDPBF16PS Z3, Z27, Z28 (Intel order)
+	VMOVDQU16 (SI)(R12*1), Z29
+	BYTE $0x62; BYTE $0x92; BYTE $0x3e; BYTE $0x40; BYTE $0x52; BYTE $0xe5 // VDPBF16PS Z4, Z24, Z29 (Intel order)
+	BYTE $0x62; BYTE $0x92; BYTE $0x36; BYTE $0x40; BYTE $0x52; BYTE $0xed // VDPBF16PS Z5, Z25, Z29 (Intel order)
+	BYTE $0x62; BYTE $0x92; BYTE $0x2e; BYTE $0x40; BYTE $0x52; BYTE $0xf5 // VDPBF16PS Z6, Z26, Z29 (Intel order)
+	BYTE $0x62; BYTE $0x92; BYTE $0x26; BYTE $0x40; BYTE $0x52; BYTE $0xfd // VDPBF16PS Z7, Z27, Z29 (Intel order)
+	VMOVDQU16 (SI)(R12*2), Z28
+	BYTE $0x62; BYTE $0x12; BYTE $0x3e; BYTE $0x40; BYTE $0x52; BYTE $0xc4 // VDPBF16PS Z8, Z24, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x12; BYTE $0x36; BYTE $0x40; BYTE $0x52; BYTE $0xcc // VDPBF16PS Z9, Z25, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x12; BYTE $0x2e; BYTE $0x40; BYTE $0x52; BYTE $0xd4 // VDPBF16PS Z10, Z26, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x12; BYTE $0x26; BYTE $0x40; BYTE $0x52; BYTE $0xdc // VDPBF16PS Z11, Z27, Z28 (Intel order)
+	VMOVDQU16 (R13), Z29
+	BYTE $0x62; BYTE $0x12; BYTE $0x3e; BYTE $0x40; BYTE $0x52; BYTE $0xe5 // VDPBF16PS Z12, Z24, Z29 (Intel order)
+	BYTE $0x62; BYTE $0x12; BYTE $0x36; BYTE $0x40; BYTE $0x52; BYTE $0xed // VDPBF16PS Z13, Z25, Z29 (Intel order)
+	BYTE $0x62; BYTE $0x12; BYTE $0x2e; BYTE $0x40; BYTE $0x52; BYTE $0xf5 // VDPBF16PS Z14, Z26, Z29 (Intel order)
+	BYTE $0x62; BYTE $0x12; BYTE $0x26; BYTE $0x40; BYTE $0x52; BYTE $0xfd // VDPBF16PS Z15, Z27, Z29 (Intel order)
+	VMOVDQU16 (R13)(R12*1), Z28
+	BYTE $0x62; BYTE $0x82; BYTE $0x3e; BYTE $0x40; BYTE $0x52; BYTE $0xc4 // VDPBF16PS Z16, Z24, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x82; BYTE $0x36; BYTE $0x40; BYTE $0x52; BYTE $0xcc // VDPBF16PS Z17, Z25, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x82; BYTE $0x2e; BYTE $0x40; BYTE $0x52; BYTE $0xd4 // VDPBF16PS Z18, Z26, Z28 (Intel order)
+	BYTE $0x62; BYTE $0x82; BYTE $0x26; BYTE $0x40; BYTE $0x52; BYTE $0xdc // VDPBF16PS Z19, Z27, Z28 (Intel order)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, R9
+	ADDQ $64, R13
+	DECQ CX
+	JNZ  dot4x5bfloop
+
+	RED16Z(Z0, Y0, X0)
+	RED16Z(Z1, Y1, X1)
+	RED16Z(Z2, Y2, X2)
+	RED16Z(Z3, Y3, X3)
+	RED16Z(Z4, Y4, X4)
+	RED16Z(Z5, Y5, X5)
+	RED16Z(Z6, Y6, X6)
+	RED16Z(Z7, Y7, X7)
+	RED16Z(Z8, Y8, X8)
+	RED16Z(Z9, Y9, X9)
+	RED16Z(Z10, Y10, X10)
+	RED16Z(Z11, Y11, X11)
+	RED16Z(Z12, Y12, X12)
+	RED16Z(Z13, Y13, X13)
+	RED16Z(Z14, Y14, X14)
+	RED16Z(Z15, Y15, X15)
+	RED16Z(Z16, Y16, X16)
+	RED16Z(Z17, Y17, X17)
+	RED16Z(Z18, Y18, X18)
+	RED16Z(Z19, Y19, X19)
+	VMOVSS X0, (BX)
+	VMOVSS X1, 4(BX)
+	VMOVSS X2, 8(BX)
+	VMOVSS X3, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X4, (BX)
+	VMOVSS X5, 4(BX)
+	VMOVSS X6, 8(BX)
+	VMOVSS X7, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X8, (BX)
+	VMOVSS X9, 4(BX)
+	VMOVSS X10, 8(BX)
+	VMOVSS X11, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X12, (BX)
+	VMOVSS X13, 4(BX)
+	VMOVSS X14, 8(BX)
+	VMOVSS X15, 12(BX)
+	ADDQ   DX, BX
+	VMOVSS X16, (BX)
+	VMOVSS X17, 4(BX)
+	VMOVSS X18, 8(BX)
+	VMOVSS X19, 12(BX)
+	VZEROUPPER
+	RET
+
 // func dot4x1bf(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)
 //
-// dst[t·ldd + r] = x_t · w_r for 1 token rows x_t = x + t·ldx and four
+// dst[t·ldd + r] = x_t · w_r for 1 token row x_t = x + t·ldx and four
 // weight rows w_r = w + 2r·ldw (bytes) of bf16 values (k a positive multiple of
 // 32) in tinyBLAS<32, __m512bh>'s order: VDPBF16PS into 16 lanes over
 // steps of 32 elements, then _mm512_reduce_add_ps.

@@ -23,3 +23,11 @@ func dot4x1bf(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int
 func f32ToF16AVX(dst *uint16, src *float32, n int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func dot4x5h(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func dot4x5bf(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
