@@ -60,12 +60,12 @@ def kernel(name, bf16, nt):
     emit("// func %s(x *uint16, ldx int, w *byte, ldw int, k int, dst *float32, ldd int)" % name)
     emit("//")
     if bf16:
-        emit("// dst[t·ldd + r] = x_t · w_r for %d token rows x_t = x + t·ldx and four" % nt)
+        emit("// dst[t·ldd + r] = x_t · w_r for %d token row%s x_t = x + t·ldx and four" % (nt, "s"[:nt > 1]))
         emit("// weight rows w_r = w + 2r·ldw (bytes) of bf16 values (k a positive multiple of")
         emit("// 32) in tinyBLAS<32, __m512bh>'s order: VDPBF16PS into 16 lanes over")
         emit("// steps of 32 elements, then _mm512_reduce_add_ps.")
     else:
-        emit("// dst[t·ldd + r] = x_t · w_r for %d token rows x_t = x + t·ldx and four" % nt)
+        emit("// dst[t·ldd + r] = x_t · w_r for %d token row%s x_t = x + t·ldx and four" % (nt, "s"[:nt > 1]))
         emit("// weight rows w_r = w + 2r·ldw (bytes) of fp16 values (k a positive multiple of")
         emit("// 16) in tinyBLAS<16, __m512>'s order: both operands widened by")
         emit("// VCVTPH2PS, 16 lanes accumulating by fused multiply-adds over steps of")
@@ -151,10 +151,9 @@ emit("\tVADDPS        X30, x, x;  \\")
 emit("\tVMOVSHDUP     x, X30;     \\")
 emit("\tVADDSS        X30, x, x")
 emit()
-kernel("dot4x%dh" % NT, False, NT)
-kernel("dot4x1h", False, 1)
-kernel("dot4x%dbf" % NT, True, NT)
-kernel("dot4x1bf", True, 1)
+for bf16, suffix in ((False, "h"), (True, "bf")):
+    for nt in (NT, NT - 1, 1):
+        kernel("dot4x%d%s" % (nt, suffix), bf16, nt)
 
 emit("""// func f32ToF16AVX(dst *uint16, src *float32, n int)
 //
