@@ -15,7 +15,12 @@ import (
 // straight from the stored (mapped) rows: no float32 copy of a tile is
 // made, and the activations take half the cache. The per-element order is
 // orderTinyBLAS16's or orderTinyBLASBF16's, so the results are the bits of
-// the float32 kernels.
+// the float32 kernels (TestHalfKernels; TestHalfKernelsKJV on kjv-llama),
+// with one exception: VDPBF16PS reads subnormal bf16 inputs as zero and
+// flushes subnormal partial sums to zero, which dpbf16 does not
+// (TestVDPBF16PSSubnormals). llama.cpp runs the instruction itself, so
+// there the kernel is the reference; no product of a model's weights and
+// activations comes near 2^-126.
 
 // halfKernel reports whether j runs on the 16-bit kernels: stored F16 or
 // BF16 rows in a tinyBLAS order, on a CPU with the kernels' instructions.

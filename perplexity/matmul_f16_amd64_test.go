@@ -130,3 +130,71 @@ func TestF32ToF16AVX(t *testing.T) {
 		}
 	}
 }
+
+// TestVDPBF16PSSubnormals pins the one way VDPBF16PS differs from
+// orderTinyBLASBF16's definition (dpbf16): as Intel documents it (DAZ,
+// FTZ) and this CPU does, it reads subnormal inputs as zero and flushes
+// each subnormal sum (after adding the first product and after the
+// second) to zero, where dpbf16 keeps them; a product in the subnormal
+// range is kept exact until it is added. llama.cpp
+// runs the instruction itself, so on such values the 16-bit kernel is the
+// reference; they only arise below 2^-126 (1.2e-38), far under what a
+// model's activations and weights multiply to. Values are drawn near
+// 2^-63 so that products and partial sums cross 2^-126, with subnormal
+// weights against activations near 2^8.
+func TestVDPBF16PSSubnormals(t *testing.T) {
+	if !useAVX512BF16 {
+		t.Skip("this CPU lacks AVX512_BF16")
+	}
+	const k = 256
+	rng := rand.New(rand.NewPCG(23, 29))
+	ftz := func(v float32) float32 {
+		if math.Abs(float64(v)) < 0x1p-126 {
+			return float32(math.Copysign(0, float64(v)))
+		}
+		return v
+	}
+	differ := 0
+	for trial := 0; trial < 200; trial++ {
+		xs := make([]uint16, k)
+		ws := make([]byte, 4*2*k)
+		wf := make([]float32, k)
+		xf := make([]float32, k)
+		for i := 0; i < k; i++ {
+			xs[i] = quantize.FP32ToBF16(float32(rng.NormFloat64() * 0x1p-63))
+			b := quantize.FP32ToBF16(float32(rng.NormFloat64() * 0x1p-63))
+			if rng.IntN(8) == 0 { // a subnormal weight times a large activation
+				b = uint16(rng.IntN(0x80)) | uint16(rng.IntN(2))<<15
+				xs[i] = quantize.FP32ToBF16(float32(rng.NormFloat64() * 0x1p8))
+			}
+			ws[2*i], ws[2*i+1] = byte(b), byte(b>>8)
+			wf[i] = quantize.BF16ToFP32(b)
+			xf[i] = quantize.BF16ToFP32(xs[i])
+		}
+		var got [4]float32
+		dot4x1bf(&xs[0], k, &ws[0], k, k, &got[0], 4)
+		// Subnormal inputs read as zero; each sum of the accumulator and
+		// an exact product is rounded once, then flushed to zero if
+		// subnormal (a subnormal product is not flushed by itself).
+		var acc [16]float32
+		for i := 0; i < k; i += 32 {
+			for j := range acc {
+				p1 := float64(ftz(wf[i+2*j+1])) * float64(ftz(xf[i+2*j+1]))
+				p0 := float64(ftz(wf[i+2*j])) * float64(ftz(xf[i+2*j]))
+				a := ftz(float32(float64(acc[j]) + p1))
+				acc[j] = ftz(float32(float64(a) + p0))
+			}
+		}
+		want := reduce16(&acc)
+		if math.Float32bits(got[0]) != math.Float32bits(want) {
+			t.Fatalf("trial %d: VDPBF16PS kernel %g (%#x), flushing definition %g (%#x)", trial, got[0], math.Float32bits(got[0]), want, math.Float32bits(want))
+		}
+		if plain := orderTinyBLASBF16.dot(wf, xf); math.Float32bits(plain) != math.Float32bits(want) {
+			differ++
+		}
+	}
+	t.Logf("200 dot products near 2^-126: %d differ from dpbf16's (subnormals kept)", differ)
+	if differ == 0 {
+		t.Fatal("no dot product reached the subnormal range: the test data misses its purpose")
+	}
+}
