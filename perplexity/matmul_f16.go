@@ -23,10 +23,11 @@ import (
 // activations comes near 2^-126.
 
 // halfKernel reports whether j runs on the 16-bit kernels: stored F16 or
-// BF16 rows in a tinyBLAS order, on a CPU with the kernels' instructions.
+// BF16 rows in a tinyBLAS order, on a CPU with the kernels' instructions,
+// SIMD kernels on (tests turn useSIMD off for the portable paths).
 func halfKernel(j *mulJob) bool {
 	w := j.w
-	if w.raw == nil || w.f32 != nil || w.rowBytes != 2*w.cols || w.rows%4 != 0 {
+	if !useSIMD || w.raw == nil || w.f32 != nil || w.rowBytes != 2*w.cols || w.rows%4 != 0 {
 		return false
 	}
 	switch {
