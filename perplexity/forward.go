@@ -212,8 +212,11 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 	if r.m.activations {
 		for i := range jobs {
 			j := &jobs[i]
-			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
 			j.order = llamaDotOrder(j.w, nTok, id)
+			if r.act.setHalves(j, nTok) {
+				continue // the 16-bit kernels take x rounded to the weight type
+			}
+			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
 			if j.order == orderTinyBLASBF16 && useSIMD {
 				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
 				permuteDPBF16(j.x)

@@ -131,6 +131,9 @@ type mulJob struct {
 	q8    *q8Blocks  // x as Q8_0/Q8_1 blocks, for orderQ0
 	q8s   []float32  // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
 	q8K   *q8KBlocks // x as Q8_K blocks, for the K-quant orders
+	// x16 is x as fp16/bf16 codes for the 16-bit kernels (see
+	// setHalves); nil: not used.
+	x16 []uint16
 	// gemvFrom is the first token row repack.cpp's GEMV rather than its
 	// GEMM multiplies (orderQ4KRepack).
 	gemvFrom int
@@ -174,6 +177,10 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 	}
 	if order.q8K() {
 		mulTileK(dst, w, order, j.q8K, nTok, j.gemvFrom, tile)
+		return
+	}
+	if j.x16 != nil {
+		mulTileHalf(j, nTok, tile)
 		return
 	}
 	dst = dst[:nTok*n]

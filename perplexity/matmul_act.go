@@ -73,9 +73,17 @@ type actCache struct {
 	// kernel zeroes and faults in again).
 	q8buf  q8Blocks
 	q8Kbuf q8KBlocks
+	// h16 holds the fp16/bf16 codes of buf[actF16], buf[actBF16] for the
+	// 16-bit kernels (see setHalves).
+	h16      [nActKinds][]uint16
+	h16Valid [nActKinds]bool
 }
 
-func (c *actCache) reset() { c.valid = [nActKinds]bool{}; c.q8 = nil }
+func (c *actCache) reset() {
+	c.valid = [nActKinds]bool{}
+	c.h16Valid = [nActKinds]bool{}
+	c.q8 = nil
+}
 
 // q8Blocks returns the Q8_0 blocks of xr, the actQ8_0 rounding returned
 // by rounded, made once per input.

@@ -2,9 +2,11 @@ package perplexity
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
 )
 
 // BenchmarkMatMul compares the two ways of running a quantized weight:
@@ -43,6 +45,59 @@ func BenchmarkMatMul(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.N)*2*rows*cols*nTok/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
+		}
+	}
+}
+
+// BenchmarkMatMulHalf times F16 and BF16 weights of a 1B model (the
+// attention's 2048×2048, the feed-forward's 5632×2048 and 2048×5632) times
+// a ctx-512 batch in llama.cpp's order on one thread: "16bit" multiplies
+// the stored rows by the 16-bit kernels where the CPU has them (see
+// setHalves), "f32tiles" expands each tile of rows to float32 and runs
+// the float32 kernel (the path without them). Reports GFLOP/s (2 per
+// weight and token).
+func BenchmarkMatMulHalf(b *testing.B) {
+	const nTok = 512
+	rng := rand.New(rand.NewPCG(3, 5))
+	for _, shape := range []struct{ rows, k int }{{2048, 2048}, {5632, 2048}, {2048, 5632}} {
+		rows, k := shape.rows, shape.k
+		x := make([]float32, nTok*k)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		src := make([]float32, k)
+		for _, typ := range []graph.Type{graph.F16, graph.BF16} {
+			w := &weight{name: typ.String(), rows: rows, cols: k, typ: typ, rowBytes: 2 * k, raw: make([]byte, 2*k*rows)}
+			for r := 0; r < rows; r++ {
+				for i := range src {
+					src[i] = float32(rng.NormFloat64())
+				}
+				if err := quantize.FromFloat32(w.raw[r*2*k:(r+1)*2*k], src, typ); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, half := range []bool{true, false} {
+				var act actCache
+				j := mulJob{dst: make([]float32, nTok*rows), w: w}
+				j.x = act.rounded(typ, x, k)
+				j.order = llamaDotOrder(w, nTok, false)
+				name := "f32tiles"
+				if half {
+					if !act.setHalves(&j, nTok) {
+						continue // no 16-bit kernels on this CPU
+					}
+					name = "16bit"
+				} else if j.order == orderTinyBLASBF16 && useSIMD {
+					permuteDPBF16(j.x)
+				}
+				var sc scratch
+				b.Run(fmt.Sprintf("%v/%dx%d/%s", typ, rows, k, name), func(b *testing.B) {
+					for b.Loop() {
+						matMulJobs([]mulJob{j}, nTok, 1, &sc)
+					}
+					b.ReportMetric(float64(b.N)*2*float64(rows*k*nTok)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }
