@@ -70,11 +70,12 @@ func (r *runner) forward(tokens []int, from int) ([]float32, error) {
 // of 4; see hidden).
 var ffnBlock = 1024
 
-// logitBlock is how many positions' logits EvaluateTokens has at once:
-// at ctx 2048 the second half's 1024 rows of a 32000-token vocabulary
-// would be 131 MB; blocks of 512 keep it at 65 MB for one extra pass
-// over the output matrix.
-var logitBlock = 512
+// logitBlock is how many positions' logits EvaluateTokens has at once
+// (a multiple of 4): at ctx 2048 the second half's 1024 rows of a
+// 32000-token vocabulary would be 131 MB; blocks of 256 keep it at 33 MB
+// for three more passes over the output matrix (ctx 512 scores 256
+// positions: one block).
+var logitBlock = 256
 
 // hidden runs tokens through the model as forward does and leaves the
 // final normed hidden states of positions from..len-1 in r.h, whose count
