@@ -245,15 +245,29 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 	nb := k / 32
 	qt := q0TilePool.Get().(*q0Tile)
 	defer q0TilePool.Put(qt)
-	for r := r0; r < r1; r++ {
-		wr := &qt.rows[r-r0]
-		if w.raw != nil {
-			wr.decode(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
-		} else {
-			row := buf[:k]
-			w.dequantRow(row, r)
-			wr.recoverQ8_0(row)
+	// Stored Q8_0 rows go to q0dot2x4raw in place: rows are decoded only
+	// for what it does not cover (an odd last row, tokens past the last
+	// whole four).
+	raw := useQ0VNNI && a.u != nil && w.typ == graph.Q8_0 && w.raw != nil
+	decoded := false
+	decode := func() {
+		if decoded {
+			return
 		}
+		decoded = true
+		for r := r0; r < r1; r++ {
+			wr := &qt.rows[r-r0]
+			if w.raw != nil {
+				wr.decode(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
+			} else {
+				row := buf[:k]
+				w.dequantRow(row, r)
+				wr.recoverQ8_0(row)
+			}
+		}
+	}
+	if !raw || (r1-r0)%2 != 0 || nTok%4 != 0 || mins {
+		decode()
 	}
 	_ = dst[(nTok-1)*n+r1-1]
 	_ = a.q[nTok*k-1]
@@ -282,11 +296,23 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 			for ; r+2 <= r1; r += 2 {
 				w0, w1 := &qt.rows[r-r0], &qt.rows[r+1-r0]
 				t := t0
+				if !decoded {
+					rb := w.rowBytes
+					for ; t+4 <= t1; t += 4 {
+						q0dot2x4raw(&w.raw[r*rb], &w.raw[(r+1)*rb], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
+					}
+					if t < t1 {
+						decode()
+					}
+				}
 				for ; t+4 <= t1; t += 4 {
 					q0dot2x4(&w0.q[0], &w1.q[0], &w0.d[0], &w1.d[0], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
 				}
 				tail(w0, r, t0, t, t1)
 				tail(w1, r+1, t0, t, t1)
+			}
+			if r < r1 {
+				decode()
 			}
 		}
 		for ; r < r1; r++ {

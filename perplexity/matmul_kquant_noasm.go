@@ -31,3 +31,7 @@ func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb
 func affineF16(dst *float32, n int, s, b float32) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -14,3 +14,9 @@ var useQ0VNNI = useAVX512 && cpu.X86.HasAVX512VNNI
 //
 //go:noescape
 func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+
+// q0dot2x4raw is q0dot2x4 on two stored Q8_0 rows (w0, w1: their
+// block_q8_0 bytes) read in place, without decoding them first.
+//
+//go:noescape
+func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)

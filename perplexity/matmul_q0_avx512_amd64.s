@@ -106,3 +106,73 @@ q2x4loop:
 	Q2X4OUT(Y7, X7, 4(BX))
 	VZEROUPPER
 	RET
+
+// func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot2x4 on two stored Q8_0 rows (block_q8_0: fp16 d, then 32 codes;
+// 34 bytes a block) read in place: each block's scale widened by
+// VCVTPH2PS (exact) and broadcast, its codes loaded from offset 2.
+TEXT ·q0dot2x4raw(SB), NOSPLIT, $0-64
+	MOVQ w0+0(FP), SI
+	MOVQ w1+8(FP), R13
+	MOVQ xu+16(FP), DI
+	MOVQ k+24(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dx+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVQ CX, R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVL         $0x80808080, AX
+	MOVL         AX, X15
+	VPBROADCASTD X15, Y15
+	VPXORD       Y20, Y20, Y20
+
+q2x4rloop:
+	VMOVDQU      2(SI), Y8
+	VMOVDQU      2(R13), Y9
+	VPXORD       Y10, Y10, Y10
+	VPXORD       Y11, Y11, Y11
+	VPDPBUSD     Y8, Y15, Y10
+	VPDPBUSD     Y9, Y15, Y11
+	VPSUBD       Y10, Y20, Y10
+	VPSUBD       Y11, Y20, Y11
+	VPBROADCASTW (SI), X12
+	VPBROADCASTW (R13), X13
+	VCVTPH2PS    X12, Y12
+	VCVTPH2PS    X13, Y13
+	Q2X4TOK((DI), (R10), Y0, Y1)
+	Q2X4TOK((DI)(R8*1), (R10)(R11*1), Y2, Y3)
+	Q2X4TOK((DI)(R8*2), (R10)(R11*2), Y4, Y5)
+	Q2X4TOK((DI)(R9*1), (R10)(R12*1), Y6, Y7)
+	ADDQ         $34, SI
+	ADDQ         $34, R13
+	ADDQ         $32, DI
+	ADDQ         $4, R10
+	DECQ         CX
+	JNZ          q2x4rloop
+
+	MOVQ    dst+48(FP), BX
+	MOVQ    ldd+56(FP), AX
+	SHLQ    $2, AX
+	Q2X4OUT(Y0, X0, (BX))
+	Q2X4OUT(Y1, X1, 4(BX))
+	ADDQ    AX, BX
+	Q2X4OUT(Y2, X2, (BX))
+	Q2X4OUT(Y3, X3, 4(BX))
+	ADDQ    AX, BX
+	Q2X4OUT(Y4, X4, (BX))
+	Q2X4OUT(Y5, X5, 4(BX))
+	ADDQ    AX, BX
+	Q2X4OUT(Y6, X6, (BX))
+	Q2X4OUT(Y7, X7, 4(BX))
+	VZEROUPPER
+	RET

@@ -18,10 +18,15 @@ import (
 // releases the mapping; ok is false (and nothing is mapped) when src is
 // not such a section or the map fails, and the caller reads instead.
 //
+// With populate the kernel maps every page at once (MAP_POPULATE on
+// Linux, as llama.cpp's loader does), which costs less than the page
+// faults of a first pass; without it pages come in as they are touched
+// (the token embeddings, of which a pass reads a few rows).
+//
 // A mapped file that another process truncates while it is mapped makes
 // the reads fault (SIGBUS), as it does for llama.cpp; quantbridge never
 // writes its inputs.
-func mapSection(src io.ReaderAt, n int64) (b []byte, unmap func(), ok bool) {
+func mapSection(src io.ReaderAt, n int64, populate bool) (b []byte, unmap func(), ok bool) {
 	sr, isSection := src.(*io.SectionReader)
 	if !isSection || n <= 0 {
 		return nil, nil, false
@@ -41,7 +46,11 @@ func mapSection(src io.ReaderAt, n int64) (b []byte, unmap func(), ok bool) {
 	if int64(int(length)) != length {
 		return nil, nil, false
 	}
-	m, err := syscall.Mmap(int(f.Fd()), start, int(length), syscall.PROT_READ, syscall.MAP_SHARED)
+	flags := syscall.MAP_SHARED
+	if populate {
+		flags |= mapPopulate
+	}
+	m, err := syscall.Mmap(int(f.Fd()), start, int(length), syscall.PROT_READ, flags)
 	if err != nil {
 		return nil, nil, false
 	}

@@ -41,7 +41,7 @@ func TestMapSection(t *testing.T) {
 		{"nothing", io.NewSectionReader(f, 0, size), 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, unmap, ok := mapSection(tc.src, tc.n)
+			b, unmap, ok := mapSection(tc.src, tc.n, tc.n%2 == 0)
 			if ok != tc.mapped {
 				t.Fatalf("mapped = %v, want %v", ok, tc.mapped)
 			}

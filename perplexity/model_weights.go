@@ -225,10 +225,12 @@ func readAll(t *graph.Tensor, need int64) ([]byte, error) {
 
 // mapOrRead gives w's encoded rows, the first need bytes of t's data:
 // mapped read-only from the model file where it can be (mapSection; the
-// mapping is released once w is garbage), read into memory otherwise. The
+// mapping is released once w is garbage; every page mapped at once except
+// the token embeddings', of which a pass gathers a few rows), read into
+// memory otherwise. The
 // forward pass never writes w.raw.
 func mapOrRead(w *weight, t *graph.Tensor, need int64) ([]byte, error) {
-	if b, unmap, ok := mapSection(t.Data, need); ok {
+	if b, unmap, ok := mapSection(t.Data, need, t.Name != "token_embd.weight"); ok {
 		runtime.AddCleanup(w, func(f func()) { f() }, unmap)
 		return b, nil
 	}

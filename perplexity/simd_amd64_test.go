@@ -213,7 +213,7 @@ func TestQ0TileSIMD(t *testing.T) {
 	requireSIMD(t)
 	rng := rand.New(rand.NewPCG(17, 19))
 	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1} {
-		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}} {
+		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}, {16, 256, 8}, {18, 4096, 44}} {
 			w := kquantWeight(t, rng, typ, shape.rows, shape.k)
 			if typ == graph.Q4_1 || typ == graph.Q5_1 {
 				nb := shape.k / 32
