@@ -233,6 +233,11 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			}
 		}
 	}
+	if !r.m.activations {
+		for i := range jobs {
+			jobs[i].floatAct = true
+		}
+	}
 	matMulJobs(jobs, nTok, r.threads, &r.sc)
 	if r.m.activations {
 		for _, j := range jobs {

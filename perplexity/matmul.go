@@ -127,10 +127,13 @@ type mulJob struct {
 	dst   []float32
 	w     *weight
 	x     []float32
-	order dotOrder   // summation order (llama.cpp emulation); 0: the fast kernels
-	q8    *q8Blocks  // x as Q8_0/Q8_1 blocks, for orderQ0
-	q8s   []float32  // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
-	q8K   *q8KBlocks // x as Q8_K blocks, for the K-quant orders
+	order dotOrder // summation order (llama.cpp emulation); 0: the fast kernels
+	// floatAct is set for float32 activations (no llama.cpp emulation):
+	// any summation order will do.
+	floatAct bool
+	q8       *q8Blocks  // x as Q8_0/Q8_1 blocks, for orderQ0
+	q8s      []float32  // the Q8_1 block sums s, for orderQ0 with Q4_1/Q5_1
+	q8K      *q8KBlocks // x as Q8_K blocks, for the K-quant orders
 	// x16 is x as fp16/bf16 codes for the 16-bit kernels (see
 	// setHalves); nil: not used.
 	x16 []uint16
@@ -216,12 +219,13 @@ func mulTile(j *mulJob, nTok, tile int, buf []float32) {
 			}
 			return
 		}
-		if useAVX512 && w.affine != nil && nr%4 == 0 && k%16 == 0 {
-			// MLX weights (float32 activations, no reference order to
-			// follow): the AVX-512 tile kernel. The orderFast products
-			// of the types llama.cpp sums in its integer order (IQ3,
-			// TQ) keep mulBlockSIMD's order, whose results the
-			// llama-perplexity comparisons were measured with.
+		if useAVX512 && j.floatAct && nr%4 == 0 && k%16 == 0 {
+			// Float32 activations (MLX and HF models, --activations
+			// float), no reference order to follow: the AVX-512 tile
+			// kernel. The orderFast products of the types llama.cpp sums
+			// in its integer order (IQ3, TQ) keep mulBlockSIMD's order,
+			// whose results the llama-perplexity comparisons were
+			// measured with.
 			mulTileT16(dst[r0:], n, x, k, nTok, rows, nr)
 			return
 		}
