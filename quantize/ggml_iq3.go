@@ -52,6 +52,7 @@ type iq3Grid struct {
 	// lanes[laneOff[off]] (laneOff is indexed like neighbours).
 	lanes   []uint8
 	laneOff []int32
+	step    iq3StepTables // for iq3Step (ggml_iq3_step.go)
 }
 
 var (
@@ -139,6 +140,7 @@ func (g *iq3Grid) build(kgrid []uint16, nwant int) {
 		}
 		g.lanes = append(g.lanes, chunk...)
 	}
+	g.buildStep()
 }
 
 // nearest is iq3_find_best_neighbour for the off-grid point whose list
@@ -218,43 +220,28 @@ func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int,
 	for k := range onGrid {
 		onGrid[k] = onGridInit
 	}
+	// The AVX-512 step rounds with VCVTPS2DQ, which agrees with nearestInt
+	// on every product a NaN-free sub-block gives (|id*x| is at most ~17,
+	// or +Inf, or the default NaN of 0*Inf); a NaN input's payload could
+	// reach nearestInt's bits, so such sub-blocks take the portable step.
+	fast := useIQ3Step()
+	for _, v := range xval {
+		if v != v {
+			fast = false
+		}
+	}
 	for is := -half; is <= half; is++ {
 		id := (2*kMaxQ - 1 + float32(float32(is)*0.2)) / max
 		thisScale := 1 / id
-		haveSq := false
-		for k := range 8 {
-			x := (*[4]float32)(xval[4*k:])
-			la := (*[4]int8)(Laux[4*k:])
-			l0 := iq3Level(id, x[0], kMaxQ-1)
-			l1 := iq3Level(id, x[1], kMaxQ-1)
-			l2 := iq3Level(id, x[2], kMaxQ-1)
-			l3 := iq3Level(id, x[3], kMaxQ-1)
-			u := l0 | l1<<3 | l2<<6 | l3<<9
-			gi := g.kmap[u&4095]
-			onGridAux[k] = gi >= 0
-			if gi >= 0 {
-				*la = [4]int8{int8(l0), int8(l1), int8(l2), int8(l3)}
-				continue
-			}
-			if !haveSq {
-				iq3ScaledLevels(&sq, thisScale)
-				haveSq = true
-			}
-			pos := g.nearest(int(-gi-1), x, (*[4]float32)(waux[4*k:]), &sq)
-			if pos < 0 {
-				ok = false
-				*la = [4]int8{int8(l0), int8(l1), int8(l2), int8(l3)}
-				continue
-			}
-			p := g.nbrLevels[pos]
-			*la = [4]int8{int8(p & 7), int8(p >> 8 & 7), int8(p >> 16 & 7), int8(p >> 24 & 7)}
-		}
+		iq3ScaledLevels(&sq, thisScale)
 		var sumqx, sumq2 float32
-		for i := range 32 {
-			q := float32(2*int32(Laux[i]) + 1)
-			sumqx += float32(wx[i] * q)
-			sumq2 += float32(float32(weight[i]*q) * q)
+		stepOK := true
+		if fast {
+			sumqx, sumq2, stepOK = iq3Step(&g.step.info[0], &g.step.lanes16[0], xval, waux, &wx, weight, id, &sq, &Laux, &onGridAux)
+		} else {
+			sumqx, sumq2, stepOK = g.stepGo(xval, waux, &wx, weight, id, &sq, &Laux, &onGridAux)
 		}
+		ok = ok && stepOK
 		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
 			scale = sumqx / sumq2
 			best = scale * sumqx
