@@ -203,7 +203,7 @@ func iq3ScaledLevels(sq *[8]float32, scale float32) {
 // refineAll) to its best neighbour at the chosen scale. It writes the grid
 // levels to L and returns the scale, and false where ggml would abort (no
 // neighbour with a finite error: values near the float32 range).
-func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8) (float32, bool) {
+func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8, sc *iq3Scratch) (float32, bool) {
 	const kMaxQ = 8
 	var (
 		Laux              [32]int8
@@ -230,23 +230,39 @@ func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int,
 			fast = false
 		}
 	}
-	for is := -half; is <= half; is++ {
-		id := (2*kMaxQ - 1 + float32(float32(is)*0.2)) / max
-		thisScale := 1 / id
-		iq3ScaledLevels(&sq, thisScale)
-		var sumqx, sumq2 float32
-		stepOK := true
-		if fast {
-			sumqx, sumq2, stepOK = iq3Step(&g.step.info[0], &g.step.lanes16[0], xval, waux, &wx, weight, id, &sq, &Laux, &onGridAux)
-		} else {
-			sumqx, sumq2, stepOK = g.stepGo(xval, waux, &wx, weight, id, &sq, &Laux, &onGridAux)
+	if fast && 2*half+1 <= len(sc.sums) {
+		// Every step first, then their sums side by side (iq3Sums), then
+		// ggml's comparisons in its order.
+		n := 2*half + 1
+		for s := range n {
+			id := (2*kMaxQ - 1 + float32(float32(s-half)*0.2)) / max
+			iq3ScaledLevels(&sq, 1/id)
+			if !iq3Step(&g.step.info[0], &g.step.lanes16[0], xval, waux, &wx, weight, id, &sq, &sc.laux[s], &sc.onGrid[s], &sc.prod[s]) {
+				ok = false
+			}
 		}
-		ok = ok && stepOK
-		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
-			scale = sumqx / sumq2
-			best = scale * sumqx
-			*L = Laux
-			onGrid = onGridAux
+		iq3Sums(&sc.prod[0], (n+3)/4, &sc.sums[0])
+		for s := range n {
+			sumqx, sumq2 := sc.sums[s][0], sc.sums[s][1]
+			if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
+				scale = sumqx / sumq2
+				best = scale * sumqx
+				*L = sc.laux[s]
+				onGrid = sc.onGrid[s]
+			}
+		}
+	} else {
+		for is := -half; is <= half; is++ {
+			id := (2*kMaxQ - 1 + float32(float32(is)*0.2)) / max
+			iq3ScaledLevels(&sq, 1/id)
+			sumqx, sumq2, stepOK := g.stepGo(xval, waux, &wx, weight, id, &sq, &Laux, &onGridAux)
+			ok = ok && stepOK
+			if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
+				scale = sumqx / sumq2
+				best = scale * sumqx
+				*L = Laux
+				onGrid = onGridAux
+			}
 		}
 	}
 	nOff := 0
@@ -316,6 +332,7 @@ func iq3Weights(xb, qw []float32, sigma2 float32, weight, waux *[32]float32) {
 // weights nil, by x² (ggml's NULL quant_weights).
 func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 	g := iq3Tables(256)
+	sc := new(iq3Scratch)
 	nb := len(src) / qkK
 	dst = dst[:nb*iq3xxsBlock]
 	var (
@@ -377,7 +394,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale, ok := g.search(&xval, &weight, &waux, max, 15, true, false, &L)
+			scale, ok := g.search(&xval, &weight, &waux, max, 15, true, false, &L, sc)
 			failed = failed || !ok
 			if scale < 0 {
 				scale = -scale
@@ -419,6 +436,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 // quantize_iq3_s does, weighted by weights or, nil, by x².
 func QuantizeIQ3S(dst []byte, src, weights []float32) {
 	g := iq3Tables(512)
+	sc := new(iq3Scratch)
 	nb := len(src) / qkK
 	dst = dst[:nb*iq3sBlock]
 	var (
@@ -470,7 +488,7 @@ func QuantizeIQ3S(dst []byte, src, weights []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale, ok := g.search(&xval, &weight, &waux, max, 9, false, true, &L)
+			scale, ok := g.search(&xval, &weight, &waux, max, 9, false, true, &L, sc)
 			failed = failed || !ok
 			if scale < 0 {
 				scale = -scale

@@ -16,6 +16,16 @@ type iq3StepTables struct {
 	lanes16 []uint8
 }
 
+// iq3Scratch holds one sub-block's steps for the AVX-512 search: per
+// candidate scale (up to 32, a multiple of 4 for iq3Sums), the levels, the
+// grid flags, the terms of the sums (iq3Step) and the sums (iq3Sums).
+type iq3Scratch struct {
+	laux   [32][32]int8
+	onGrid [32][8]bool
+	prod   [32][64]float32
+	sums   [32][2]float32
+}
+
 // buildStep fills g.step from g.kmap, g.neighbours and g.nbrLevels.
 func (g *iq3Grid) buildStep() {
 	t := &g.step

@@ -13,4 +13,7 @@ var iq3StepAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
 func useIQ3Step() bool { return useSIMD && iq3StepAVX512 }
 
 //go:noescape
-func iq3Step(info *uint32, lanes *uint8, xval, waux, wx, weight *[32]float32, id float32, sq *[8]float32, laux *[32]int8, onGrid *[8]bool) (sumqx, sumq2 float32, ok bool)
+func iq3Step(info *uint32, lanes *uint8, xval, waux, wx, weight *[32]float32, id float32, sq *[8]float32, laux *[32]int8, onGrid *[8]bool, prod *[64]float32) (ok bool)
+
+//go:noescape
+func iq3Sums(prod *[64]float32, nquads int, sums *[2]float32)

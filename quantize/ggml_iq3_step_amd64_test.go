@@ -9,7 +9,8 @@ import (
 	"testing"
 )
 
-// iq3Step (AVX-512) gives the same levels, grid flags, sums (to the bit)
+// iq3Step (AVX-512) gives the same levels, grid flags, sums (to the bit,
+// added up by iq3Sums)
 // and failure flag as the portable stepGo at every candidate scale of both
 // searches, on Gaussian and heavy-tailed sub-blocks, with x² and imatrix
 // weights, zero, negative, subnormal, infinite and NaN weights, and values
@@ -63,7 +64,11 @@ func TestIQ3StepAVX512MatchesGo(t *testing.T) {
 				var la, lb [32]int8
 				var oa, ob [8]bool
 				qa, q2a, oka := g.stepGo(&xval, &waux, &wx, &weight, id, &sq, &la, &oa)
-				qb, q2b, okb := iq3Step(&g.step.info[0], &g.step.lanes16[0], &xval, &waux, &wx, &weight, id, &sq, &lb, &ob)
+				var prod [4][64]float32
+				var sums [4][2]float32
+				okb := iq3Step(&g.step.info[0], &g.step.lanes16[0], &xval, &waux, &wx, &weight, id, &sq, &lb, &ob, &prod[is&3])
+				iq3Sums(&prod[0], 1, &sums[0])
+				qb, q2b := sums[is&3][0], sums[is&3][1]
 				if la != lb || oa != ob || oka != okb || math.Float32bits(qa) != math.Float32bits(qb) || math.Float32bits(q2a) != math.Float32bits(q2b) {
 					t.Fatalf("trial %d grid %d is %d: Go %v %v %v %g %g, AVX-512 %v %v %v %g %g\nx %v\nw %v",
 						trial, size, is, la, oa, oka, qa, q2a, lb, ob, okb, qb, q2b, xval, weight)
