@@ -127,3 +127,63 @@ func TestIQ3StepQuantizersMatchGo(t *testing.T) {
 		}
 	}
 }
+
+// Every point of both grids' maps goes through iq3Step as each of the 8
+// groups: values placed near the point (id 1: level l where x ~ 2l+1), so
+// that every neighbour list, long ones (up to 38 points, 3 chunks) and
+// ties included, is searched by the kernel and by stepGo.
+func TestIQ3StepAVX512EveryList(t *testing.T) {
+	if !iq3StepAVX512 {
+		t.Log("this CPU lacks AVX-512 F/VL or BMI2: iq3Step not compared")
+		return
+	}
+	r := rand.New(rand.NewPCG(21, 4))
+	var long int
+	for _, size := range []int{256, 512} {
+		g := iq3Tables(size)
+		for u := range 4096 {
+			if v := g.kmap[u]; v < 0 && g.neighbours[-v-1] > 16 {
+				long++
+			}
+			for trial := range 3 {
+				var xval, weight, waux, wx [32]float32
+				for k := range 8 {
+					p := (u + 509*k) & 4095
+					for i := range 4 {
+						l := float32(p >> (3 * i) & 7)
+						x := 2*l + 1 + float32(r.Float64()-0.5)
+						w := float32(r.ExpFloat64())
+						if trial == 1 { // ties: halfway values, equal weights
+							x, w = 2*l, 1
+						}
+						xval[4*k+i], weight[4*k+i] = abs32(x), w
+					}
+				}
+				for i := range xval {
+					waux[i] = sqrt32(weight[i])
+					wx[i] = weight[i] * xval[i]
+				}
+				id := float32(1)
+				if trial == 2 {
+					id = float32(0.9 + 0.2*r.Float64())
+				}
+				var sq [8]float32
+				iq3ScaledLevels(&sq, 1/id)
+				var la, lb [32]int8
+				var oa, ob [8]bool
+				var prod [4][64]float32
+				var sums [4][2]float32
+				qa, q2a, oka := g.stepGo(&xval, &waux, &wx, &weight, id, &sq, &la, &oa)
+				okb := iq3Step(&g.step.info[0], &g.step.lanes16[0], &xval, &waux, &wx, &weight, id, &sq, &lb, &ob, &prod[0])
+				iq3Sums(&prod[0], 1, &sums[0])
+				if la != lb || oa != ob || oka != okb || math.Float32bits(qa) != math.Float32bits(sums[0][0]) || math.Float32bits(q2a) != math.Float32bits(sums[0][1]) {
+					t.Fatalf("grid %d point %d trial %d: Go %v %v %v %g %g, AVX-512 %v %v %v %g %g",
+						size, u, trial, la, oa, oka, qa, q2a, lb, ob, okb, sums[0][0], sums[0][1])
+				}
+			}
+		}
+	}
+	if long == 0 {
+		t.Fatal("no neighbour list longer than one chunk")
+	}
+}
