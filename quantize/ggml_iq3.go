@@ -202,7 +202,8 @@ func iq3ScaledLevels(sq *[8]float32, scale float32) {
 // group still off the grid (IQ3_XXS: only those; IQ3_S: every group,
 // refineAll) to its best neighbour at the chosen scale. It writes the grid
 // levels to L and returns the scale, and false where ggml would abort (no
-// neighbour with a finite error: values near the float32 range).
+// neighbour with a finite error: values near the float32 range). sc is the
+// scratch of the AVX-512 steps (iq3Step), one per goroutine.
 func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8, sc *iq3Scratch) (float32, bool) {
 	const kMaxQ = 8
 	var (

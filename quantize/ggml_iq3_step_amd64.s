@@ -121,6 +121,7 @@ offgrid:
 	VBROADCASTSS 12(DI)(DX*1), Z15
 	MOVL         BX, R13
 	SHRL         $24, R13
+	MOVL         R13, DX // n
 	ANDL         $0xffffff, BX
 	LEAQ         (R9)(BX*1), R12
 	VBROADCASTSS iq3StepC<>+16(SB), Z16
@@ -174,6 +175,12 @@ chunk:
 	JCC        fail // m >= FLT_MAX: no neighbour (ggml aborts)
 	VCMPPS     $0, Z0, Z16, K3
 	KMOVW      K3, AX
+	CMPL       DX, $16
+	JGT        multi
+	BSFL       AX, BX // one chunk: position = first lane with the minimum
+	JMP        chosen
+
+multi:
 	VMOVDQU32  Z17, 32(SP)
 	MOVL       $0x7fffffff, BX
 
@@ -187,6 +194,7 @@ minpos:
 	JNZ     minpos
 
 	// the chosen point's levels: chunk BX/16, lane BX%16
+chosen:
 	MOVL    0(SP)(CX*4), AX
 	MOVL    (R8)(AX*4), AX
 	ANDL    $0xffffff, AX
