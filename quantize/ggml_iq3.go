@@ -52,6 +52,7 @@ type iq3Grid struct {
 	// lanes[laneOff[off]] (laneOff is indexed like neighbours).
 	lanes   []uint8
 	laneOff []int32
+	step    iq3StepTables // for iq3Step (ggml_iq3_step.go)
 }
 
 var (
@@ -139,6 +140,7 @@ func (g *iq3Grid) build(kgrid []uint16, nwant int) {
 		}
 		g.lanes = append(g.lanes, chunk...)
 	}
+	g.buildStep()
 }
 
 // nearest is iq3_find_best_neighbour for the off-grid point whose list
@@ -200,8 +202,9 @@ func iq3ScaledLevels(sq *[8]float32, scale float32) {
 // group still off the grid (IQ3_XXS: only those; IQ3_S: every group,
 // refineAll) to its best neighbour at the chosen scale. It writes the grid
 // levels to L and returns the scale, and false where ggml would abort (no
-// neighbour with a finite error: values near the float32 range).
-func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8) (float32, bool) {
+// neighbour with a finite error: values near the float32 range). sc is the
+// scratch of the AVX-512 steps (iq3Step), one per goroutine.
+func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int, onGridInit, refineAll bool, L *[32]int8, sc *iq3Scratch) (float32, bool) {
 	const kMaxQ = 8
 	var (
 		Laux              [32]int8
@@ -218,48 +221,49 @@ func (g *iq3Grid) search(xval, weight, waux *[32]float32, max float32, half int,
 	for k := range onGrid {
 		onGrid[k] = onGridInit
 	}
-	for is := -half; is <= half; is++ {
-		id := (2*kMaxQ - 1 + float32(float32(is)*0.2)) / max
-		thisScale := 1 / id
-		haveSq := false
-		for k := range 8 {
-			x := (*[4]float32)(xval[4*k:])
-			la := (*[4]int8)(Laux[4*k:])
-			l0 := iq3Level(id, x[0], kMaxQ-1)
-			l1 := iq3Level(id, x[1], kMaxQ-1)
-			l2 := iq3Level(id, x[2], kMaxQ-1)
-			l3 := iq3Level(id, x[3], kMaxQ-1)
-			u := l0 | l1<<3 | l2<<6 | l3<<9
-			gi := g.kmap[u&4095]
-			onGridAux[k] = gi >= 0
-			if gi >= 0 {
-				*la = [4]int8{int8(l0), int8(l1), int8(l2), int8(l3)}
-				continue
-			}
-			if !haveSq {
-				iq3ScaledLevels(&sq, thisScale)
-				haveSq = true
-			}
-			pos := g.nearest(int(-gi-1), x, (*[4]float32)(waux[4*k:]), &sq)
-			if pos < 0 {
+	// The AVX-512 step rounds with VCVTPS2DQ, which agrees with nearestInt
+	// on every product a NaN-free sub-block gives (|id*x| is at most ~17,
+	// or +Inf, or the default NaN of 0*Inf); a NaN input's payload could
+	// reach nearestInt's bits, so such sub-blocks take the portable step.
+	fast := useIQ3Step()
+	for _, v := range xval {
+		if v != v {
+			fast = false
+		}
+	}
+	if fast && 2*half+1 <= len(sc.sums) {
+		// Every step first, then their sums side by side (iq3Sums), then
+		// ggml's comparisons in its order.
+		n := 2*half + 1
+		for s := range n {
+			id := (2*kMaxQ - 1 + float32(float32(s-half)*0.2)) / max
+			iq3ScaledLevels(&sq, 1/id)
+			if !iq3Step(&g.step.info[0], &g.step.lanes16[0], xval, waux, &wx, weight, id, &sq, &sc.laux[s], &sc.onGrid[s], &sc.prod[s]) {
 				ok = false
-				*la = [4]int8{int8(l0), int8(l1), int8(l2), int8(l3)}
-				continue
 			}
-			p := g.nbrLevels[pos]
-			*la = [4]int8{int8(p & 7), int8(p >> 8 & 7), int8(p >> 16 & 7), int8(p >> 24 & 7)}
 		}
-		var sumqx, sumq2 float32
-		for i := range 32 {
-			q := float32(2*int32(Laux[i]) + 1)
-			sumqx += float32(wx[i] * q)
-			sumq2 += float32(float32(weight[i]*q) * q)
+		iq3Sums(&sc.prod[0], (n+3)/4, &sc.sums[0])
+		for s := range n {
+			sumqx, sumq2 := sc.sums[s][0], sc.sums[s][1]
+			if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
+				scale = sumqx / sumq2
+				best = scale * sumqx
+				*L = sc.laux[s]
+				onGrid = sc.onGrid[s]
+			}
 		}
-		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
-			scale = sumqx / sumq2
-			best = scale * sumqx
-			*L = Laux
-			onGrid = onGridAux
+	} else {
+		for is := -half; is <= half; is++ {
+			id := (2*kMaxQ - 1 + float32(float32(is)*0.2)) / max
+			iq3ScaledLevels(&sq, 1/id)
+			sumqx, sumq2, stepOK := g.stepGo(xval, waux, &wx, weight, id, &sq, &Laux, &onGridAux)
+			ok = ok && stepOK
+			if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
+				scale = sumqx / sumq2
+				best = scale * sumqx
+				*L = Laux
+				onGrid = onGridAux
+			}
 		}
 	}
 	nOff := 0
@@ -329,6 +333,7 @@ func iq3Weights(xb, qw []float32, sigma2 float32, weight, waux *[32]float32) {
 // weights nil, by x² (ggml's NULL quant_weights).
 func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 	g := iq3Tables(256)
+	sc := new(iq3Scratch)
 	nb := len(src) / qkK
 	dst = dst[:nb*iq3xxsBlock]
 	var (
@@ -390,7 +395,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale, ok := g.search(&xval, &weight, &waux, max, 15, true, false, &L)
+			scale, ok := g.search(&xval, &weight, &waux, max, 15, true, false, &L, sc)
 			failed = failed || !ok
 			if scale < 0 {
 				scale = -scale
@@ -432,6 +437,7 @@ func QuantizeIQ3XXS(dst []byte, src, weights []float32) {
 // quantize_iq3_s does, weighted by weights or, nil, by x².
 func QuantizeIQ3S(dst []byte, src, weights []float32) {
 	g := iq3Tables(512)
+	sc := new(iq3Scratch)
 	nb := len(src) / qkK
 	dst = dst[:nb*iq3sBlock]
 	var (
@@ -483,7 +489,7 @@ func QuantizeIQ3S(dst []byte, src, weights []float32) {
 				scales[ib] = 0
 				continue
 			}
-			scale, ok := g.search(&xval, &weight, &waux, max, 9, false, true, &L)
+			scale, ok := g.search(&xval, &weight, &waux, max, 9, false, true, &L, sc)
 			failed = failed || !ok
 			if scale < 0 {
 				scale = -scale

@@ -1,0 +1,540 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// iq3Lane16 is the lane numbers 0..15 (int32).
+DATA iq3Lane16<>+0(SB)/4, $0
+DATA iq3Lane16<>+4(SB)/4, $1
+DATA iq3Lane16<>+8(SB)/4, $2
+DATA iq3Lane16<>+12(SB)/4, $3
+DATA iq3Lane16<>+16(SB)/4, $4
+DATA iq3Lane16<>+20(SB)/4, $5
+DATA iq3Lane16<>+24(SB)/4, $6
+DATA iq3Lane16<>+28(SB)/4, $7
+DATA iq3Lane16<>+32(SB)/4, $8
+DATA iq3Lane16<>+36(SB)/4, $9
+DATA iq3Lane16<>+40(SB)/4, $10
+DATA iq3Lane16<>+44(SB)/4, $11
+DATA iq3Lane16<>+48(SB)/4, $12
+DATA iq3Lane16<>+52(SB)/4, $13
+DATA iq3Lane16<>+56(SB)/4, $14
+DATA iq3Lane16<>+60(SB)/4, $15
+GLOBL iq3Lane16<>(SB), RODATA|NOPTR, $64
+
+DATA iq3StepC<>+0(SB)/4, $0x3f800000  // 1.0
+DATA iq3StepC<>+4(SB)/4, $0x3f000000  // 0.5
+DATA iq3StepC<>+8(SB)/4, $7           // kMaxQ-1
+DATA iq3StepC<>+12(SB)/4, $16         // lanes per chunk
+DATA iq3StepC<>+16(SB)/4, $0x7f7fffff // FLT_MAX
+DATA iq3StepC<>+20(SB)/4, $0xffff     // 16 lanes
+DATA iq3StepC<>+24(SB)/4, $1          // int 1
+GLOBL iq3StepC<>(SB), RODATA|NOPTR, $28
+
+// iq3Mul8 multiplies the level bytes l0 l1 l2 l3 by 1 8 1 8 (VPMADDUBSW)
+// and iq3Mul64 the word pairs by 1 64 (VPMADDWD): u = l0|l1<<3|l2<<6|l3<<9.
+DATA iq3Mul8<>+0(SB)/8, $0x0801080108010801
+DATA iq3Mul8<>+8(SB)/8, $0x0801080108010801
+DATA iq3Mul8<>+16(SB)/8, $0x0801080108010801
+DATA iq3Mul8<>+24(SB)/8, $0x0801080108010801
+GLOBL iq3Mul8<>(SB), RODATA|NOPTR, $32
+DATA iq3Mul64<>+0(SB)/8, $0x0040000100400001
+DATA iq3Mul64<>+8(SB)/8, $0x0040000100400001
+DATA iq3Mul64<>+16(SB)/8, $0x0040000100400001
+DATA iq3Mul64<>+24(SB)/8, $0x0040000100400001
+GLOBL iq3Mul64<>(SB), RODATA|NOPTR, $32
+
+// func iq3Step(info *uint32, lanes *uint8, xval, waux, wx, weight *[32]float32, id float32, sq *[8]float32, laux *[32]int8, onGrid *[8]bool, prod *[64]float32) (ok bool)
+//
+// One candidate scale of the IQ3 search (iq3Grid.stepGo is its
+// definition). Levels: l = clamp(cvt(0.5*((id*x)-1)), 0, 7), VCVTPS2DQ
+// rounding to nearest even as nearestInt does. Each off-grid group's
+// neighbour list (info, lanes: iq3StepTables) is searched 16 points at a
+// time in ggml's order, d_i = sq[l_i] - x_i, t_i = (w_i*d_i)*d_i,
+// e = ((t0 + t1) + t2) + t3, each lane keeping its first error below the
+// lane's best so far (FLT_MAX at first; NaN never below); the chosen point
+// is the smallest position holding the smallest error. It writes the terms
+// of the sums, prod[i] = wx[i]*q[i] and prod[32+i] = (weight[i]*q[i])*q[i]
+// (q = 2L+1), for iq3Sums.
+//
+// Frame: 0 u[8] int32; 32 best positions [16]int32.
+TEXT ·iq3Step(SB), NOSPLIT, $96-89
+	MOVQ         info+0(FP), R8
+	MOVQ         lanes+8(FP), R9
+	MOVQ         xval+16(FP), SI
+	MOVQ         waux+24(FP), DI
+	MOVQ         laux+64(FP), R10
+	MOVQ         onGrid+72(FP), R11
+	MOVQ         sq+56(FP), AX
+	VMOVUPS      (AX), Y31
+	VBROADCASTSS id+48(FP), Z30
+	VBROADCASTSS iq3StepC<>+0(SB), Z29
+	VBROADCASTSS iq3StepC<>+4(SB), Z28
+	VPXORD       Z27, Z27, Z27
+	VPBROADCASTD iq3StepC<>+8(SB), Z26
+	VPBROADCASTD iq3StepC<>+12(SB), Z19
+	MOVB         $1, ok+88(FP)
+
+	// levels of the 32 values
+	VMULPS    (SI), Z30, Z0
+	VSUBPS    Z29, Z0, Z0
+	VMULPS    Z28, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPMAXSD   Z27, Z0, Z0
+	VPMINSD   Z26, Z0, Z0
+	VPMOVDB   Z0, X2
+	VMULPS    64(SI), Z30, Z1
+	VSUBPS    Z29, Z1, Z1
+	VMULPS    Z28, Z1, Z1
+	VCVTPS2DQ Z1, Z1
+	VPMAXSD   Z27, Z1, Z1
+	VPMINSD   Z26, Z1, Z1
+	VPMOVDB   Z1, X3
+
+	// u of the 8 groups (levels in registers: no store to reload)
+	VINSERTI128 $1, X3, Y2, Y2
+	VMOVDQU     Y2, (R10)
+	VPMADDUBSW iq3Mul8<>(SB), Y2, Y2
+	VPMADDWD   iq3Mul64<>(SB), Y2, Y2
+	VMOVDQU    Y2, 0(SP)
+
+	XORQ CX, CX
+
+group:
+	MOVL  0(SP)(CX*4), AX
+	MOVL  (R8)(AX*4), BX
+	TESTL BX, BX
+	JNZ   offgrid
+	MOVB  $1, (R11)(CX*1)
+	JMP   next
+
+offgrid:
+	MOVB         $0, (R11)(CX*1)
+	MOVQ         CX, DX
+	SHLQ         $4, DX
+	VBROADCASTSS (SI)(DX*1), Z8
+	VBROADCASTSS 4(SI)(DX*1), Z9
+	VBROADCASTSS 8(SI)(DX*1), Z10
+	VBROADCASTSS 12(SI)(DX*1), Z11
+	VBROADCASTSS (DI)(DX*1), Z12
+	VBROADCASTSS 4(DI)(DX*1), Z13
+	VBROADCASTSS 8(DI)(DX*1), Z14
+	VBROADCASTSS 12(DI)(DX*1), Z15
+	MOVL         BX, R13
+	SHRL         $24, R13
+	MOVL         R13, DX // n
+	ANDL         $0xffffff, BX
+	LEAQ         (R9)(BX*1), R12
+	VBROADCASTSS iq3StepC<>+16(SB), Z16
+	VMOVDQU32    iq3Lane16<>(SB), Z18
+	VMOVDQA32    Z18, Z17
+
+chunk:
+	BZHIL R13, iq3StepC<>+20(SB), AX
+	KMOVW AX, K1
+	VPMOVZXBD 0(R12), Z0
+	VPERMPS   Z31, Z0, Z0
+	VSUBPS    Z8, Z0, Z0
+	VMULPS    Z0, Z12, Z1
+	VMULPS    Z0, Z1, Z1
+	VPMOVZXBD 16(R12), Z0
+	VPERMPS   Z31, Z0, Z0
+	VSUBPS    Z9, Z0, Z0
+	VMULPS    Z0, Z13, Z2
+	VMULPS    Z0, Z2, Z2
+	VADDPS    Z2, Z1, Z1
+	VPMOVZXBD 32(R12), Z0
+	VPERMPS   Z31, Z0, Z0
+	VSUBPS    Z10, Z0, Z0
+	VMULPS    Z0, Z14, Z2
+	VMULPS    Z0, Z2, Z2
+	VADDPS    Z2, Z1, Z1
+	VPMOVZXBD 48(R12), Z0
+	VPERMPS   Z31, Z0, Z0
+	VSUBPS    Z11, Z0, Z0
+	VMULPS    Z0, Z15, Z2
+	VMULPS    Z0, Z2, Z2
+	VADDPS    Z2, Z1, Z1
+	VCMPPS    $1, Z16, Z1, K1, K2
+	VMOVAPS   Z1, K2, Z16
+	VMOVDQA32 Z18, K2, Z17
+	VPADDD    Z19, Z18, Z18
+	ADDQ      $64, R12
+	SUBL      $16, R13
+	JGT       chunk
+
+	// m = the smallest error, in every lane of Z0
+	VSHUFF32X4 $0x4e, Z16, Z16, Z0
+	VMINPS     Z0, Z16, Z0
+	VSHUFF32X4 $0xb1, Z0, Z0, Z1
+	VMINPS     Z1, Z0, Z0
+	VPERMILPS  $0x4e, Z0, Z1
+	VMINPS     Z1, Z0, Z0
+	VPERMILPS  $0xb1, Z0, Z1
+	VMINPS     Z1, Z0, Z0
+	VUCOMISS   iq3StepC<>+16(SB), X0
+	JCC        fail // m >= FLT_MAX: no neighbour (ggml aborts)
+	VCMPPS     $0, Z0, Z16, K3
+	KMOVW      K3, AX
+	CMPL       DX, $16
+	JGT        multi
+	BSFL       AX, BX // one chunk: position = first lane with the minimum
+	JMP        chosen
+
+multi:
+	VMOVDQU32  Z17, 32(SP)
+	MOVL       $0x7fffffff, BX
+
+minpos:
+	BSFL    AX, R13
+	MOVL    32(SP)(R13*4), R12
+	CMPL    R12, BX
+	CMOVLLT R12, BX
+	LEAL    -1(AX), R12
+	ANDL    R12, AX
+	JNZ     minpos
+
+	// the chosen point's levels: chunk BX/16, lane BX%16
+chosen:
+	MOVL    0(SP)(CX*4), AX
+	MOVL    (R8)(AX*4), AX
+	ANDL    $0xffffff, AX
+	ADDQ    R9, AX
+	MOVL    BX, R12
+	SHRL    $4, R12
+	SHLL    $6, R12
+	ANDL    $15, BX
+	ADDQ    R12, BX
+	ADDQ    AX, BX
+	MOVBLZX (BX), AX
+	MOVB    AX, (R10)(CX*4)
+	MOVBLZX 16(BX), AX
+	MOVB    AX, 1(R10)(CX*4)
+	MOVBLZX 32(BX), AX
+	MOVB    AX, 2(R10)(CX*4)
+	MOVBLZX 48(BX), AX
+	MOVB    AX, 3(R10)(CX*4)
+	JMP     next
+
+fail:
+	MOVB $0, ok+88(FP)
+
+next:
+	INCQ CX
+	CMPQ CX, $8
+	JLT  group
+
+	// q = 2L+1; sums in order
+	VPMOVZXBD    (R10), Z0
+	VPMOVZXBD    16(R10), Z1
+	VPADDD       Z0, Z0, Z0
+	VPADDD       Z1, Z1, Z1
+	VPBROADCASTD iq3StepC<>+24(SB), Z2
+	VPADDD       Z2, Z0, Z0
+	VPADDD       Z2, Z1, Z1
+	VCVTDQ2PS    Z0, Z0
+	VCVTDQ2PS    Z1, Z1
+	MOVQ         wx+32(FP), AX
+	MOVQ         weight+40(FP), BX
+	MOVQ         prod+80(FP), DX
+	VMULPS       (AX), Z0, Z2
+	VMOVUPS      Z2, (DX)
+	VMULPS       64(AX), Z1, Z3
+	VMOVUPS      Z3, 64(DX)
+	VMULPS       (BX), Z0, Z4
+	VMULPS       Z0, Z4, Z4
+	VMOVUPS      Z4, 128(DX)
+	VMULPS       64(BX), Z1, Z5
+	VMULPS       Z1, Z5, Z5
+	VMOVUPS      Z5, 192(DX)
+	VZEROUPPER
+	RET
+
+// func iq3Sums(prod *[64]float32, nquads int, sums *[2]float32)
+//
+// For each of 4*nquads consecutive prod arrays (iq3Step's terms), sums[s]
+// = {prod[0] + prod[1] + ... + prod[31], prod[32] + ... + prod[63]}, each
+// sum formed in order from +0, one float32 add at a time; four steps' eight
+// sums are run side by side.
+TEXT ·iq3Sums(SB), NOSPLIT, $0-24
+	MOVQ prod+0(FP), SI
+	MOVQ nquads+8(FP), CX
+	MOVQ sums+16(FP), DI
+
+quad:
+	VXORPS X0, X0, X0
+	VXORPS X1, X1, X1
+	VXORPS X2, X2, X2
+	VXORPS X3, X3, X3
+	VXORPS X4, X4, X4
+	VXORPS X5, X5, X5
+	VXORPS X6, X6, X6
+	VXORPS X7, X7, X7
+	VADDSS 0(SI), X0, X0
+	VADDSS 128(SI), X4, X4
+	VADDSS 256(SI), X1, X1
+	VADDSS 384(SI), X5, X5
+	VADDSS 512(SI), X2, X2
+	VADDSS 640(SI), X6, X6
+	VADDSS 768(SI), X3, X3
+	VADDSS 896(SI), X7, X7
+	VADDSS 4(SI), X0, X0
+	VADDSS 132(SI), X4, X4
+	VADDSS 260(SI), X1, X1
+	VADDSS 388(SI), X5, X5
+	VADDSS 516(SI), X2, X2
+	VADDSS 644(SI), X6, X6
+	VADDSS 772(SI), X3, X3
+	VADDSS 900(SI), X7, X7
+	VADDSS 8(SI), X0, X0
+	VADDSS 136(SI), X4, X4
+	VADDSS 264(SI), X1, X1
+	VADDSS 392(SI), X5, X5
+	VADDSS 520(SI), X2, X2
+	VADDSS 648(SI), X6, X6
+	VADDSS 776(SI), X3, X3
+	VADDSS 904(SI), X7, X7
+	VADDSS 12(SI), X0, X0
+	VADDSS 140(SI), X4, X4
+	VADDSS 268(SI), X1, X1
+	VADDSS 396(SI), X5, X5
+	VADDSS 524(SI), X2, X2
+	VADDSS 652(SI), X6, X6
+	VADDSS 780(SI), X3, X3
+	VADDSS 908(SI), X7, X7
+	VADDSS 16(SI), X0, X0
+	VADDSS 144(SI), X4, X4
+	VADDSS 272(SI), X1, X1
+	VADDSS 400(SI), X5, X5
+	VADDSS 528(SI), X2, X2
+	VADDSS 656(SI), X6, X6
+	VADDSS 784(SI), X3, X3
+	VADDSS 912(SI), X7, X7
+	VADDSS 20(SI), X0, X0
+	VADDSS 148(SI), X4, X4
+	VADDSS 276(SI), X1, X1
+	VADDSS 404(SI), X5, X5
+	VADDSS 532(SI), X2, X2
+	VADDSS 660(SI), X6, X6
+	VADDSS 788(SI), X3, X3
+	VADDSS 916(SI), X7, X7
+	VADDSS 24(SI), X0, X0
+	VADDSS 152(SI), X4, X4
+	VADDSS 280(SI), X1, X1
+	VADDSS 408(SI), X5, X5
+	VADDSS 536(SI), X2, X2
+	VADDSS 664(SI), X6, X6
+	VADDSS 792(SI), X3, X3
+	VADDSS 920(SI), X7, X7
+	VADDSS 28(SI), X0, X0
+	VADDSS 156(SI), X4, X4
+	VADDSS 284(SI), X1, X1
+	VADDSS 412(SI), X5, X5
+	VADDSS 540(SI), X2, X2
+	VADDSS 668(SI), X6, X6
+	VADDSS 796(SI), X3, X3
+	VADDSS 924(SI), X7, X7
+	VADDSS 32(SI), X0, X0
+	VADDSS 160(SI), X4, X4
+	VADDSS 288(SI), X1, X1
+	VADDSS 416(SI), X5, X5
+	VADDSS 544(SI), X2, X2
+	VADDSS 672(SI), X6, X6
+	VADDSS 800(SI), X3, X3
+	VADDSS 928(SI), X7, X7
+	VADDSS 36(SI), X0, X0
+	VADDSS 164(SI), X4, X4
+	VADDSS 292(SI), X1, X1
+	VADDSS 420(SI), X5, X5
+	VADDSS 548(SI), X2, X2
+	VADDSS 676(SI), X6, X6
+	VADDSS 804(SI), X3, X3
+	VADDSS 932(SI), X7, X7
+	VADDSS 40(SI), X0, X0
+	VADDSS 168(SI), X4, X4
+	VADDSS 296(SI), X1, X1
+	VADDSS 424(SI), X5, X5
+	VADDSS 552(SI), X2, X2
+	VADDSS 680(SI), X6, X6
+	VADDSS 808(SI), X3, X3
+	VADDSS 936(SI), X7, X7
+	VADDSS 44(SI), X0, X0
+	VADDSS 172(SI), X4, X4
+	VADDSS 300(SI), X1, X1
+	VADDSS 428(SI), X5, X5
+	VADDSS 556(SI), X2, X2
+	VADDSS 684(SI), X6, X6
+	VADDSS 812(SI), X3, X3
+	VADDSS 940(SI), X7, X7
+	VADDSS 48(SI), X0, X0
+	VADDSS 176(SI), X4, X4
+	VADDSS 304(SI), X1, X1
+	VADDSS 432(SI), X5, X5
+	VADDSS 560(SI), X2, X2
+	VADDSS 688(SI), X6, X6
+	VADDSS 816(SI), X3, X3
+	VADDSS 944(SI), X7, X7
+	VADDSS 52(SI), X0, X0
+	VADDSS 180(SI), X4, X4
+	VADDSS 308(SI), X1, X1
+	VADDSS 436(SI), X5, X5
+	VADDSS 564(SI), X2, X2
+	VADDSS 692(SI), X6, X6
+	VADDSS 820(SI), X3, X3
+	VADDSS 948(SI), X7, X7
+	VADDSS 56(SI), X0, X0
+	VADDSS 184(SI), X4, X4
+	VADDSS 312(SI), X1, X1
+	VADDSS 440(SI), X5, X5
+	VADDSS 568(SI), X2, X2
+	VADDSS 696(SI), X6, X6
+	VADDSS 824(SI), X3, X3
+	VADDSS 952(SI), X7, X7
+	VADDSS 60(SI), X0, X0
+	VADDSS 188(SI), X4, X4
+	VADDSS 316(SI), X1, X1
+	VADDSS 444(SI), X5, X5
+	VADDSS 572(SI), X2, X2
+	VADDSS 700(SI), X6, X6
+	VADDSS 828(SI), X3, X3
+	VADDSS 956(SI), X7, X7
+	VADDSS 64(SI), X0, X0
+	VADDSS 192(SI), X4, X4
+	VADDSS 320(SI), X1, X1
+	VADDSS 448(SI), X5, X5
+	VADDSS 576(SI), X2, X2
+	VADDSS 704(SI), X6, X6
+	VADDSS 832(SI), X3, X3
+	VADDSS 960(SI), X7, X7
+	VADDSS 68(SI), X0, X0
+	VADDSS 196(SI), X4, X4
+	VADDSS 324(SI), X1, X1
+	VADDSS 452(SI), X5, X5
+	VADDSS 580(SI), X2, X2
+	VADDSS 708(SI), X6, X6
+	VADDSS 836(SI), X3, X3
+	VADDSS 964(SI), X7, X7
+	VADDSS 72(SI), X0, X0
+	VADDSS 200(SI), X4, X4
+	VADDSS 328(SI), X1, X1
+	VADDSS 456(SI), X5, X5
+	VADDSS 584(SI), X2, X2
+	VADDSS 712(SI), X6, X6
+	VADDSS 840(SI), X3, X3
+	VADDSS 968(SI), X7, X7
+	VADDSS 76(SI), X0, X0
+	VADDSS 204(SI), X4, X4
+	VADDSS 332(SI), X1, X1
+	VADDSS 460(SI), X5, X5
+	VADDSS 588(SI), X2, X2
+	VADDSS 716(SI), X6, X6
+	VADDSS 844(SI), X3, X3
+	VADDSS 972(SI), X7, X7
+	VADDSS 80(SI), X0, X0
+	VADDSS 208(SI), X4, X4
+	VADDSS 336(SI), X1, X1
+	VADDSS 464(SI), X5, X5
+	VADDSS 592(SI), X2, X2
+	VADDSS 720(SI), X6, X6
+	VADDSS 848(SI), X3, X3
+	VADDSS 976(SI), X7, X7
+	VADDSS 84(SI), X0, X0
+	VADDSS 212(SI), X4, X4
+	VADDSS 340(SI), X1, X1
+	VADDSS 468(SI), X5, X5
+	VADDSS 596(SI), X2, X2
+	VADDSS 724(SI), X6, X6
+	VADDSS 852(SI), X3, X3
+	VADDSS 980(SI), X7, X7
+	VADDSS 88(SI), X0, X0
+	VADDSS 216(SI), X4, X4
+	VADDSS 344(SI), X1, X1
+	VADDSS 472(SI), X5, X5
+	VADDSS 600(SI), X2, X2
+	VADDSS 728(SI), X6, X6
+	VADDSS 856(SI), X3, X3
+	VADDSS 984(SI), X7, X7
+	VADDSS 92(SI), X0, X0
+	VADDSS 220(SI), X4, X4
+	VADDSS 348(SI), X1, X1
+	VADDSS 476(SI), X5, X5
+	VADDSS 604(SI), X2, X2
+	VADDSS 732(SI), X6, X6
+	VADDSS 860(SI), X3, X3
+	VADDSS 988(SI), X7, X7
+	VADDSS 96(SI), X0, X0
+	VADDSS 224(SI), X4, X4
+	VADDSS 352(SI), X1, X1
+	VADDSS 480(SI), X5, X5
+	VADDSS 608(SI), X2, X2
+	VADDSS 736(SI), X6, X6
+	VADDSS 864(SI), X3, X3
+	VADDSS 992(SI), X7, X7
+	VADDSS 100(SI), X0, X0
+	VADDSS 228(SI), X4, X4
+	VADDSS 356(SI), X1, X1
+	VADDSS 484(SI), X5, X5
+	VADDSS 612(SI), X2, X2
+	VADDSS 740(SI), X6, X6
+	VADDSS 868(SI), X3, X3
+	VADDSS 996(SI), X7, X7
+	VADDSS 104(SI), X0, X0
+	VADDSS 232(SI), X4, X4
+	VADDSS 360(SI), X1, X1
+	VADDSS 488(SI), X5, X5
+	VADDSS 616(SI), X2, X2
+	VADDSS 744(SI), X6, X6
+	VADDSS 872(SI), X3, X3
+	VADDSS 1000(SI), X7, X7
+	VADDSS 108(SI), X0, X0
+	VADDSS 236(SI), X4, X4
+	VADDSS 364(SI), X1, X1
+	VADDSS 492(SI), X5, X5
+	VADDSS 620(SI), X2, X2
+	VADDSS 748(SI), X6, X6
+	VADDSS 876(SI), X3, X3
+	VADDSS 1004(SI), X7, X7
+	VADDSS 112(SI), X0, X0
+	VADDSS 240(SI), X4, X4
+	VADDSS 368(SI), X1, X1
+	VADDSS 496(SI), X5, X5
+	VADDSS 624(SI), X2, X2
+	VADDSS 752(SI), X6, X6
+	VADDSS 880(SI), X3, X3
+	VADDSS 1008(SI), X7, X7
+	VADDSS 116(SI), X0, X0
+	VADDSS 244(SI), X4, X4
+	VADDSS 372(SI), X1, X1
+	VADDSS 500(SI), X5, X5
+	VADDSS 628(SI), X2, X2
+	VADDSS 756(SI), X6, X6
+	VADDSS 884(SI), X3, X3
+	VADDSS 1012(SI), X7, X7
+	VADDSS 120(SI), X0, X0
+	VADDSS 248(SI), X4, X4
+	VADDSS 376(SI), X1, X1
+	VADDSS 504(SI), X5, X5
+	VADDSS 632(SI), X2, X2
+	VADDSS 760(SI), X6, X6
+	VADDSS 888(SI), X3, X3
+	VADDSS 1016(SI), X7, X7
+	VADDSS 124(SI), X0, X0
+	VADDSS 252(SI), X4, X4
+	VADDSS 380(SI), X1, X1
+	VADDSS 508(SI), X5, X5
+	VADDSS 636(SI), X2, X2
+	VADDSS 764(SI), X6, X6
+	VADDSS 892(SI), X3, X3
+	VADDSS 1020(SI), X7, X7
+	VMOVSS X0, 0(DI)
+	VMOVSS X4, 4(DI)
+	VMOVSS X1, 8(DI)
+	VMOVSS X5, 12(DI)
+	VMOVSS X2, 16(DI)
+	VMOVSS X6, 20(DI)
+	VMOVSS X3, 24(DI)
+	VMOVSS X7, 28(DI)
+	ADDQ $1024, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  quad
+	RET
