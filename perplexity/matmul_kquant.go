@@ -256,14 +256,7 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 		}
 		decoded = true
 		for r := r0; r < r1; r++ {
-			wr := &qt.rows[r-r0]
-			if w.raw != nil {
-				wr.decode(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
-			} else {
-				row := buf[:k]
-				w.dequantRow(row, r)
-				wr.recoverQ8_0(row)
-			}
+			qt.rows[r-r0].decodeRow(w, r, buf)
 		}
 	}
 	if !raw || (r1-r0)%2 != 0 || nTok%4 != 0 || mins {

@@ -250,6 +250,19 @@ type q0Row struct {
 	q    []int8
 }
 
+// decodeRow fills r from row i of w: its stored bytes, or (weights
+// expanded at load) its float32 values recovered as Q8_0 codes, using
+// buf (at least w.cols floats) as scratch.
+func (r *q0Row) decodeRow(w *weight, i int, buf []float32) {
+	if w.raw != nil {
+		r.decode(w.raw[i*w.rowBytes:(i+1)*w.rowBytes], w.typ, w.cols)
+		return
+	}
+	row := buf[:w.cols]
+	w.dequantRow(row, i)
+	r.recoverQ8_0(row)
+}
+
 // decode fills r from row (the stored bytes) of type t, k elements.
 func (r *q0Row) decode(row []byte, t graph.Type, k int) {
 	nb := k / 32
@@ -325,13 +338,7 @@ func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile in
 	}
 	var wr q0Row
 	for r := r0; r < r1; r++ {
-		if w.raw != nil {
-			wr.decode(w.raw[r*w.rowBytes:(r+1)*w.rowBytes], w.typ, k)
-		} else {
-			row := buf[:k]
-			w.dequantRow(row, r)
-			wr.recoverQ8_0(row)
-		}
+		wr.decodeRow(w, r, buf)
 		if repack {
 			for t := 0; t < nTok; t++ {
 				var acc float32

@@ -33,6 +33,48 @@
 	VADDSS       X9, X8, X8; \
 	VMOVSS       X8, addr
 
+// Q2X4INIT zeroes the eight accumulators Y0-Y7 and sets Y15 to bytes of
+// 128 and Y20 to zero.
+#define Q2X4INIT \
+	VXORPS       Y0, Y0, Y0;   \
+	VXORPS       Y1, Y1, Y1;   \
+	VXORPS       Y2, Y2, Y2;   \
+	VXORPS       Y3, Y3, Y3;   \
+	VXORPS       Y4, Y4, Y4;   \
+	VXORPS       Y5, Y5, Y5;   \
+	VXORPS       Y6, Y6, Y6;   \
+	VXORPS       Y7, Y7, Y7;   \
+	MOVL         $0x80808080, AX; \
+	MOVL         AX, X15;      \
+	VPBROADCASTD X15, Y15;     \
+	VPXORD       Y20, Y20, Y20
+
+// Q2X4CORR sets Y10, Y11 to −128·Σw of the block codes in Y8, Y9, four
+// codes per int32 lane.
+#define Q2X4CORR \
+	VPXORD   Y10, Y10, Y10; \
+	VPXORD   Y11, Y11, Y11; \
+	VPDPBUSD Y8, Y15, Y10;  \
+	VPDPBUSD Y9, Y15, Y11;  \
+	VPSUBD   Y10, Y20, Y10; \
+	VPSUBD   Y11, Y20, Y11
+
+// Q2X4STORE stores the eight sums (rows 0, 1 of four tokens) at BX, the
+// tokens AX·4 bytes apart.
+#define Q2X4STORE \
+	SHLQ    $2, AX;                 \
+	Q2X4OUT(Y0, X0, (BX));          \
+	Q2X4OUT(Y1, X1, 4(BX));         \
+	ADDQ    AX, BX;                 \
+	Q2X4OUT(Y2, X2, (BX));          \
+	Q2X4OUT(Y3, X3, 4(BX));         \
+	ADDQ    AX, BX;                 \
+	Q2X4OUT(Y4, X4, (BX));          \
+	Q2X4OUT(Y5, X5, 4(BX));         \
+	ADDQ    AX, BX;                 \
+	Q2X4OUT(Y6, X6, (BX));          \
+	Q2X4OUT(Y7, X7, 4(BX))
+
 // func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
 //
 // q0dot of two rows (codes w0, w1, scales dw0, dw1) with four tokens
@@ -53,28 +95,12 @@ TEXT ·q0dot2x4(SB), NOSPLIT, $0-80
 	MOVQ CX, R11
 	SHLQ $2, R11
 	LEAQ (R11)(R11*2), R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	MOVL         $0x80808080, AX
-	MOVL         AX, X15
-	VPBROADCASTD X15, Y15
-	VPXORD       Y20, Y20, Y20
+	Q2X4INIT
 
 q2x4loop:
 	VMOVDQU      (SI), Y8
 	VMOVDQU      (R13), Y9
-	VPXORD       Y10, Y10, Y10
-	VPXORD       Y11, Y11, Y11
-	VPDPBUSD     Y8, Y15, Y10
-	VPDPBUSD     Y9, Y15, Y11
-	VPSUBD       Y10, Y20, Y10
-	VPSUBD       Y11, Y20, Y11
+	Q2X4CORR
 	VBROADCASTSS (DX), Y12
 	VBROADCASTSS (R14), Y13
 	Q2X4TOK((DI), (R10), Y0, Y1)
@@ -92,18 +118,7 @@ q2x4loop:
 
 	MOVQ    dst+64(FP), BX
 	MOVQ    ldd+72(FP), AX
-	SHLQ    $2, AX
-	Q2X4OUT(Y0, X0, (BX))
-	Q2X4OUT(Y1, X1, 4(BX))
-	ADDQ    AX, BX
-	Q2X4OUT(Y2, X2, (BX))
-	Q2X4OUT(Y3, X3, 4(BX))
-	ADDQ    AX, BX
-	Q2X4OUT(Y4, X4, (BX))
-	Q2X4OUT(Y5, X5, 4(BX))
-	ADDQ    AX, BX
-	Q2X4OUT(Y6, X6, (BX))
-	Q2X4OUT(Y7, X7, 4(BX))
+	Q2X4STORE
 	VZEROUPPER
 	RET
 
@@ -123,28 +138,12 @@ TEXT ·q0dot2x4raw(SB), NOSPLIT, $0-64
 	MOVQ CX, R11
 	SHLQ $2, R11
 	LEAQ (R11)(R11*2), R12
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	MOVL         $0x80808080, AX
-	MOVL         AX, X15
-	VPBROADCASTD X15, Y15
-	VPXORD       Y20, Y20, Y20
+	Q2X4INIT
 
 q2x4rloop:
 	VMOVDQU      2(SI), Y8
 	VMOVDQU      2(R13), Y9
-	VPXORD       Y10, Y10, Y10
-	VPXORD       Y11, Y11, Y11
-	VPDPBUSD     Y8, Y15, Y10
-	VPDPBUSD     Y9, Y15, Y11
-	VPSUBD       Y10, Y20, Y10
-	VPSUBD       Y11, Y20, Y11
+	Q2X4CORR
 	VPBROADCASTW (SI), X12
 	VPBROADCASTW (R13), X13
 	VCVTPH2PS    X12, Y12
@@ -162,17 +161,6 @@ q2x4rloop:
 
 	MOVQ    dst+48(FP), BX
 	MOVQ    ldd+56(FP), AX
-	SHLQ    $2, AX
-	Q2X4OUT(Y0, X0, (BX))
-	Q2X4OUT(Y1, X1, 4(BX))
-	ADDQ    AX, BX
-	Q2X4OUT(Y2, X2, (BX))
-	Q2X4OUT(Y3, X3, 4(BX))
-	ADDQ    AX, BX
-	Q2X4OUT(Y4, X4, (BX))
-	Q2X4OUT(Y5, X5, 4(BX))
-	ADDQ    AX, BX
-	Q2X4OUT(Y6, X6, (BX))
-	Q2X4OUT(Y7, X7, 4(BX))
+	Q2X4STORE
 	VZEROUPPER
 	RET
