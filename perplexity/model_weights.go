@@ -158,7 +158,8 @@ func dequantAffineF16(dst []float32, src []byte, a *affineWeight, sc, bi []float
 }
 
 // newWeight decodes a graph tensor of logical shape [rows, cols] into a
-// weight. The tensor's bytes are read fully into memory.
+// weight. The tensor's bytes are mapped from the model file or read into
+// memory (mapOrRead).
 func newWeight(t *graph.Tensor) (*weight, error) {
 	if len(t.Shape) != 2 {
 		return nil, fmt.Errorf("tensor %s: want 2 dimensions, have shape %v", t.Name, t.Shape)

@@ -23,7 +23,9 @@
 // gate, per-layer sliding-window attention with its own rope base, its
 // attention scale and the final logit soft-cap.
 //
-// Weights: when the float32 expansion of all matrices fits 1 GiB
+// Weights: the stored bytes are mapped read-only from the model file
+// where the source is a section of one (mmap_unix.go; read into memory
+// otherwise). When the float32 expansion of all matrices fits 1 GiB
 // (expandBudget) they are expanded once at load; otherwise they stay in
 // their stored encoding (F16, BF16, every ggml block type package quantize
 // decodes, MLX affine) and are expanded a tile of 16 rows at a time inside
