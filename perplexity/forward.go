@@ -217,6 +217,17 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			if r.act.setHalves(j, nTok) {
 				continue // the 16-bit kernels take x rounded to the weight type
 			}
+			if (j.order == orderQ0 || j.order == orderQ0Repack) && activationKind(j.w.typ) == actQ8_0 && useQ0VNNI {
+				// The Q8_0 blocks straight from x: the integer kernels
+				// need no rounded float32 copy.
+				if q8, ok := r.act.q8Direct(j.x[:nTok*j.w.cols]); ok {
+					j.q8, j.x = q8, nil
+					if !id {
+						j.gemvFrom = nTok - nTok%4
+					}
+					continue
+				}
+			}
 			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
 			if j.order == orderTinyBLASBF16 && useSIMD {
 				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)

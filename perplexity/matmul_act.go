@@ -95,6 +95,21 @@ func (c *actCache) q8Blocks(xr []float32) *q8Blocks {
 	return c.q8
 }
 
+// q8Direct returns the Q8_0 blocks of x (unrounded activations) as
+// q8Blocks would recover them from rounded(Q8_0, x, n), made straight
+// from x when every block's scale is finite; ok false (nothing made) when
+// not, and the caller rounds instead.
+func (c *actCache) q8Direct(x []float32) (b *q8Blocks, ok bool) {
+	if c.q8 != nil && len(c.q8.d)*32 == len(x) {
+		return c.q8, true
+	}
+	if !c.q8buf.quantize(x, c.threads) {
+		return nil, false
+	}
+	c.q8 = &c.q8buf
+	return c.q8, true
+}
+
 // rounded returns x (rows of n values) rounded as llama.cpp rounds
 // activations for weight type t.
 func (c *actCache) rounded(t graph.Type, x []float32, n int) []float32 {

@@ -35,3 +35,7 @@ func affineF16(dst *float32, n int, s, b float32) {
 func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q80Codes(q *int8, x *float32, id float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -3,6 +3,7 @@ package perplexity
 import (
 	"encoding/binary"
 	"math"
+	"sync/atomic"
 
 	"github.com/quantbridge/quantbridge/graph"
 	"github.com/quantbridge/quantbridge/quantize"
@@ -231,6 +232,57 @@ func (b *q8Blocks) fill(xr []float32, threads int) {
 			}
 		}
 	})
+}
+
+// quantize makes b the Q8_0 blocks of x as quantize_row_q8_0 makes them
+// (d = fp16(amax/127), codes x·127/amax rounded to even): the blocks fill
+// recovers from roundQ8_0's rounding of x, without the rounded copy. A
+// block whose scale rounds to 0 gets zero codes, as fill recovers them.
+// It reports false, leaving b unspecified, when some block's amax or scale
+// is not finite (then the caller rounds and recovers instead).
+func (b *q8Blocks) quantize(x []float32, threads int) bool {
+	nb := len(x) / 32
+	b.d, b.q = growT(b.d, nb), growT(b.q, nb*32)
+	if useQ0VNNI {
+		b.u = growT(b.u, nb*32)
+	} else {
+		b.u = nil
+	}
+	const per = 64 // blocks per work item
+	var bad atomic.Bool
+	parallelFor(max(threads, 1), (nb+per-1)/per, func(_, item int) {
+		for i := item * per; i < min((item+1)*per, nb); i++ {
+			blk := x[i*32 : (i+1)*32]
+			q := b.q[i*32 : (i+1)*32]
+			var amax float32
+			for _, v := range blk {
+				amax = max(amax, float32(math.Abs(float64(v))))
+			}
+			d := quantize.FP16ToFP32(quantize.FP32ToFP16(amax / 127))
+			if math.IsInf(float64(d), 0) || math.IsNaN(float64(d)) || math.IsInf(float64(amax), 0) {
+				bad.Store(true)
+				return
+			}
+			b.d[i] = d
+			switch {
+			case d == 0:
+				clear(q)
+			case useSIMD:
+				q80Codes(&q[0], &blk[0], 127/amax)
+			default:
+				id := 127 / amax
+				for j, v := range blk {
+					q[j] = int8(math.RoundToEven(float64(v * id)))
+				}
+			}
+			if b.u != nil {
+				for j, c := range q {
+					b.u[i*32+j] = uint8(c) ^ 0x80
+				}
+			}
+		}
+	})
+	return !bad.Load()
 }
 
 // growT returns b resliced to n elements, reallocated when its capacity

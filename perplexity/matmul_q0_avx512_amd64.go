@@ -20,3 +20,9 @@ func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb
 //
 //go:noescape
 func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+
+// q80Codes sets q[i] = x[i]·id rounded to the nearest integer (ties to
+// even) for one block of 32.
+//
+//go:noescape
+func q80Codes(q *int8, x *float32, id float32)
