@@ -87,6 +87,7 @@ func TestParseQuantization(t *testing.T) {
 		{"bits negative", `{"quantization": {"group_size": 64, "bits": -4}}`, nil, "not a positive integer"},
 		{"bits huge", `{"quantization": {"group_size": 64, "bits": 1e300}}`, nil, "not a positive integer"},
 		{"missing group", `{"quantization": {"bits": 4}}`, nil, `missing "group_size"`},
+		{"empty mode", `{"quantization_config": {"group_size": 64, "bits": 2, "mode": ""}}`, nil, `quantization_config.mode: is empty`},
 		{"mode", `{"quantization": {"group_size": 64, "bits": 4, "mode": "int4"}}`, nil, `unknown quantization mode "int4"`},
 		{"mode type", `{"quantization": {"group_size": 64, "bits": 4, "mode": 4}}`, nil, "quantization.mode: is a number"},
 		{"mxfp4 group", `{"quantization": {"group_size": 64, "bits": 4, "mode": "mxfp4"}}`, nil, "mxfp4 quantization needs group_size 32"},

@@ -221,6 +221,10 @@ func ParseQuantization(config map[string]any) (*Quantization, error) {
 		if !ok {
 			return nil, &QuantizationError{key + ".mode", fmt.Sprintf("is %s, want a string", jsonKind(m))}
 		}
+		if s == "" {
+			// mlx-lm passes it on to mx.quantize, which refuses it.
+			return nil, &QuantizationError{key + ".mode", `is empty, want a mode such as "affine"`}
+		}
 		q.Mode = s
 	}
 	if err := q.Global().Validate(); err != nil {
