@@ -217,24 +217,23 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 			if r.act.setHalves(j, nTok) {
 				continue // the 16-bit kernels take x rounded to the weight type
 			}
-			if (j.order == orderQ0 || j.order == orderQ0Repack) && activationKind(j.w.typ) == actQ8_0 && useQ0VNNI {
+			q0 := j.order == orderQ0 || j.order == orderQ0Repack
+			if q0 && activationKind(j.w.typ) == actQ8_0 && useQ0VNNI {
 				// The Q8_0 blocks straight from x: the integer kernels
 				// need no rounded float32 copy.
 				if q8, ok := r.act.q8Direct(j.x[:nTok*j.w.cols]); ok {
 					j.q8, j.x = q8, nil
-					if !id {
-						j.gemvFrom = nTok - nTok%4
-					}
-					continue
 				}
 			}
-			j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
-			if j.order == orderTinyBLASBF16 && useSIMD {
-				j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
-				permuteDPBF16(j.x)
-			}
-			if j.order == orderQ0 || j.order == orderQ0Repack {
-				j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
+			if j.x != nil {
+				j.x = r.act.rounded(j.w.typ, j.x[:nTok*j.w.cols], j.w.cols)
+				if j.order == orderTinyBLASBF16 && useSIMD {
+					j.x = append([]float32(nil), j.x[:nTok*j.w.cols]...)
+					permuteDPBF16(j.x)
+				}
+				if q0 {
+					j.q8, j.q8s = r.act.q8Blocks(j.x), r.act.q81s
+				}
 			}
 			if j.order.q8K() {
 				j.q8K = r.act.q8K
@@ -243,8 +242,7 @@ func (r *runner) mulJobsID(nTok int, id bool, jobs ...mulJob) {
 				j.gemvFrom = nTok - nTok%4
 			}
 		}
-	}
-	if !r.m.activations {
+	} else {
 		for i := range jobs {
 			jobs[i].floatAct = true
 		}

@@ -200,37 +200,21 @@ func newQ8Blocks(xr []float32) *q8Blocks {
 // fill makes b the blocks of xr (see newQ8Blocks), reusing b's slices,
 // with up to threads workers.
 func (b *q8Blocks) fill(xr []float32, threads int) {
-	nb := len(xr) / 32
-	b.d, b.q = growT(b.d, nb), growT(b.q, nb*32)
-	if useQ0VNNI {
-		b.u = growT(b.u, nb*32)
-	} else {
-		b.u = nil
-	}
-	const per = 64 // blocks per work item
-	parallelFor(max(threads, 1), (nb+per-1)/per, func(_, item int) {
-		for i := item * per; i < min((item+1)*per, nb); i++ {
-			blk := xr[i*32 : (i+1)*32]
-			q := b.q[i*32 : (i+1)*32]
-			var amax float32
-			for _, v := range blk {
-				amax = max(amax, float32(math.Abs(float64(v))))
-			}
-			d := amax / 127
-			b.d[i] = d
-			if d == 0 {
-				clear(q)
-			} else {
-				for j, v := range blk {
-					q[j] = int8(math.RoundToEven(float64(v / d)))
-				}
-			}
-			if b.u != nil {
-				for j, c := range q {
-					b.u[i*32+j] = uint8(c) ^ 0x80
-				}
-			}
+	b.make(xr, threads, func(i int, blk []float32, q []int8) bool {
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, float32(math.Abs(float64(v))))
 		}
+		d := amax / 127
+		b.d[i] = d
+		if d == 0 {
+			clear(q)
+			return true
+		}
+		for j, v := range blk {
+			q[j] = int8(math.RoundToEven(float64(v / d)))
+		}
+		return true
 	})
 }
 
@@ -241,6 +225,36 @@ func (b *q8Blocks) fill(xr []float32, threads int) {
 // It reports false, leaving b unspecified, when some block's amax or scale
 // is not finite (then the caller rounds and recovers instead).
 func (b *q8Blocks) quantize(x []float32, threads int) bool {
+	return b.make(x, threads, func(i int, blk []float32, q []int8) bool {
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		d := quantize.FP16ToFP32(quantize.FP32ToFP16(amax / 127))
+		if math.IsInf(float64(d), 0) || math.IsNaN(float64(d)) || math.IsInf(float64(amax), 0) {
+			return false
+		}
+		b.d[i] = d
+		switch {
+		case d == 0:
+			clear(q)
+		case useSIMD:
+			q80Codes(&q[0], &blk[0], 127/amax)
+		default:
+			id := 127 / amax
+			for j, v := range blk {
+				q[j] = int8(math.RoundToEven(float64(v * id)))
+			}
+		}
+		return true
+	})
+}
+
+// make sizes b for the blocks of 32 of x and has block set b.d[i] and the
+// codes q of block i (values blk), blocks in parallel on up to threads
+// workers, then fills the offset codes b.u where q0dot2x4 takes them. It
+// reports false when a block did (b is then unspecified).
+func (b *q8Blocks) make(x []float32, threads int, block func(i int, blk []float32, q []int8) bool) bool {
 	nb := len(x) / 32
 	b.d, b.q = growT(b.d, nb), growT(b.q, nb*32)
 	if useQ0VNNI {
@@ -252,28 +266,10 @@ func (b *q8Blocks) quantize(x []float32, threads int) bool {
 	var bad atomic.Bool
 	parallelFor(max(threads, 1), (nb+per-1)/per, func(_, item int) {
 		for i := item * per; i < min((item+1)*per, nb); i++ {
-			blk := x[i*32 : (i+1)*32]
 			q := b.q[i*32 : (i+1)*32]
-			var amax float32
-			for _, v := range blk {
-				amax = max(amax, float32(math.Abs(float64(v))))
-			}
-			d := quantize.FP16ToFP32(quantize.FP32ToFP16(amax / 127))
-			if math.IsInf(float64(d), 0) || math.IsNaN(float64(d)) || math.IsInf(float64(amax), 0) {
+			if !block(i, x[i*32:(i+1)*32], q) {
 				bad.Store(true)
 				return
-			}
-			b.d[i] = d
-			switch {
-			case d == 0:
-				clear(q)
-			case useSIMD:
-				q80Codes(&q[0], &blk[0], 127/amax)
-			default:
-				id := 127 / amax
-				for j, v := range blk {
-					q[j] = int8(math.RoundToEven(float64(v * id)))
-				}
 			}
 			if b.u != nil {
 				for j, c := range q {
