@@ -245,22 +245,14 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 	nb := k / 32
 	qt := q0TilePool.Get().(*q0Tile)
 	defer q0TilePool.Put(qt)
-	// Stored Q8_0 rows go to q0dot2x4raw in place: rows are decoded only
-	// for what it does not cover (an odd last row, tokens past the last
-	// whole four).
-	raw := useQ0VNNI && a.u != nil && w.typ == graph.Q8_0 && w.raw != nil
-	decoded := false
-	decode := func() {
-		if decoded {
-			return
-		}
-		decoded = true
+	// Stored Q8_0 rows go to q0dot2x4raw in place when it covers the whole
+	// tile (pairs of rows, whole fours of tokens: the token blocks below
+	// are multiples of 4); otherwise the rows are decoded first.
+	inPlace := useQ0VNNI && a.u != nil && w.typ == graph.Q8_0 && w.raw != nil && (r1-r0)%2 == 0 && nTok%4 == 0 && !mins
+	if !inPlace {
 		for r := r0; r < r1; r++ {
 			qt.rows[r-r0].decodeRow(w, r, buf)
 		}
-	}
-	if !raw || (r1-r0)%2 != 0 || nTok%4 != 0 || mins {
-		decode()
 	}
 	_ = dst[(nTok-1)*n+r1-1]
 	_ = a.q[nTok*k-1]
@@ -287,25 +279,20 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 		if useQ0VNNI && a.u != nil {
 			// Two rows by four tokens per call.
 			for ; r+2 <= r1; r += 2 {
-				w0, w1 := &qt.rows[r-r0], &qt.rows[r+1-r0]
-				t := t0
-				if !decoded {
+				if inPlace {
 					rb := w.rowBytes
-					for ; t+4 <= t1; t += 4 {
+					for t := t0; t < t1; t += 4 {
 						q0dot2x4raw(&w.raw[r*rb], &w.raw[(r+1)*rb], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
 					}
-					if t < t1 {
-						decode()
-					}
+					continue
 				}
+				w0, w1 := &qt.rows[r-r0], &qt.rows[r+1-r0]
+				t := t0
 				for ; t+4 <= t1; t += 4 {
 					q0dot2x4(&w0.q[0], &w1.q[0], &w0.d[0], &w1.d[0], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
 				}
 				tail(w0, r, t0, t, t1)
 				tail(w1, r+1, t0, t, t1)
-			}
-			if r < r1 {
-				decode()
 			}
 		}
 		for ; r < r1; r++ {
