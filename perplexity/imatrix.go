@@ -210,11 +210,10 @@ func (c *imCollector) collect(i int, w *weight, x []float32, nTok int, rows []in
 // would write. When addBOS is set, each chunk's first token is overwritten
 // by bos.
 func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos int, opt ImatrixOptions) (*ImatrixResult, error) {
-	fm, err := LoadModel(m)
+	fm, err := loadModel(m, useLlamaActivations(m, opt.Activations))
 	if err != nil {
 		return nil, err
 	}
-	fm.activations = useLlamaActivations(m, opt.Activations)
 	nCtx, nChunk, err := chunkPlan(fm, len(tokens), opt.Ctx, opt.Chunks, addBOS, bos, "imatrix", "for a context of %d tokens")
 	if err != nil {
 		return nil, err

@@ -22,21 +22,31 @@ import (
 // there the kernel is the reference; no product of a model's weights and
 // activations comes near 2^-126.
 
-// halfKernel reports whether j runs on the 16-bit kernels: stored F16 or
-// BF16 rows in a tinyBLAS order, on a CPU with the kernels' instructions,
-// SIMD kernels on (tests turn useSIMD off for the portable paths).
-func halfKernel(j *mulJob) bool {
-	w := j.w
-	if !useSIMD || w.raw == nil || w.f32 != nil || w.rowBytes != 2*w.cols || w.rows%4 != 0 {
+// halfRows reports whether w's stored rows suit the 16-bit kernels: F16 or
+// BF16 rows, four at a time, on a CPU with the kernels' instructions, SIMD
+// kernels on (tests turn useSIMD off for the portable paths).
+func halfRows(w *weight) bool {
+	if !useSIMD || w.raw == nil || w.rowBytes != 2*w.cols || w.rows%4 != 0 {
 		return false
 	}
-	switch {
-	case w.typ == graph.F16 && j.order == orderTinyBLAS16:
+	switch w.typ {
+	case graph.F16:
 		return useAVX512 && w.cols%16 == 0
-	case w.typ == graph.BF16 && j.order == orderTinyBLASBF16:
+	case graph.BF16:
 		return useAVX512BF16 && w.cols%32 == 0
 	}
 	return false
+}
+
+// halfKernel reports whether j runs on the 16-bit kernels: stored rows
+// that suit them (halfRows), not expanded at load, in the tinyBLAS order of
+// their type.
+func halfKernel(j *mulJob) bool {
+	w := j.w
+	if w.f32 != nil || !halfRows(w) {
+		return false
+	}
+	return w.typ == graph.F16 && j.order == orderTinyBLAS16 || w.typ == graph.BF16 && j.order == orderTinyBLASBF16
 }
 
 // setHalves points j.x16 at the 16-bit codes of j.x (the unrounded

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/internal/testref"
 	"github.com/quantbridge/quantbridge/quantize"
 	"golang.org/x/sys/cpu"
 )
@@ -117,6 +118,37 @@ func TestHalfKernelsDispatch(t *testing.T) {
 		if got := halfKernel(&j); got != c.want {
 			t.Errorf("%v %d×%d, %d tokens, id %v: 16-bit kernels %v, want %v", c.w.typ, c.w.rows, c.w.cols, c.nTok, c.id, got, c.want)
 		}
+	}
+}
+
+// TestExpandAtLoadHalf loads qwen3-tiny's BF16 GGUF for llama.cpp's
+// activations and for float32 ones: the weights the 16-bit kernels read in
+// place stay as stored for the former (where the CPU has the kernels) and
+// every weight is expanded for the latter.
+func TestExpandAtLoadHalf(t *testing.T) {
+	m := loadGGUF(t, testref.Local(t, "arch", "qwen3-tiny.bf16.gguf"))
+	for _, llama := range []bool{true, false} {
+		fm, err := loadModel(m, llama)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := 0
+		for i := range fm.layers {
+			l := &fm.layers[i]
+			for _, w := range []*weight{l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down} {
+				if w.typ != graph.BF16 {
+					t.Fatalf("%s: %v, want BF16", w.name, w.typ)
+				}
+				want := !(llama && halfRows(w))
+				if (w.f32 != nil) != want {
+					t.Errorf("llama activations %v: %s expanded %v, want %v", llama, w.name, w.f32 != nil, want)
+				}
+				if w.f32 == nil {
+					kept++
+				}
+			}
+		}
+		t.Logf("llama activations %v: %d of %d layer weights kept as stored (AVX512_BF16 %v)", llama, kept, 7*len(fm.layers), useAVX512BF16)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // and its weights converted to F16, at ctx 128 twice: with the 16-bit
 // weights kept as stored (expandBudget 0: the products run on the 16-bit
 // kernels where the CPU has them, on float32 tiles otherwise) and expanded
-// to float32 at load. Every running perplexity must be the same to the
+// to float32 at load (LoadModel, as for float32 activations). Every running perplexity must be the same to the
 // bit; the BF16 file's final figure must also be within 0.1% of
 // llama-perplexity's.
 func TestHalfKernelsKJV(t *testing.T) {
@@ -56,9 +56,19 @@ func TestHalfKernelsKJV(t *testing.T) {
 		var res [2]*Result
 		for i, budget := range []int64{0, saved} {
 			expandBudget = budget
-			var err error
-			res[i], err = EvaluateTokens(context.Background(), c.m, toks, true, 1, Options{Ctx: 128})
+			// Loaded for float32 activations, then switched: LoadModel
+			// expands the 16-bit weights within the budget, which
+			// loading for llama.cpp's activations does not (they stay
+			// on the 16-bit kernels).
+			fm, err := LoadModel(c.m)
 			if err != nil {
+				t.Fatal(err)
+			}
+			fm.activations = true
+			if w := fm.layers[0].wq; (w.f32 != nil) != (i == 1) {
+				t.Fatalf("%s: budget %d: wq expanded %v", c.name, budget, w.f32 != nil)
+			}
+			if res[i], err = evaluate(context.Background(), fm, nil, toks, true, 1, Options{Ctx: 128}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -52,6 +52,13 @@ type layerWeights struct {
 // encoding; quantized and 16-bit weights stay encoded and are expanded tile
 // by tile inside the matrix products.
 func LoadModel(m *graph.Model) (*Model, error) {
+	return loadModel(m, false)
+}
+
+// loadModel is LoadModel for a forward pass that rounds the activations as
+// llama.cpp does (activations) or not; the expansion at load depends on it
+// (expandAtLoad).
+func loadModel(m *graph.Model, activations bool) (*Model, error) {
 	if m == nil {
 		return nil, fmt.Errorf("perplexity: nil model")
 	}
@@ -284,6 +291,7 @@ func LoadModel(m *graph.Model) (*Model, error) {
 	if err := fm.loadGemmaFeatures(m, p, a, loadV); err != nil {
 		return nil, err
 	}
+	fm.activations = activations
 	fm.expandAtLoad(expandBudget)
 	return fm, nil
 }
@@ -296,7 +304,10 @@ var expandBudget int64 = 1 << 30
 
 // expandAtLoad decodes every encoded weight to float32 once when all of
 // them together fit budget bytes. The encoded bytes are then dropped (the
-// Q4_1/Q5_1 block minimums stay for the activation emulation).
+// Q4_1/Q5_1 block minimums stay for the activation emulation). With
+// llama.cpp's activations, F16 and BF16 weights the 16-bit kernels read in
+// place (halfRows) are not expanded: those kernels are faster than the
+// float32 ones on the expanded rows, and the copy would only cost memory.
 // keepCodes reports whether expanded weights of type t keep their stored
 // bytes: the llama.cpp emulation multiplies their integer codes (orderQ0).
 func keepCodes(t graph.Type) bool {
@@ -311,7 +322,7 @@ func (fm *Model) expandAtLoad(budget int64) {
 	var ws []*weight
 	seen := map[*weight]bool{}
 	add := func(w *weight) {
-		if w != nil && w.f32 == nil && !seen[w] {
+		if w != nil && w.f32 == nil && !seen[w] && !(fm.activations && halfRows(w)) {
 			seen[w] = true
 			ws = append(ws, w)
 		}

@@ -273,17 +273,15 @@ func Tokenize(tok *tokenizer.Tokenizer, r io.Reader, opt Options) ([]int, error)
 // common_tokenize(text, add_special=true) returns them). When addBOS is set,
 // each chunk's first token is overwritten by bos.
 func EvaluateTokens(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos int, opt Options) (*Result, error) {
-	fm, err := LoadModel(m)
+	fm, err := loadModel(m, useLlamaActivations(m, opt.Activations))
 	if err != nil {
 		return nil, err
 	}
-	fm.activations = useLlamaActivations(m, opt.Activations)
 	var base *Model
 	if opt.KLBase != nil {
-		if base, err = LoadModel(opt.KLBase); err != nil {
+		if base, err = loadModel(opt.KLBase, useLlamaActivations(opt.KLBase, opt.Activations)); err != nil {
 			return nil, fmt.Errorf("KL base: %w", err)
 		}
-		base.activations = useLlamaActivations(opt.KLBase, opt.Activations)
 		if base.Vocab != fm.Vocab {
 			return nil, fmt.Errorf("perplexity: KL base %s has a vocabulary of %d tokens, %s has %d", opt.KLBase.Path, base.Vocab, m.Path, fm.Vocab)
 		}
