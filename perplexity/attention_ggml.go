@@ -39,14 +39,14 @@ func (r *runner) useGGMLAttention(T int) bool {
 // tiles in order and runs every row of the block that reaches a tile over
 // it while the tile is in cache, each row keeping its own M, S and output
 // (the operations of one row are those of ggml, in its order).
-func (r *runner) attentionGGML(T int, scale float32) {
+func (r *runner) attentionGGML(q, att, k, v []float32, p0, n int, scale float32) {
 	m := r.m
 	D, H, KV := m.HeadDim, m.Heads, m.KVHeads
 	qDim, kvDim := H*D, KV*D
 	group := H / KV
-	q, k, v, att := r.q, r.k, r.v, r.att
+	T := p0 + n // keys
 	const qBlock = 16
-	blocks := (T + qBlock - 1) / qBlock
+	blocks := (n + qBlock - 1) / qBlock
 	tiles := (T + faTileKV - 1) / faTileKV
 	tileSize := D * faTileKV
 	// The key tiles, transposed ([kv head][tile][D][64]); keys past T are
@@ -76,22 +76,24 @@ func (r *runner) attentionGGML(T int, scale float32) {
 	parallelFor(r.threads, H*blocks, func(worker, item int) {
 		h, b := item/blocks, item%blocks
 		kvh := h / group
-		t0, t1 := b*qBlock, min((b+1)*qBlock, T)
+		// Rows t0..t1-1 of q, positions p0+t0..p0+t1-1.
+		t0, t1 := b*qBlock, min((b+1)*qBlock, n)
 		ps := bufs[worker][:qBlock*faTileKV]
 		var ms, ss [qBlock]float32 // each row's M and S
 		for t := t0; t < t1; t++ {
 			clear(att[t*qDim+h*D : t*qDim+(h+1)*D])
 			ms[t-t0] = float32(math.Inf(-1))
 		}
-		for c := r.attnFrom(t0) / faTileKV * faTileKV; c < t1; c += faTileKV {
+		for c := r.attnFrom(p0+t0) / faTileKV * faTileKV; c < p0+t1; c += faTileKV {
 			kt := kts[(kvh*tiles+c/faTileKV)*tileSize:][:tileSize]
-			r0 := max(t0, c) // the first row that reaches the tile
+			r0 := max(t0, c-p0) // the first row that reaches the tile
 			if useAVX512 {
 				faScoresRows(ps, q[r0*qDim+h*D:], qDim, kt, t1-r0)
 			}
 			var full uint32 // rows (from r0) that see every key of the tile
 			for t := r0; t < t1; t++ {
-				lo, hi := max(c, r.attnFrom(t)), min(c+faTileKV, t+1) // unmasked keys of the tile
+				pos := p0 + t
+				lo, hi := max(c, r.attnFrom(pos)), min(c+faTileKV, pos+1) // unmasked keys of the tile
 				if lo >= hi {
 					continue // the whole tile is masked for this row
 				}

@@ -173,7 +173,7 @@ func testAttentionGGMLMatchesRef(t *testing.T) {
 			r.attentionGGMLRef(tc.T, scale)
 			want := append([]float32(nil), r.att...)
 			clear(r.att)
-			r.attentionGGML(tc.T, scale)
+			r.attentionGGML(r.q, r.att, r.k, r.v, 0, tc.T, scale)
 			for i, x := range r.att {
 				if math.Float32bits(x) != math.Float32bits(want[i]) {
 					t.Fatalf("att[%d] (row %d) = %x, reference %x", i, i/(tc.H*tc.D), x, want[i])
@@ -191,7 +191,7 @@ func BenchmarkAttentionGGML(b *testing.B) {
 			r := attnRunner(rand.New(rand.NewPCG(1, 2)), T, 64, 32, 4, 2)
 			scale := float32(1.0 / 8)
 			for b.Loop() {
-				r.attentionGGML(T, scale)
+				r.attentionGGML(r.q, r.att, r.k, r.v, 0, T, scale)
 			}
 		})
 	}

@@ -27,6 +27,13 @@ type runner struct {
 	window           int
 	attnK            []float32 // attentionGGML's transposed key tiles
 
+	// The sequences of a group (beginGroup) and the micro-batch being run
+	// (ubatch): row t of it is position rowP0 + t%rowN of its sequence.
+	seqs, seqLen int
+	cached       int // positions of every sequence in kc/vc
+	rowP0, rowN  int
+	kc, vc       [][]float32 // per layer: [seqs][seqLen][KVHeads*HeadDim]
+
 	// routed experts (forward_moe.go)
 	moeLogits, moeW, moeOut []float32
 	moeX, moeG, moeU, moeY  []float32
@@ -79,12 +86,41 @@ var logitBlock = 256
 
 // hidden runs tokens through the model as forward does and leaves the
 // final normed hidden states of positions from..len-1 in r.h, whose count
-// it returns; logitsRows then multiplies them by the output matrix.
+// it returns; logitsRows then multiplies them by the output matrix. The
+// tokens are one micro-batch (ubatch).
 func (r *runner) hidden(tokens []int, from int) (int, error) {
-	m := r.m
 	T := len(tokens)
 	if T == 0 || from < 0 || from >= T {
 		return 0, fmt.Errorf("forward: %d tokens, logits from %d", T, from)
+	}
+	r.beginGroup(1, T)
+	return r.ubatch(tokens, 0, T, from)
+}
+
+// beginGroup starts the evaluation of seqs sequences of seqLen tokens
+// each, run through ubatch in micro-batches: the key/value cache of every
+// layer is cleared (llama_memory_clear).
+func (r *runner) beginGroup(seqs, seqLen int) {
+	r.seqs, r.seqLen = seqs, seqLen
+	r.cached = 0
+}
+
+// ubatch runs one micro-batch as llama.cpp's decode runs a ubatch that
+// split_equal made: positions p0..p0+n-1 of each of the group's
+// sequences (beginGroup), tokens holding their ids sequence after sequence
+// (the ubatch's row order). Every position attends to the earlier
+// positions of its own sequence (the key/value cache of the previous
+// micro-batches and this one). Positions before out0 have no output: as
+// llama.cpp's graphs take only the output rows (inp_out_ids) after the
+// last layer's attention, that layer's FFN and the final norm run on the
+// output rows alone. ubatch leaves their final normed hidden states in r.h,
+// sequence after sequence, and returns their count.
+func (r *runner) ubatch(tokens []int, p0, n, out0 int) (int, error) {
+	m := r.m
+	S := r.seqs
+	T := S * n
+	if len(tokens) != T || p0 != r.cached || p0+n > r.seqLen {
+		return 0, fmt.Errorf("forward: ubatch of %d tokens at position %d of %d sequences of %d (%d cached)", len(tokens), p0, S, r.seqLen, r.cached)
 	}
 	E, qDim, kvDim := m.Embd, m.Heads*m.HeadDim, m.KVHeads*m.HeadDim
 	r.x = grow(r.x, T*E)
@@ -97,18 +133,31 @@ func (r *runner) hidden(tokens []int, from int) (int, error) {
 	fb := max(4, ffnBlock&^3)
 	r.g = grow(r.g, min(T, fb)*m.FFN)
 	r.u = grow(r.u, min(T, fb)*m.FFN)
-	r.ropeTables(T)
+	r.ropeTables(r.seqLen)
+	r.rowP0, r.rowN = p0, n
+	// Whole sequences in one micro-batch need no cache: their keys and
+	// values are r.k and r.v.
+	cache := S > 1 || n != r.seqLen
+	if cache {
+		if len(r.kc) != len(m.layers) {
+			r.kc, r.vc = make([][]float32, len(m.layers)), make([][]float32, len(m.layers))
+		}
+		for li := range m.layers {
+			r.kc[li] = grow(r.kc[li], S*r.seqLen*kvDim)
+			r.vc[li] = grow(r.vc[li], S*r.seqLen*kvDim)
+		}
+	}
 
 	for t, id := range tokens {
 		if id < 0 || id >= m.Vocab {
-			return 0, fmt.Errorf("token id %d at position %d is outside the vocabulary (%d)", id, t, m.Vocab)
+			return 0, fmt.Errorf("token id %d at position %d is outside the vocabulary (%d)", id, p0+t%n, m.Vocab)
 		}
 		m.tokEmbd.dequantRow(r.x[t*E:(t+1)*E], id)
 	}
 	r.scaleEmbeddings(T)
 	for li := range m.layers {
 		l := &m.layers[li]
-		r.setLayer(li, T)
+		r.setLayer(li, r.seqLen)
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.attnNorm, t1-t0, E, m.eps, m.activations) })
 		r.act.reset()
 		r.mulJobs(T, mulJob{dst: r.q, w: l.wq, x: r.h}, mulJob{dst: r.k, w: l.wk, x: r.h}, mulJob{dst: r.v, w: l.wv, x: r.h})
@@ -126,12 +175,33 @@ func (r *runner) hidden(tokens []int, from int) (int, error) {
 			roundActivationsPar(r.k[:T*kvDim], r.k[:T*kvDim], kvDim, actF16, r.threads)
 			roundActivationsPar(r.v[:T*kvDim], r.v[:T*kvDim], kvDim, actF16, r.threads)
 		}
-		r.attention(T)
+		for s := 0; s < S; s++ {
+			k, v := r.k[s*n*kvDim:(s+1)*n*kvDim], r.v[s*n*kvDim:(s+1)*n*kvDim]
+			if cache {
+				base := s * r.seqLen * kvDim
+				copy(r.kc[li][base+p0*kvDim:], k)
+				copy(r.vc[li][base+p0*kvDim:], v)
+				k, v = r.kc[li][base:base+(p0+n)*kvDim], r.vc[li][base:base+(p0+n)*kvDim]
+			}
+			r.attention(r.q[s*n*qDim:(s+1)*n*qDim], r.att[s*n*qDim:(s+1)*n*qDim], k, v, p0, n)
+		}
 		r.act.reset()
 		r.mul(r.o, l.wo, r.att, T)
 		addBias(r.o, l.bo, T)
 		r.postNorm(r.o, l.attnPostNorm, T)
 		addTo(r.x[:T*E], r.o[:T*E])
+		if li == len(m.layers)-1 && out0 > p0 {
+			// The output rows (inp_out_ids): positions out0.. of each
+			// sequence.
+			o := max(0, p0+n-out0)
+			for s := 0; s < S; s++ {
+				copy(r.x[s*o*E:(s+1)*o*E], r.x[(s*n+n-o)*E:(s+1)*n*E])
+			}
+			T = S * o
+			if T == 0 {
+				break
+			}
+		}
 
 		r.rows(T, func(t0, t1 int) { rmsNorm(r.h[t0*E:], r.x[t0*E:], l.ffnNorm, t1-t0, E, m.eps, m.activations) })
 		if l.moe != nil {
@@ -157,9 +227,11 @@ func (r *runner) hidden(tokens []int, from int) (int, error) {
 		r.postNorm(r.o, l.ffnPostNorm, T)
 		addTo(r.x[:T*E], r.o[:T*E])
 	}
-	n := T - from
-	rmsNorm(r.h, r.x[from*E:], m.outNorm, n, E, m.eps, m.activations)
-	return n, nil
+	r.cached = p0 + n
+	if T > 0 {
+		rmsNorm(r.h, r.x, m.outNorm, T, E, m.eps, m.activations)
+	}
+	return T, nil
 }
 
 // logitsRows returns the logits of rows [i0, i1) of the hidden states
@@ -369,8 +441,8 @@ func (r *runner) ropeTables(T int) {
 	r.ropeLen, r.ropeInv = T, inv
 }
 
-// rope rotates the first ropeDims of every head of x ([T][heads*HeadDim])
-// at positions t0..t1-1 by its position: NORM mode rotates adjacent pairs (2i, 2i+1), NEOX mode pairs
+// rope rotates the first ropeDims of every head of rows t0..t1-1 of x
+// ([T][heads*HeadDim]) by the row's position in its sequence (see ubatch): NORM mode rotates adjacent pairs (2i, 2i+1), NEOX mode pairs
 // (i, i+ropeDims/2).
 func (r *runner) rope(x []float32, t0, t1, heads int) {
 	m := r.m
@@ -381,8 +453,9 @@ func (r *runner) rope(x []float32, t0, t1, heads int) {
 	}
 	fused := m.activations && m.ggmlRope != nil
 	for t := t0; t < t1; t++ {
-		cs := cos[t*half : (t+1)*half]
-		sn := sin[t*half : (t+1)*half]
+		p := r.rowP0 + t%r.rowN // the row's position
+		cs := cos[p*half : (p+1)*half]
+		sn := sin[p*half : (p+1)*half]
 		for h := 0; h < heads; h++ {
 			v := x[(t*heads+h)*D : (t*heads+h+1)*D]
 			stride, pair := 2, 1 // NORM: (2i, 2i+1)
@@ -404,8 +477,13 @@ func (r *runner) rope(x []float32, t0, t1, heads int) {
 }
 
 // attention computes causal multi-head attention with grouped key/value
-// heads: att[t, head] = Σ_{j≤t} softmax_j(q_t·k_j/√D) v_j.
-func (r *runner) attention(T int) {
+// heads for n query rows of one sequence at positions p0..p0+n-1 (q and
+// att: [n][Heads·HeadDim]) over the keys and values of its positions
+// 0..p0+n-1 (k and v: [p0+n][KVHeads·HeadDim]): att[i, head] =
+// Σ_{j≤p0+i} softmax_j(q_i·k_j/√D) v_j. With llama.cpp's activations it
+// is ggml's flash attention: the tiled kernel for at least faTileQ rows
+// (attentionGGML), the one-row kernel otherwise (attentionOneChunk).
+func (r *runner) attention(q, att, k, v []float32, p0, n int) {
 	m := r.m
 	D, H, KV := m.HeadDim, m.Heads, m.KVHeads
 	qDim, kvDim := H*D, KV*D
@@ -417,27 +495,31 @@ func (r *runner) attention(T int) {
 	if m.scoreScale != 0 {
 		scale = m.scoreScale
 	}
-	if r.useGGMLAttention(T) {
-		r.attentionGGML(T, scale)
+	if r.useGGMLAttention(n) {
+		r.attentionGGML(q, att, k, v, p0, n, scale)
+		return
+	}
+	if m.activations {
+		r.attentionOneChunk(q, att, k, v, p0, n, scale)
 		return
 	}
 	const qBlock = 16
-	blocks := (T + qBlock - 1) / qBlock
-	bufs := r.sc.attnBufs(r.threads, T)
-	q, k, v, att := r.q, r.k, r.v, r.att
+	blocks := (n + qBlock - 1) / qBlock
+	bufs := r.sc.attnBufs(r.threads, p0+n)
 	parallelFor(r.threads, H*blocks, func(worker, item int) {
 		h, b := item/blocks, item%blocks
 		kvh := h / group
 		s := bufs[worker]
-		for t := b * qBlock; t < min((b+1)*qBlock, T); t++ {
-			qv := q[t*qDim+h*D : t*qDim+(h+1)*D]
+		for i := b * qBlock; i < min((b+1)*qBlock, n); i++ {
+			t := p0 + i // the row's position
+			qv := q[i*qDim+h*D : i*qDim+(h+1)*D]
 			mx := float32(math.Inf(-1))
 			j0 := r.attnFrom(t) // keys j0..t (sliding window)
-			n := t + 1 - j0
+			nk := t + 1 - j0
 			if useSIMD && D%8 == 0 {
 				_ = k[t*kvDim+kvh*D+D-1]
-				scoresAVX(&s[0], &qv[0], &k[j0*kvDim+kvh*D], kvDim, n, D)
-				for j, x := range s[:n] {
+				scoresAVX(&s[0], &qv[0], &k[j0*kvDim+kvh*D], kvDim, nk, D)
+				for j, x := range s[:nk] {
 					x *= scale
 					s[j] = x
 					mx = max(mx, x)
@@ -449,17 +531,17 @@ func (r *runner) attention(T int) {
 					mx = max(mx, x)
 				}
 			}
-			expNeg(s[:n], mx)
+			expNeg(s[:nk], mx)
 			var sum float64
-			for _, e := range s[:n] {
+			for _, e := range s[:nk] {
 				sum += float64(e)
 			}
 			inv := float32(1 / sum)
-			out := att[t*qDim+h*D : t*qDim+(h+1)*D]
+			out := att[i*qDim+h*D : i*qDim+(h+1)*D]
 			clear(out)
 			if useSIMD && D%8 == 0 {
 				_ = v[t*kvDim+kvh*D+D-1]
-				pvAVX(&out[0], &s[0], inv, &v[j0*kvDim+kvh*D], kvDim, n, D)
+				pvAVX(&out[0], &s[0], inv, &v[j0*kvDim+kvh*D], kvDim, nk, D)
 				continue
 			}
 			for j := j0; j <= t; j++ {

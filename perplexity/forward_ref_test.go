@@ -58,7 +58,7 @@ func TestPerplexityMatchesTransformers(t *testing.T) {
 		{"ctx256", 256, r.TransformersFP32.Ctx256},
 	} {
 		want := c.want
-		res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: c.n})
+		res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: c.n, Batch: c.n})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -96,7 +96,7 @@ func TestGemma3PerplexityGGUF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Threads: 2})
+			res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Batch: 128, Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -129,7 +129,7 @@ func checkGemma3HF(t *testing.T, n, chunks int) {
 		t.Fatalf("gemma3-tiny.eval_token_ids.json: no ids (%v)", err)
 	}
 	ids := idm["kjv_eval.txt"]
-	res, err := EvaluateTokens(context.Background(), gemma3Model(t, "gemma3-tiny"), ids, addBOS, bos, Options{Ctx: n, Chunks: chunks, Threads: 2})
+	res, err := EvaluateTokens(context.Background(), gemma3Model(t, "gemma3-tiny"), ids, addBOS, bos, Options{Ctx: n, Batch: n, Chunks: chunks, Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,12 +254,19 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 			chunk[0] = bos
 		}
 		col.last, col.lastX = nil, nil
-		logits, err := run.forward(chunk, from)
+		// Every position is an output of llama-imatrix's batches, so
+		// the last layer's FFN runs on all of them; the logits are
+		// needed from position from on.
+		n, err := run.hidden(chunk, 0)
 		if err != nil {
 			return nil, fmt.Errorf("chunk %d: %w", c+1, err)
 		}
 		if col.err != nil {
 			return nil, fmt.Errorf("%s: chunk %d: %w", fm.source, c+1, col.err)
+		}
+		var logits []float32
+		if !opt.NoPPL || opt.ProcessOutput {
+			logits = run.logitsRows(from, n) // the hook sees output.weight's input
 		}
 		if opt.NoPPL {
 			continue

@@ -71,15 +71,22 @@ func logSumExp(x []float32) (mx float32, imax int, lse float64) {
 // add accumulates one scored position: q are the model's logits, b the
 // base's, tok the correct next token.
 func (a *klAccumulator) add(q, b []float32, tok int) {
+	a.addTerm(klTermOf(q, b, tok))
+}
+
+// klTerm is one position's contribution to a klAccumulator.
+type klTerm struct {
+	nll, nllBase, kld, dp float64
+	same                  bool // the same top-1 token
+}
+
+// klTermOf compares the logits q of the model with those of the base, b,
+// at a position whose next token is tok.
+func klTermOf(q, b []float32, tok int) klTerm {
 	qmx, qi, qlse := logSumExp(q)
 	bmx, bi, blse := logSumExp(b)
 	nll := float64(qmx) + qlse - float64(q[tok])
 	nllBase := float64(bmx) + blse - float64(b[tok])
-	a.sumNLL += nll
-	a.sumNLL2 += nll * nll
-	a.sumBase += nllBase
-	a.sumBase2 += nllBase * nllBase
-	a.sumNLLBase += nll * nllBase
 	qNorm := float64(qmx) + qlse
 	bNorm := float64(bmx) + blse
 	var kld float64
@@ -89,12 +96,22 @@ func (a *klAccumulator) add(q, b []float32, tok int) {
 			kld += math.Exp(lb) * (lb - (float64(q[i]) - qNorm))
 		}
 	}
+	return klTerm{nll: nll, nllBase: nllBase, kld: kld, dp: math.Exp(-nll) - math.Exp(-nllBase), same: qi == bi}
+}
+
+// addTerm adds one position's term (positions are added in text order).
+func (a *klAccumulator) addTerm(t klTerm) {
+	nll, nllBase, kld, dp := t.nll, t.nllBase, t.kld, t.dp
+	a.sumNLL += nll
+	a.sumNLL2 += nll * nll
+	a.sumBase += nllBase
+	a.sumBase2 += nllBase * nllBase
+	a.sumNLLBase += nll * nllBase
 	a.sumKLD += kld
 	a.sumKLD2 += kld * kld
-	if qi == bi {
+	if t.same {
 		a.same++
 	}
-	dp := math.Exp(-nll) - math.Exp(-nllBase)
 	a.sumDP += dp
 	a.sumDP2 += dp * dp
 	a.sumDP4 += dp * dp * dp * dp

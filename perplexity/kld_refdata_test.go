@@ -58,7 +58,7 @@ func TestKLDivergenceMatchesLlamaPerplexity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(context.Background(), q, tok, text, Options{Ctx: ref.Ctx, KLBase: base})
+	res, err := Evaluate(context.Background(), q, tok, text, Options{Ctx: ref.Ctx, Batch: ref.Ctx, KLBase: base})
 	if err != nil {
 		t.Fatal(err)
 	}

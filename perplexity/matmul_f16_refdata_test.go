@@ -68,7 +68,7 @@ func TestHalfKernelsKJV(t *testing.T) {
 			if w := fm.layers[0].wq; (w.f32 != nil) != (i == 1) {
 				t.Fatalf("%s: budget %d: wq expanded %v", c.name, budget, w.f32 != nil)
 			}
-			if res[i], err = evaluate(context.Background(), fm, nil, toks, true, 1, Options{Ctx: 128}); err != nil {
+			if res[i], err = evaluate(context.Background(), fm, nil, toks, true, 1, Options{Ctx: 128, Batch: 128}); err != nil {
 				t.Fatal(err)
 			}
 		}

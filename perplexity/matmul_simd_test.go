@@ -119,7 +119,8 @@ func TestAttentionSIMD(t *testing.T) {
 		r.att = make([]float32, T*qDim)
 		saved := useSIMD
 		useSIMD = simd && saved
-		r.attention(T)
+		r.rowN = T
+		r.attention(r.q, r.att, r.k, r.v, 0, T)
 		useSIMD = saved
 		return r.att
 	}

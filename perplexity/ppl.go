@@ -210,6 +210,11 @@ type Options struct {
 	// when Tokenize and Evaluate tokenize (--parse-special); off, as
 	// llama-perplexity and llama-imatrix default.
 	ParseSpecial bool
+	// Batch and UBatch are llama-perplexity's -b and -ub: the chunks
+	// evaluated together and their micro-batches (see batch.go), which
+	// the llama.cpp emulation follows; 0 means llama.cpp's defaults,
+	// 2048 and 512. The float32 forward pass evaluates chunk by chunk.
+	Batch, UBatch int
 }
 
 // Result is the outcome of Evaluate.
@@ -352,78 +357,119 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 		return nil, err
 	}
 	first := nCtx / 2
+	plan := wholeChunks(nCtx)
+	if fm.activations || base != nil && base.activations {
+		plan = newBatchPlan(nCtx, opt.Batch, opt.UBatch)
+	}
 	run := newRunner(fm, opt.Threads)
 	var baseRun *runner
 	var kl *klAccumulator
+	var terms []klTerm
+	scoredAll := nCtx - 1 - first // positions first..nCtx-2 predict a token
 	if base != nil {
 		baseRun = newRunner(base, opt.Threads)
-		kl = newKLAccumulator(nChunk * (nCtx - 1 - first))
+		kl = newKLAccumulator(nChunk * scoredAll)
+		terms = make([]klTerm, plan.seqs*scoredAll)
 	}
 	res := &Result{Ctx: nCtx, Chunks: nChunk}
 	var nll, nll2 float64
 	count := 0
-	chunk := make([]int, nCtx)
-	nlls := make([]float64, nCtx-1-first)
+	group := make([]int, plan.seqs*nCtx)
+	ub := make([]int, 0, plan.seqs*plan.ubatch)
+	nlls := make([]float64, plan.seqs*scoredAll)
 	expBufs := make([][]float32, run.threads)
 	for i := range expBufs {
 		expBufs[i] = make([]float32, fm.Vocab)
 	}
+	V := fm.Vocab
 	var elapsed time.Duration
-	for c := 0; c < nChunk; c++ {
+	for c0 := 0; c0 < nChunk; c0 += plan.seqs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		copy(chunk, tokens[c*nCtx:(c+1)*nCtx])
-		if addBOS {
-			chunk[0] = bos
+		S := min(plan.seqs, nChunk-c0)
+		copy(group, tokens[c0*nCtx:(c0+S)*nCtx])
+		for s := 0; s < S && addBOS; s++ {
+			group[s*nCtx] = bos
 		}
 		start := time.Now()
-		n, err := run.hidden(chunk, first)
-		if err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", c+1, err)
-		}
+		run.beginGroup(S, nCtx)
 		if baseRun != nil {
-			if _, err := baseRun.hidden(chunk, first); err != nil {
-				return nil, fmt.Errorf("KL base, chunk %d: %w", c+1, err)
-			}
+			baseRun.beginGroup(S, nCtx)
 		}
-		V := fm.Vocab
-		// The logits a block of positions at a time; the log-softmax
-		// of each position in parallel, the sums in order. The blocks
-		// start at multiples of 4 and the last ends at n, with the last
-		// position (it predicts nothing): llama-perplexity's output
-		// product has these n rows, and the repacked K-quant orders
-		// multiply the rows past n - n%4 differently (GEMV).
-		scoredAll := nCtx - 1 - first
-		block := max(4, logitBlock&^3)
-		for i0 := 0; i0 < scoredAll; i0 += block {
-			i1 := min(i0+block, n)
-			logits := run.logitsRows(i0, i1)
-			var baseLogits []float32
-			if baseRun != nil {
-				baseLogits = baseRun.logitsRows(i0, i1)
+		err := plan.pieces(S, nCtx, func(p0, n int) error {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			scored := min(i1, scoredAll) - i0
-			parallelFor(run.threads, scored, func(w, i int) {
-				pos := first + i0 + i
-				nlls[i0+i] = -logSoftmaxBuf(logits[i*V:(i+1)*V], chunk[pos+1], expBufs[w])
-			})
-			if kl != nil {
-				for i := 0; i < scored; i++ {
-					kl.add(logits[i*V:(i+1)*V], baseLogits[i*V:(i+1)*V], chunk[first+i0+i+1])
+			ub = ub[:0]
+			for s := 0; s < S; s++ {
+				ub = append(ub, group[s*nCtx+p0:s*nCtx+p0+n]...)
+			}
+			rows, err := run.ubatch(ub, p0, n, first)
+			if err != nil {
+				return err
+			}
+			if baseRun != nil {
+				if _, err := baseRun.ubatch(ub, p0, n, first); err != nil {
+					return fmt.Errorf("KL base: %w", err)
 				}
 			}
+			if rows == 0 {
+				return nil
+			}
+			// The output rows: positions o0..p0+n-1 of each sequence, the
+			// last one (it predicts nothing) included: the output
+			// product of llama.cpp's ubatch has these rows, and the
+			// repacked K-quant orders multiply the rows past a multiple
+			// of 4 differently (GEMV). The logits a block of rows at a
+			// time (blocks start at multiples of 4), the log-softmax of
+			// each row in parallel; the sums are taken in text order
+			// once the group is done.
+			o := rows / S
+			o0 := p0 + n - o
+			block := max(4, logitBlock&^3)
+			for i0 := 0; i0 < rows; i0 += block {
+				i1 := min(i0+block, rows)
+				logits := run.logitsRows(i0, i1)
+				var baseLogits []float32
+				if baseRun != nil {
+					baseLogits = baseRun.logitsRows(i0, i1)
+				}
+				parallelFor(run.threads, i1-i0, func(w, i int) {
+					s, pos := (i0+i)/o, o0+(i0+i)%o
+					if pos > nCtx-2 {
+						return
+					}
+					next := group[s*nCtx+pos+1]
+					lg := logits[i*V : (i+1)*V]
+					nlls[s*scoredAll+pos-first] = -logSoftmaxBuf(lg, next, expBufs[w])
+					if baseRun != nil {
+						terms[s*scoredAll+pos-first] = klTermOf(lg, baseLogits[i*V:(i+1)*V], next)
+					}
+				})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", c0+1, err)
 		}
 		elapsed += time.Since(start)
-		for _, v := range nlls {
-			nll += v
-			nll2 += v * v
-			count++
-		}
-		running := math.Exp(nll / float64(count))
-		res.Running = append(res.Running, running)
-		if opt.Progress != nil {
-			fmt.Fprintf(opt.Progress, "[%d]%.4f,", c+1, running)
+		for s := 0; s < S; s++ {
+			for _, v := range nlls[s*scoredAll : (s+1)*scoredAll] {
+				nll += v
+				nll2 += v * v
+				count++
+			}
+			if kl != nil {
+				for _, t := range terms[s*scoredAll : (s+1)*scoredAll] {
+					kl.addTerm(t)
+				}
+			}
+			running := math.Exp(nll / float64(count))
+			res.Running = append(res.Running, running)
+			if opt.Progress != nil {
+				fmt.Fprintf(opt.Progress, "[%d]%.4f,", c0+s+1, running)
+			}
 		}
 	}
 	if opt.Progress != nil {

@@ -168,7 +168,7 @@ func TestArchQwenPerplexityHF(t *testing.T) {
 			}
 			want := ref.PPL128.Running[chunks-1]
 			res, err := EvaluateTokens(context.Background(), archOpen(t, name), archIDs(t, name), ref.AddBOS, bos,
-				Options{Ctx: n, Chunks: chunks, Threads: 2})
+				Options{Ctx: n, Batch: n, Chunks: chunks, Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +235,7 @@ func checkPrintedPPL(t *testing.T, m *graph.Model, want printedPPL, stderrTol fl
 		t.Fatal(err)
 	}
 	s := strings.TrimSuffix(string(text), "\n") // llama-perplexity -f drops one
-	res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Threads: 2})
+	res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Batch: 128, Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

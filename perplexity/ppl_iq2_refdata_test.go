@@ -35,7 +35,7 @@ func TestLlamaPerplexityIQ2(t *testing.T) {
 			path := testref.Imatrix(t, name+".gguf")
 			m := loadGGUF(t, path)
 			defer m.Close()
-			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})
+			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128, Batch: 128})
 			if err != nil {
 				t.Fatal(err)
 			}

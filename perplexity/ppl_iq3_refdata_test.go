@@ -33,7 +33,7 @@ func TestLlamaPerplexityIQ3TQ(t *testing.T) {
 			running, want, wantErr := llamaPerplexityLog(t, testref.Imatrix(t, "llama-perplexity."+name+".log"))
 			m := loadGGUF(t, testref.Imatrix(t, name+".gguf"))
 			defer m.Close()
-			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})
+			res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128, Batch: 128})
 			if err != nil {
 				t.Fatal(err)
 			}

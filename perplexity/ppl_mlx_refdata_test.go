@@ -24,7 +24,7 @@ func TestMLXOraclePerplexity(t *testing.T) {
 			t.Fatalf("reference.json: no mlx_oracle_transformers_fp32_ctx128 figure for %s", name)
 		}
 		m := loadDir(t, testref.Shared(t, "mlx-oracle", name), graph.FormatMLX)
-		res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128})
+		res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128, Batch: 128})
 		if err != nil {
 			t.Fatal(err)
 		}

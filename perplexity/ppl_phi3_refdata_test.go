@@ -25,7 +25,7 @@ func TestPhi3PerplexityHFFull(t *testing.T) {
 		n    int
 		want unseenPPL
 	}{{128, ref.TransformersFP32.Ctx128}, {256, ref.TransformersFP32.Ctx256}} {
-		res, err := EvaluateTokens(context.Background(), phi3HF(t), phi3IDs(t), ref.AddBOS, ref.BOS, Options{Ctx: c.n, Threads: 2})
+		res, err := EvaluateTokens(context.Background(), phi3HF(t), phi3IDs(t), ref.AddBOS, ref.BOS, Options{Ctx: c.n, Batch: c.n, Threads: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -197,7 +197,7 @@ func TestPhi3PerplexityHF(t *testing.T) {
 		}
 		want := c.want.Running[c.chunks-1]
 		res, err := EvaluateTokens(context.Background(), phi3HF(t), phi3IDs(t), ref.AddBOS, ref.BOS,
-			Options{Ctx: c.n, Chunks: c.chunks, Threads: 2})
+			Options{Ctx: c.n, Batch: c.n, Chunks: c.chunks, Threads: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func TestPhi3PerplexityMLX(t *testing.T) {
 	if qkv := m.Tensor("blk.0.attn_qkv.weight"); qkv == nil || qkv.Type != graph.MLXAffine {
 		t.Fatalf("attn_qkv %+v", qkv)
 	}
-	opt := Options{Ctx: 128, Chunks: 6, Threads: 2}
+	opt := Options{Ctx: 128, Batch: 128, Chunks: 6, Threads: 2}
 	got, err := EvaluateTokens(context.Background(), m, phi3IDs(t), false, -1, opt)
 	if err != nil {
 		t.Fatal(err)

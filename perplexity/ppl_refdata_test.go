@@ -45,7 +45,7 @@ func TestLlamaPerplexityGGUF(t *testing.T) {
 		m := loadGGUF(t, testref.Shared(t, "llama.cpp", "kjv-llama."+typ+".gguf"))
 		for _, mode := range modes {
 			t.Run(fmt.Sprintf("%s/act%d", typ, mode), func(t *testing.T) {
-				res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128, Chunks: chunks, Activations: mode})
+				res, err := EvaluateTokens(context.Background(), m, toks, true, 1, Options{Ctx: 128, Batch: 128, Chunks: chunks, Activations: mode})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -229,7 +229,7 @@ func checkUnseenHF(t *testing.T, name string, n, chunks int) {
 		wantPPL, wantChunks, wantScored = want.Running[chunks-1], chunks, chunks*(n-1-n/2)
 	}
 	res, err := EvaluateTokens(context.Background(), unseenHF(t, name), unseenIDs(t, name), ref.AddBOS, ref.BOS,
-		Options{Ctx: n, Chunks: chunks, Threads: 2})
+		Options{Ctx: n, Batch: n, Chunks: chunks, Threads: 2})
 	if err != nil {
 		t.Fatalf("%s ctx %d: %v", name, n, err)
 	}
@@ -282,7 +282,7 @@ func checkUnseenGGUF(t *testing.T, name, typ string, m *graph.Model, ref *unseen
 	if len(s) > 0 && s[len(s)-1] == '\n' {
 		s = s[:len(s)-1]
 	}
-	res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Threads: 2})
+	res, err := Evaluate(context.Background(), m, tok, s, Options{Ctx: 128, Batch: 128, Threads: 2})
 	if err != nil {
 		t.Fatalf("%s %s: %v", name, typ, err)
 	}

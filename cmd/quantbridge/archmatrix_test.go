@@ -235,7 +235,7 @@ func TestArchitectureMatrix(t *testing.T) {
 			// within 0.1% of llama-perplexity's (its rounding of activations
 			// weighs more on few tokens), the final ones are.
 			ppl := func(model string) (float64, bool) {
-				out, err := runApp(t, "ppl", "--json", "-c", "128", "-t", "2", "-f", text, model)
+				out, err := runApp(t, "ppl", "--json", "-c", "128", "-b", "128", "-t", "2", "-f", text, model)
 				if err != nil {
 					t.Errorf("ppl %s: %v", filepath.Base(model), err)
 					return 0, false

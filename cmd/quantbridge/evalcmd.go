@@ -31,6 +31,25 @@ func checkEvalCounts(c *cli.Context, cmd string) error {
 	return nil
 }
 
+// batchFlags are llama-perplexity's and llama-imatrix's -b and -ub, which
+// decide how chunks are batched and so part of llama.cpp's arithmetic.
+func batchFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "batch-size", Aliases: []string{"b"}, Value: perplexity.DefaultBatch, Usage: "logical batch size, as llama.cpp's -b: max(1, b/ctx) chunks are evaluated together, as llama.cpp evaluates them (its arithmetic depends on it)"},
+		&cli.IntFlag{Name: "ubatch-size", Aliases: []string{"ub"}, Value: perplexity.DefaultUBatch, Usage: "physical batch size, as llama.cpp's -ub"},
+	}
+}
+
+// batchSizes reads --batch-size and --ubatch-size, refusing values below 1.
+func batchSizes(c *cli.Context, cmd string) (batch, ubatch int, err error) {
+	for _, name := range []string{"batch-size", "ubatch-size"} {
+		if n := c.Int(name); n < 1 {
+			return 0, 0, &exitError{2, fmt.Errorf("%s: --%s %d: want at least 1 token", cmd, name, n)}
+		}
+	}
+	return c.Int("batch-size"), c.Int("ubatch-size"), nil
+}
+
 // parseActivations reads --activations: auto, llama or
 // float.
 func parseActivations(c *cli.Context, cmd string) (perplexity.Activations, error) {

@@ -21,10 +21,12 @@ func init() {
 		Description: "MODEL is a GGUF file or an HF/MLX checkpoint directory. The text is tokenized once (BOS first),\n" +
 			"cut into --ctx token chunks (BOS overwrites each chunk's first token) and the second half of every\n" +
 			"chunk is scored. The running perplexity is printed as llama-perplexity prints it ([1]54.1315,...).\n" +
+			"Chunks are batched as llama-perplexity batches them (-b/-ub, llama.cpp's defaults 2048/512), which decides part of\n" +
+			"llama.cpp's arithmetic: pass the -b and -ub the llama-perplexity figures were made with.\n" +
 			"The text file is read as llama-perplexity reads -f: verbatim with one final newline dropped (--escape processes escapes);\n" +
 			"--chunks N stops tokenizing once N chunks' tokens exist, so any size of text is read in bounded memory.\n" +
 			"Gates: --max-ppl X and --max-ppl-increase PCT --baseline MODEL exit with status 1 when exceeded.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "text file to score", Required: true},
 			&cli.BoolFlag{Name: "escape", Usage: "process escape sequences (\\n, \\t, \\xHH, ...) in the text, as llama-perplexity --escape (by default the text is read verbatim, as llama-perplexity reads it)"},
 			&cli.BoolFlag{Name: "no-escape", Hidden: true, Usage: "read the text verbatim (the default)"},
@@ -37,7 +39,7 @@ func init() {
 			&cli.Float64Flag{Name: "max-ppl-increase", Usage: "exit with status 1 if the perplexity exceeds the --baseline model's by more than `PCT` percent"},
 			&cli.StringFlag{Name: "baseline", Usage: "baseline `MODEL` for --max-ppl-increase"},
 			&cli.StringFlag{Name: "activations", Value: "auto", Usage: "matrix-product input rounding: auto (llama.cpp's for GGUF, float32 otherwise), llama, float"},
-		},
+		}, batchFlags()...),
 		Action: runPPL,
 	})
 }
@@ -84,6 +86,9 @@ func runPPL(c *cli.Context) error {
 	}
 	opt := perplexity.Options{Ctx: c.Int("ctx"), Chunks: c.Int("chunks"), Threads: c.Int("threads")}
 	var err error
+	if opt.Batch, opt.UBatch, err = batchSizes(c, "ppl"); err != nil {
+		return err
+	}
 	if opt.Activations, err = parseActivations(c, "ppl"); err != nil {
 		return err
 	}
