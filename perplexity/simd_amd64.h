@@ -57,6 +57,22 @@
 	VFMADD231PS w2, x, a2; \
 	VFMADD231PS w3, x, a3
 
+// LOADZ4 loads the Z registers a, b, c, d from the 256 bytes at mem, an
+// address written with its displacement (0(BX), 64(SI)(R11*1)).
+#define LOADZ4(mem, a, b, c, d) \
+	VMOVUPS mem, a;     \
+	VMOVUPS 64+mem, b;  \
+	VMOVUPS 128+mem, c; \
+	VMOVUPS 192+mem, d
+
+// STOREZ4 stores the Z registers a, b, c, d at the 256 bytes at mem (as
+// in LOADZ4).
+#define STOREZ4(a, b, c, d, mem) \
+	VMOVUPS a, mem;     \
+	VMOVUPS b, 64+mem;  \
+	VMOVUPS c, 128+mem; \
+	VMOVUPS d, 192+mem
+
 // STORE4SS stores the low lanes of the X registers a, b, c, d at 0, 4, 8,
 // 12 bytes from the general register r.
 #define STORE4SS(a, b, c, d, r) \
