@@ -30,14 +30,14 @@
 	VPXORD d, d, d
 
 // BCASTD sets the 8 int32 lanes of y to val, through the general register
-// r and y's X alias x (AVX2).
+// r and the X register x (y's alias or a scratch) (AVX2).
 #define BCASTD(val, r, y, x) \
 	MOVL         val, r; \
 	VMOVQ        r, x;   \
 	VPBROADCASTD x, y
 
 // BCASTQ sets the 4 int64 lanes of y to val, through the general register
-// r and y's X alias x (AVX2).
+// r and the X register x (y's alias or a scratch) (AVX2).
 #define BCASTQ(val, r, y, x) \
 	MOVQ         val, r; \
 	VMOVQ        r, x;   \
