@@ -123,9 +123,43 @@ done4x1:
 	VZEROUPPER
 	RET
 
+// DOTAVXBODY is the loop of dotAVX, shared by scoresAVX so that each of its
+// scores is computed exactly as dotAVX computes it: with SI = a, DI = b,
+// CX = n·4 bytes, DX = CX rounded down to a multiple of 128 and AX = 0,
+// entered at blk if DX > 0, else at tail: four accumulators Y0-Y3 over
+// 32-element steps, then 8-element steps into Y0, then
+// (Y0+Y1) + (Y2+Y3) summed by HADD8 into the low lane of X0 (Y4-Y7
+// scratch).
+#define DOTAVXBODY(blk, tail, done) \
+blk: \
+	VMOVUPS     (SI)(AX*1), Y4;     \
+	VMOVUPS     32(SI)(AX*1), Y5;   \
+	VMOVUPS     64(SI)(AX*1), Y6;   \
+	VMOVUPS     96(SI)(AX*1), Y7;   \
+	VFMADD231PS (DI)(AX*1), Y4, Y0; \
+	VFMADD231PS 32(DI)(AX*1), Y5, Y1; \
+	VFMADD231PS 64(DI)(AX*1), Y6, Y2; \
+	VFMADD231PS 96(DI)(AX*1), Y7, Y3; \
+	ADDQ        $128, AX;           \
+	CMPQ        AX, DX;             \
+	JLT         blk;                \
+tail: \
+	CMPQ        AX, CX;             \
+	JGE         done;               \
+	VMOVUPS     (SI)(AX*1), Y4;     \
+	VFMADD231PS (DI)(AX*1), Y4, Y0; \
+	ADDQ        $32, AX;            \
+	JMP         tail;               \
+done: \
+	VADDPS      Y1, Y0, Y0;         \
+	VADDPS      Y3, Y2, Y2;         \
+	VADDPS      Y2, Y0, Y0;         \
+	HADD8(Y0, X0, X4)
+
 // func dotAVX(a, b *float32, n int) float32
 //
-// Four accumulators over 32-element steps, then 8-element steps.
+// Four accumulators over 32-element steps, then 8-element steps
+// (DOTAVXBODY).
 TEXT ·dotAVX(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
@@ -137,32 +171,7 @@ TEXT ·dotAVX(SB), NOSPLIT, $0-28
 	ANDQ   $-128, DX
 	JZ     tail1
 
-loop1:
-	VMOVUPS     (SI)(AX*1), Y4
-	VMOVUPS     32(SI)(AX*1), Y5
-	VMOVUPS     64(SI)(AX*1), Y6
-	VMOVUPS     96(SI)(AX*1), Y7
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	VFMADD231PS 32(DI)(AX*1), Y5, Y1
-	VFMADD231PS 64(DI)(AX*1), Y6, Y2
-	VFMADD231PS 96(DI)(AX*1), Y7, Y3
-	ADDQ        $128, AX
-	CMPQ        AX, DX
-	JLT         loop1
-
-tail1:
-	CMPQ        AX, CX
-	JGE         done1
-	VMOVUPS     (SI)(AX*1), Y4
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	ADDQ        $32, AX
-	JMP         tail1
-
-done1:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HADD8(Y0, X0, X4)
+	DOTAVXBODY(loop1, tail1, done1)
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -435,32 +444,7 @@ scoreloop:
 	CMPQ   DX, $0
 	JEQ    scoretail
 
-scoreblk:
-	VMOVUPS     (SI)(AX*1), Y4
-	VMOVUPS     32(SI)(AX*1), Y5
-	VMOVUPS     64(SI)(AX*1), Y6
-	VMOVUPS     96(SI)(AX*1), Y7
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	VFMADD231PS 32(DI)(AX*1), Y5, Y1
-	VFMADD231PS 64(DI)(AX*1), Y6, Y2
-	VFMADD231PS 96(DI)(AX*1), Y7, Y3
-	ADDQ        $128, AX
-	CMPQ        AX, DX
-	JLT         scoreblk
-
-scoretail:
-	CMPQ        AX, CX
-	JGE         scoredone
-	VMOVUPS     (SI)(AX*1), Y4
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	ADDQ        $32, AX
-	JMP         scoretail
-
-scoredone:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HADD8(Y0, X0, X4)
+	DOTAVXBODY(scoreblk, scoretail, scoredone)
 	VMOVSS X0, (BX)(R10*4)
 	ADDQ   R8, DI
 	INCQ   R10
