@@ -10,10 +10,10 @@
 // among X0-X15/Y0-Y15; those marked AVX-512 need AVX512F and take any of
 // the 32.
 //
-// The reductions reproduce a C reference's order of additions exactly.
-// Within one addition the operands may stand in either order: IEEE
-// addition commutes (gcc swaps them too), so the results are the
-// reference's bit for bit.
+// Each reduction states the order of its additions and, where it has
+// one, the C reference it reproduces. Within one addition the operands may stand in either order:
+// IEEE addition is commutative, so the sums are the reference's bit for
+// bit (only which of two NaN payloads propagates could differ).
 
 // ZEROY4 clears the Y registers a, b, c, d (AVX2).
 #define ZEROY4(a, b, c, d) \
@@ -126,19 +126,21 @@
 
 // HADD8 sums the 8 float32 lanes of y into the low lane of x (its X
 // alias; s: X scratch) as ((y0+y4) + (y1+y5)) + ((y2+y6) + (y3+y7)): the
-// halves added lane-wise, then two horizontal adds (AVX2).
+// halves added lane-wise, then two horizontal adds: the order of this
+// package's own AVX2 float32 kernels (dotAVX, dot4x3), no C reference
+// (AVX2).
 #define HADD8(y, x, s) \
-	FOLD128(y, x, s);     \
-	VHADDPS      x, x, x;  \
-	VHADDPS      x, x, x
+	FOLD128(y, x, s);   \
+	VHADDPS x, x, x;    \
+	VHADDPS x, x, x
 
 // HADD8X4 sums the 8 lanes of each of a, b, c, d in HADD8's order into
 // xa = [Σa, Σb, Σc, Σd] (xa..xd: their X aliases; s: X scratch) (AVX2).
 #define HADD8X4(a, xa, b, xb, c, xc, d, xd, s) \
-	FOLD128(a, xa, s);      \
-	FOLD128(b, xb, s);      \
-	FOLD128(c, xc, s);      \
-	FOLD128(d, xd, s);      \
+	FOLD128(a, xa, s);  \
+	FOLD128(b, xb, s);  \
+	FOLD128(c, xc, s);  \
+	FOLD128(d, xd, s);  \
 	VHADDPS xb, xa, xa; \
 	VHADDPS xd, xc, xc; \
 	VHADDPS xc, xa, xa
