@@ -577,10 +577,7 @@ loopq0:
 	VPMADDUBSW   Y4, Y3, Y5
 	VPMADDWD     Y15, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VMOVSS       (DX), X6
-	VMULSS       (R9), X6, X6
-	VBROADCASTSS X6, Y6
-	VFMADD231PS  Y5, Y6, Y0
+	SCALEFMA((DX), (R9), Y5, Y0, Y6, X6)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	ADDQ         $4, DX

@@ -176,11 +176,7 @@ r4pair:
 	IFOLD256(Z1, Y1, Y10)
 	IFOLD256(Z2, Y2, Y10)
 	IFOLD256(Z3, Y3, Y10)
-	VPHADDD       Y1, Y0, Y0
-	VPHADDD       Y3, Y2, Y2
-	VPHADDD       Y2, Y0, Y0
-	VEXTRACTI128  $1, Y0, X10
-	VPADDD        X10, X0, X0 // [Σ token 0, 1, 2, 3]
+	ISUM8X4(Y0, X0, Y1, Y2, Y3, X10) // [Σ token 0, 1, 2, 3]
 	VCVTDQ2PS     X0, X0
 	VBROADCASTSS  (R9), X11
 	VMULPS        (R11), X11, X11
@@ -227,11 +223,8 @@ r4pair:
 // VEC4FMA converts token t's lanes (yi) and adds them to its float
 // accumulators (ya) by a fused multiply-add with xd_t·wd.
 #define VEC4FMA(off, yi, ya) \
-	VCVTDQ2PS    yi, yi;        \
-	VMOVSS       off(R11), X8;  \
-	VMULSS       (R9), X8, X8;  \
-	VBROADCASTSS X8, Y8;        \
-	VFMADD231PS  yi, Y8, ya
+	VCVTDQ2PS yi, yi; \
+	SCALEFMA(off(R11), (R9), yi, ya, Y8, X8)
 
 // VEC4OUT stores hsum_float_8 of ya (X alias xa) plus lane sel of X15 at
 // (BX), then steps BX to the next token's output.
@@ -307,11 +300,7 @@ v4nocorr:
 	VPMADDWD     32(R12), Y11, Y9
 	VPMADDWD     64(R12), Y11, Y10
 	VPMADDWD     96(R12), Y11, Y12
-	VPHADDD      Y9, Y8, Y8
-	VPHADDD      Y12, Y10, Y10
-	VPHADDD      Y10, Y8, Y8
-	VEXTRACTI128 $1, Y8, X9
-	VPADDD       X9, X8, X8
+	ISUM8X4(Y8, X8, Y9, Y10, Y12, X9)
 	VCVTDQ2PS    X8, X8
 	VBROADCASTSS (R10), X9
 	VMULPS       (R11), X9, X9

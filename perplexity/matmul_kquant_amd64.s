@@ -94,10 +94,7 @@ vnocorr:
 
 vnomins:
 	VCVTDQ2PS    Y0, Y1
-	VMOVSS       (R11), X2
-	VMULSS       (R9), X2, X2
-	VBROADCASTSS X2, Y2
-	VFMADD231PS  Y1, Y2, Y8
+	SCALEFMA((R11), (R9), Y1, Y8, Y2, X2)
 	ADDQ         $32, R8
 	ADDQ         $4, R9
 	ADDQ         $4, R10
@@ -208,10 +205,7 @@ rdone:
 	VPMADDUBSW   Y2, Y3, Y2;  \
 	VPMADDWD     Y15, Y2, Y2; \
 	VCVTDQ2PS    Y2, Y2;      \
-	VMOVSS       (DX), X4;    \
-	VMULSS       daddr, X4, X4; \
-	VBROADCASTSS X4, Y4;      \
-	VFMADD231PS  Y2, Y4, acc
+	SCALEFMA((DX), daddr, Y2, acc, Y4, X4)
 
 // Q0OUT stores hsum_float_8 of ya (X alias xa) at (BX) and steps BX.
 #define Q0OUT(ya, xa) \

@@ -57,6 +57,16 @@
 	VFMADD231PS w2, x, a2; \
 	VFMADD231PS w3, x, a3
 
+// SCALEFMA adds t · (*a · *b) lane-wise to the Y register acc by a fused
+// multiply-add, the scale product rounded to float32 first and broadcast
+// (u: Y scratch, xu: its X alias): ggml's
+// _mm256_fmadd_ps(_mm256_set1_ps(d_a * d_b), t, acc) (AVX2).
+#define SCALEFMA(a, b, t, acc, u, xu) \
+	VMOVSS       a, xu;     \
+	VMULSS       b, xu, xu; \
+	VBROADCASTSS xu, u;     \
+	VFMADD231PS  t, u, acc
+
 // LOADZ4 loads the Z registers a, b, c, d from the 256 bytes at mem, an
 // address written with its displacement (0(BX), 64(SI)(R11*1)).
 #define LOADZ4(mem, a, b, c, d) \
@@ -150,6 +160,16 @@
 #define IFOLD256(z, y, s) \
 	VEXTRACTI64X4 $1, z, s; \
 	VPADDD        s, y, y
+
+// ISUM8X4 sums the 8 int32 lanes of each of the Y registers a, b, c, d
+// into xa = [Σa, Σb, Σc, Σd] (xa: a's X alias; b, c overwritten; s: X
+// scratch). Integer sums are exact in any order (AVX2).
+#define ISUM8X4(a, xa, b, c, d, s) \
+	VPHADDD      b, a, a;  \
+	VPHADDD      d, c, c;  \
+	VPHADDD      c, a, a;  \
+	VEXTRACTI128 $1, a, s; \
+	VPADDD       s, xa, xa
 
 // ISUM8 sums the 8 int32 lanes of y into the low lane of x (its X alias;
 // s: X scratch). Integer sums are exact in any order (AVX2).
