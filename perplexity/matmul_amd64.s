@@ -67,6 +67,22 @@ loop4x3:
 	VZEROUPPER
 	RET
 
+// ROWS4X16 is one step of dot4x1avx and dot4x1t16: the 16 elements of x
+// at offset AX (SI) by fused multiply-adds into the accumulators of the
+// four weight rows DI, R9, R10, R11: elements 0-7 into Y0-Y3, 8-15 into
+// Y4-Y7 (Y12, Y13 scratch).
+#define ROWS4X16 \
+	VMOVUPS     (SI)(AX*1), Y12;       \
+	VMOVUPS     32(SI)(AX*1), Y13;     \
+	VFMADD231PS (DI)(AX*1), Y12, Y0;   \
+	VFMADD231PS (R9)(AX*1), Y12, Y1;   \
+	VFMADD231PS (R10)(AX*1), Y12, Y2;  \
+	VFMADD231PS (R11)(AX*1), Y12, Y3;  \
+	VFMADD231PS 32(DI)(AX*1), Y13, Y4; \
+	VFMADD231PS 32(R9)(AX*1), Y13, Y5; \
+	VFMADD231PS 32(R10)(AX*1), Y13, Y6; \
+	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+
 // func dot4x1avx(x *float32, w *float32, ldw int, k int, dst *float32)
 //
 // Two accumulators per row (even and odd 8-element steps) hide the FMA
@@ -90,16 +106,7 @@ TEXT ·dot4x1avx(SB), NOSPLIT, $0-40
 	JZ     tail4x1
 
 loop4x1:
-	VMOVUPS     (SI)(AX*1), Y12
-	VMOVUPS     32(SI)(AX*1), Y13
-	VFMADD231PS (DI)(AX*1), Y12, Y0
-	VFMADD231PS (R9)(AX*1), Y12, Y1
-	VFMADD231PS (R10)(AX*1), Y12, Y2
-	VFMADD231PS (R11)(AX*1), Y12, Y3
-	VFMADD231PS 32(DI)(AX*1), Y13, Y4
-	VFMADD231PS 32(R9)(AX*1), Y13, Y5
-	VFMADD231PS 32(R10)(AX*1), Y13, Y6
-	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+	ROWS4X16
 	ADDQ        $64, AX
 	CMPQ        AX, DX
 	JLT         loop4x1
@@ -531,16 +538,7 @@ TEXT ·dot4x1t16(SB), NOSPLIT, $0-40
 	XORQ   AX, AX
 
 loopt16:
-	VMOVUPS     (SI)(AX*1), Y12
-	VMOVUPS     32(SI)(AX*1), Y13
-	VFMADD231PS (DI)(AX*1), Y12, Y0
-	VFMADD231PS (R9)(AX*1), Y12, Y1
-	VFMADD231PS (R10)(AX*1), Y12, Y2
-	VFMADD231PS (R11)(AX*1), Y12, Y3
-	VFMADD231PS 32(DI)(AX*1), Y13, Y4
-	VFMADD231PS 32(R9)(AX*1), Y13, Y5
-	VFMADD231PS 32(R10)(AX*1), Y13, Y6
-	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+	ROWS4X16
 	ADDQ        $64, AX
 	CMPQ        AX, CX
 	JLT         loopt16
