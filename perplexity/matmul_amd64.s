@@ -1,34 +1,11 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // AVX2/FMA float32 kernels for the matrix products and attention (see
 // matmul.go). Go's operand order is the reverse of Intel's:
 // VFMADD231PS a, b, d is d += b·a.
-
-// HSUM reduces the 8 lanes of Y register y (X alias x) into the low lane of
-// x, using t (X register) as scratch.
-#define HSUM(y, x, t) \
-	VEXTRACTF128 $1, y, t; \
-	VADDPS       t, x, x;  \
-	VHADDPS      x, x, x;  \
-	VHADDPS      x, x, x
-
-// REDUCE4 sums the 8 lanes of each of a, b, c, d into xa = [Σa, Σb, Σc, Σd]
-// (X12-X15 scratch). Each sum is ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)),
-// the same pairing HSUM uses.
-#define REDUCE4(a, xa, b, xb, c, xc, d, xd) \
-	VEXTRACTF128 $1, a, X12; \
-	VADDPS       X12, xa, xa; \
-	VEXTRACTF128 $1, b, X13; \
-	VADDPS       X13, xb, xb; \
-	VEXTRACTF128 $1, c, X14; \
-	VADDPS       X14, xc, xc; \
-	VEXTRACTF128 $1, d, X15; \
-	VADDPS       X15, xd, xd; \
-	VHADDPS      xb, xa, xa;  \
-	VHADDPS      xd, xc, xc;  \
-	VHADDPS      xc, xa, xa
 
 // func dot4x3(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int)
 //
@@ -48,18 +25,9 @@ TEXT ·dot4x3(SB), NOSPLIT, $0-56
 	LEAQ (DI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
 	LEAQ (R10)(R8*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ZEROY4(Y0, Y1, Y2, Y3)
+	ZEROY4(Y4, Y5, Y6, Y7)
+	ZEROY4(Y8, Y9, Y10, Y11)
 	XORQ   AX, AX
 
 loop4x3:
@@ -88,16 +56,32 @@ loop4x3:
 
 	MOVQ ldd+48(FP), DX
 	SHLQ $2, DX
-	REDUCE4(Y0, X0, Y3, X3, Y6, X6, Y9, X9)
+	HADD8X4(Y0, X0, Y3, X3, Y6, X6, Y9, X9, X12)
 	VMOVUPS X0, (BX)
 	ADDQ    DX, BX
-	REDUCE4(Y1, X1, Y4, X4, Y7, X7, Y10, X10)
+	HADD8X4(Y1, X1, Y4, X4, Y7, X7, Y10, X10, X12)
 	VMOVUPS X1, (BX)
 	ADDQ    DX, BX
-	REDUCE4(Y2, X2, Y5, X5, Y8, X8, Y11, X11)
+	HADD8X4(Y2, X2, Y5, X5, Y8, X8, Y11, X11, X12)
 	VMOVUPS X2, (BX)
 	VZEROUPPER
 	RET
+
+// ROWS4X16 is one step of dot4x1avx and dot4x1t16: the 16 elements of x
+// at offset AX (SI) by fused multiply-adds into the accumulators of the
+// four weight rows DI, R9, R10, R11: elements 0-7 into Y0-Y3, 8-15 into
+// Y4-Y7 (Y12, Y13 scratch).
+#define ROWS4X16 \
+	VMOVUPS     (SI)(AX*1), Y12;       \
+	VMOVUPS     32(SI)(AX*1), Y13;     \
+	VFMADD231PS (DI)(AX*1), Y12, Y0;   \
+	VFMADD231PS (R9)(AX*1), Y12, Y1;   \
+	VFMADD231PS (R10)(AX*1), Y12, Y2;  \
+	VFMADD231PS (R11)(AX*1), Y12, Y3;  \
+	VFMADD231PS 32(DI)(AX*1), Y13, Y4; \
+	VFMADD231PS 32(R9)(AX*1), Y13, Y5; \
+	VFMADD231PS 32(R10)(AX*1), Y13, Y6; \
+	VFMADD231PS 32(R11)(AX*1), Y13, Y7
 
 // func dot4x1avx(x *float32, w *float32, ldw int, k int, dst *float32)
 //
@@ -114,30 +98,15 @@ TEXT ·dot4x1avx(SB), NOSPLIT, $0-40
 	LEAQ (DI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
 	LEAQ (R10)(R8*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZEROY4(Y0, Y1, Y2, Y3)
+	ZEROY4(Y4, Y5, Y6, Y7)
 	XORQ   AX, AX
 	MOVQ   CX, DX
 	ANDQ   $-64, DX
 	JZ     tail4x1
 
 loop4x1:
-	VMOVUPS     (SI)(AX*1), Y12
-	VMOVUPS     32(SI)(AX*1), Y13
-	VFMADD231PS (DI)(AX*1), Y12, Y0
-	VFMADD231PS (R9)(AX*1), Y12, Y1
-	VFMADD231PS (R10)(AX*1), Y12, Y2
-	VFMADD231PS (R11)(AX*1), Y12, Y3
-	VFMADD231PS 32(DI)(AX*1), Y13, Y4
-	VFMADD231PS 32(R9)(AX*1), Y13, Y5
-	VFMADD231PS 32(R10)(AX*1), Y13, Y6
-	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+	ROWS4X16
 	ADDQ        $64, AX
 	CMPQ        AX, DX
 	JLT         loop4x1
@@ -156,54 +125,60 @@ done4x1:
 	VADDPS  Y5, Y1, Y1
 	VADDPS  Y6, Y2, Y2
 	VADDPS  Y7, Y3, Y3
-	REDUCE4(Y0, X0, Y1, X1, Y2, X2, Y3, X3)
+	HADD8X4(Y0, X0, Y1, X1, Y2, X2, Y3, X3, X12)
 	VMOVUPS X0, (BX)
 	VZEROUPPER
 	RET
 
+// DOTAVXBODY is the loop of dotAVX, shared by scoresAVX so that each of its
+// scores is computed exactly as dotAVX computes it: with SI = a, DI = b,
+// CX = n·4 bytes, DX = CX rounded down to a multiple of 128 and AX = 0,
+// entered at blk if DX > 0, else at tail: four accumulators Y0-Y3 over
+// 32-element steps, then 8-element steps into Y0, then
+// (Y0+Y1) + (Y2+Y3) summed by HADD8 into the low lane of X0 (Y4-Y7
+// scratch).
+#define DOTAVXBODY(blk, tail, done) \
+blk: \
+	VMOVUPS     (SI)(AX*1), Y4;     \
+	VMOVUPS     32(SI)(AX*1), Y5;   \
+	VMOVUPS     64(SI)(AX*1), Y6;   \
+	VMOVUPS     96(SI)(AX*1), Y7;   \
+	VFMADD231PS (DI)(AX*1), Y4, Y0; \
+	VFMADD231PS 32(DI)(AX*1), Y5, Y1; \
+	VFMADD231PS 64(DI)(AX*1), Y6, Y2; \
+	VFMADD231PS 96(DI)(AX*1), Y7, Y3; \
+	ADDQ        $128, AX;           \
+	CMPQ        AX, DX;             \
+	JLT         blk;                \
+tail: \
+	CMPQ        AX, CX;             \
+	JGE         done;               \
+	VMOVUPS     (SI)(AX*1), Y4;     \
+	VFMADD231PS (DI)(AX*1), Y4, Y0; \
+	ADDQ        $32, AX;            \
+	JMP         tail;               \
+done: \
+	VADDPS      Y1, Y0, Y0;         \
+	VADDPS      Y3, Y2, Y2;         \
+	VADDPS      Y2, Y0, Y0;         \
+	HADD8(Y0, X0, X4)
+
 // func dotAVX(a, b *float32, n int) float32
 //
-// Four accumulators over 32-element steps, then 8-element steps.
+// Four accumulators over 32-element steps, then 8-element steps
+// (DOTAVXBODY).
 TEXT ·dotAVX(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ n+16(FP), CX
 	SHLQ $2, CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ZEROY4(Y0, Y1, Y2, Y3)
 	XORQ   AX, AX
 	MOVQ   CX, DX
 	ANDQ   $-128, DX
 	JZ     tail1
 
-loop1:
-	VMOVUPS     (SI)(AX*1), Y4
-	VMOVUPS     32(SI)(AX*1), Y5
-	VMOVUPS     64(SI)(AX*1), Y6
-	VMOVUPS     96(SI)(AX*1), Y7
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	VFMADD231PS 32(DI)(AX*1), Y5, Y1
-	VFMADD231PS 64(DI)(AX*1), Y6, Y2
-	VFMADD231PS 96(DI)(AX*1), Y7, Y3
-	ADDQ        $128, AX
-	CMPQ        AX, DX
-	JLT         loop1
-
-tail1:
-	CMPQ        AX, CX
-	JGE         done1
-	VMOVUPS     (SI)(AX*1), Y4
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	ADDQ        $32, AX
-	JMP         tail1
-
-done1:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM(Y0, X0, X4)
+	DOTAVXBODY(loop1, tail1, done1)
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -240,29 +215,12 @@ loopaxpy:
 // Constants: Y8 log2(e), Y9 ln2 high, Y10 ln2 low, Y11 -87, Y12 88,
 // Y13 1.0, Y14/Y15 scratch. EXP8 computes exp of x into x, using t, u.
 #define EXP_CONSTS \
-	MOVL         $0x3fb8aa3b, AX; \
-	VMOVQ        AX, X8;          \
-	VPBROADCASTD X8, Y8;          \
-	MOVL         $0x3f318000, AX; \
-	VMOVQ        AX, X9;          \
-	VPBROADCASTD X9, Y9;          \
-	MOVL         $0xb95e8083, AX; \
-	VMOVQ        AX, X10;         \
-	VPBROADCASTD X10, Y10;        \
-	MOVL         $0xc2ae0000, AX; \
-	VMOVQ        AX, X11;         \
-	VPBROADCASTD X11, Y11;        \
-	MOVL         $0x42b00000, AX; \
-	VMOVQ        AX, X12;         \
-	VPBROADCASTD X12, Y12;        \
-	MOVL         $0x3f800000, AX; \
-	VMOVQ        AX, X13;         \
-	VPBROADCASTD X13, Y13
-
-#define BCASTK(val, reg, xreg) \
-	MOVL         val, AX;  \
-	VMOVQ        AX, xreg; \
-	VPBROADCASTD xreg, reg
+	BCASTD($0x3fb8aa3b, AX, Y8, X8); \
+	BCASTD($0x3f318000, AX, Y9, X9); \
+	BCASTD($0xb95e8083, AX, Y10, X10); \
+	BCASTD($0xc2ae0000, AX, Y11, X11); \
+	BCASTD($0x42b00000, AX, Y12, X12); \
+	BCASTD($0x3f800000, AX, Y13, X13)
 
 // EXP8(x, t, u, m): x = exp(x); t, u, m scratch Y registers (m keeps the
 // underflow mask until the end). Uses AX.
@@ -274,22 +232,22 @@ loopaxpy:
 	VROUNDPS     $0, t, t;         \
 	VFNMADD231PS Y9, t, x;         \
 	VFNMADD231PS Y10, t, x;        \
-	BCASTK($0x39506967, u, X14);   \
-	BCASTK($0x3ab743ce, Y15, X15); \
+	BCASTD($0x39506967, AX, u, X14);   \
+	BCASTD($0x3ab743ce, AX, Y15, X15); \
 	VFMADD213PS  Y15, x, u;        \
-	BCASTK($0x3c088908, Y15, X15); \
+	BCASTD($0x3c088908, AX, Y15, X15); \
 	VFMADD213PS  Y15, x, u;        \
-	BCASTK($0x3d2aa9c1, Y15, X15); \
+	BCASTD($0x3d2aa9c1, AX, Y15, X15); \
 	VFMADD213PS  Y15, x, u;        \
-	BCASTK($0x3e2aaaaa, Y15, X15); \
+	BCASTD($0x3e2aaaaa, AX, Y15, X15); \
 	VFMADD213PS  Y15, x, u;        \
-	BCASTK($0x3f000000, Y15, X15); \
+	BCASTD($0x3f000000, AX, Y15, X15); \
 	VFMADD213PS  Y15, x, u;        \
 	VMULPS       x, x, Y15;        \
 	VFMADD213PS  x, Y15, u;        \
 	VADDPS       Y13, u, u;        \
 	VCVTPS2DQ    t, t;             \
-	BCASTK($127, Y15, X15);        \
+	BCASTD($127, AX, Y15, X15);        \
 	VPADDD       Y15, t, t;        \
 	VPSLLD       $23, t, t;        \
 	VMULPS       t, u, x;          \
@@ -397,11 +355,6 @@ pvdone:
 	VZEROUPPER
 	RET
 
-#define BCASTQ(val, reg, xreg) \
-	MOVQ         val, AX;  \
-	VMOVQ        AX, xreg; \
-	VPBROADCASTQ xreg, reg
-
 // func expNegAVX(dst, src *float32, n int, sub float32)
 //
 // dst[i] = float32(exp(float64(src[i] − sub))) for n a positive multiple of
@@ -417,15 +370,15 @@ TEXT ·expNegAVX(SB), NOSPLIT, $0-28
 	MOVQ         src+8(FP), SI
 	MOVQ         n+16(FP), CX
 	VBROADCASTSS sub+24(FP), Y15
-	BCASTQ($0x3fe62e42fee00000, Y6, X6)  // Ln2Hi
-	BCASTQ($0x3dea39ef35793c76, Y7, X7)  // Ln2Lo
-	BCASTQ($0x3ff71547652b82fe, Y8, X8)  // Log2e
-	BCASTQ($0x3fe0000000000000, Y9, X9)  // 0.5
-	BCASTQ($0x3ff0000000000000, Y10, X10) // 1
-	BCASTQ($0x3fc5555555555555, Y11, X11) // P1
-	BCASTQ($0xbf66c16c16bebd93, Y12, X12) // P2
-	BCASTQ($0x3f11566aaf25de2c, Y13, X13) // P3
-	BCASTQ($0xbebbbd41c5d26bf1, Y14, X14) // P4
+	BCASTQ($0x3fe62e42fee00000, AX, Y6, X6)  // Ln2Hi
+	BCASTQ($0x3dea39ef35793c76, AX, Y7, X7)  // Ln2Lo
+	BCASTQ($0x3ff71547652b82fe, AX, Y8, X8)  // Log2e
+	BCASTQ($0x3fe0000000000000, AX, Y9, X9)  // 0.5
+	BCASTQ($0x3ff0000000000000, AX, Y10, X10) // 1
+	BCASTQ($0x3fc5555555555555, AX, Y11, X11) // P1
+	BCASTQ($0xbf66c16c16bebd93, AX, Y12, X12) // P2
+	BCASTQ($0x3f11566aaf25de2c, AX, Y13, X13) // P3
+	BCASTQ($0xbebbbd41c5d26bf1, AX, Y14, X14) // P4
 	SHLQ         $2, CX
 	XORQ         DX, DX
 
@@ -433,7 +386,7 @@ loopexpneg:
 	VMOVUPS   (SI)(DX*1), X0
 	VSUBPS    X15, X0, X0
 	VCVTPS2PD X0, Y0
-	BCASTQ($0xc05e000000000000, Y1, X1) // -120
+	BCASTQ($0xc05e000000000000, AX, Y1, X1) // -120
 	VMAXPD    Y1, Y0, Y0
 	VMULPD    Y8, Y0, Y1
 	VSUBPD    Y9, Y1, Y1
@@ -443,7 +396,7 @@ loopexpneg:
 	VMULPD    Y7, Y1, Y3               // lo = k·Ln2Lo
 	VSUBPD    Y3, Y2, Y0               // r = hi − lo
 	VMULPD    Y0, Y0, Y4               // t = r·r
-	BCASTQ($0x3e66376972bea4d0, Y5, X5) // P5
+	BCASTQ($0x3e66376972bea4d0, AX, Y5, X5) // P5
 	VMULPD    Y5, Y4, Y5
 	VADDPD    Y14, Y5, Y5
 	VMULPD    Y5, Y4, Y5
@@ -463,7 +416,7 @@ loopexpneg:
 	VSUBPD    Y3, Y10, Y3              // y = 1 − …
 	VCVTPD2DQY Y1, X1
 	VPMOVSXDQ X1, Y1
-	BCASTQ($1023, Y2, X2)
+	BCASTQ($1023, AX, Y2, X2)
 	VPADDQ    Y2, Y1, Y1
 	VPSLLQ    $52, Y1, Y1              // 2^k
 	VMULPD    Y1, Y3, Y3
@@ -493,40 +446,12 @@ TEXT ·scoresAVX(SB), NOSPLIT, $0-48
 	XORQ R10, R10
 
 scoreloop:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	ZEROY4(Y0, Y1, Y2, Y3)
 	XORQ   AX, AX
 	CMPQ   DX, $0
 	JEQ    scoretail
 
-scoreblk:
-	VMOVUPS     (SI)(AX*1), Y4
-	VMOVUPS     32(SI)(AX*1), Y5
-	VMOVUPS     64(SI)(AX*1), Y6
-	VMOVUPS     96(SI)(AX*1), Y7
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	VFMADD231PS 32(DI)(AX*1), Y5, Y1
-	VFMADD231PS 64(DI)(AX*1), Y6, Y2
-	VFMADD231PS 96(DI)(AX*1), Y7, Y3
-	ADDQ        $128, AX
-	CMPQ        AX, DX
-	JLT         scoreblk
-
-scoretail:
-	CMPQ        AX, CX
-	JGE         scoredone
-	VMOVUPS     (SI)(AX*1), Y4
-	VFMADD231PS (DI)(AX*1), Y4, Y0
-	ADDQ        $32, AX
-	JMP         scoretail
-
-scoredone:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM(Y0, X0, X4)
+	DOTAVXBODY(scoreblk, scoretail, scoredone)
 	VMOVSS X0, (BX)(R10*4)
 	ADDQ   R8, DI
 	INCQ   R10
@@ -546,10 +471,10 @@ TEXT ·q8KApply(SB), NOSPLIT, $0-32
 	MOVQ         n+16(FP), CX
 	VBROADCASTSS iscale+24(FP), Y12
 	VBROADCASTSS d+28(FP), Y13
-	BCASTK($0x4b400000, Y8, X8)
-	BCASTK($0x007fffff, Y9, X9)
-	BCASTK($0x00400000, Y10, X10)
-	BCASTK($127, Y11, X11)
+	BCASTD($0x4b400000, AX, Y8, X8)
+	BCASTD($0x007fffff, AX, Y9, X9)
+	BCASTD($0x00400000, AX, Y10, X10)
+	BCASTD($127, AX, Y11, X11)
 	SHLQ         $2, CX
 	XORQ         DX, DX
 
@@ -592,19 +517,6 @@ loopq80:
 	VZEROUPPER
 	RET
 
-// GCCREDUCE16(a, xa, b) sums the 16 lanes of a (lanes 0-7) and b (lanes
-// 8-15) into the low lane of xa in the order of gcc's _mm512_reduce_add_ps:
-// c = b + a lane-wise, d = c[4:8] + c[0:4], (d0+d2) + (d1+d3). X14, X15
-// scratch.
-#define GCCREDUCE16(a, xa, b) \
-	VADDPS       b, a, a;       \
-	VEXTRACTF128 $1, a, X14;    \
-	VADDPS       X14, xa, xa;   \
-	VPERMILPS    $0x4E, xa, X14; \
-	VADDPS       X14, xa, xa;   \
-	VMOVSHDUP    xa, X15;       \
-	VADDSS       X15, xa, xa
-
 // func dot4x1t16(x *float32, w *float32, ldw int, k int, dst *float32)
 //
 // dst[r] = x · w_r for four weight rows in tinyBLAS<16, __m512>'s order:
@@ -621,39 +533,21 @@ TEXT ·dot4x1t16(SB), NOSPLIT, $0-40
 	LEAQ (DI)(R8*1), R9
 	LEAQ (R9)(R8*1), R10
 	LEAQ (R10)(R8*1), R11
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZEROY4(Y0, Y1, Y2, Y3)
+	ZEROY4(Y4, Y5, Y6, Y7)
 	XORQ   AX, AX
 
 loopt16:
-	VMOVUPS     (SI)(AX*1), Y12
-	VMOVUPS     32(SI)(AX*1), Y13
-	VFMADD231PS (DI)(AX*1), Y12, Y0
-	VFMADD231PS (R9)(AX*1), Y12, Y1
-	VFMADD231PS (R10)(AX*1), Y12, Y2
-	VFMADD231PS (R11)(AX*1), Y12, Y3
-	VFMADD231PS 32(DI)(AX*1), Y13, Y4
-	VFMADD231PS 32(R9)(AX*1), Y13, Y5
-	VFMADD231PS 32(R10)(AX*1), Y13, Y6
-	VFMADD231PS 32(R11)(AX*1), Y13, Y7
+	ROWS4X16
 	ADDQ        $64, AX
 	CMPQ        AX, CX
 	JLT         loopt16
 
-	GCCREDUCE16(Y0, X0, Y4)
-	GCCREDUCE16(Y1, X1, Y5)
-	GCCREDUCE16(Y2, X2, Y6)
-	GCCREDUCE16(Y3, X3, Y7)
-	VMOVSS X0, (BX)
-	VMOVSS X1, 4(BX)
-	VMOVSS X2, 8(BX)
-	VMOVSS X3, 12(BX)
+	REDUCE16Y(Y0, X0, Y4, X14)
+	REDUCE16Y(Y1, X1, Y5, X14)
+	REDUCE16Y(Y2, X2, Y6, X14)
+	REDUCE16Y(Y3, X3, Y7, X14)
+	STORE4SS(X0, X1, X2, X3, BX)
 	VZEROUPPER
 	RET
 
@@ -671,9 +565,7 @@ TEXT ·q0dot(SB), NOSPLIT, $0-44
 	MOVQ         dx+24(FP), R9
 	MOVQ         nb+32(FP), CX
 	VXORPS       Y0, Y0, Y0
-	MOVL         $0x00010001, AX
-	MOVL         AX, X15
-	VPBROADCASTD X15, Y15
+	BCASTD($0x00010001, AX, Y15, X15)
 
 loopq0:
 	VMOVDQU      (SI), Y1
@@ -683,10 +575,7 @@ loopq0:
 	VPMADDUBSW   Y4, Y3, Y5
 	VPMADDWD     Y15, Y5, Y5
 	VCVTDQ2PS    Y5, Y5
-	VMOVSS       (DX), X6
-	VMULSS       (R9), X6, X6
-	VBROADCASTSS X6, Y6
-	VFMADD231PS  Y5, Y6, Y0
+	SCALEFMA((DX), (R9), Y5, Y0, Y6, X6)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	ADDQ         $4, DX
@@ -694,12 +583,7 @@ loopq0:
 	DECQ         CX
 	JNZ          loopq0
 
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VPERMILPS    $0x4E, X0, X1
-	VADDPS       X1, X0, X0
-	VMOVSHDUP    X0, X1
-	VADDSS       X1, X0, X0
+	HSUM8(Y0, X0, X1)
 	VMOVSS       X0, ret+40(FP)
 	VZEROUPPER
 	RET
@@ -713,14 +597,8 @@ TEXT ·faScores(SB), NOSPLIT, $0-32
 	MOVQ   kt+8(FP), DI
 	MOVQ   d+16(FP), CX
 	MOVQ   out+24(FP), BX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZEROY4(Y0, Y1, Y2, Y3)
+	ZEROY4(Y4, Y5, Y6, Y7)
 
 loopfas:
 	VBROADCASTSS (SI), Y8

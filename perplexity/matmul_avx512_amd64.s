@@ -1,22 +1,10 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // AVX-512 kernels (see matmul_avx512.go). Go's operand order is the
 // reverse of Intel's: VFMADD231PS a, b, d is d += b·a.
-
-// RED16 is gcc's _mm512_reduce_add_ps of z into the low lane of x (y, x:
-// its Y and X aliases; X16 scratch): the 256-bit halves added lane-wise,
-// then the 128-bit halves, then lanes (0+2) + (1+3).
-#define RED16(z, y, x) \
-	VEXTRACTF64X4 $1, z, Y16; \
-	VADDPS        Y16, y, y;  \
-	VEXTRACTF32X4 $1, y, X16; \
-	VADDPS        X16, x, x;  \
-	VPERMILPS     $0x4E, x, X16; \
-	VADDPS        X16, x, x;  \
-	VMOVSHDUP     x, X16;     \
-	VADDSS        X16, x, x
 
 // func dot4x4t16z(x *float32, ldx int, w *float32, ldw int, k int, dst *float32, ldd int)
 //
@@ -42,22 +30,10 @@ TEXT ·dot4x4t16z(SB), NOSPLIT, $0-56
 	LEAQ (SI)(R12*1), R13
 	LEAQ (R13)(R12*1), R14
 	LEAQ (R14)(R12*1), R15
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZEROZ4(Z0, Z1, Z2, Z3)
+	ZEROZ4(Z4, Z5, Z6, Z7)
+	ZEROZ4(Z8, Z9, Z10, Z11)
+	ZEROZ4(Z12, Z13, Z14, Z15)
 	XORQ   AX, AX
 
 loop44:
@@ -69,61 +45,37 @@ loop44:
 	VMOVUPS     (R13)(AX*1), Z21
 	VMOVUPS     (R14)(AX*1), Z22
 	VMOVUPS     (R15)(AX*1), Z23
-	VFMADD231PS Z16, Z20, Z0
-	VFMADD231PS Z17, Z20, Z1
-	VFMADD231PS Z18, Z20, Z2
-	VFMADD231PS Z19, Z20, Z3
-	VFMADD231PS Z16, Z21, Z4
-	VFMADD231PS Z17, Z21, Z5
-	VFMADD231PS Z18, Z21, Z6
-	VFMADD231PS Z19, Z21, Z7
-	VFMADD231PS Z16, Z22, Z8
-	VFMADD231PS Z17, Z22, Z9
-	VFMADD231PS Z18, Z22, Z10
-	VFMADD231PS Z19, Z22, Z11
-	VFMADD231PS Z16, Z23, Z12
-	VFMADD231PS Z17, Z23, Z13
-	VFMADD231PS Z18, Z23, Z14
-	VFMADD231PS Z19, Z23, Z15
+	FMA4(Z20, Z16, Z17, Z18, Z19, Z0, Z1, Z2, Z3)
+	FMA4(Z21, Z16, Z17, Z18, Z19, Z4, Z5, Z6, Z7)
+	FMA4(Z22, Z16, Z17, Z18, Z19, Z8, Z9, Z10, Z11)
+	FMA4(Z23, Z16, Z17, Z18, Z19, Z12, Z13, Z14, Z15)
 	ADDQ        $64, AX
 	CMPQ        AX, CX
 	JLT         loop44
 
-	RED16(Z0, Y0, X0)
-	RED16(Z1, Y1, X1)
-	RED16(Z2, Y2, X2)
-	RED16(Z3, Y3, X3)
-	RED16(Z4, Y4, X4)
-	RED16(Z5, Y5, X5)
-	RED16(Z6, Y6, X6)
-	RED16(Z7, Y7, X7)
-	RED16(Z8, Y8, X8)
-	RED16(Z9, Y9, X9)
-	RED16(Z10, Y10, X10)
-	RED16(Z11, Y11, X11)
-	RED16(Z12, Y12, X12)
-	RED16(Z13, Y13, X13)
-	RED16(Z14, Y14, X14)
-	RED16(Z15, Y15, X15)
-	VMOVSS X0, (BX)
-	VMOVSS X1, 4(BX)
-	VMOVSS X2, 8(BX)
-	VMOVSS X3, 12(BX)
+	REDUCE16(Z0, Y0, X0, Y16, X16)
+	REDUCE16(Z1, Y1, X1, Y16, X16)
+	REDUCE16(Z2, Y2, X2, Y16, X16)
+	REDUCE16(Z3, Y3, X3, Y16, X16)
+	REDUCE16(Z4, Y4, X4, Y16, X16)
+	REDUCE16(Z5, Y5, X5, Y16, X16)
+	REDUCE16(Z6, Y6, X6, Y16, X16)
+	REDUCE16(Z7, Y7, X7, Y16, X16)
+	REDUCE16(Z8, Y8, X8, Y16, X16)
+	REDUCE16(Z9, Y9, X9, Y16, X16)
+	REDUCE16(Z10, Y10, X10, Y16, X16)
+	REDUCE16(Z11, Y11, X11, Y16, X16)
+	REDUCE16(Z12, Y12, X12, Y16, X16)
+	REDUCE16(Z13, Y13, X13, Y16, X16)
+	REDUCE16(Z14, Y14, X14, Y16, X16)
+	REDUCE16(Z15, Y15, X15, Y16, X16)
+	STORE4SS(X0, X1, X2, X3, BX)
 	ADDQ   DX, BX
-	VMOVSS X4, (BX)
-	VMOVSS X5, 4(BX)
-	VMOVSS X6, 8(BX)
-	VMOVSS X7, 12(BX)
+	STORE4SS(X4, X5, X6, X7, BX)
 	ADDQ   DX, BX
-	VMOVSS X8, (BX)
-	VMOVSS X9, 4(BX)
-	VMOVSS X10, 8(BX)
-	VMOVSS X11, 12(BX)
+	STORE4SS(X8, X9, X10, X11, BX)
 	ADDQ   DX, BX
-	VMOVSS X12, (BX)
-	VMOVSS X13, 4(BX)
-	VMOVSS X14, 8(BX)
-	VMOVSS X15, 12(BX)
+	STORE4SS(X12, X13, X14, X15, BX)
 	VZEROUPPER
 	RET
 
@@ -195,10 +147,7 @@ r4codes:
 	XORQ BX, BX // stack offset of the group
 
 r4grp:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
+	ZEROZ4(Z0, Z1, Z2, Z3)
 	MOVQ   per+80(FP), R13
 	SHRQ   $1, R13
 
@@ -223,19 +172,11 @@ r4pair:
 	DECQ       R13
 	JNZ        r4pair
 
-	VEXTRACTI64X4 $1, Z0, Y10
-	VPADDD        Y10, Y0, Y0
-	VEXTRACTI64X4 $1, Z1, Y10
-	VPADDD        Y10, Y1, Y1
-	VEXTRACTI64X4 $1, Z2, Y10
-	VPADDD        Y10, Y2, Y2
-	VEXTRACTI64X4 $1, Z3, Y10
-	VPADDD        Y10, Y3, Y3
-	VPHADDD       Y1, Y0, Y0
-	VPHADDD       Y3, Y2, Y2
-	VPHADDD       Y2, Y0, Y0
-	VEXTRACTI128  $1, Y0, X10
-	VPADDD        X10, X0, X0 // [Σ token 0, 1, 2, 3]
+	IFOLD256(Z0, Y0, Y10)
+	IFOLD256(Z1, Y1, Y10)
+	IFOLD256(Z2, Y2, Y10)
+	IFOLD256(Z3, Y3, Y10)
+	ISUM8X4(Y0, X0, Y1, Y2, Y3, X10) // [Σ token 0, 1, 2, 3]
 	VCVTDQ2PS     X0, X0
 	VBROADCASTSS  (R9), X11
 	VMULPS        (R11), X11, X11
@@ -282,24 +223,16 @@ r4pair:
 // VEC4FMA converts token t's lanes (yi) and adds them to its float
 // accumulators (ya) by a fused multiply-add with xd_t·wd.
 #define VEC4FMA(off, yi, ya) \
-	VCVTDQ2PS    yi, yi;        \
-	VMOVSS       off(R11), X8;  \
-	VMULSS       (R9), X8, X8;  \
-	VBROADCASTSS X8, Y8;        \
-	VFMADD231PS  yi, Y8, ya
+	VCVTDQ2PS yi, yi; \
+	SCALEFMA(off(R11), (R9), yi, ya, Y8, X8)
 
-// VEC4OUT stores hsum_float_8 of ya plus lane sel of X15 at (BX), then
-// steps BX to the next token's output.
+// VEC4OUT stores hsum_float_8 of ya (X alias xa) plus lane sel of X15 at
+// (BX), then steps BX to the next token's output.
 #define VEC4OUT(ya, xa, sel) \
-	VEXTRACTF128 $1, ya, X8;   \
-	VADDPS       xa, X8, X8;   \
-	VMOVHLPS     X8, X8, X9;   \
-	VADDPS       X9, X8, X8;   \
-	VMOVSHDUP    X8, X9;       \
-	VADDSS       X9, X8, X8;   \
+	HSUM8(ya, xa, X8);          \
 	VPERMILPS    $sel, X15, X9; \
-	VADDSS       X9, X8, X8;   \
-	VMOVSS       X8, (BX);     \
+	VADDSS       X9, xa, xa;    \
+	VMOVSS       xa, (BX);      \
 	ADDQ         AX, BX
 
 // func kVecDot4z(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, k int, xdq *float32, bsq *int16, nb, mode int, dst *float32, ldd int)
@@ -320,17 +253,11 @@ TEXT ·kVecDot4z(SB), NOSPLIT, $0-104
 	MOVQ bsq+64(FP), R12
 	MOVQ nb+72(FP), CX
 	MOVQ mode+80(FP), BX
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	ZEROY4(Y4, Y5, Y6, Y7)
 	VXORPS X15, X15, X15
 
 v4blk:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
+	ZEROZ4(Z0, Z1, Z2, Z3)
 	MOVQ   $4, R13
 
 v4pair:
@@ -346,14 +273,10 @@ v4pair:
 	DECQ      R13
 	JNZ       v4pair
 
-	VEXTRACTI64X4 $1, Z0, Y10
-	VPADDD        Y10, Y0, Y0
-	VEXTRACTI64X4 $1, Z1, Y10
-	VPADDD        Y10, Y1, Y1
-	VEXTRACTI64X4 $1, Z2, Y10
-	VPADDD        Y10, Y2, Y2
-	VEXTRACTI64X4 $1, Z3, Y10
-	VPADDD        Y10, Y3, Y3
+	IFOLD256(Z0, Y0, Y10)
+	IFOLD256(Z1, Y1, Y10)
+	IFOLD256(Z2, Y2, Y10)
+	IFOLD256(Z3, Y3, Y10)
 	VMOVDQU       (R8), Y11
 	TESTQ         $2, BX
 	JZ            v4nocorr
@@ -377,11 +300,7 @@ v4nocorr:
 	VPMADDWD     32(R12), Y11, Y9
 	VPMADDWD     64(R12), Y11, Y10
 	VPMADDWD     96(R12), Y11, Y12
-	VPHADDD      Y9, Y8, Y8
-	VPHADDD      Y12, Y10, Y10
-	VPHADDD      Y10, Y8, Y8
-	VEXTRACTI128 $1, Y8, X9
-	VPADDD       X9, X8, X8
+	ISUM8X4(Y8, X8, Y9, Y10, Y12, X9)
 	VCVTDQ2PS    X8, X8
 	VBROADCASTSS (R10), X9
 	VMULPS       (R11), X9, X9

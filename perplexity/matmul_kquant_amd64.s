@@ -1,22 +1,13 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // Fused K-quant kernels (see matmul_kquant.go): one decoded weight row
 // against nt tokens' Q8_K codes, the integer lanes and the float steps of
 // ggml's order in one pass. Go's operand order is the reverse of Intel's:
 // VFMADD231PS a, b, d is d += b·a; VPMADDUBSW s, u, d multiplies the
 // unsigned bytes of u by the signed bytes of s.
-
-// ISUM8 sums the 8 int32 lanes of y (X alias x) into the low lane of x (t:
-// X scratch). Integer sums are exact in any order.
-#define ISUM8(y, x, t) \
-	VEXTRACTI128 $1, y, t;   \
-	VPADDD       t, x, x;    \
-	VPSHUFD      $0x4E, x, t; \
-	VPADDD       t, x, x;    \
-	VPSHUFD      $0xB1, x, t; \
-	VPADDD       t, x, x
 
 // func kVecDot(w *int8, scv, aux *int16, wd, wdm *float32, x *int8, xd *float32, bs *int16, nb, nt, mode int, dst *float32, ldd int)
 //
@@ -103,10 +94,7 @@ vnocorr:
 
 vnomins:
 	VCVTDQ2PS    Y0, Y1
-	VMOVSS       (R11), X2
-	VMULSS       (R9), X2, X2
-	VBROADCASTSS X2, Y2
-	VFMADD231PS  Y1, Y2, Y8
+	SCALEFMA((R11), (R9), Y1, Y8, Y2, X2)
 	ADDQ         $32, R8
 	ADDQ         $4, R9
 	ADDQ         $4, R10
@@ -115,15 +103,9 @@ vnomins:
 	DECQ         CX
 	JNZ          vblk
 
-	// hsum_float_8: (a[i+4]+a[i]), then (c0+c2)+(c1+c3).
-	VEXTRACTF128 $1, Y8, X1
-	VADDPS       X8, X1, X1
-	VMOVHLPS     X1, X1, X2
-	VADDPS       X2, X1, X1
-	VMOVSHDUP    X1, X2
-	VADDSS       X2, X1, X1
-	VADDSS       X9, X1, X1
-	VMOVSS       X1, (BX)
+	HSUM8(Y8, X8, X1)
+	VADDSS       X9, X8, X8
+	VMOVSS       X8, (BX)
 	ADDQ         AX, BX
 	DECQ         R15
 	JNZ          vtok
@@ -223,21 +205,13 @@ rdone:
 	VPMADDUBSW   Y2, Y3, Y2;  \
 	VPMADDWD     Y15, Y2, Y2; \
 	VCVTDQ2PS    Y2, Y2;      \
-	VMOVSS       (DX), X4;    \
-	VMULSS       daddr, X4, X4; \
-	VBROADCASTSS X4, Y4;      \
-	VFMADD231PS  Y2, Y4, acc
+	SCALEFMA((DX), daddr, Y2, acc, Y4, X4)
 
 // Q0OUT stores hsum_float_8 of ya (X alias xa) at (BX) and steps BX.
 #define Q0OUT(ya, xa) \
-	VEXTRACTF128 $1, ya, X1; \
-	VADDPS       xa, X1, X1; \
-	VMOVHLPS     X1, X1, X2; \
-	VADDPS       X2, X1, X1; \
-	VMOVSHDUP    X1, X2;     \
-	VADDSS       X2, X1, X1; \
-	VMOVSS       X1, (BX);   \
-	ADDQ         AX, BX
+	HSUM8(ya, xa, X1); \
+	VMOVSS xa, (BX);   \
+	ADDQ   AX, BX
 
 // func q0dot4(w, x *int8, k int, dw, dx *float32, nb int, dst *float32, ldd int)
 //
@@ -255,13 +229,8 @@ TEXT ·q0dot4(SB), NOSPLIT, $0-64
 	MOVQ         CX, R11
 	SHLQ         $2, R11
 	LEAQ         (R11)(R11*2), R12
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	VXORPS       Y10, Y10, Y10
-	VXORPS       Y11, Y11, Y11
-	MOVL         $0x00010001, AX
-	MOVL         AX, X15
-	VPBROADCASTD X15, Y15
+	ZEROY4(Y8, Y9, Y10, Y11)
+	BCASTD($0x00010001, AX, Y15, X15)
 
 q04loop:
 	VMOVDQU (SI), Y1

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // Q2X4TOK multiplies the block codes of two rows (W0, W1 = Y8, Y9; their
 // −128·Σ corrections in Y10, Y11; their scales broadcast in Y12, Y13) with
@@ -22,32 +23,19 @@
 	VFMADD231PS Y16, Y19, acc0;    \
 	VFMADD231PS Y17, Y18, acc1
 
-// Q2X4OUT stores hsum_float_8 of ya (xa its low half) at addr (X8, X9
-// are free once the loop is done).
+// Q2X4OUT stores hsum_float_8 of ya (xa its low half) at addr (X8 is free
+// once the loop is done).
 #define Q2X4OUT(ya, xa, addr) \
-	VEXTRACTF128 $1, ya, X8; \
-	VADDPS       xa, X8, X8; \
-	VMOVHLPS     X8, X8, X9; \
-	VADDPS       X9, X8, X8; \
-	VMOVSHDUP    X8, X9;     \
-	VADDSS       X9, X8, X8; \
-	VMOVSS       X8, addr
+	HSUM8(ya, xa, X8); \
+	VMOVSS xa, addr
 
 // Q2X4INIT zeroes the eight accumulators Y0-Y7 and sets Y15 to bytes of
 // 128 and Y20 to zero.
 #define Q2X4INIT \
-	VXORPS       Y0, Y0, Y0;   \
-	VXORPS       Y1, Y1, Y1;   \
-	VXORPS       Y2, Y2, Y2;   \
-	VXORPS       Y3, Y3, Y3;   \
-	VXORPS       Y4, Y4, Y4;   \
-	VXORPS       Y5, Y5, Y5;   \
-	VXORPS       Y6, Y6, Y6;   \
-	VXORPS       Y7, Y7, Y7;   \
-	MOVL         $0x80808080, AX; \
-	MOVL         AX, X15;      \
-	VPBROADCASTD X15, Y15;     \
-	VPXORD       Y20, Y20, Y20
+	ZEROY4(Y0, Y1, Y2, Y3);             \
+	ZEROY4(Y4, Y5, Y6, Y7);             \
+	BCASTD($0x80808080, AX, Y15, X15); \
+	VPXORD Y20, Y20, Y20
 
 // Q2X4CORR sets Y10, Y11 to −128·Σw of the block codes in Y8, Y9, four
 // codes per int32 lane.

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "simd_amd64.h"
 
 // The repacked Q4_K/Q2_K product with AVX512_VNNI for a tile of 16 weight
 // rows and four tokens (see matmul_q4k_avx512_amd64.go). Each 512-bit
@@ -23,14 +24,8 @@
 
 // KZZERO clears both partial-sum sets (Z4-Z7, Z18-Z21).
 #define KZZERO \
-	VPXORD Z4, Z4, Z4;    \
-	VPXORD Z5, Z5, Z5;    \
-	VPXORD Z6, Z6, Z6;    \
-	VPXORD Z7, Z7, Z7;    \
-	VPXORD Z18, Z18, Z18; \
-	VPXORD Z19, Z19, Z19; \
-	VPXORD Z20, Z20, Z20; \
-	VPXORD Z21, Z21, Z21
+	ZEROZ4(Z4, Z5, Z6, Z7); \
+	ZEROZ4(Z18, Z19, Z20, Z21)
 
 // KZSCALE adds the two partial sums of one scale region, multiplies them
 // by the rows' scales at (DX) and adds the products to the group's sums
@@ -87,14 +82,8 @@ TEXT ·kRepack16x4z(SB), NOSPLIT, $0-120
 	MOVQ xdq+56(FP), R11
 	MOVQ bsq+64(FP), R12
 	MOVQ nb+72(FP), CX
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
+	ZEROZ4(Z10, Z11, Z12, Z13)
+	ZEROZ4(Z14, Z15, Z16, Z17)
 
 kzblk:
 	VMOVUPS (R9), Z26
@@ -102,14 +91,8 @@ kzblk:
 	MOVQ    $8, AX // chunks left in the block
 
 kzgrp:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
+	ZEROZ4(Z0, Z1, Z2, Z3)
+	ZEROZ4(Z22, Z23, Z24, Z25)
 	MOVQ   per+80(FP), BX
 
 kzchunk:
@@ -256,10 +239,8 @@ kapf:
 	VPMULLD      kzIota<>(SB), Z1, Z1
 	MOVQ         nb+24(FP), CX
 	MOVQ         mask+32(FP), R8
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z2
-	MOVL         $0x03030303, AX
-	VPBROADCASTD AX, Z3
+	BCASTDZ($0x0f0f0f0f, AX, Z2)
+	BCASTDZ($0x03030303, AX, Z3)
 	MOVQ         q2+40(FP), AX
 	TESTQ        AX, AX
 	JNZ          kaq2

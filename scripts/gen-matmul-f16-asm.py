@@ -7,13 +7,15 @@ activation rows in llamafile tinyBLAS's per-element order.
 
 Go's assembler has no AVX512_BF16 mnemonics, so VDPBF16PS is emitted as
 bytes; the EVEX encoding is computed here (Intel SDM vol. 2: VDPBF16PS
-zmm1, zmm2, zmm3/m512 is EVEX.512.F3.0F38.W0 52 /r).
+zmm1, zmm2, zmm3/m512 is EVEX.512.F3.0F38.W0 52 /r). The reductions,
+zeroing and stores are the macros of perplexity/simd_amd64.h.
 """
 
 import sys
 
 NT = 6  # tokens per call of the wide kernels
-NR = 4  # weight rows per call
+NR = 4  # weight rows per call: the FMA4, ZEROZ4, STORE4SS of simd_amd64.h
+assert NR == 4
 
 out = []
 
@@ -87,8 +89,8 @@ def kernel(name, bf16, nt):
         emit("\tLEAQ (SI)(R12*2), R13")
         emit("\tADDQ R12, R13")
     nacc = nt * NR
-    for a in range(nacc):
-        emit("\tVPXORD Z%d, Z%d, Z%d" % (a, a, a))
+    for a in range(0, nacc, 4):
+        emit("\tZEROZ4(Z%d, Z%d, Z%d, Z%d)" % (a, a + 1, a + 2, a + 3))
     emit()
     emit("%sloop:" % name)
     for r in range(NR):
@@ -102,14 +104,14 @@ def kernel(name, bf16, nt):
             emit("\tVMOVDQU16 %s, Z%d" % (tok_addr(t), xr))
         else:
             emit("\tVCVTPH2PS %s, Z%d" % (tok_addr(t), xr))
-        for r in range(NR):
-            acc = t * NR + r
-            if bf16:
+        if bf16:
+            for r in range(NR):
                 # Lane j adds w[2j+1]·x[2j+1], then w[2j]·x[2j]: the
                 # products are exact, so the operand order is immaterial.
-                emit(dpbf16_line(acc, 24 + r, xr))
-            else:
-                emit("\tVFMADD231PS Z%d, Z%d, Z%d" % (24 + r, xr, acc))
+                emit(dpbf16_line(t * NR + r, 24 + r, xr))
+        else:
+            emit("\tFMA4(Z%d, Z24, Z25, Z26, Z27, Z%d, Z%d, Z%d, Z%d)" % (
+                xr, t * NR, t * NR + 1, t * NR + 2, t * NR + 3))
     emit("\tADDQ $%d, SI" % step)
     emit("\tADDQ $%d, DI" % step)
     emit("\tADDQ $%d, R9" % step)
@@ -119,13 +121,12 @@ def kernel(name, bf16, nt):
     emit("\tJNZ  %sloop" % name)
     emit()
     for a in range(nacc):
-        emit("\tRED16Z(Z%d, Y%d, X%d)" % (a, a, a))
+        emit("\tREDUCE16(Z%d, Y%d, X%d, Y30, X30)" % (a, a, a))
     for t in range(nt):
         if t > 0:
             emit("\tADDQ   DX, BX")
-        for r in range(NR):
-            a = t * NR + r
-            emit("\tVMOVSS X%d, %s(BX)" % (a, "" if r == 0 else str(4 * r)))
+        a = t * NR
+        emit("\tSTORE4SS(X%d, X%d, X%d, X%d, BX)" % (a, a + 1, a + 2, a + 3))
     emit("\tVZEROUPPER")
     emit("\tRET")
     emit()
@@ -136,20 +137,7 @@ emit()
 emit("//go:build amd64 && !purego")
 emit()
 emit('#include "textflag.h"')
-emit()
-emit("// RED16Z is gcc's _mm512_reduce_add_ps of z into the low lane of x (y,")
-emit("// x: its Y and X aliases; Z30 scratch): the 256-bit halves added")
-emit("// lane-wise, then the 128-bit halves, then lanes (0+2) + (1+3), as RED16")
-emit("// of matmul_avx512_amd64.s.")
-emit("#define RED16Z(z, y, x) \\")
-emit("\tVEXTRACTF64X4 $1, z, Y30; \\")
-emit("\tVADDPS        Y30, y, y;  \\")
-emit("\tVEXTRACTF32X4 $1, y, X30; \\")
-emit("\tVADDPS        X30, x, x;  \\")
-emit("\tVPERMILPS     $0x4E, x, X30; \\")
-emit("\tVADDPS        X30, x, x;  \\")
-emit("\tVMOVSHDUP     x, X30;     \\")
-emit("\tVADDSS        X30, x, x")
+emit('#include "simd_amd64.h"')
 emit()
 for bf16, suffix in ((False, "h"), (True, "bf")):
     for nt in (NT, NT - 1, 1):
