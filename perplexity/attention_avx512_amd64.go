@@ -52,3 +52,14 @@ func faPV4x512(p *float32, v *float32, ldv, n, d int, out *float32, ldo int)
 //
 //go:noescape
 func swiglu512(gp, u *float32, n int)
+
+// ocMadF16 is the vector part of ocMad (attention_onechunk.go): n a
+// positive multiple of 16.
+//
+//go:noescape
+func ocMadF16(acc, v *float32, s float32, n int)
+
+// ocScaleF16 is the vector part of ocScale: n a positive multiple of 16.
+//
+//go:noescape
+func ocScaleF16(acc *float32, s float32, n int)

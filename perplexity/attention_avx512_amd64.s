@@ -395,3 +395,49 @@ loopsw:
 	JNZ     loopsw
 	VZEROUPPER
 	RET
+
+// func ocMadF16(acc, v *float32, s float32, n int)
+//
+// acc[d] = fp16(v[d]·s + acc[d]) (one rounding to float32, then to fp16
+// with round-to-nearest-even, held as float32) for d < n, n a positive
+// multiple of 16: ggml_vec_mad_f16's vector step.
+TEXT ·ocMadF16(SB), NOSPLIT, $0-32
+	MOVQ         acc+0(FP), DI
+	MOVQ         v+8(FP), SI
+	VBROADCASTSS s+16(FP), Z1
+	MOVQ         n+24(FP), CX
+	SHRQ         $4, CX
+
+loopmad:
+	VMOVUPS     (DI), Z0
+	VFMADD231PS (SI), Z1, Z0
+	VCVTPS2PH   $0, Z0, Y2
+	VCVTPH2PS   Y2, Z0
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, DI
+	ADDQ        $64, SI
+	DECQ        CX
+	JNZ         loopmad
+	VZEROUPPER
+	RET
+
+// func ocScaleF16(acc *float32, s float32, n int)
+//
+// acc[d] = fp16(acc[d]·s) for d < n, n a positive multiple of 16:
+// ggml_vec_scale_f16's vector step.
+TEXT ·ocScaleF16(SB), NOSPLIT, $0-24
+	MOVQ         acc+0(FP), DI
+	VBROADCASTSS s+8(FP), Z1
+	MOVQ         n+16(FP), CX
+	SHRQ         $4, CX
+
+loopscale:
+	VMULPS    (DI), Z1, Z0
+	VCVTPS2PH $0, Z0, Y2
+	VCVTPH2PS Y2, Z0
+	VMOVUPS   Z0, (DI)
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       loopscale
+	VZEROUPPER
+	RET

@@ -191,3 +191,49 @@ func TestSwigluGGMLKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestOneChunkF16Kernels checks ocMadF16 and ocScaleF16 against the scalar
+// loops of ocMad and ocScale (fma or product rounded to float32, then to
+// fp16 by quantize.FP32ToFP16) on accumulators of fp16 values, weights
+// drawn so that results cross fp16's subnormal range and its largest
+// finite value, and lengths with and without a scalar tail.
+func TestOneChunkF16Kernels(t *testing.T) {
+	if !requireAVX512(t) {
+		return
+	}
+	rng := rand.New(rand.NewPCG(41, 43))
+	f16 := func(scale float64) float32 { return roundF16(float32(rng.NormFloat64() * scale)) }
+	for trial := 0; trial < 300; trial++ {
+		n := 16 * (1 + rng.IntN(8))
+		scale := math.Ldexp(1, rng.IntN(40)-24)
+		acc, v := make([]float32, n), make([]float32, n)
+		for i := range acc {
+			acc[i], v[i] = f16(scale), f16(scale)
+		}
+		s := float32(rng.Float64() * 2)
+		if trial%7 == 0 {
+			s = float32(math.Ldexp(1, rng.IntN(30)-15))
+		}
+		want := append([]float32(nil), acc...)
+		for d := range want {
+			want[d] = roundF16(fma32(v[d], s, want[d]))
+		}
+		got := append([]float32(nil), acc...)
+		ocMadF16(&got[0], &v[0], s, n)
+		for d := range got {
+			if math.Float32bits(got[d]) != math.Float32bits(want[d]) {
+				t.Fatalf("trial %d: ocMadF16[%d] = %g, scalar %g (acc %g, v %g, s %g)", trial, d, got[d], want[d], acc[d], v[d], s)
+			}
+		}
+		for d := range want {
+			want[d] = roundF16(acc[d] * s)
+		}
+		got = append(got[:0], acc...)
+		ocScaleF16(&got[0], s, n)
+		for d := range got {
+			if math.Float32bits(got[d]) != math.Float32bits(want[d]) {
+				t.Fatalf("trial %d: ocScaleF16[%d] = %g, scalar %g (acc %g, s %g)", trial, d, got[d], want[d], acc[d], s)
+			}
+		}
+	}
+}

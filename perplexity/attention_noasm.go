@@ -29,3 +29,11 @@ func faPV4x512(p *float32, v *float32, ldv, n, d int, out *float32, ldo int) {
 func swiglu512(gp, u *float32, n int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func ocMadF16(acc, v *float32, s float32, n int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func ocScaleF16(acc *float32, s float32, n int) {
+	panic("perplexity: no SIMD kernels in this build")
+}

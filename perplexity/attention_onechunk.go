@@ -49,15 +49,11 @@ func (r *runner) attentionOneChunk(q, att, k, v []float32, p0, n int, scale floa
 				Mold := M
 				M = s
 				ms = expf32(Mold - M)
-				for d, y := range acc {
-					acc[d] = roundF16(y * ms)
-				}
+				ocScale(acc, ms)
 			} else {
 				vs = expf32(s - M)
 			}
-			for d, x := range v[j*kvDim+kvh*D:][:D] {
-				acc[d] = roundF16(fma32(x, vs, acc[d]))
-			}
+			ocMad(acc, v[j*kvDim+kvh*D:][:D], vs)
 			S = fma32(S, ms, vs)
 		}
 		inv := float32(0)
@@ -105,4 +101,31 @@ func vecDotF16(x, y []float32) float32 {
 		sum += float64(x[i] * y[i])
 	}
 	return float32(sum)
+}
+
+// ocMad is ggml_vec_mad_f16 on an fp16 accumulator held as float32:
+// acc[d] = fp16(v[d]·s + acc[d]), fused, in its vector steps and in its
+// scalar loop alike.
+func ocMad(acc, v []float32, s float32) {
+	v = v[:len(acc)]
+	if useAVX512 && len(acc) >= 16 {
+		m := len(acc) &^ 15
+		ocMadF16(&acc[0], &v[0], s, m)
+		acc, v = acc[m:], v[m:]
+	}
+	for d, x := range v {
+		acc[d] = roundF16(fma32(x, s, acc[d]))
+	}
+}
+
+// ocScale is ggml_vec_scale_f16: acc[d] = fp16(acc[d]·s).
+func ocScale(acc []float32, s float32) {
+	if useAVX512 && len(acc) >= 16 {
+		m := len(acc) &^ 15
+		ocScaleF16(&acc[0], s, m)
+		acc = acc[m:]
+	}
+	for d, y := range acc {
+		acc[d] = roundF16(y * s)
+	}
 }

@@ -196,3 +196,47 @@ func BenchmarkAttentionGGML(b *testing.B) {
 		})
 	}
 }
+
+// TestAttentionOneChunkSIMD runs the one-row flash attention over the last
+// n rows of a sequence (keys and values of every earlier position from the
+// cache) with the AVX-512 fp16 steps and with the Go loops: the same bits,
+// for head sizes with and without a scalar tail and with a sliding
+// window. The rows' results must also not depend on which other rows run
+// with them: the last 5 rows alone give the bits of the last 5 of 40.
+func TestAttentionOneChunkSIMD(t *testing.T) {
+	old512 := useAVX512
+	t.Cleanup(func() { useAVX512 = old512 })
+	rng := rand.New(rand.NewPCG(11, 13))
+	for _, tc := range []struct{ T, n, D, H, KV, window int }{
+		{100, 40, 32, 4, 2, 0},
+		{90, 20, 48, 2, 1, 0},
+		{130, 33, 64, 4, 4, 50},
+		{70, 7, 80, 2, 1, 0},
+	} {
+		r := attnRunner(rng, tc.T, tc.D, tc.H, tc.KV, 2)
+		r.window = tc.window
+		qDim := tc.H * tc.D
+		p0 := tc.T - tc.n
+		q := r.q[p0*qDim:]
+		scale := 1 / float32(math.Sqrt(float64(tc.D)))
+		run := func(simd bool, rows int) []float32 {
+			useAVX512 = old512 && simd
+			att := make([]float32, rows*qDim)
+			r.attentionOneChunk(q[(tc.n-rows)*qDim:], att, r.k, r.v, tc.T-rows, rows, scale)
+			return att
+		}
+		want := run(false, tc.n)
+		got := run(true, tc.n)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("T%d D%d: att[%d] = %g with AVX-512, %g without", tc.T, tc.D, i, got[i], want[i])
+			}
+		}
+		tail := run(true, 5)
+		for i, x := range tail {
+			if w := want[(tc.n-5)*qDim+i]; math.Float32bits(x) != math.Float32bits(w) {
+				t.Fatalf("T%d D%d: last 5 rows alone: att[%d] = %g, with the others %g", tc.T, tc.D, i, x, w)
+			}
+		}
+	}
+}

@@ -47,6 +47,9 @@ type runner struct {
 	// input row (forward_moe.go); nil otherwise.
 	hookRows []int
 	hookK    int
+	// ubRows is the row count of the current ubatch's products (llama.cpp's
+	// src1->ne[1]): its rows, or its output rows in the last layer's FFN.
+	ubRows int
 }
 
 func newRunner(m *Model, threads int) *runner {
@@ -123,6 +126,7 @@ func (r *runner) ubatch(tokens []int, p0, n, out0 int) (int, error) {
 		return 0, fmt.Errorf("forward: ubatch of %d tokens at position %d of %d sequences of %d (%d cached)", len(tokens), p0, S, r.seqLen, r.cached)
 	}
 	E, qDim, kvDim := m.Embd, m.Heads*m.HeadDim, m.KVHeads*m.HeadDim
+	r.ubRows = T
 	r.x = grow(r.x, T*E)
 	r.h = grow(r.h, T*E)
 	r.q = grow(r.q, T*qDim)
@@ -198,6 +202,7 @@ func (r *runner) ubatch(tokens []int, p0, n, out0 int) (int, error) {
 				copy(r.x[s*o*E:(s+1)*o*E], r.x[(s*n+n-o)*E:(s+1)*n*E])
 			}
 			T = S * o
+			r.ubRows = T
 			if T == 0 {
 				break
 			}

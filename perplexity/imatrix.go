@@ -55,6 +55,19 @@ type ImatrixOptions struct {
 	Progress    io.Writer
 	Activations Activations
 	Dataset     string // recorded in imatrix.datasets (llama-imatrix: the -f path)
+	// Batch and UBatch are llama-imatrix's -b and -ub (see Options).
+	Batch, UBatch int
+}
+
+// scoredIn reports whether rows i0..i1-1 of a ubatch of sequences of n
+// positions from p0 hold a position in lo..hi.
+func scoredIn(i0, i1, n, p0, lo, hi int) bool {
+	for i := i0; i < i1; i++ {
+		if pos := p0 + i%n; pos >= lo && pos <= hi {
+			return true
+		}
+	}
+	return false
 }
 
 // ImatrixResult is the outcome of Imatrix.
@@ -218,25 +231,31 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 	if err != nil {
 		return nil, err
 	}
+	plan := wholeChunks(nCtx)
+	if fm.activations {
+		plan = newBatchPlan(nCtx, opt.Batch, opt.UBatch)
+	}
 	run := newRunner(fm, opt.Threads)
 	col := newImCollector(fm, m, opt.ProcessOutput, run.threads)
 	run.hook = func(i int, w *weight, x []float32, nTok int) {
+		// llama-imatrix ignores a ggml_mul_mat over fewer than 16 rows of
+		// a ubatch (its batching makes them: the last ubatch of a group
+		// of 3 chunks of 512 has 6 rows).
+		if fm.activations && run.hookRows == nil && run.ubRows < 16 {
+			return
+		}
 		col.collect(i, w, x, nTok, run.hookRows, run.hookK)
 	}
 
 	first := nCtx / 2
-	from := first // logits needed for the PPL only
-	switch {
-	case opt.ProcessOutput:
-		from = 0 // output.weight sees every position
-	case opt.NoPPL:
-		from = nCtx - 1
-	}
+	scoredAll := nCtx - 1 - first
+	logitsNeeded := !opt.NoPPL || opt.ProcessOutput // the hook sees output.weight's input
 	res := &ImatrixResult{Ctx: nCtx, Chunks: nChunk}
 	var nll, nll2 float64
 	count := 0
-	chunk := make([]int, nCtx)
-	nlls := make([]float64, nCtx-1-first)
+	group := make([]int, plan.seqs*nCtx)
+	ub := make([]int, 0, plan.seqs*plan.ubatch)
+	nlls := make([]float64, plan.seqs*scoredAll)
 	var expBufs [][]float32
 	if !opt.NoPPL {
 		expBufs = make([][]float32, run.threads)
@@ -244,46 +263,75 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 			expBufs[i] = make([]float32, fm.Vocab)
 		}
 	}
+	V := fm.Vocab
 	start := time.Now()
-	for c := 0; c < nChunk; c++ {
+	for c0 := 0; c0 < nChunk; c0 += plan.seqs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		copy(chunk, tokens[c*nCtx:(c+1)*nCtx])
-		if addBOS {
-			chunk[0] = bos
+		S := min(plan.seqs, nChunk-c0)
+		copy(group, tokens[c0*nCtx:(c0+S)*nCtx])
+		for s := 0; s < S && addBOS; s++ {
+			group[s*nCtx] = bos
 		}
-		col.last, col.lastX = nil, nil
-		// Every position is an output of llama-imatrix's batches, so
-		// the last layer's FFN runs on all of them; the logits are
-		// needed from position from on.
-		n, err := run.hidden(chunk, 0)
+		run.beginGroup(S, nCtx)
+		err := plan.pieces(S, nCtx, func(p0, n int) error {
+			ub = ub[:0]
+			for s := 0; s < S; s++ {
+				ub = append(ub, group[s*nCtx+p0:s*nCtx+p0+n]...)
+			}
+			col.last, col.lastX = nil, nil
+			// Every position is an output of llama-imatrix's batches,
+			// so the last layer's FFN runs on all of them.
+			rows, err := run.ubatch(ub, p0, n, 0)
+			if err != nil {
+				return err
+			}
+			if col.err != nil {
+				return col.err
+			}
+			if !logitsNeeded {
+				return nil
+			}
+			// The logits in blocks of rows (starting at multiples of 4,
+			// the last ending at the ubatch's last row, as in its output
+			// product); without ProcessOutput only the blocks holding
+			// scored positions.
+			block := max(4, logitBlock&^3)
+			for i0 := 0; i0 < rows; i0 += block {
+				i1 := min(i0+block, rows)
+				if !opt.ProcessOutput && !scoredIn(i0, i1, n, p0, first, nCtx-2) {
+					continue
+				}
+				logits := run.logitsRows(i0, i1)
+				if opt.NoPPL {
+					continue
+				}
+				parallelFor(run.threads, i1-i0, func(w, i int) {
+					s, pos := (i0+i)/n, p0+(i0+i)%n
+					if pos < first || pos > nCtx-2 {
+						return
+					}
+					nlls[s*scoredAll+pos-first] = -logSoftmaxBuf(logits[i*V:(i+1)*V], group[s*nCtx+pos+1], expBufs[w])
+				})
+			}
+			return nil
+		})
 		if err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", c+1, err)
-		}
-		if col.err != nil {
-			return nil, fmt.Errorf("%s: chunk %d: %w", fm.source, c+1, col.err)
-		}
-		var logits []float32
-		if !opt.NoPPL || opt.ProcessOutput {
-			logits = run.logitsRows(from, n) // the hook sees output.weight's input
+			return nil, fmt.Errorf("%s: chunk %d: %w", fm.source, c0+1, err)
 		}
 		if opt.NoPPL {
 			continue
 		}
-		V := fm.Vocab
-		off := first - from
-		parallelFor(run.threads, nCtx-1-first, func(w, i int) {
-			pos := first + i
-			nlls[i] = -logSoftmaxBuf(logits[(off+i)*V:(off+i+1)*V], chunk[pos+1], expBufs[w])
-		})
-		for _, v := range nlls {
-			nll += v
-			nll2 += v * v
-			count++
-		}
-		if opt.Progress != nil {
-			fmt.Fprintf(opt.Progress, "[%d]%.4f,", c+1, math.Exp(nll/float64(count)))
+		for s := 0; s < S; s++ {
+			for _, v := range nlls[s*scoredAll : (s+1)*scoredAll] {
+				nll += v
+				nll2 += v * v
+				count++
+			}
+			if opt.Progress != nil {
+				fmt.Fprintf(opt.Progress, "[%d]%.4f,", c0+s+1, math.Exp(nll/float64(count)))
+			}
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()

@@ -27,8 +27,10 @@ func init() {
 			"imatrix.datasets, imatrix.chunk_count, imatrix.chunk_size), tensor names in GGUF spelling whatever the input\n" +
 			"format (llama-quantize --imatrix reads it); --output-format dat writes its legacy .dat instead.\n" +
 			"The running perplexity is printed as llama-imatrix prints it (--no-ppl skips it).\n" +
+			"Chunks are batched as llama-imatrix batches them (-b/-ub, llama.cpp's defaults 2048/512), which decides part of\n" +
+			"llama.cpp's arithmetic and which small products it skips.\n" +
 			"The text file is read as llama-imatrix reads -f (--parse-special as its --parse-special).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "calibration text file", Required: true},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "imatrix.gguf", Usage: "output `FILE`"},
 			&cli.StringFlag{Name: "output-format", Value: "gguf", Usage: "gguf, or dat: llama-imatrix's legacy format (llama-imatrix --output-format)"},
@@ -40,7 +42,7 @@ func init() {
 			&cli.BoolFlag{Name: "process-output", Usage: "also collect output.weight (llama-imatrix --process-output)"},
 			&cli.BoolFlag{Name: "no-ppl", Usage: "do not compute the perplexity"},
 			&cli.StringFlag{Name: "activations", Value: "auto", Usage: "forward-pass rounding: auto (llama.cpp's for GGUF, float32 otherwise), llama, float"},
-		},
+		}, batchFlags()...),
 		Action: runImatrix,
 	})
 }
@@ -70,6 +72,9 @@ func runImatrix(c *cli.Context) error {
 		Dataset: c.String("file"),
 	}
 	var err error
+	if opt.Batch, opt.UBatch, err = batchSizes(c, "imatrix"); err != nil {
+		return err
+	}
 	if opt.Activations, err = parseActivations(c, "imatrix"); err != nil {
 		return err
 	}
