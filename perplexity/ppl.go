@@ -16,9 +16,13 @@
 // projections (Phi-3's attn_qkv and gate+up ffn_up) are evaluated as row
 // views of the one tensor; longrope scaling (Phi-3) picks its short or long
 // factors by context length as llama.cpp does for GGUF files and as
-// transformers does for HF/MLX checkpoints (model_fused.go). All
-// tokens of a chunk go through each layer together (matrix × matrix),
-// parallelized over output rows. Gemma 3 (forward_gemma.go) adds the
+// transformers does for HF/MLX checkpoints (model_fused.go). The
+// tokens of a micro-batch go through each layer together (matrix ×
+// matrix), parallelized over output rows: on the GGUF path the chunks are
+// batched as llama-perplexity batches them, several chunks at once as
+// sequences with their own key/value caches in micro-batches of the same
+// positions of each (batch.go), because the batching decides part of
+// llama.cpp's arithmetic; HF/MLX checkpoints run a whole chunk at once. Gemma 3 (forward_gemma.go) adds the
 // embedding scale, (1+w) norms, q/k and post-sublayer norms, the GELU-tanh
 // gate, per-layer sliding-window attention with its own rope base, its
 // attention scale and the final logit soft-cap.
