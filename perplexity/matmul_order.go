@@ -200,7 +200,7 @@ func newQ8Blocks(xr []float32) *q8Blocks {
 // fill makes b the blocks of xr (see newQ8Blocks), reusing b's slices,
 // with up to threads workers.
 func (b *q8Blocks) fill(xr []float32, threads int) {
-	b.make(xr, threads, func(i int, blk []float32, q []int8) bool {
+	b.make(xr, threads, func(i int, blk []float32, q []int8, u []uint8) bool {
 		var amax float32
 		for _, v := range blk {
 			amax = max(amax, float32(math.Abs(float64(v))))
@@ -209,11 +209,12 @@ func (b *q8Blocks) fill(xr []float32, threads int) {
 		b.d[i] = d
 		if d == 0 {
 			clear(q)
-			return true
+		} else {
+			for j, v := range blk {
+				q[j] = int8(math.RoundToEven(float64(v / d)))
+			}
 		}
-		for j, v := range blk {
-			q[j] = int8(math.RoundToEven(float64(v / d)))
-		}
+		offsetCodes(u, q)
 		return true
 	})
 }
@@ -225,7 +226,10 @@ func (b *q8Blocks) fill(xr []float32, threads int) {
 // It reports false, leaving b unspecified, when some block's amax or scale
 // is not finite (then the caller rounds and recovers instead).
 func (b *q8Blocks) quantize(x []float32, threads int) bool {
-	return b.make(x, threads, func(i int, blk []float32, q []int8) bool {
+	return b.make(x, threads, func(i int, blk []float32, q []int8, u []uint8) bool {
+		if u != nil && useSIMD {
+			return q80Block(&q[0], &u[0], &b.d[i], &blk[0])
+		}
 		var amax float32
 		for _, v := range blk {
 			amax = max(amax, float32(math.Abs(float64(v))))
@@ -238,7 +242,7 @@ func (b *q8Blocks) quantize(x []float32, threads int) bool {
 		switch {
 		case d == 0:
 			clear(q)
-		case useSIMD:
+		case useAVX512:
 			q80Codes(&q[0], &blk[0], 127/amax)
 		default:
 			id := 127 / amax
@@ -246,15 +250,17 @@ func (b *q8Blocks) quantize(x []float32, threads int) bool {
 				q[j] = int8(math.RoundToEven(float64(v * id)))
 			}
 		}
+		offsetCodes(u, q)
 		return true
 	})
 }
 
-// make sizes b for the blocks of 32 of x and has block set b.d[i] and the
-// codes q of block i (values blk), blocks in parallel on up to threads
-// workers, then fills the offset codes b.u where q0dot2x4 takes them. It
-// reports false when a block did (b is then unspecified).
-func (b *q8Blocks) make(x []float32, threads int, block func(i int, blk []float32, q []int8) bool) bool {
+// make sizes b for the blocks of 32 of x and has block set b.d[i], the
+// codes q of block i (values blk) and, where q0dot2x4 takes them (u not
+// nil), their offset codes u (see offsetCodes), blocks in parallel on up
+// to threads workers. It reports false when a block did (b is then
+// unspecified).
+func (b *q8Blocks) make(x []float32, threads int, block func(i int, blk []float32, q []int8, u []uint8) bool) bool {
 	nb := len(x) / 32
 	b.d, b.q = growT(b.d, nb), growT(b.q, nb*32)
 	if useQ0VNNI {
@@ -266,19 +272,25 @@ func (b *q8Blocks) make(x []float32, threads int, block func(i int, blk []float3
 	var bad atomic.Bool
 	parallelFor(max(threads, 1), (nb+per-1)/per, func(_, item int) {
 		for i := item * per; i < min((item+1)*per, nb); i++ {
-			q := b.q[i*32 : (i+1)*32]
-			if !block(i, x[i*32:(i+1)*32], q) {
+			var u []uint8
+			if b.u != nil {
+				u = b.u[i*32 : (i+1)*32]
+			}
+			if !block(i, x[i*32:(i+1)*32], b.q[i*32:(i+1)*32], u) {
 				bad.Store(true)
 				return
-			}
-			if b.u != nil {
-				for j, c := range q {
-					b.u[i*32+j] = uint8(c) ^ 0x80
-				}
 			}
 		}
 	})
 	return !bad.Load()
+}
+
+// offsetCodes sets u[j] = q[j] + 128 (q0dot2x4's unsigned operand) when u
+// is not nil.
+func offsetCodes(u []uint8, q []int8) {
+	for j, c := range q[:len(u)] {
+		u[j] = uint8(c) ^ 0x80
+	}
 }
 
 // growT returns b resliced to n elements, reallocated when its capacity

@@ -26,3 +26,10 @@ func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float
 //
 //go:noescape
 func q80Codes(q *int8, x *float32, id float32)
+
+// q80Block makes one Q8_0 block of 32 activations x: its scale *d, codes q
+// and offset codes u (q8Blocks.u), as q8Blocks.quantize's Go loops do; it
+// reports false when amax or the scale is not finite.
+//
+//go:noescape
+func q80Block(q *int8, u *uint8, d *float32, x *float32) bool

@@ -171,3 +171,79 @@ TEXT ·q80Codes(SB), NOSPLIT, $0-20
 	VMOVDQU      X2, 16(DI)
 	VZEROUPPER
 	RET
+
+// func q80Block(q *int8, u *uint8, d *float32, x *float32) bool
+//
+// One block of 32 activations as quantize_row_q8_0 makes it (see
+// q8Blocks.quantize): amax = max |x[i]|, *d = fp16(amax/127) (VCVTPS2PH,
+// round to nearest even), q[i] = x[i]·(127/amax) rounded to even (zero
+// codes when *d is 0) and u[i] = q[i] + 128. It reports false, leaving
+// the outputs unspecified, when amax or *d is not finite.
+TEXT ·q80Block(SB), NOSPLIT, $0-33
+	MOVQ          q+0(FP), DI
+	MOVQ          u+8(FP), R8
+	MOVQ          d+16(FP), R9
+	MOVQ          x+24(FP), SI
+	VMOVUPS       (SI), Z0
+	VMOVUPS       64(SI), Z2
+	MOVL          $0x7fffffff, AX
+	VPBROADCASTD  AX, Z3
+	VPANDD        Z3, Z0, Z4
+	VPANDD        Z3, Z2, Z5
+	VPMAXUD       Z5, Z4, Z4                 // |x| as bits: ordered as the values (NaN above +Inf)
+	VEXTRACTI64X4 $1, Z4, Y5
+	VPMAXUD       Y5, Y4, Y4
+	VEXTRACTI128  $1, Y4, X5
+	VPMAXUD       X5, X4, X4
+	VPSHUFD       $0x4E, X4, X5
+	VPMAXUD       X5, X4, X4
+	VPSHUFD       $0xB1, X4, X5
+	VPMAXUD       X5, X4, X4                 // lane 0: amax
+	VMOVD         X4, AX
+	CMPL          AX, $0x7f800000
+	JAE           q80bad
+	MOVL          $0x42fe0000, BX            // 127.0
+	VMOVD         BX, X6
+	VDIVSS        X6, X4, X7                 // amax / 127
+	VCVTPS2PH     $0, X7, X7
+	VCVTPH2PS     X7, X7
+	VMOVD         X7, BX
+	CMPL          BX, $0x7f800000
+	JAE           q80bad
+	MOVL          BX, (R9)
+	MOVL          $0x80808080, CX
+	VPBROADCASTD  CX, X10
+	TESTL         BX, BX
+	JZ            q80zero
+	VDIVSS        X4, X6, X9                 // 127 / amax
+	VBROADCASTSS  X9, Z9
+	VMULPS        Z9, Z0, Z0
+	VMULPS        Z9, Z2, Z2
+	VCVTPS2DQ     Z0, Z0
+	VCVTPS2DQ     Z2, Z2
+	VPMOVSDB      Z0, X0
+	VPMOVSDB      Z2, X2
+	VMOVDQU       X0, (DI)
+	VMOVDQU       X2, 16(DI)
+	VPXORD        X10, X0, X0
+	VPXORD        X10, X2, X2
+	VMOVDQU       X0, (R8)
+	VMOVDQU       X2, 16(R8)
+	MOVB          $1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+q80zero:
+	VPXORD  X0, X0, X0
+	VMOVDQU X0, (DI)
+	VMOVDQU X0, 16(DI)
+	VMOVDQU X10, (R8)
+	VMOVDQU X10, 16(R8)
+	MOVB    $1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+q80bad:
+	MOVB $0, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -52,13 +52,22 @@ func TestQ8Direct(t *testing.T) {
 			t.Fatalf("simd %v: offset codes differ", simd)
 		}
 	}
-	x[200] = float32(math.Inf(1))
-	var b q8Blocks
-	if b.quantize(x, 1) {
-		t.Fatal("a block with an infinity was quantized")
-	}
-	x[200] = 1e38 // amax/127 overflows fp16
-	if b.quantize(x, 1) {
-		t.Fatal("a block whose scale overflows fp16 was quantized")
+	for _, simd := range []bool{false, useSIMD} {
+		saved := useSIMD
+		useSIMD = simd
+		for _, v := range []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+			1e38, 65520 * 127} { // amax/127 overflows fp16 (65520 rounds up to infinity)
+			x[200] = v
+			var b q8Blocks
+			if b.quantize(x, 1) {
+				t.Errorf("simd %v: a block holding %g was quantized", simd, v)
+			}
+		}
+		x[200] = 65519 * 127 // the largest fp16 scale: quantized
+		var b q8Blocks
+		if !b.quantize(x, 1) || b.d[200/32] != 65504 {
+			t.Errorf("simd %v: a block of amax 65519·127: scale %v, want 65504", simd, b.d[200/32])
+		}
+		useSIMD = saved
 	}
 }
