@@ -231,28 +231,56 @@ func mulTileT16z(dst []float32, ldd int, x []float32, k, nTok int, rows []float3
 }
 
 // q0Tile is a tile of decoded 32-element-block rows, reused through
-// q0TilePool.
-type q0Tile struct{ rows [rowTile]q0Row }
+// q0TilePool. The rows' codes, scales and minimums are views of q, d and m,
+// row after row (q0dot4x4 takes four rows as one address).
+type q0Tile struct {
+	rows [rowTile]q0Row
+	q    []int8
+	d, m []float32
+}
+
+// decode fills qt.rows[:r1-r0] with rows [r0, r1) of w (see
+// q0Row.decodeRow), row i's codes at q[i·k:] and its scales and minimums
+// at d[i·nb:], m[i·nb:].
+func (qt *q0Tile) decode(w *weight, r0, r1 int, buf []float32) {
+	k := w.cols
+	nb := k / 32
+	nr := r1 - r0
+	qt.q, qt.d, qt.m = growT(qt.q, nr*k), growT(qt.d, nr*nb), growT(qt.m, nr*nb)
+	for i := range nr {
+		q := qt.q[i*k : (i+1)*k : (i+1)*k]
+		d := qt.d[i*nb : (i+1)*nb : (i+1)*nb]
+		r := &qt.rows[i]
+		r.q, r.d, r.m = q, d, qt.m[i*nb:(i+1)*nb:(i+1)*nb]
+		r.decodeRow(w, r0+i, buf)
+		if &r.q[0] != &q[0] {
+			// Recovered from float32 (recoverQ8_0) into slices of its own.
+			copy(q, r.q)
+			copy(d, r.d)
+			r.q, r.d = q, d
+		}
+	}
+}
 
 var q0TilePool = sync.Pool{New: func() any { return new(q0Tile) }}
 
 // mulTileQ0SIMD is mulTileQ0's orderQ0 loop with the SIMD kernels for
 // rows [r0, r1): the rows decoded once, then each L2-sized block of tokens
-// meets every row, four tokens per q0dot4 call; the Q4_1/Q5_1 minimum
-// terms (mins) are added in Go as in the portable loop.
+// meets every row, four tokens per call (q0dot4x4: four rows, q0dot2x4:
+// a last pair, q0dot4: one row); the Q4_1/Q5_1 minimum terms (mins) are
+// added in Go as in the portable loop.
 func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0, r1 int, buf []float32, mins bool) {
 	k, n := w.cols, w.rows
 	nb := k / 32
 	qt := q0TilePool.Get().(*q0Tile)
 	defer q0TilePool.Put(qt)
-	// Stored Q8_0 rows go to q0dot2x4raw in place when it covers the whole
-	// tile (pairs of rows, whole fours of tokens: the token blocks below
-	// are multiples of 4); otherwise the rows are decoded first.
+	// Stored Q8_0 rows go to q0dot4x4raw and q0dot2x4raw in place when
+	// they cover the whole tile (pairs of rows, whole fours of tokens: the
+	// token blocks below are multiples of 4); otherwise the rows are
+	// decoded first.
 	inPlace := useQ0VNNI && a.u != nil && w.typ == graph.Q8_0 && w.raw != nil && (r1-r0)%2 == 0 && nTok%4 == 0 && !mins
 	if !inPlace {
-		for r := r0; r < r1; r++ {
-			qt.rows[r-r0].decodeRow(w, r, buf)
-		}
+		qt.decode(w, r0, r1, buf)
 	}
 	_ = dst[(nTok-1)*n+r1-1]
 	_ = a.q[nTok*k-1]
@@ -277,7 +305,24 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 		t1 := min(t0+tb, nTok)
 		r := r0
 		if useQ0VNNI && a.u != nil {
-			// Two rows by four tokens per call.
+			// Four rows by four tokens per call, then two rows.
+			for ; r+4 <= r1; r += 4 {
+				if inPlace {
+					rb := w.rowBytes
+					for t := t0; t < t1; t += 4 {
+						q0dot4x4raw(&w.raw[r*rb], rb, &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
+					}
+					continue
+				}
+				i := r - r0
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					q0dot4x4(&qt.q[i*k], &qt.d[i*nb], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
+				}
+				for j := range 4 {
+					tail(&qt.rows[i+j], r+j, t0, t, t1)
+				}
+			}
 			for ; r+2 <= r1; r += 2 {
 				if inPlace {
 					rb := w.rowBytes

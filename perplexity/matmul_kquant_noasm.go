@@ -43,3 +43,11 @@ func q80Codes(q *int8, x *float32, id float32) {
 func q80Block(q *int8, u *uint8, d *float32, x *float32) bool {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q0dot4x4(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}
+
+func q0dot4x4raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int) {
+	panic("perplexity: no SIMD kernels in this build")
+}

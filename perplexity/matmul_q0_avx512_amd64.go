@@ -33,3 +33,16 @@ func q80Codes(q *int8, x *float32, id float32)
 //
 //go:noescape
 func q80Block(q *int8, u *uint8, d *float32, x *float32) bool
+
+// q0dot4x4 is q0dot2x4 of four rows held one after another: codes
+// w + r·k and scales dw + r·nb for r < 4 (the tokens' strides), with two
+// rows to a 512-bit register: dst[t·ldd+r] for r, t < 4.
+//
+//go:noescape
+func q0dot4x4(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+
+// q0dot4x4raw is q0dot4x4 on four stored Q8_0 rows w + r·ldw (their
+// block_q8_0 bytes, ldw bytes apart) read in place.
+//
+//go:noescape
+func q0dot4x4raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)

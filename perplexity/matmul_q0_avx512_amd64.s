@@ -247,3 +247,173 @@ q80bad:
 	MOVB $0, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// The 4×4 kernels hold two weight rows in one Z register, row 2p in the
+// low 256-bit half and row 2p+1 in the high half (pair p = 0 in Z8, p = 1
+// in Z9; their −128·Σw corrections in Z10, Z11; their scales, (dw0 ×8 |
+// dw1 ×8), in Z12, Z13). Each token's 32 offset codes are broadcast to
+// both halves and its scale to all 16 lanes, so that each half runs the
+// Y-register computation of Q2X4TOK lane for lane: the same int32 lanes,
+// the same float32 scale product dw·dx, the same fused multiply-add. The
+// accumulator of token t and pair p is Z(2t+p) (Z0-Z7, so that HSUM8's
+// AVX2 encoding reaches them); Z15 holds bytes of 128 and Z20 zero.
+
+// Q4X4TOK multiplies both row pairs with one token's offset codes at
+// xaddr and scale at daddr, accumulating into acc0 (pair 0) and acc1
+// (pair 1).
+#define Q4X4TOK(xaddr, daddr, acc0, acc1) \
+	VBROADCASTI64X4 xaddr, Z14;     \
+	VBROADCASTSS    daddr, Z21;     \
+	VMOVDQA64       Z10, Z16;       \
+	VMOVDQA64       Z11, Z17;       \
+	VPDPBUSD        Z8, Z14, Z16;   \
+	VPDPBUSD        Z9, Z14, Z17;   \
+	VCVTDQ2PS       Z16, Z16;       \
+	VCVTDQ2PS       Z17, Z17;       \
+	VMULPS          Z21, Z12, Z18;  \
+	VMULPS          Z21, Z13, Z19;  \
+	VFMADD231PS     Z16, Z18, acc0; \
+	VFMADD231PS     Z17, Z19, acc1
+
+// Q4X4INIT zeroes the accumulators Z0-Z7 and sets Z15 to bytes of 128
+// and Z20 to zero.
+#define Q4X4INIT \
+	ZEROZ4(Z0, Z1, Z2, Z3);            \
+	ZEROZ4(Z4, Z5, Z6, Z7);            \
+	BCASTDZ($0x80808080, AX, Z15);     \
+	VPXORD  Z20, Z20, Z20
+
+// Q4X4CORR sets Z10, Z11 to −128·Σw of the block codes in Z8, Z9, four
+// codes per int32 lane.
+#define Q4X4CORR \
+	VPXORD   Z10, Z10, Z10; \
+	VPXORD   Z11, Z11, Z11; \
+	VPDPBUSD Z8, Z15, Z10;  \
+	VPDPBUSD Z9, Z15, Z11;  \
+	VPSUBD   Z10, Z20, Z10; \
+	VPSUBD   Z11, Z20, Z11
+
+// Q4X4BLOCK runs the four tokens (offset codes at DI + t·R8, scales at
+// R10 + t·R11; R9 = 3·R8, R12 = 3·R11) on the block in Z8-Z13.
+#define Q4X4BLOCK \
+	Q4X4TOK((DI), (R10), Z0, Z1);                 \
+	Q4X4TOK((DI)(R8*1), (R10)(R11*1), Z2, Z3);    \
+	Q4X4TOK((DI)(R8*2), (R10)(R11*2), Z4, Z5);    \
+	Q4X4TOK((DI)(R9*1), (R10)(R12*1), Z6, Z7)
+
+// Q4X4OUT stores hsum_float_8 of each half of the accumulator z (y, x:
+// its Y and X aliases) at addr (low half: row 2p) and 4+addr (high half:
+// row 2p+1), Y8 and X9 free once the loop is done.
+#define Q4X4OUT(z, y, x, addr) \
+	VEXTRACTF64X4 $1, z, Y8; \
+	HSUM8(Y8, X8, X9);       \
+	VMOVSS        X8, 4+addr; \
+	HSUM8(y, x, X9);         \
+	VMOVSS        x, addr
+
+// Q4X4STORE stores the sixteen sums (rows 0-3 of four tokens) at BX, the
+// tokens AX·4 bytes apart.
+#define Q4X4STORE \
+	SHLQ    $2, AX;                 \
+	Q4X4OUT(Z0, Y0, X0, 0(BX));     \
+	Q4X4OUT(Z1, Y1, X1, 8(BX));     \
+	ADDQ    AX, BX;                 \
+	Q4X4OUT(Z2, Y2, X2, 0(BX));     \
+	Q4X4OUT(Z3, Y3, X3, 8(BX));     \
+	ADDQ    AX, BX;                 \
+	Q4X4OUT(Z4, Y4, X4, 0(BX));     \
+	Q4X4OUT(Z5, Y5, X5, 8(BX));     \
+	ADDQ    AX, BX;                 \
+	Q4X4OUT(Z6, Y6, X6, 0(BX));     \
+	Q4X4OUT(Z7, Y7, X7, 8(BX))
+
+// func q0dot4x4(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot2x4 of four rows (codes w + r·k, scales dw + r·nb, r < 4) with
+// four tokens (offset codes xu + t·k, scales dx + t·nb): dst[t·ldd+r] for
+// r, t < 4, bit for bit, two rows per Z register.
+TEXT ·q0dot4x4(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ dw+8(FP), DX
+	MOVQ xu+16(FP), DI
+	MOVQ k+24(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dx+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVQ CX, R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+	Q4X4INIT
+
+q4x4loop:
+	VMOVDQU       (SI), Y8
+	VINSERTI64X4  $1, (SI)(R8*1), Z8, Z8
+	VMOVDQU       (SI)(R8*2), Y9
+	VINSERTI64X4  $1, (SI)(R9*1), Z9, Z9
+	Q4X4CORR
+	VBROADCASTSS  (DX), Y12
+	VBROADCASTSS  (DX)(R11*1), Y22
+	VINSERTF64X4  $1, Y22, Z12, Z12
+	VBROADCASTSS  (DX)(R11*2), Y13
+	VBROADCASTSS  (DX)(R12*1), Y22
+	VINSERTF64X4  $1, Y22, Z13, Z13
+	Q4X4BLOCK
+	ADDQ          $32, SI
+	ADDQ          $32, DI
+	ADDQ          $4, DX
+	ADDQ          $4, R10
+	DECQ          CX
+	JNZ           q4x4loop
+
+	MOVQ    dst+48(FP), BX
+	MOVQ    ldd+56(FP), AX
+	Q4X4STORE
+	VZEROUPPER
+	RET
+
+// func q0dot4x4raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot4x4 on four stored Q8_0 rows (w + r·ldw, r < 4: their block_q8_0
+// bytes) read in place: each block's codes loaded from offset 2, its fp16
+// scale (offset 0) broadcast to eight words and widened by VCVTPH2PS
+// (exact).
+TEXT ·q0dot4x4raw(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R13
+	LEAQ (R13)(R13*2), R14
+	MOVQ xu+16(FP), DI
+	MOVQ k+24(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dx+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVQ CX, R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+	Q4X4INIT
+
+q4x4rloop:
+	VMOVDQU       2(SI), Y8
+	VINSERTI64X4  $1, 2(SI)(R13*1), Z8, Z8
+	VMOVDQU       2(SI)(R13*2), Y9
+	VINSERTI64X4  $1, 2(SI)(R14*1), Z9, Z9
+	Q4X4CORR
+	VPBROADCASTW  (SI), X12
+	VPBROADCASTW  (SI)(R13*1), X22
+	VINSERTI32X4  $1, X22, Y12, Y12
+	VCVTPH2PS     Y12, Z12
+	VPBROADCASTW  (SI)(R13*2), X13
+	VPBROADCASTW  (SI)(R14*1), X22
+	VINSERTI32X4  $1, X22, Y13, Y13
+	VCVTPH2PS     Y13, Z13
+	Q4X4BLOCK
+	ADDQ          $34, SI
+	ADDQ          $32, DI
+	ADDQ          $4, R10
+	DECQ          CX
+	JNZ           q4x4rloop
+
+	MOVQ    dst+48(FP), BX
+	MOVQ    ldd+56(FP), AX
+	Q4X4STORE
+	VZEROUPPER
+	RET

@@ -213,7 +213,12 @@ func TestQ0TileSIMD(t *testing.T) {
 	requireSIMD(t)
 	rng := rand.New(rand.NewPCG(17, 19))
 	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1} {
-		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}, {16, 256, 8}, {18, 4096, 44}} {
+		// Tiles of whole fours of rows, a last pair (6, 22, 18 rows), a
+		// last single row (3, 7, 13 rows) and a last short tile (20, 22,
+		// 36 rows), with token counts in and out of fours and the token
+		// blocks of k 4096 (32 tokens) split.
+		for _, shape := range []struct{ rows, k, nTok int }{{3, 32, 1}, {16, 256, 9}, {20, 1024, 6}, {16, 256, 8}, {18, 4096, 44},
+			{4, 32, 4}, {6, 64, 4}, {7, 96, 12}, {22, 512, 16}, {36, 128, 20}, {13, 256, 7}, {8, 4096, 36}} {
 			w := kquantWeight(t, rng, typ, shape.rows, shape.k)
 			if typ == graph.Q4_1 || typ == graph.Q5_1 {
 				nb := shape.k / 32

@@ -1,0 +1,134 @@
+//go:build amd64 && !purego
+
+package perplexity
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quantbridge/quantbridge/graph"
+)
+
+// q0dotLanes is the definition the Q8_0-activation kernels reproduce
+// (ggml_vec_dot_q8_0_q8_0's AVX2 order, as mulTileQ0's portable loop
+// writes it): per block the eight int32 sums of four code products, each
+// fused into its float32 lane with the scale product dw·dx, then
+// hsum_float_8.
+func q0dotLanes(w, x []int8, dw, dx []float32) float32 {
+	var acc [8]float32
+	for b := range dw {
+		d := dw[b] * dx[b]
+		for m := range acc {
+			var s int32
+			for i := 32*b + 4*m; i < 32*b+4*m+4; i++ {
+				s += int32(w[i]) * int32(x[i])
+			}
+			acc[m] = fma32(d, float32(s), acc[m])
+		}
+	}
+	return reduce8(&acc)
+}
+
+// q80Weight is a rows×k Q8_0 weight of uniform codes in [-127, 127] and
+// fp16 scales of random mantissas, so that the lanes' int32 sums and
+// their products with the scales use most of float32's precision.
+func q80Weight(rng *rand.Rand, rows, k int) *weight {
+	rs := k / 32 * 34
+	w := &weight{name: "Q8_0", rows: rows, cols: k, typ: graph.Q8_0, rowBytes: rs, raw: make([]byte, rs*rows)}
+	for b := 0; b < len(w.raw); b += 34 {
+		binary.LittleEndian.PutUint16(w.raw[b:], 0x1c00|uint16(rng.IntN(0x800))) // [2^-8, 2^-6)
+		for i := 2; i < 34; i++ {
+			w.raw[b+i] = byte(rng.IntN(255) - 127)
+		}
+	}
+	return w
+}
+
+// TestQ0Dot4x4 checks q0dot4x4 and q0dot4x4raw output by output against
+// q0dotLanes: four rows taken from the middle of a weight (row stride
+// the row's bytes, codes and scales from a decoded tile) by four tokens
+// taken from the middle of a batch, into a destination wider than the
+// four rows whose other entries must stay untouched. The sixteen
+// expected values are distinct (a swapped row or token shows) and some
+// differ from the block-by-block scalar order (the comparison sees the
+// order of the float32 additions, not only the products).
+func TestQ0Dot4x4(t *testing.T) {
+	requireSIMD(t)
+	if !useQ0VNNI {
+		t.Skip("this CPU lacks AVX512_VNNI: q0dot4x4 is not used")
+	}
+	rng := rand.New(rand.NewPCG(23, 29))
+	for _, k := range []int{32, 96, 1024} {
+		const rows, nTok, r0, t0, ldd = 6, 6, 1, 2, 7
+		nb := k / 32
+		w := q80Weight(rng, rows, k)
+		var qt q0Tile
+		qt.decode(w, r0, r0+4, nil)
+		x := make([]float32, nTok*k)
+		for i := range x {
+			x[i] = 2*rng.Float32() - 1
+		}
+		a := new(q8Blocks)
+		if !a.quantize(x, 1) {
+			t.Fatal("quantize failed")
+		}
+		want := make([]float32, 16)
+		scalarOrder := 0
+		for tt := range 4 {
+			xt := (t0 + tt) * k
+			xq, xd := a.q[xt:xt+k], a.d[xt/32:xt/32+nb]
+			for r := range 4 {
+				wr := &qt.rows[r]
+				v := q0dotLanes(wr.q, xq, wr.d, xd)
+				for _, u := range want[:tt*4+r] {
+					if u == v {
+						t.Fatalf("k %d: expected outputs repeat (%v)", k, v)
+					}
+				}
+				want[tt*4+r] = v
+				var s float32
+				for b := range nb {
+					var isum int32
+					for i := 32 * b; i < 32*b+32; i++ {
+						isum += int32(wr.q[i]) * int32(xq[i])
+					}
+					s = fma32(float32(isum), wr.d[b]*xd[b], s)
+				}
+				if s != v {
+					scalarOrder++
+				}
+			}
+		}
+		t.Logf("k %d: %d of 16 outputs differ from the scalar order", k, scalarOrder)
+		if scalarOrder == 0 {
+			t.Errorf("k %d: no output depends on the order of the additions", k)
+		}
+		sentinel := float32(math.NaN())
+		for _, raw := range []bool{false, true} {
+			dst := make([]float32, (t0+4)*ldd)
+			for i := range dst {
+				dst[i] = sentinel
+			}
+			out := dst[t0*ldd+r0:]
+			if raw {
+				q0dot4x4raw(&w.raw[r0*w.rowBytes], w.rowBytes, &a.u[t0*k], k, &a.d[t0*nb], nb, &out[0], ldd)
+			} else {
+				q0dot4x4(&qt.q[0], &qt.d[0], &a.u[t0*k], k, &a.d[t0*nb], nb, &out[0], ldd)
+			}
+			for i, v := range dst {
+				tt, r := i/ldd-t0, i%ldd-r0
+				if tt < 0 || r < 0 || r >= 4 {
+					if !math.IsNaN(float64(v)) {
+						t.Errorf("k %d raw %v: dst[%d] (outside the 4×4 block) written: %v", k, raw, i, v)
+					}
+					continue
+				}
+				if math.Float32bits(v) != math.Float32bits(want[tt*4+r]) {
+					t.Errorf("k %d raw %v: token %d row %d = %v (%#x), want %v (%#x)", k, raw, tt, r, v, math.Float32bits(v), want[tt*4+r], math.Float32bits(want[tt*4+r]))
+				}
+			}
+		}
+	}
+}
