@@ -266,18 +266,18 @@ var q0TilePool = sync.Pool{New: func() any { return new(q0Tile) }}
 
 // mulTileQ0SIMD is mulTileQ0's orderQ0 loop with the SIMD kernels for
 // rows [r0, r1): the rows decoded once, then each L2-sized block of tokens
-// meets every row, four tokens per call (q0dot4x4: four rows, q0dot2x4:
-// a last pair, q0dot4: one row); the Q4_1/Q5_1 minimum terms (mins) are
-// added in Go as in the portable loop.
+// meets every row, eight or four tokens per call (q0dot4x8, q0dot4x4:
+// four rows; q0dot2x4: a last pair; q0dot4: one row); the Q4_1/Q5_1
+// minimum terms (mins) are added in Go as in the portable loop.
 func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0, r1 int, buf []float32, mins bool) {
 	k, n := w.cols, w.rows
 	nb := k / 32
 	qt := q0TilePool.Get().(*q0Tile)
 	defer q0TilePool.Put(qt)
-	// Stored Q8_0 rows go to q0dot4x4raw and q0dot2x4raw in place when
-	// they cover the whole tile (pairs of rows, whole fours of tokens: the
-	// token blocks below are multiples of 4); otherwise the rows are
-	// decoded first.
+	// Stored Q8_0 rows go to the raw kernels (q0dot4x8raw, q0dot4x4raw,
+	// q0dot2x4raw) in place when they cover the whole tile (pairs of rows,
+	// whole fours of tokens: the token blocks below are multiples of 4);
+	// otherwise the rows are decoded first.
 	inPlace := useQ0VNNI && a.u != nil && w.typ == graph.Q8_0 && w.raw != nil && (r1-r0)%2 == 0 && nTok%4 == 0 && !mins
 	if !inPlace {
 		qt.decode(w, r0, r1, buf)
@@ -305,17 +305,24 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 		t1 := min(t0+tb, nTok)
 		r := r0
 		if useQ0VNNI && a.u != nil {
-			// Four rows by four tokens per call, then two rows.
+			// Four rows by eight tokens per call, then by four; then two
+			// rows by four tokens.
 			for ; r+4 <= r1; r += 4 {
+				t := t0
 				if inPlace {
 					rb := w.rowBytes
-					for t := t0; t < t1; t += 4 {
+					for ; t+8 <= t1; t += 8 {
+						q0dot4x8raw(&w.raw[r*rb], rb, &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
+					}
+					if t < t1 { // four tokens left: t1−t0 and tb are multiples of 4
 						q0dot4x4raw(&w.raw[r*rb], rb, &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
 					}
 					continue
 				}
 				i := r - r0
-				t := t0
+				for ; t+8 <= t1; t += 8 {
+					q0dot4x8(&qt.q[i*k], &qt.d[i*nb], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
+				}
 				for ; t+4 <= t1; t += 4 {
 					q0dot4x4(&qt.q[i*k], &qt.d[i*nb], &a.u[t*k], k, &a.d[t*nb], nb, &dst[t*n+r], n)
 				}

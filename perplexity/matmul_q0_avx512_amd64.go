@@ -46,3 +46,13 @@ func q0dot4x4(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *
 //
 //go:noescape
 func q0dot4x4raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+
+// q0dot4x8 is q0dot4x4 with eight tokens: dst[t·ldd+r] for r < 4, t < 8.
+//
+//go:noescape
+func q0dot4x8(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+
+// q0dot4x8raw is q0dot4x4raw with eight tokens.
+//
+//go:noescape
+func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)

@@ -248,84 +248,144 @@ q80bad:
 	VZEROUPPER
 	RET
 
-// The 4×4 kernels hold two weight rows in one Z register, row 2p in the
-// low 256-bit half and row 2p+1 in the high half (pair p = 0 in Z8, p = 1
-// in Z9; their −128·Σw corrections in Z10, Z11; their scales, (dw0 ×8 |
-// dw1 ×8), in Z12, Z13). Each token's 32 offset codes are broadcast to
-// both halves and its scale to all 16 lanes, so that each half runs the
-// Y-register computation of Q2X4TOK lane for lane: the same int32 lanes,
-// the same float32 scale product dw·dx, the same fused multiply-add. The
-// accumulator of token t and pair p is Z(2t+p) (Z0-Z7, so that HSUM8's
-// AVX2 encoding reaches them); Z15 holds bytes of 128 and Z20 zero.
+// The four-row kernels hold two weight rows in one Z register, row 2p in
+// the low 256-bit half and row 2p+1 in the high half (pair p = 0 in Z16,
+// p = 1 in Z17; their −128·Σw corrections in Z18, Z19; their scales,
+// (dw0 ×8 | dw1 ×8), in Z20, Z21). Each token's 32 offset codes are
+// broadcast to both halves (Z22) and its scale to all 16 lanes (Z23), so
+// that each half runs the Y-register computation of Q2X4TOK lane for
+// lane: the same int32 lanes, the same float32 scale product dw·dx, the
+// same fused multiply-add. The accumulator of token t and pair p is
+// Z(2t+p), Z0-Z15; Z24-Z27 and Z30 are scratch, Z28 holds bytes of 128
+// and Z29 zero.
 
-// Q4X4TOK multiplies both row pairs with one token's offset codes at
-// xaddr and scale at daddr, accumulating into acc0 (pair 0) and acc1
-// (pair 1).
-#define Q4X4TOK(xaddr, daddr, acc0, acc1) \
-	VBROADCASTI64X4 xaddr, Z14;     \
-	VBROADCASTSS    daddr, Z21;     \
-	VMOVDQA64       Z10, Z16;       \
-	VMOVDQA64       Z11, Z17;       \
-	VPDPBUSD        Z8, Z14, Z16;   \
-	VPDPBUSD        Z9, Z14, Z17;   \
-	VCVTDQ2PS       Z16, Z16;       \
-	VCVTDQ2PS       Z17, Z17;       \
-	VMULPS          Z21, Z12, Z18;  \
-	VMULPS          Z21, Z13, Z19;  \
-	VFMADD231PS     Z16, Z18, acc0; \
-	VFMADD231PS     Z17, Z19, acc1
+// Q4TOK multiplies both row pairs with one token's offset codes at xaddr
+// and scale at daddr, accumulating into acc0 (pair 0) and acc1 (pair 1).
+#define Q4TOK(xaddr, daddr, acc0, acc1) \
+	VBROADCASTI64X4 xaddr, Z22;     \
+	VBROADCASTSS    daddr, Z23;     \
+	VMOVDQA64       Z18, Z24;       \
+	VMOVDQA64       Z19, Z25;       \
+	VPDPBUSD        Z16, Z22, Z24;  \
+	VPDPBUSD        Z17, Z22, Z25;  \
+	VCVTDQ2PS       Z24, Z24;       \
+	VCVTDQ2PS       Z25, Z25;       \
+	VMULPS          Z23, Z20, Z26;  \
+	VMULPS          Z23, Z21, Z27;  \
+	VFMADD231PS     Z24, Z26, acc0; \
+	VFMADD231PS     Z25, Z27, acc1
 
-// Q4X4INIT zeroes the accumulators Z0-Z7 and sets Z15 to bytes of 128
-// and Z20 to zero.
-#define Q4X4INIT \
-	ZEROZ4(Z0, Z1, Z2, Z3);            \
-	ZEROZ4(Z4, Z5, Z6, Z7);            \
-	BCASTDZ($0x80808080, AX, Z15);     \
-	VPXORD  Z20, Z20, Z20
+// Q4X4TOKS runs four tokens (offset codes at x + t·R8, scales at
+// d + t·R11; R9 = 3·R8, R12 = 3·R11) on the block in Z16-Z21,
+// accumulating into Z(2t+p+a), a = 0 for a0, 8 for a8.
+#define Q4X4TOKS(x, d, a0, a1, a2, a3, a4, a5, a6, a7) \
+	Q4TOK((x), (d), a0, a1);                  \
+	Q4TOK((x)(R8*1), (d)(R11*1), a2, a3);     \
+	Q4TOK((x)(R8*2), (d)(R11*2), a4, a5);     \
+	Q4TOK((x)(R9*1), (d)(R12*1), a6, a7)
 
-// Q4X4CORR sets Z10, Z11 to −128·Σw of the block codes in Z8, Z9, four
+// Q4INIT zeroes the accumulators Z0-Z15 and sets Z28 to bytes of 128 and
+// Z29 to zero.
+#define Q4INIT \
+	ZEROZ4(Z0, Z1, Z2, Z3);         \
+	ZEROZ4(Z4, Z5, Z6, Z7);         \
+	ZEROZ4(Z8, Z9, Z10, Z11);       \
+	ZEROZ4(Z12, Z13, Z14, Z15);     \
+	BCASTDZ($0x80808080, AX, Z28);  \
+	VPXORD  Z29, Z29, Z29
+
+// Q4CORR sets Z18, Z19 to −128·Σw of the block codes in Z16, Z17, four
 // codes per int32 lane.
-#define Q4X4CORR \
-	VPXORD   Z10, Z10, Z10; \
-	VPXORD   Z11, Z11, Z11; \
-	VPDPBUSD Z8, Z15, Z10;  \
-	VPDPBUSD Z9, Z15, Z11;  \
-	VPSUBD   Z10, Z20, Z10; \
-	VPSUBD   Z11, Z20, Z11
+#define Q4CORR \
+	VPXORD   Z18, Z18, Z18; \
+	VPXORD   Z19, Z19, Z19; \
+	VPDPBUSD Z16, Z28, Z18; \
+	VPDPBUSD Z17, Z28, Z19; \
+	VPSUBD   Z18, Z29, Z18; \
+	VPSUBD   Z19, Z29, Z19
 
-// Q4X4BLOCK runs the four tokens (offset codes at DI + t·R8, scales at
-// R10 + t·R11; R9 = 3·R8, R12 = 3·R11) on the block in Z8-Z13.
-#define Q4X4BLOCK \
-	Q4X4TOK((DI), (R10), Z0, Z1);                 \
-	Q4X4TOK((DI)(R8*1), (R10)(R11*1), Z2, Z3);    \
-	Q4X4TOK((DI)(R8*2), (R10)(R11*2), Z4, Z5);    \
-	Q4X4TOK((DI)(R9*1), (R10)(R12*1), Z6, Z7)
+// Q4LOAD sets Z16-Z21 to the block of the four decoded rows at SI (codes,
+// R8 bytes apart; R9 = 3·R8) and DX (scales, R11 bytes apart; R12 =
+// 3·R11).
+#define Q4LOAD \
+	VMOVDQU32     (SI), Y16;                \
+	VINSERTI64X4  $1, (SI)(R8*1), Z16, Z16; \
+	VMOVDQU32     (SI)(R8*2), Y17;          \
+	VINSERTI64X4  $1, (SI)(R9*1), Z17, Z17; \
+	Q4CORR;                                 \
+	VBROADCASTSS  (DX), Y20;                \
+	VBROADCASTSS  (DX)(R11*1), Y30;         \
+	VINSERTF64X4  $1, Y30, Z20, Z20;        \
+	VBROADCASTSS  (DX)(R11*2), Y21;         \
+	VBROADCASTSS  (DX)(R12*1), Y30;         \
+	VINSERTF64X4  $1, Y30, Z21, Z21
 
-// Q4X4OUT stores hsum_float_8 of each half of the accumulator z (y, x:
-// its Y and X aliases) at addr (low half: row 2p) and 4+addr (high half:
-// row 2p+1), Y8 and X9 free once the loop is done.
-#define Q4X4OUT(z, y, x, addr) \
-	VEXTRACTF64X4 $1, z, Y8; \
-	HSUM8(Y8, X8, X9);       \
+// Q4LOADRAW sets Z16-Z21 to the block at SI of the four stored Q8_0 rows
+// R13 bytes apart (R14 = 3·R13): the codes from offset 2, the fp16 scale
+// (offset 0) broadcast to eight words and widened by VCVTPH2PS (exact).
+#define Q4LOADRAW \
+	VMOVDQU32     2(SI), Y16;                 \
+	VINSERTI64X4  $1, 2(SI)(R13*1), Z16, Z16; \
+	VMOVDQU32     2(SI)(R13*2), Y17;          \
+	VINSERTI64X4  $1, 2(SI)(R14*1), Z17, Z17; \
+	Q4CORR;                                   \
+	VPBROADCASTW  (SI), X20;                  \
+	VPBROADCASTW  (SI)(R13*1), X30;           \
+	VINSERTI32X4  $1, X30, Y20, Y20;          \
+	VCVTPH2PS     Y20, Z20;                   \
+	VPBROADCASTW  (SI)(R13*2), X21;           \
+	VPBROADCASTW  (SI)(R14*1), X30;           \
+	VINSERTI32X4  $1, X30, Y21, Y21;          \
+	VCVTPH2PS     Y21, Z21
+
+// Q4OUT stores hsum_float_8 of each half of the accumulator z (y, x: its
+// Y and X aliases) at addr (low half: row 2p) and 4+addr (high half: row
+// 2p+1), through Y8 and X9 (free or already stored).
+#define Q4OUT(z, y, x, addr) \
+	VEXTRACTF64X4 $1, z, Y8;  \
+	HSUM8(Y8, X8, X9);        \
 	VMOVSS        X8, 4+addr; \
-	HSUM8(y, x, X9);         \
+	HSUM8(y, x, X9);          \
 	VMOVSS        x, addr
 
-// Q4X4STORE stores the sixteen sums (rows 0-3 of four tokens) at BX, the
-// tokens AX·4 bytes apart.
+// Q4X4STORE stores the sixteen sums of Z0-Z7 (rows 0-3 of four tokens)
+// at BX, the tokens AX bytes apart, leaving BX at the last token.
 #define Q4X4STORE \
-	SHLQ    $2, AX;                 \
-	Q4X4OUT(Z0, Y0, X0, 0(BX));     \
-	Q4X4OUT(Z1, Y1, X1, 8(BX));     \
-	ADDQ    AX, BX;                 \
-	Q4X4OUT(Z2, Y2, X2, 0(BX));     \
-	Q4X4OUT(Z3, Y3, X3, 8(BX));     \
-	ADDQ    AX, BX;                 \
-	Q4X4OUT(Z4, Y4, X4, 0(BX));     \
-	Q4X4OUT(Z5, Y5, X5, 8(BX));     \
-	ADDQ    AX, BX;                 \
-	Q4X4OUT(Z6, Y6, X6, 0(BX));     \
-	Q4X4OUT(Z7, Y7, X7, 8(BX))
+	Q4OUT(Z0, Y0, X0, 0(BX)); \
+	Q4OUT(Z1, Y1, X1, 8(BX)); \
+	ADDQ  AX, BX;             \
+	Q4OUT(Z2, Y2, X2, 0(BX)); \
+	Q4OUT(Z3, Y3, X3, 8(BX)); \
+	ADDQ  AX, BX;             \
+	Q4OUT(Z4, Y4, X4, 0(BX)); \
+	Q4OUT(Z5, Y5, X5, 8(BX)); \
+	ADDQ  AX, BX;             \
+	Q4OUT(Z6, Y6, X6, 0(BX)); \
+	Q4OUT(Z7, Y7, X7, 8(BX))
+
+// Q4X8STORE stores the 32 sums of Z0-Z15 (rows 0-3 of eight tokens) at
+// BX, the tokens AX bytes apart: Z8-Z15 moved to Z16-Z23 first, stored
+// from Z0-Z7 after the first four tokens.
+#define Q4X8STORE \
+	VMOVAPS   Z8, Z16;   \
+	VMOVAPS   Z9, Z17;   \
+	VMOVAPS   Z10, Z18;  \
+	VMOVAPS   Z11, Z19;  \
+	VMOVAPS   Z12, Z20;  \
+	VMOVAPS   Z13, Z21;  \
+	VMOVAPS   Z14, Z22;  \
+	VMOVAPS   Z15, Z23;  \
+	Q4X4STORE;           \
+	ADDQ      AX, BX;    \
+	VMOVAPS   Z16, Z0;   \
+	VMOVAPS   Z17, Z1;   \
+	VMOVAPS   Z18, Z2;   \
+	VMOVAPS   Z19, Z3;   \
+	VMOVAPS   Z20, Z4;   \
+	VMOVAPS   Z21, Z5;   \
+	VMOVAPS   Z22, Z6;   \
+	VMOVAPS   Z23, Z7;   \
+	Q4X4STORE
 
 // func q0dot4x4(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
 //
@@ -343,30 +403,21 @@ TEXT ·q0dot4x4(SB), NOSPLIT, $0-64
 	MOVQ CX, R11
 	SHLQ $2, R11
 	LEAQ (R11)(R11*2), R12
-	Q4X4INIT
+	Q4INIT
 
 q4x4loop:
-	VMOVDQU       (SI), Y8
-	VINSERTI64X4  $1, (SI)(R8*1), Z8, Z8
-	VMOVDQU       (SI)(R8*2), Y9
-	VINSERTI64X4  $1, (SI)(R9*1), Z9, Z9
-	Q4X4CORR
-	VBROADCASTSS  (DX), Y12
-	VBROADCASTSS  (DX)(R11*1), Y22
-	VINSERTF64X4  $1, Y22, Z12, Z12
-	VBROADCASTSS  (DX)(R11*2), Y13
-	VBROADCASTSS  (DX)(R12*1), Y22
-	VINSERTF64X4  $1, Y22, Z13, Z13
-	Q4X4BLOCK
-	ADDQ          $32, SI
-	ADDQ          $32, DI
-	ADDQ          $4, DX
-	ADDQ          $4, R10
-	DECQ          CX
-	JNZ           q4x4loop
+	Q4LOAD
+	Q4X4TOKS(DI, R10, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R10
+	DECQ CX
+	JNZ  q4x4loop
 
-	MOVQ    dst+48(FP), BX
-	MOVQ    ldd+56(FP), AX
+	MOVQ dst+48(FP), BX
+	MOVQ ldd+56(FP), AX
+	SHLQ $2, AX
 	Q4X4STORE
 	VZEROUPPER
 	RET
@@ -374,9 +425,7 @@ q4x4loop:
 // func q0dot4x4raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
 //
 // q0dot4x4 on four stored Q8_0 rows (w + r·ldw, r < 4: their block_q8_0
-// bytes) read in place: each block's codes loaded from offset 2, its fp16
-// scale (offset 0) broadcast to eight words and widened by VCVTPH2PS
-// (exact).
+// bytes) read in place.
 TEXT ·q0dot4x4raw(SB), NOSPLIT, $0-64
 	MOVQ w+0(FP), SI
 	MOVQ ldw+8(FP), R13
@@ -389,31 +438,99 @@ TEXT ·q0dot4x4raw(SB), NOSPLIT, $0-64
 	MOVQ CX, R11
 	SHLQ $2, R11
 	LEAQ (R11)(R11*2), R12
-	Q4X4INIT
+	Q4INIT
 
 q4x4rloop:
-	VMOVDQU       2(SI), Y8
-	VINSERTI64X4  $1, 2(SI)(R13*1), Z8, Z8
-	VMOVDQU       2(SI)(R13*2), Y9
-	VINSERTI64X4  $1, 2(SI)(R14*1), Z9, Z9
-	Q4X4CORR
-	VPBROADCASTW  (SI), X12
-	VPBROADCASTW  (SI)(R13*1), X22
-	VINSERTI32X4  $1, X22, Y12, Y12
-	VCVTPH2PS     Y12, Z12
-	VPBROADCASTW  (SI)(R13*2), X13
-	VPBROADCASTW  (SI)(R14*1), X22
-	VINSERTI32X4  $1, X22, Y13, Y13
-	VCVTPH2PS     Y13, Z13
-	Q4X4BLOCK
-	ADDQ          $34, SI
-	ADDQ          $32, DI
-	ADDQ          $4, R10
-	DECQ          CX
-	JNZ           q4x4rloop
+	Q4LOADRAW
+	Q4X4TOKS(DI, R10, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, R10
+	DECQ CX
+	JNZ  q4x4rloop
 
-	MOVQ    dst+48(FP), BX
-	MOVQ    ldd+56(FP), AX
+	MOVQ dst+48(FP), BX
+	MOVQ ldd+56(FP), AX
+	SHLQ $2, AX
 	Q4X4STORE
+	VZEROUPPER
+	RET
+
+// func q0dot4x8(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot4x4 with eight tokens (xu + t·k, dx + t·nb, t < 8; tokens 4-7
+// addressed from BX = xu + 4·k and R13 = dx + 4·nb): dst[t·ldd+r] for
+// r < 4, t < 8.
+TEXT ·q0dot4x8(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ dw+8(FP), DX
+	MOVQ xu+16(FP), DI
+	MOVQ k+24(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dx+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVQ CX, R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+	LEAQ (DI)(R8*4), BX
+	LEAQ (R10)(R11*4), R13
+	Q4INIT
+
+q4x8loop:
+	Q4LOAD
+	Q4X4TOKS(DI, R10, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	Q4X4TOKS(BX, R13, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $4, DX
+	ADDQ $4, R10
+	ADDQ $4, R13
+	DECQ CX
+	JNZ  q4x8loop
+
+	MOVQ dst+48(FP), BX
+	MOVQ ldd+56(FP), AX
+	SHLQ $2, AX
+	Q4X8STORE
+	VZEROUPPER
+	RET
+
+// func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+//
+// q0dot4x8 on four stored Q8_0 rows (w + r·ldw, r < 4) read in place
+// (tokens 4-7 from BX = xu + 4·k and DX = dx + 4·nb).
+TEXT ·q0dot4x8raw(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ ldw+8(FP), R13
+	LEAQ (R13)(R13*2), R14
+	MOVQ xu+16(FP), DI
+	MOVQ k+24(FP), R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ dx+32(FP), R10
+	MOVQ nb+40(FP), CX
+	MOVQ CX, R11
+	SHLQ $2, R11
+	LEAQ (R11)(R11*2), R12
+	LEAQ (DI)(R8*4), BX
+	LEAQ (R10)(R11*4), DX
+	Q4INIT
+
+q4x8rloop:
+	Q4LOADRAW
+	Q4X4TOKS(DI, R10, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	Q4X4TOKS(BX, DX, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $4, R10
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q4x8rloop
+
+	MOVQ dst+48(FP), BX
+	MOVQ ldd+56(FP), AX
+	SHLQ $2, AX
+	Q4X8STORE
 	VZEROUPPER
 	RET

@@ -46,22 +46,42 @@ func q80Weight(rng *rand.Rand, rows, k int) *weight {
 	return w
 }
 
-// TestQ0Dot4x4 checks q0dot4x4 and q0dot4x4raw output by output against
-// q0dotLanes: four rows taken from the middle of a weight (row stride
-// the row's bytes, codes and scales from a decoded tile) by four tokens
-// taken from the middle of a batch, into a destination wider than the
-// four rows whose other entries must stay untouched. The sixteen
-// expected values are distinct (a swapped row or token shows) and some
-// differ from the block-by-block scalar order (the comparison sees the
-// order of the float32 additions, not only the products).
+// TestQ0Dot4x4 checks the four-row kernels (q0dot4x4, q0dot4x8 and their
+// raw forms) output by output against q0dotLanes: four rows taken from
+// the middle of a weight (row stride the row's bytes; codes and scales
+// from a decoded tile) by four or eight tokens taken from the middle of
+// a batch, into a destination wider than the four rows whose other
+// entries must stay untouched. The expected values are distinct (a
+// swapped row or token shows) and some differ from the block-by-block
+// scalar order (the comparison sees the order of the float32 additions,
+// not only the products).
 func TestQ0Dot4x4(t *testing.T) {
 	requireSIMD(t)
 	if !useQ0VNNI {
-		t.Skip("this CPU lacks AVX512_VNNI: q0dot4x4 is not used")
+		t.Skip("this CPU lacks AVX512_VNNI: the four-row kernels are not used")
+	}
+	type kernel func(w *weight, qt *q0Tile, r0 int, a *q8Blocks, t0, k, nb int, dst []float32, ldd int)
+	kernels := []struct {
+		name string
+		nt   int
+		f    kernel
+	}{
+		{"q0dot4x4", 4, func(w *weight, qt *q0Tile, r0 int, a *q8Blocks, t0, k, nb int, dst []float32, ldd int) {
+			q0dot4x4(&qt.q[0], &qt.d[0], &a.u[t0*k], k, &a.d[t0*nb], nb, &dst[0], ldd)
+		}},
+		{"q0dot4x4raw", 4, func(w *weight, qt *q0Tile, r0 int, a *q8Blocks, t0, k, nb int, dst []float32, ldd int) {
+			q0dot4x4raw(&w.raw[r0*w.rowBytes], w.rowBytes, &a.u[t0*k], k, &a.d[t0*nb], nb, &dst[0], ldd)
+		}},
+		{"q0dot4x8", 8, func(w *weight, qt *q0Tile, r0 int, a *q8Blocks, t0, k, nb int, dst []float32, ldd int) {
+			q0dot4x8(&qt.q[0], &qt.d[0], &a.u[t0*k], k, &a.d[t0*nb], nb, &dst[0], ldd)
+		}},
+		{"q0dot4x8raw", 8, func(w *weight, qt *q0Tile, r0 int, a *q8Blocks, t0, k, nb int, dst []float32, ldd int) {
+			q0dot4x8raw(&w.raw[r0*w.rowBytes], w.rowBytes, &a.u[t0*k], k, &a.d[t0*nb], nb, &dst[0], ldd)
+		}},
 	}
 	rng := rand.New(rand.NewPCG(23, 29))
 	for _, k := range []int{32, 96, 1024} {
-		const rows, nTok, r0, t0, ldd = 6, 6, 1, 2, 7
+		const rows, nTok, r0, t0, ldd = 6, 11, 1, 2, 7
 		nb := k / 32
 		w := q80Weight(rng, rows, k)
 		var qt q0Tile
@@ -74,19 +94,19 @@ func TestQ0Dot4x4(t *testing.T) {
 		if !a.quantize(x, 1) {
 			t.Fatal("quantize failed")
 		}
-		want := make([]float32, 16)
+		want := make([]float32, 8*4)
+		seen := map[float32]bool{}
 		scalarOrder := 0
-		for tt := range 4 {
+		for tt := range 8 {
 			xt := (t0 + tt) * k
 			xq, xd := a.q[xt:xt+k], a.d[xt/32:xt/32+nb]
 			for r := range 4 {
 				wr := &qt.rows[r]
 				v := q0dotLanes(wr.q, xq, wr.d, xd)
-				for _, u := range want[:tt*4+r] {
-					if u == v {
-						t.Fatalf("k %d: expected outputs repeat (%v)", k, v)
-					}
+				if seen[v] {
+					t.Fatalf("k %d: expected outputs repeat (%v)", k, v)
 				}
+				seen[v] = true
 				want[tt*4+r] = v
 				var s float32
 				for b := range nb {
@@ -101,32 +121,26 @@ func TestQ0Dot4x4(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("k %d: %d of 16 outputs differ from the scalar order", k, scalarOrder)
+		t.Logf("k %d: %d of 32 outputs differ from the scalar order", k, scalarOrder)
 		if scalarOrder == 0 {
 			t.Errorf("k %d: no output depends on the order of the additions", k)
 		}
-		sentinel := float32(math.NaN())
-		for _, raw := range []bool{false, true} {
-			dst := make([]float32, (t0+4)*ldd)
+		for _, kn := range kernels {
+			dst := make([]float32, (t0+kn.nt+1)*ldd)
 			for i := range dst {
-				dst[i] = sentinel
+				dst[i] = float32(math.NaN())
 			}
-			out := dst[t0*ldd+r0:]
-			if raw {
-				q0dot4x4raw(&w.raw[r0*w.rowBytes], w.rowBytes, &a.u[t0*k], k, &a.d[t0*nb], nb, &out[0], ldd)
-			} else {
-				q0dot4x4(&qt.q[0], &qt.d[0], &a.u[t0*k], k, &a.d[t0*nb], nb, &out[0], ldd)
-			}
+			kn.f(w, &qt, r0, a, t0, k, nb, dst[t0*ldd+r0:], ldd)
 			for i, v := range dst {
 				tt, r := i/ldd-t0, i%ldd-r0
-				if tt < 0 || r < 0 || r >= 4 {
+				if tt < 0 || tt >= kn.nt || r < 0 || r >= 4 {
 					if !math.IsNaN(float64(v)) {
-						t.Errorf("k %d raw %v: dst[%d] (outside the 4×4 block) written: %v", k, raw, i, v)
+						t.Errorf("k %d %s: dst[%d] (outside the %d×4 block) written: %v", k, kn.name, i, kn.nt, v)
 					}
 					continue
 				}
 				if math.Float32bits(v) != math.Float32bits(want[tt*4+r]) {
-					t.Errorf("k %d raw %v: token %d row %d = %v (%#x), want %v (%#x)", k, raw, tt, r, v, math.Float32bits(v), want[tt*4+r], math.Float32bits(want[tt*4+r]))
+					t.Errorf("k %d %s: token %d row %d = %v (%#x), want %v (%#x)", k, kn.name, tt, r, v, math.Float32bits(v), want[tt*4+r], math.Float32bits(want[tt*4+r]))
 				}
 			}
 		}
