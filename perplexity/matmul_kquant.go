@@ -237,6 +237,7 @@ type q0Tile struct {
 	rows [rowTile]q0Row
 	q    []int8
 	d, m []float32
+	mt   []float32 // the minimums transposed for q0mins16
 }
 
 // decode fills qt.rows[:r1-r0] with rows [r0, r1) of w (see
@@ -285,13 +286,25 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 	_ = dst[(nTok-1)*n+r1-1]
 	_ = a.q[nTok*k-1]
 	tb := max(4, (128<<10)/k/4*4)
+	// With AVX-512 the minimum terms of the tile's rows are added by
+	// q0mins16 for each token block, from the minimums transposed.
+	minsZ := mins && useAVX512
+	if minsZ {
+		qt.mt = growT(qt.mt, 16*nb)
+		clear(qt.mt)
+		for i := range r1 - r0 {
+			for b, m := range qt.rows[i].m {
+				qt.mt[16*b+i] = m
+			}
+		}
+	}
 	// tail finishes row r for tokens [t, t1) and adds the minimum terms
-	// of tokens [t0, t1).
+	// of tokens [t0, t1) (those q0mins16 does not add).
 	tail := func(wr *q0Row, r, t0, t, t1 int) {
 		for ; t < t1; t++ {
 			dst[t*n+r] = q0dot(&wr.q[0], &a.q[t*k], &wr.d[0], &a.d[t*nb], nb)
 		}
-		if mins {
+		if mins && !minsZ {
 			for t := t0; t < t1; t++ {
 				var summs float32
 				for b := 0; b < nb; b++ {
@@ -354,6 +367,9 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 				q0dot4(&wr.q[0], &a.q[t*k], k, &wr.d[0], &a.d[t*nb], nb, &dst[t*n+r], n)
 			}
 			tail(wr, r, t0, t, t1)
+		}
+		if minsZ {
+			q0mins16(&dst[t0*n+r0], n, &qt.mt[0], &s[t0*nb], nb, t1-t0, uint16(1<<(r1-r0)-1))
 		}
 	}
 }

@@ -59,3 +59,7 @@ func q0dot4x8(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *
 func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q0mins16(dst *float32, ldd int, mt *float32, s *float32, nb, nt int, mask uint16) {
+	panic("perplexity: no SIMD kernels in this build")
+}

@@ -56,3 +56,11 @@ func q0dot4x8(w *int8, dw *float32, xu *uint8, k int, dx *float32, nb int, dst *
 //
 //go:noescape
 func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
+
+// q0mins16 adds the Q4_1/Q5_1 minimum terms of up to 16 rows (those whose
+// bit is set in mask) for nt tokens: dst[t·ldd+i] += the fused chain over
+// blocks b of m[i,b]·s[t·nb+b], the minimums transposed (mt[16b+i] =
+// m[i,b]).
+//
+//go:noescape
+func q0mins16(dst *float32, ldd int, mt *float32, s *float32, nb, nt int, mask uint16)

@@ -534,3 +534,45 @@ q4x8rloop:
 	Q4X8STORE
 	VZEROUPPER
 	RET
+
+// func q0mins16(dst *float32, ldd int, mt *float32, s *float32, nb, nt int, mask uint16)
+//
+// The Q4_1/Q5_1 minimum terms of up to 16 rows (lane i: row i, enabled
+// by bit i of mask) for nt tokens: dst[t·ldd+i] += Σ_b m[i,b]·s[t·nb+b],
+// the sum a chain of fused multiply-adds in block order from 0 (mt[16b+i]
+// = m[i,b]: the minimums transposed), as mulTileQ0's portable loop sums
+// summs.
+TEXT ·q0mins16(SB), NOSPLIT, $0-50
+	MOVQ    dst+0(FP), DI
+	MOVQ    ldd+8(FP), AX
+	SHLQ    $2, AX
+	MOVQ    mt+16(FP), SI
+	MOVQ    s+24(FP), DX
+	MOVQ    nb+32(FP), R8
+	MOVQ    nt+40(FP), CX
+	MOVWLZX mask+48(FP), BX
+	KMOVW   BX, K1
+
+minstok:
+	VPXORD Z0, Z0, Z0
+	MOVQ   SI, R10
+	MOVQ   DX, R11
+	MOVQ   R8, R9
+
+minsblk:
+	VBROADCASTSS (R11), Z1
+	VFMADD231PS  (R10), Z1, Z0
+	ADDQ         $64, R10
+	ADDQ         $4, R11
+	DECQ         R9
+	JNZ          minsblk
+
+	VMOVUPS.Z (DI), K1, Z2
+	VADDPS    Z0, Z2, Z2
+	VMOVUPS   Z2, K1, (DI)
+	ADDQ      AX, DI
+	LEAQ      (DX)(R8*4), DX
+	DECQ      CX
+	JNZ       minstok
+	VZEROUPPER
+	RET

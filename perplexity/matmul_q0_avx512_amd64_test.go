@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/quantbridge/quantbridge/graph"
+	"github.com/quantbridge/quantbridge/quantize"
 )
 
 // q0dotLanes is the definition the Q8_0-activation kernels reproduce
@@ -144,5 +145,60 @@ func TestQ0Dot4x4(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestQ0Mins16 checks q0mins16 against the chain of fma32 that
+// mulTileQ0's portable loop sums the minimum terms with (m and s fp16
+// values, as Q4_1/Q5_1 minimums and Q8_1 block sums are), for row counts
+// below 16 with every lane of mt set: the masked-out rows of dst must
+// stay untouched. Some sums differ in the reverse block order (the
+// products of fp16 values are exact in float32: only the order of the
+// additions can differ).
+func TestQ0Mins16(t *testing.T) {
+	requireSIMD(t)
+	if !useAVX512 {
+		t.Skip("this CPU lacks AVX-512: q0mins16 is not used")
+	}
+	rng := rand.New(rand.NewPCG(31, 37))
+	f16 := func() float32 { return quantize.FP16ToFP32(uint16(rng.IntN(0x7800))) * float32(1-2*rng.IntN(2)) }
+	const nb, nt, ldd = 40, 5, 19
+	mt := make([]float32, 16*nb)
+	for i := range mt {
+		mt[i] = f16()
+	}
+	s := make([]float32, nt*nb)
+	for i := range s {
+		s[i] = f16()
+	}
+	reordered := 0
+	for _, nr := range []int{16, 13, 1} {
+		dst := make([]float32, nt*ldd)
+		for i := range dst {
+			dst[i] = float32(i) - 0.25
+		}
+		want := append([]float32(nil), dst...)
+		for tt := range nt {
+			for i := range nr {
+				var sum, back float32
+				for b := range nb {
+					sum = fma32(mt[16*b+i], s[tt*nb+b], sum)
+					back = fma32(mt[16*(nb-1-b)+i], s[tt*nb+nb-1-b], back)
+				}
+				if sum != back {
+					reordered++
+				}
+				want[tt*ldd+1+i] += sum
+			}
+		}
+		q0mins16(&dst[1], ldd, &mt[0], &s[0], nb, nt, uint16(1<<nr-1))
+		for i, v := range dst {
+			if math.Float32bits(v) != math.Float32bits(want[i]) {
+				t.Errorf("%d rows: dst[%d] (token %d, column %d) = %v, want %v", nr, i, i/ldd, i%ldd, v, want[i])
+			}
+		}
+	}
+	if reordered == 0 {
+		t.Error("no sum tells block order from the reverse order")
 	}
 }

@@ -206,11 +206,24 @@ func TestTinyBLAS16SIMD(t *testing.T) {
 	}
 }
 
-// TestQ0TileSIMD checks mulTileQ0's SIMD loop (rows decoded once, four
-// tokens per q0dot4 call) against its portable loop, bit for bit, for the
-// types of 32-element blocks (Q4_1/Q5_1 with their Q8_1 minimum terms).
+// TestQ0TileSIMD checks mulTileQ0's SIMD loop (rows decoded once or read
+// in place; four rows by eight or four tokens, a last pair of rows, single
+// rows; the minimum terms by q0mins16) against its portable loop, bit for
+// bit, for the types of 32-element blocks (Q4_1/Q5_1 with their Q8_1
+// minimum terms), with this CPU's kernels and with the AVX2 ones alone.
 func TestQ0TileSIMD(t *testing.T) {
 	requireSIMD(t)
+	oldZ, oldVNNI := useAVX512, useQ0VNNI
+	t.Cleanup(func() { useAVX512, useQ0VNNI = oldZ, oldVNNI })
+	// This CPU's kernels, then the AVX2 ones alone (q0dot4, the minimum
+	// terms in Go).
+	for _, z := range []bool{true, false} {
+		useAVX512, useQ0VNNI = z && oldZ, z && oldVNNI
+		testQ0TileSIMD(t)
+	}
+}
+
+func testQ0TileSIMD(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 19))
 	for _, typ := range []graph.Type{graph.Q8_0, graph.Q4_0, graph.Q4_1, graph.Q5_0, graph.Q5_1} {
 		// Tiles of whole fours of rows, a last pair (6, 22, 18 rows), a
@@ -249,7 +262,7 @@ func TestQ0TileSIMD(t *testing.T) {
 			}
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%v %v: output %d (token %d, row %d): SIMD %v, portable %v", typ, shape, i, i/shape.rows, i%shape.rows, got[i], want[i])
+					t.Fatalf("%v %v (AVX-512 %v): output %d (token %d, row %d): SIMD %v, portable %v", typ, shape, useAVX512, i, i/shape.rows, i%shape.rows, got[i], want[i])
 				}
 			}
 			if want[0] == 0 || want[len(want)-1] == 0 {
