@@ -25,7 +25,7 @@ func BenchmarkMatMulExact(b *testing.B) {
 	for i := range src {
 		src[i] = float32(rng.NormFloat64())
 	}
-	for _, typ := range []graph.Type{graph.F16, graph.BF16, graph.Q8_0, graph.Q4_K, graph.Q6_K, graph.Q5_K} {
+	for _, typ := range []graph.Type{graph.F16, graph.BF16, graph.Q8_0, graph.Q5_0, graph.Q4_1, graph.Q4_K, graph.Q6_K, graph.Q5_K} {
 		rs, err := graph.RowSize(typ, k)
 		if err != nil {
 			b.Fatal(err)
@@ -45,7 +45,7 @@ func BenchmarkMatMulExact(b *testing.B) {
 		}
 		switch {
 		case j.order == orderQ0:
-			j.q8 = act.q8Blocks(j.x)
+			j.q8, j.q8s = act.q8Blocks(j.x), act.q81s
 		case j.order.q8K():
 			j.q8K = act.q8K
 			j.gemvFrom = nTok - nTok%4
