@@ -269,7 +269,8 @@ var q0TilePool = sync.Pool{New: func() any { return new(q0Tile) }}
 // rows [r0, r1): the rows decoded once, then each L2-sized block of tokens
 // meets every row, eight or four tokens per call (q0dot4x8, q0dot4x4:
 // four rows; q0dot2x4: a last pair; q0dot4: one row); the Q4_1/Q5_1
-// minimum terms (mins) are added in Go as in the portable loop.
+// minimum terms (mins) are added in the portable loop's order, by
+// q0mins16 for all the tile's rows with AVX-512, else in Go row by row.
 func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0, r1 int, buf []float32, mins bool) {
 	k, n := w.cols, w.rows
 	nb := k / 32
@@ -288,7 +289,7 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 	tb := max(4, (128<<10)/k/4*4)
 	// With AVX-512 the minimum terms of the tile's rows are added by
 	// q0mins16 for each token block, from the minimums transposed.
-	minsZ := mins && useAVX512
+	minsZ := mins && useAVX512 && r1-r0 <= 16
 	if minsZ {
 		qt.mt = growT(qt.mt, 16*nb)
 		clear(qt.mt)

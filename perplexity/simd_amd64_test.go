@@ -268,6 +268,22 @@ func testQ0TileSIMD(t *testing.T) {
 			if want[0] == 0 || want[len(want)-1] == 0 {
 				t.Fatalf("%v %v: zero outputs", typ, shape)
 			}
+			if typ == graph.Q8_0 {
+				// The weight expanded at load (no stored bytes): its rows
+				// recovered as Q8_0 codes (the stored ones) and copied
+				// into the tile.
+				e := &weight{name: w.name, rows: w.rows, cols: w.cols, typ: w.typ, f32: make([]float32, shape.rows*shape.k)}
+				w.dequantRows(e.f32, 0, shape.rows)
+				clear(got)
+				for tile := 0; tile*rowTile < shape.rows; tile++ {
+					mulTileQ0(got, e, a, s, shape.nTok, tile, buf, false)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v %v expanded (AVX-512 %v): output %d: SIMD %v, portable (stored rows) %v", typ, shape, useAVX512, i, got[i], want[i])
+					}
+				}
+			}
 		}
 	}
 }
