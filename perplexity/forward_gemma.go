@@ -50,6 +50,11 @@ func (fm *Model) loadGemmaFeatures(m *graph.Model, p graph.Params, a *arch.Arch,
 		fm.embedScale = s
 	}
 	fm.gelu = f.Activation == "gelu_tanh" || p.Activation == "gelu_tanh"
+	if f.ScaleQ && m.Format == graph.FormatGGUF {
+		// llama.cpp: Qcur = ggml_scale(Qcur, 1.0f/sqrtf(n_embd_head)),
+		// then attention with kq_scale 1.
+		fm.qScale, fm.scoreScale = 1/float32(math.Sqrt(float64(fm.HeadDim))), 1
+	}
 	if p.AttnScale != 0 {
 		if m.Format == graph.FormatGGUF {
 			fm.qScale, fm.scoreScale = float32(p.AttnScale), 1
