@@ -174,6 +174,10 @@ type Features struct {
 	FusedQKV   bool   // one attn_qkv projection (Phi-3)
 	FusedUp    bool   // ffn_up holds gate and up stacked (Phi-3)
 	MoE        bool   // routed experts
+	// ScaleQ: llama.cpp's graph multiplies Q by 1/sqrtf(head_dim) before
+	// attention, whose own scale is then 1 (Phi-3), where the other
+	// architectures scale the scores.
+	ScaleQ bool
 }
 
 // KVGetter looks up one "{arch}.KEY" GGUF value by KEY.

@@ -74,7 +74,7 @@ var Gemma3 = &Arch{
 		PostNorms:  true,
 		EmbedScale: true,
 	},
-	Verified: "gemma3-tiny (sliding window 32 < ctx, 5 sliding + 1 global layer, (1+w) norms, q/k norms, GELU-tanh, tied; also the Gemma3ForConditionalGeneration form): HF → GGUF BF16 byte-identical to convert_hf_to_gguf.py; 8 llama-quantize types byte-identical; MLX and HF round trips exact; ppl = transformers fp32 (2e-9) and llama-perplexity (≤ 2.4e-4); token ids = HF and llama-tokenize",
+	Verified: "gemma3-tiny (sliding window 32 < ctx, 5 sliding + 1 global layer, (1+w) norms, q/k norms, GELU-tanh, tied; also the Gemma3ForConditionalGeneration form): HF → GGUF BF16 byte-identical to convert_hf_to_gguf.py; 8 llama-quantize types byte-identical; MLX and HF round trips exact; ppl = transformers fp32 (2e-9) and llama-perplexity (every printed figure: bf16 and 8 quantized types at -b 128, bf16 at the default batch); token ids = HF and llama-tokenize",
 }
 
 func init() { Register(Gemma3) }

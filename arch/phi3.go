@@ -51,7 +51,7 @@ var Phi3 = &Arch{
 	DefaultRopeBase: 10000,
 	Globals:         commonGlobals,
 	Layer:           phi3Layer,
-	Features:        Features{FusedQKV: true, FusedUp: true},
+	Features:        Features{FusedQKV: true, FusedUp: true, ScaleQ: true},
 	Config:          phi3Config,
 	WriteConfig:     phi3WriteConfig,
 	OwnTextModelKV:  true,
@@ -61,7 +61,7 @@ var Phi3 = &Arch{
 	FromGGUF:        phi3FromGGUF,
 	FromGGUFTensors: phi3FromGGUFTensors,
 	SPMAddedTokens:  true,
-	Verified:        "fused qkv_proj/gate_up_proj, longrope, GQA, padded vocabulary (testdata/arch/phi3-tiny): HF → GGUF byte-identical to convert_hf_to_gguf.py from both config forms; 8 llama-quantize types byte-identical, from the GGUF and from HF in one pass; GGUF → HF restores rope_scaling; ppl = transformers fp32 (5e-8) and llama-perplexity (≤ 2.4e-4); ids = transformers and llama-tokenize",
+	Verified:        "fused qkv_proj/gate_up_proj, longrope, GQA, padded vocabulary (testdata/arch/phi3-tiny): HF → GGUF byte-identical to convert_hf_to_gguf.py from both config forms; 8 llama-quantize types byte-identical, from the GGUF and from HF in one pass; GGUF → HF restores rope_scaling; ppl = transformers fp32 (5e-8) and llama-perplexity (every printed figure: bf16 and 8 quantized types at -b 128, bf16 at the default batch); ids = transformers and llama-tokenize",
 	// mlx-lm phi3.py ModelArgs: tie_word_embeddings: bool = False.
 	MLXUntiedDefault: true,
 }

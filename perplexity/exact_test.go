@@ -38,6 +38,36 @@ func TestLibmMatchesGlibc(t *testing.T) {
 	}
 }
 
+// TestLogSoftmaxGlibcExpf: llama-perplexity's log_softmax sums glibc's
+// expf of each logit less the maximum; on logits whose terms are the
+// cases above where glibc's expf is not the correctly rounded exponential,
+// logSoftmax must sum glibc's values.
+func TestLogSoftmaxGlibcExpf(t *testing.T) {
+	logits := []float32{0.5, 0.5 - 0x1.abd244p+0, 0.5 - 0x1.fb31a4p-8, 0.5 - 0x1.9b2c32p+2}
+	glibc := []float32{1, 0x1.811392p-3, 0x1.fc0d88p-1, 0x1.a8fea8p-10}
+	for i, v := range logits { // the differences are exact
+		if float64(v-0.5) != float64(v)-0.5 {
+			t.Fatalf("logit %d: %x - 0.5 is not exact", i, v)
+		}
+	}
+	var sum, rounded float64
+	for _, e := range glibc {
+		sum += float64(e)
+	}
+	for _, v := range logits {
+		rounded += float64(float32(math.Exp(float64(v - 0.5))))
+	}
+	if sum == rounded {
+		t.Fatal("the cases do not tell glibc's expf from the correctly rounded exponential")
+	}
+	for tok := range logits {
+		want := float64(logits[tok]-0.5) - math.Log(sum)
+		if got := logSoftmax(logits, tok); got != want {
+			t.Errorf("token %d: log-softmax %v, with glibc's expf %v", tok, got, want)
+		}
+	}
+}
+
 func TestVexpfMatchesGgml(t *testing.T) {
 	for _, c := range [][2]float32{
 		{-0x1p-1, 0x1.368b2ep-1},

@@ -20,6 +20,7 @@ type runner struct {
 	cos, sin              []float32 // [positions][ropeDims/2]
 	ropeLen               int
 	ropeInv               []float64 // the frequencies cos/sin were built from
+	ropeGGML              bool      // cos/sin are llama.cpp's float32 tables
 	// The current layer's rope tables and attention window (setLayer).
 	ropeCos, ropeSin []float32
 	cosSWA, sinSWA   []float32
@@ -425,15 +426,16 @@ func swiglu(g, u []float32) {
 // ropeTables fills cos/sin for positions 0..T-1.
 func (r *runner) ropeTables(T int) {
 	half := r.m.ropeDims / 2
-	inv, ms := r.m.ropeFor(T) // longrope picks its table by T
+	inv, ms, g := r.m.ropeFor(T) // longrope picks its table by T
 	if r.ropeLen >= T && len(r.ropeInv) > 0 && &r.ropeInv[0] == &inv[0] {
 		return
 	}
 	r.cos = grow(r.cos, T*half)
 	r.sin = grow(r.sin, T*half)
-	if r.m.activations && r.m.ggmlRope != nil {
-		r.m.ggmlRope.table(r.cos, r.sin, T, half)
-		r.ropeLen = T
+	r.ropeLen, r.ropeInv = T, inv
+	r.ropeGGML = r.m.activations && g != nil
+	if r.ropeGGML {
+		g.table(r.cos, r.sin, T, half)
 		return
 	}
 	for p := 0; p < T; p++ {
@@ -456,7 +458,7 @@ func (r *runner) rope(x []float32, t0, t1, heads int) {
 	if cos == nil {
 		cos, sin = r.cos, r.sin
 	}
-	fused := m.activations && m.ggmlRope != nil
+	fused := r.ropeGGML // llama.cpp's tables: its rotation too
 	for t := t0; t < t1; t++ {
 		p := r.rowP0 + t%r.rowN // the row's position
 		cs := cos[p*half : (p+1)*half]

@@ -50,6 +50,11 @@ func (fm *Model) loadGemmaFeatures(m *graph.Model, p graph.Params, a *arch.Arch,
 		fm.embedScale = s
 	}
 	fm.gelu = f.Activation == "gelu_tanh" || p.Activation == "gelu_tanh"
+	if f.ScaleQ && m.Format == graph.FormatGGUF {
+		// llama.cpp: Qcur = ggml_scale(Qcur, 1.0f/sqrtf(n_embd_head)),
+		// then attention with kq_scale 1.
+		fm.qScale, fm.scoreScale = 1/float32(math.Sqrt(float64(fm.HeadDim))), 1
+	}
 	if p.AttnScale != 0 {
 		if m.Format == graph.FormatGGUF {
 			fm.qScale, fm.scoreScale = float32(p.AttnScale), 1
@@ -69,6 +74,10 @@ func (fm *Model) loadGemmaFeatures(m *graph.Model, p graph.Params, a *arch.Arch,
 				return fmt.Errorf("%s: %v", m.Path, err)
 			}
 			fm.invFreqSWA = inv
+			if m.Format == graph.FormatGGUF {
+				// llama.cpp: rope_freq_base_swa, rope_freq_scale_swa (1)
+				fm.ggmlRopeSWA = newGGMLRope(base, fm.ropeDims, nil, nil)
+			}
 		}
 	}
 	var err error
@@ -172,6 +181,12 @@ func (r *runner) setLayer(li, T int) {
 	if r.ropeLenSWA < T {
 		r.cosSWA = grow(r.cosSWA, T*half)
 		r.sinSWA = grow(r.sinSWA, T*half)
+		if m.activations && m.ggmlRopeSWA != nil {
+			m.ggmlRopeSWA.table(r.cosSWA, r.sinSWA, T, half)
+			r.ropeLenSWA = T
+			r.ropeCos, r.ropeSin = r.cosSWA, r.sinSWA
+			return
+		}
 		for p := 0; p < T; p++ {
 			for i := 0; i < half; i++ {
 				th := float64(p) * m.invFreqSWA[i]

@@ -256,13 +256,6 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 	group := make([]int, plan.seqs*nCtx)
 	ub := make([]int, 0, plan.seqs*plan.ubatch)
 	nlls := make([]float64, plan.seqs*scoredAll)
-	var expBufs [][]float32
-	if !opt.NoPPL {
-		expBufs = make([][]float32, run.threads)
-		for i := range expBufs {
-			expBufs[i] = make([]float32, fm.Vocab)
-		}
-	}
 	V := fm.Vocab
 	start := time.Now()
 	for c0 := 0; c0 < nChunk; c0 += plan.seqs {
@@ -312,7 +305,7 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 					if pos < first || pos > nCtx-2 {
 						return
 					}
-					nlls[s*scoredAll+pos-first] = -logSoftmaxBuf(logits[i*V:(i+1)*V], group[s*nCtx+pos+1], expBufs[w])
+					nlls[s*scoredAll+pos-first] = -logSoftmax(logits[i*V:(i+1)*V], group[s*nCtx+pos+1])
 				})
 			}
 			return nil

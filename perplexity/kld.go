@@ -52,72 +52,104 @@ func newKLAccumulator(n int) *klAccumulator {
 	return &klAccumulator{klds: make([]float64, 0, n), dps: make([]float64, 0, n)}
 }
 
-// logSumExp returns max and log Σ exp(x-max), with the first index of the
-// maximum.
-func logSumExp(x []float32) (mx float32, imax int, lse float64) {
-	mx = x[0]
-	for i, v := range x {
-		if v > mx {
-			mx, imax = v, i
-		}
-	}
-	var sum float64
-	for _, v := range x {
-		sum += float64(float32(math.Exp(float64(v - mx))))
-	}
-	return mx, imax, math.Log(sum)
-}
-
 // add accumulates one scored position: q are the model's logits, b the
 // base's, tok the correct next token.
 func (a *klAccumulator) add(q, b []float32, tok int) {
 	a.addTerm(klTermOf(q, b, tok))
 }
 
-// klTerm is one position's contribution to a klAccumulator.
+// klTerm is one position's contribution to a klAccumulator, in the
+// precision llama-perplexity keeps it.
 type klTerm struct {
-	nll, nllBase, kld, dp float64
-	same                  bool // the same top-1 token
+	nll, nllBase float32
+	kld          float64
+	dp           float32
+	same         bool // the same top-1 token
 }
 
 // klTermOf compares the logits q of the model with those of the base, b,
-// at a position whose next token is tok.
+// at a position whose next token is tok, as llama-perplexity
+// --kl-divergence does from its --kl-divergence-base file: the base's
+// log-probabilities as that file stores them (log_softmax with a uint16_t
+// output: 16-bit codes over [max−16, max] of the logits, a float32 scale
+// and offset), then log_softmax against them (float32 steps, expf,
+// Σ in float64; gcc contracts scale·code + offset into a fused
+// multiply-add).
 func klTermOf(q, b []float32, tok int) klTerm {
-	qmx, qi, qlse := logSumExp(q)
-	bmx, bi, blse := logSumExp(b)
-	nll := float64(qmx) + qlse - float64(q[tok])
-	nllBase := float64(bmx) + blse - float64(b[tok])
-	qNorm := float64(qmx) + qlse
-	bNorm := float64(bmx) + blse
-	var kld float64
-	for i := range b {
-		lb := float64(b[i]) - bNorm
-		if lb > -16 {
-			kld += math.Exp(lb) * (lb - (float64(q[i]) - qNorm))
+	// The base's codes.
+	bmax, bmin := b[0], b[0]
+	for _, v := range b[1:] {
+		bmax = max(bmax, v)
+		bmin = min(bmin, v)
+	}
+	bmin = max(bmin, bmax-16)
+	var bsum float64
+	for _, v := range b {
+		bsum += float64(expf32(v - bmax))
+	}
+	blse := float32(math.Log(bsum))
+	minLogProb := bmin - bmax - blse
+	scale := (bmax - bmin) / 65535
+	var inv float32
+	if scale != 0 {
+		inv = 1 / scale
+	}
+	logProbBase := func(i int) float32 {
+		var code float32
+		if scale != 0 && b[i] > bmin {
+			code = float32(math.RoundToEven(float64(inv * (b[i] - bmin)))) // nearest_int
+		}
+		return float32(scale*code) + minLogProb // not fused (the explicit rounding keeps Go from fusing)
+	}
+	// The model against them.
+	qmax, imax := q[0], 0
+	for i, v := range q {
+		if v > qmax {
+			qmax, imax = v, i
 		}
 	}
-	return klTerm{nll: nll, nllBase: nllBase, kld: kld, dp: math.Exp(-nll) - math.Exp(-nllBase), same: qi == bi}
+	var qsum float64
+	for _, v := range q {
+		qsum += float64(expf32(v - qmax))
+	}
+	qlse := float32(math.Log(qsum))
+	t := klTerm{nll: qmax + qlse - q[tok], nllBase: -logProbBase(tok)}
+	qmax += qlse
+	imaxBase := -1
+	var pmax float32
+	for i := range q {
+		lb := logProbBase(i)
+		if i == 0 || lb > pmax {
+			pmax, imaxBase = lb, i
+		}
+		if lb > -16 {
+			t.kld += float64(expf32(lb) * (lb - q[i] + qmax))
+		}
+	}
+	t.same = imax == imaxBase
+	t.dp = expf32(-t.nll) - expf32(-t.nllBase)
+	return t
 }
 
 // addTerm adds one position's term (positions are added in text order).
 func (a *klAccumulator) addTerm(t klTerm) {
-	nll, nllBase, kld, dp := t.nll, t.nllBase, t.kld, t.dp
-	a.sumNLL += nll
-	a.sumNLL2 += nll * nll
-	a.sumBase += nllBase
-	a.sumBase2 += nllBase * nllBase
-	a.sumNLLBase += nll * nllBase
-	a.sumKLD += kld
-	a.sumKLD2 += kld * kld
+	a.sumNLL += float64(t.nll)
+	a.sumNLL2 += float64(t.nll * t.nll)
+	a.sumBase += float64(t.nllBase)
+	a.sumBase2 += float64(t.nllBase * t.nllBase)
+	a.sumNLLBase += float64(t.nll * t.nllBase)
+	a.sumKLD += t.kld
+	a.sumKLD2 += t.kld * t.kld
 	if t.same {
 		a.same++
 	}
-	a.sumDP += dp
-	a.sumDP2 += dp * dp
-	a.sumDP4 += dp * dp * dp * dp
+	dp2 := float64(t.dp * t.dp)
+	a.sumDP += float64(t.dp)
+	a.sumDP2 += dp2
+	a.sumDP4 += dp2 * dp2
 	a.count++
-	a.klds = append(a.klds, kld)
-	a.dps = append(a.dps, dp)
+	a.klds = append(a.klds, float64(float32(t.kld)))
+	a.dps = append(a.dps, float64(t.dp))
 }
 
 // meanAndUncertainty is llama-perplexity's mean_and_uncertainty.
@@ -143,24 +175,28 @@ func covariance(sa, sb, sab float64, n int) float64 {
 	return (sab/N - (sa/N)*(sb/N)) / (N - 1)
 }
 
-// percentile interpolates linearly at fraction*(n-1) of sorted values.
-func percentile(v []float64, fraction float64) float64 {
+// percentile is llama-perplexity's percentile of sorted float32 values:
+// linear interpolation at fraction·(n−1), all in float32 (fraction is a
+// float32 literal there: 0.999f, ...).
+func percentile(v []float64, fraction float32) float64 {
 	if fraction <= 0 {
 		return v[0]
 	}
 	if fraction >= 1 {
 		return v[len(v)-1]
 	}
-	p := fraction * float64(len(v)-1)
+	p := fraction * float32(len(v)-1)
 	ip := int(p)
-	p -= float64(ip)
-	return (1-p)*v[ip] + p*v[min(ip+1, len(v)-1)]
+	p -= float32(ip)
+	return float64((1-p)*float32(v[ip]) + p*float32(v[min(ip+1, len(v)-1)]))
 }
 
+// median is llama-perplexity's median of sorted float32 values (0.5f·(a+b)
+// for an even count).
 func median(v []float64) float64 {
 	n := len(v)
 	if n%2 == 0 {
-		return 0.5 * (v[n/2] + v[n/2-1])
+		return float64(0.5 * (float32(v[n/2]) + float32(v[n/2-1])))
 	}
 	return v[n/2]
 }

@@ -19,7 +19,9 @@ func TestKLDivergence(t *testing.T) {
 	for i := range tokens {
 		tokens[i] = (i*7 + 3) % spec.vocab
 	}
-	// Identical models: KLD 0, full top-1 agreement, ratio 1.
+	// Identical models: full top-1 agreement, and KLD and ratio as near 0
+	// and 1 as llama-perplexity gets them: the base's log-probabilities
+	// pass through its 16-bit codes (steps of up to 16/65535 nats).
 	res, err := EvaluateTokens(context.Background(), base, tokens, true, 1, Options{Ctx: 32, KLBase: base})
 	if err != nil {
 		t.Fatal(err)
@@ -28,14 +30,14 @@ func TestKLDivergence(t *testing.T) {
 	if kl == nil || kl.Count != res.TokensScored || kl.Count != 3*15 {
 		t.Fatalf("KL result %+v for %d scored tokens", kl, res.TokensScored)
 	}
-	if math.Abs(kl.KLD) > 1e-6 || kl.SameTop != 1 || math.Abs(kl.Ratio-1) > 1e-9 || kl.RMSDeltaP > 1e-6 {
+	if math.Abs(kl.KLD) > 1e-5 || kl.KLD == 0 || kl.SameTop != 1 || math.Abs(kl.Ratio-1) > 1e-4 || kl.RMSDeltaP > 1e-4 {
 		t.Errorf("identical models: KLD %g, same top %g, ratio %g, RMS Δp %g", kl.KLD, kl.SameTop, kl.Ratio, kl.RMSDeltaP)
 	}
 	if math.Abs(kl.PPL-res.PPL) > 1e-6*res.PPL {
 		t.Errorf("KL PPL(Q) %v != PPL %v", kl.PPL, res.PPL)
 	}
 	// A Q4_K copy (of a random, very peaked model): positive KLD; the base
-	// PPL matches the separate run.
+	// PPL matches the separate run to the 16-bit codes' precision.
 	qres, err := EvaluateTokens(context.Background(), quant, tokens, true, 1, Options{Ctx: 32, KLBase: base})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +46,7 @@ func TestKLDivergence(t *testing.T) {
 	if !(kl.KLD > 0 && kl.KLD < 5) || kl.SameTop <= 0 || kl.SameTop >= 1 || kl.KLDPercentiles[0].Value < kl.KLD || kl.KLDPercentiles[10].Value > kl.KLD {
 		t.Errorf("Q4_K vs F32: KLD %g ± %g, max %g, same top %g", kl.KLD, kl.KLDStderr, kl.KLDPercentiles[0].Value, kl.SameTop)
 	}
-	if math.Abs(kl.BasePPL-res.PPL) > 1e-6*res.PPL || math.Abs(kl.Ratio-qres.PPL/res.PPL) > 1e-6 {
+	if math.Abs(kl.BasePPL-res.PPL) > 1e-4*res.PPL || math.Abs(kl.Ratio-qres.PPL/res.PPL) > 1e-4 {
 		t.Errorf("base PPL %v (separate run %v), ratio %v", kl.BasePPL, res.PPL, kl.Ratio)
 	}
 	var buf bytes.Buffer
@@ -80,8 +82,12 @@ func TestMeanAndUncertainty(t *testing.T) {
 		}
 	}
 	v := []float64{1, 2, 3, 4, 5}
-	for _, c := range []struct{ frac, want float64 }{{0, 1}, {1, 5}, {0.5, 3}, {0.1, 1.4}, {0.999, 4.996}} {
-		if got := percentile(v, c.frac); math.Abs(got-c.want) > 1e-9 {
+	// In float32, as llama-perplexity computes it: 0.1f·4 = 0.4000000059…
+	for _, c := range []struct {
+		frac float32
+		want float64
+	}{{0, 1}, {1, 5}, {0.5, 3}, {0.1, float64(float32(0.6)*1 + float32(0.4)*2)}, {0.999, float64(float32(1-0.996)*4 + float32(0.996)*5)}} {
+		if got := percentile(v, c.frac); math.Abs(got-c.want) > 1e-6 {
 			t.Errorf("percentile(%v) = %v, want %v", c.frac, got, c.want)
 		}
 	}

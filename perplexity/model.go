@@ -19,6 +19,7 @@ type Model struct {
 	ropeDims                 int       // rotated dimensions per head
 	invFreq                  []float64 // ropeDims/2 inverse frequencies, scaling applied
 	ggmlRope                 *ggmlRope // llama.cpp's float32 rope tables (GGUF), nil: none
+	ggmlRopeSWA              *ggmlRope // the same for the sliding-window layers' own base
 	tokEmbd, output          *weight
 	outNorm                  []float32
 	layers                   []layerWeights

@@ -143,8 +143,11 @@ func rowView(t *graph.Tensor, name string, r0, n int64) (*graph.Tensor, error) {
 // rule choosing between them.
 type longrope struct {
 	short, long []float64 // inverse frequencies, factors applied
-	mscale      float32   // multiplies cos and sin (the attention factor)
-	orig        int       // original context
+	// ggmlShort and ggmlLong build llama.cpp's float32 tables of a GGUF
+	// file (the factors as rope_freqs, mscale as attn_factor).
+	ggmlShort, ggmlLong *ggmlRope
+	mscale              float32 // multiplies cos and sin (the attention factor)
+	orig                int     // original context
 	// padded: choose as llama.cpp does, by the context per sequence
 	// rounded up to 256 (llama_context pads n_ctx_seq to 256); otherwise
 	// as transformers does, by the sequence length.
@@ -232,22 +235,35 @@ func longropeOf(m *graph.Model, base float64, dims int) (*longrope, error) {
 	if lr.long, err = table(long); err != nil {
 		return nil, err
 	}
+	if lr.padded {
+		f32 := func(f []float64) []float32 {
+			v := make([]float32, len(f))
+			for i, x := range f {
+				v[i] = float32(x) // the tensor's float32 values
+			}
+			return v
+		}
+		lr.ggmlShort = newGGMLRope(base, dims, nil, f32(short))
+		lr.ggmlLong = newGGMLRope(base, dims, nil, f32(long))
+		lr.ggmlShort.mscale, lr.ggmlLong.mscale = lr.mscale, lr.mscale
+	}
 	return lr, nil
 }
 
 // ropeFor returns the inverse frequencies and the cos/sin multiplier for
-// a sequence of T tokens.
-func (m *Model) ropeFor(T int) ([]float64, float32) {
+// a sequence of T tokens, and the builder of llama.cpp's float32 tables
+// for them (nil: none).
+func (m *Model) ropeFor(T int) ([]float64, float32, *ggmlRope) {
 	lr := m.longrope
 	if lr == nil {
-		return m.invFreq, 1
+		return m.invFreq, 1, m.ggmlRope
 	}
 	n := T
 	if lr.padded {
 		n = (T + 255) / 256 * 256
 	}
 	if n > lr.orig {
-		return lr.long, lr.mscale
+		return lr.long, lr.mscale, lr.ggmlLong
 	}
-	return lr.short, lr.mscale
+	return lr.short, lr.mscale, lr.ggmlShort
 }

@@ -161,12 +161,12 @@ func TestPhi3LongropeChoice(t *testing.T) {
 			t.Errorf("%s: short inverse frequency 15 = %v, want %v", tc.what, lr.short[15], want)
 		}
 		for _, n := range tc.short {
-			if inv, _ := fm.ropeFor(n); &inv[0] != &lr.short[0] {
+			if inv, _, _ := fm.ropeFor(n); &inv[0] != &lr.short[0] {
 				t.Errorf("%s: %d tokens use the long factors, want short", tc.what, n)
 			}
 		}
 		for _, n := range tc.long {
-			if inv, ms := fm.ropeFor(n); &inv[0] != &lr.long[0] || ms != lr.mscale {
+			if inv, ms, _ := fm.ropeFor(n); &inv[0] != &lr.long[0] || ms != lr.mscale {
 				t.Errorf("%s: %d tokens use the short factors, want long", tc.what, n)
 			}
 		}

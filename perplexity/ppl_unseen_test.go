@@ -260,6 +260,14 @@ func TestUnseenPerplexityGGUF(t *testing.T) {
 	}
 }
 
+// exactPPL names the models whose GGUF perplexity must print as
+// reference.json's llama-perplexity figures (every figure); the others
+// are held to 0.1%: the unseen models' figures there were made on a CPU
+// without the AVX-512 kernels quantbridge emulates, and differ from it in
+// the 4th–5th digit. TestUnseenLlamaPerplexityAVX512 holds them to
+// llama-perplexity's figures on such a CPU.
+var exactPPL = map[string]bool{"phi3-tiny": true}
+
 func checkUnseenGGUF(t *testing.T, name, typ string, m *graph.Model, ref *unseenModelRef) {
 	t.Helper()
 	g, ok := ref.GGUF[typ]
@@ -286,6 +294,23 @@ func checkUnseenGGUF(t *testing.T, name, typ string, m *graph.Model, ref *unseen
 	if err != nil {
 		t.Fatalf("%s %s: %v", name, typ, err)
 	}
+	if exactPPL[name] {
+		// llama.cpp's arithmetic is emulated: every figure as
+		// llama-perplexity prints it.
+		t.Logf("%s %s: PPL %.4f ± %.5f, llama-perplexity %.4f ± %.5f", name, typ, res.PPL, res.PPLStderr, want.PPL, want.Stderr)
+		if !samePrinted(res.PPL, want.PPL, 4) || !samePrinted(res.PPLStderr, want.Stderr, 5) {
+			t.Errorf("%s %s: PPL = %.4f +/- %.5f, llama-perplexity %.4f +/- %.5f", name, typ, res.PPL, res.PPLStderr, want.PPL, want.Stderr)
+		}
+		if len(res.Running) != len(want.Running) {
+			t.Errorf("%s %s: %d running values, llama-perplexity printed %d", name, typ, len(res.Running), len(want.Running))
+		}
+		for i := 0; i < len(res.Running) && i < len(want.Running); i++ {
+			if !samePrinted(res.Running[i], want.Running[i], 4) {
+				t.Errorf("%s %s: running value %d: %.4f, llama-perplexity %.4f", name, typ, i+1, res.Running[i], want.Running[i])
+			}
+		}
+		return
+	}
 	rel := math.Abs(res.PPL-want.PPL) / want.PPL
 	relErr := math.Abs(res.PPLStderr-want.Stderr) / want.Stderr
 	t.Logf("%s %s: PPL %.4f ± %.5f, llama-perplexity %.4f ± %.5f (rel %.2e)", name, typ, res.PPL, res.PPLStderr, want.PPL, want.Stderr, rel)
@@ -301,9 +326,8 @@ func checkUnseenGGUF(t *testing.T, name, typ string, m *graph.Model, ref *unseen
 	for i := 0; i < len(res.Running) && i < len(want.Running); i++ {
 		// llama-perplexity prints 4 decimals. The running value of chunk
 		// i averages i chunks, so where llama.cpp's arithmetic is not
-		// emulated bit for bit (Phi-3's longrope path) the first chunks
-		// may differ more than the final value: 0.1%·√(n/i), as the kjv
-		// test allows.
+		// emulated bit for bit the first chunks may differ more than the
+		// final value: 0.1%·√(n/i), as the kjv test allows.
 		tol := 1e-3 * math.Sqrt(float64(len(want.Running))/float64(i+1))
 		if d := math.Abs(res.Running[i] - want.Running[i]); d > tol*want.Running[i]+5e-5 {
 			t.Errorf("%s %s: running value %d: %.4f, llama-perplexity %.4f", name, typ, i+1, res.Running[i], want.Running[i])

@@ -11,7 +11,8 @@ import (
 type ggmlRope struct {
 	thetaScale float32   // powf(base, -2/dims)
 	freqScale  float32   // 1/linear factor
-	factors    []float32 // rope_freqs.weight, nil: none
+	factors    []float32 // rope_freqs.weight or a longrope factor list, nil: none
+	mscale     float32   // multiplies cos and sin (attn_factor; 0 means 1)
 }
 
 func newGGMLRope(base float64, dims int, sc *graph.RopeScaling, factors []float32) *ggmlRope {
@@ -29,6 +30,9 @@ func newGGMLRope(base float64, dims int, sc *graph.RopeScaling, factors []float3
 	return g
 }
 
+// table fills cos and sin for positions 0..T-1 as ggml_rope_cache_init
+// does (ext_factor 0): theta = p·theta_scale^i in float32, divided by the
+// factor, times freq_scale, then cosf and sinf (glibc's) times mscale.
 func (g *ggmlRope) table(cos, sin []float32, T, half int) {
 	for p := 0; p < T; p++ {
 		theta := float32(p)
@@ -38,8 +42,12 @@ func (g *ggmlRope) table(cos, sin []float32, T, half int) {
 				th /= g.factors[i]
 			}
 			th *= g.freqScale
-			cos[p*half+i] = cosf32(th)
-			sin[p*half+i] = sinf32(th)
+			c, sn := cosf32(th), sinf32(th)
+			if g.mscale != 0 {
+				c, sn = c*g.mscale, sn*g.mscale
+			}
+			cos[p*half+i] = c
+			sin[p*half+i] = sn
 			theta *= g.thetaScale
 		}
 	}

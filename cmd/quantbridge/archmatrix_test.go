@@ -29,15 +29,15 @@ var archFixtures = []struct{ name, arch string }{
 
 // archPPLTolerance is the relative difference allowed between quantbridge's
 // perplexity of a GGUF and llama-perplexity's. For the llama-family,
-// Qwen3 and routed-experts fixtures the forward pass reproduces llama.cpp's
-// CPU kernels bit for bit for every type of the matrix (see package
-// perplexity), so the figures agree to the 4 decimals llama-perplexity
-// prints; without that, routed experts amplified float summation order
-// into differences of up to 1e-3 (a last-bit change of a router logit picks
-// another expert). The other fixtures keep 1e-3.
+// Qwen3, Gemma 3, Phi-3 and routed-experts fixtures the forward pass reproduces
+// llama.cpp's CPU kernels bit for bit for every type of the matrix (see
+// package perplexity), so the figures agree to the 4 decimals
+// llama-perplexity prints; without that, routed experts amplified float
+// summation order into differences of up to 1e-3 (a last-bit change of a
+// router logit picks another expert).
 func archPPLTolerance(fixture string) float64 {
 	switch fixture {
-	case "qwen3-tiny", "qwen3moe-tiny", "mixtral-tiny":
+	case "qwen3-tiny", "qwen3moe-tiny", "mixtral-tiny", "gemma3-tiny", "phi3-tiny":
 		return 1e-5
 	}
 	return 1e-3
