@@ -286,7 +286,7 @@ func mulTileQ0SIMD(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, r0,
 	}
 	_ = dst[(nTok-1)*n+r1-1]
 	_ = a.q[nTok*k-1]
-	tb := max(4, (128<<10)/k/4*4)
+	tb := max(8, (128<<10)/k/8*8) // whole eights of tokens for q0dot4x8
 	// With AVX-512 the minimum terms of the tile's rows are added by
 	// q0mins16 for each token block, from the minimums transposed.
 	minsZ := mins && useAVX512 && r1-r0 <= 16
