@@ -307,8 +307,9 @@ var expandBudget int64 = 1 << 30
 // them together fit budget bytes. The encoded bytes are then dropped (the
 // Q4_1/Q5_1 block minimums stay for the activation emulation). With
 // llama.cpp's activations, F16 and BF16 weights the 16-bit kernels read in
-// place (halfRows) are not expanded: those kernels are faster than the
-// float32 ones on the expanded rows, and the copy would only cost memory.
+// place (halfRows) and the block types whose integer codes the emulation
+// multiplies (keepCodes) are not expanded: their kernels read the stored
+// rows, and the copy would only cost memory and load time.
 // keepCodes reports whether expanded weights of type t keep their stored
 // bytes: the llama.cpp emulation multiplies their integer codes (orderQ0).
 func keepCodes(t graph.Type) bool {
@@ -323,7 +324,7 @@ func (fm *Model) expandAtLoad(budget int64) {
 	var ws []*weight
 	seen := map[*weight]bool{}
 	add := func(w *weight) {
-		if w != nil && w.f32 == nil && !seen[w] && !(fm.activations && halfRows(w)) {
+		if w != nil && w.f32 == nil && !seen[w] && !(fm.activations && (halfRows(w) || keepCodes(w.typ))) {
 			seen[w] = true
 			ws = append(ws, w)
 		}
