@@ -63,3 +63,7 @@ func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *f
 func q0mins16(dst *float32, ldd int, mt *float32, s *float32, nb, nt int, mask uint16) {
 	panic("perplexity: no SIMD kernels in this build")
 }
+
+func q0rep16(wt *int8, corr *int32, dw *float32, xu *uint8, dx *float32, nb int, out *float32) {
+	panic("perplexity: no SIMD kernels in this build")
+}

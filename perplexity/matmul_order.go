@@ -396,6 +396,10 @@ func mulTileQ0(dst []float32, w *weight, a *q8Blocks, s []float32, nTok, tile in
 		mulTileQ0SIMD(dst, w, a, s, nTok, r0, r1, buf, mins)
 		return
 	}
+	if useSIMD && useQ0VNNI && repack && a.u != nil && r1-r0 <= 16 && nTok > 0 {
+		mulTileQ0Rep16(dst, w, a, nTok, r0, r1, buf)
+		return
+	}
 	var wr q0Row
 	for r := r0; r < r1; r++ {
 		wr.decodeRow(w, r, buf)

@@ -64,3 +64,10 @@ func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *f
 //
 //go:noescape
 func q0mins16(dst *float32, ldd int, mt *float32, s *float32, nb, nt int, mask uint16)
+
+// q0rep16 multiplies one token (offset codes xu, scales dx, nb blocks) by
+// sixteen weight rows laid out for it (see q0Rep16Tile) in orderQ0Repack's
+// order, out[r] for r < 16.
+//
+//go:noescape
+func q0rep16(wt *int8, corr *int32, dw *float32, xu *uint8, dx *float32, nb int, out *float32)

@@ -576,3 +576,55 @@ minsblk:
 	JNZ       minstok
 	VZEROUPPER
 	RET
+
+// func q0rep16(wt *int8, corr *int32, dw *float32, xu *uint8, dx *float32, nb int, out *float32)
+//
+// One token against sixteen weight rows in repack.cpp's q4_0_8x8 order
+// (orderQ0Repack): lane r holds row r's accumulator; for each block b in
+// order, isum = Σ x·w of its 32 elements (exact: VPDPBUSD on the token's
+// offset codes x+128, four at a time broadcast from xu, against the
+// codes laid out [b][4-element group][row][4], less 128·Σw from corr),
+// then acc = fma(float(isum), dw[b][r]·dx[b], acc). out[r] = acc.
+TEXT ·q0rep16(SB), NOSPLIT, $0-56
+	MOVQ   wt+0(FP), SI
+	MOVQ   corr+8(FP), R8
+	MOVQ   dw+16(FP), R9
+	MOVQ   xu+24(FP), DI
+	MOVQ   dx+32(FP), R10
+	MOVQ   nb+40(FP), CX
+	MOVQ   out+48(FP), BX
+	VPXORD Z0, Z0, Z0
+
+q0rep16loop:
+	VMOVDQU32    (R8), Z1
+	VPBROADCASTD (DI), Z2
+	VPDPBUSD     (SI), Z2, Z1
+	VPBROADCASTD 4(DI), Z3
+	VPDPBUSD     64(SI), Z3, Z1
+	VPBROADCASTD 8(DI), Z2
+	VPDPBUSD     128(SI), Z2, Z1
+	VPBROADCASTD 12(DI), Z3
+	VPDPBUSD     192(SI), Z3, Z1
+	VPBROADCASTD 16(DI), Z2
+	VPDPBUSD     256(SI), Z2, Z1
+	VPBROADCASTD 20(DI), Z3
+	VPDPBUSD     320(SI), Z3, Z1
+	VPBROADCASTD 24(DI), Z2
+	VPDPBUSD     384(SI), Z2, Z1
+	VPBROADCASTD 28(DI), Z3
+	VPDPBUSD     448(SI), Z3, Z1
+	VCVTDQ2PS    Z1, Z1
+	VBROADCASTSS (R10), Z4
+	VMULPS       (R9), Z4, Z4
+	VFMADD231PS  Z4, Z1, Z0
+	ADDQ         $512, SI
+	ADDQ         $64, R8
+	ADDQ         $64, R9
+	ADDQ         $32, DI
+	ADDQ         $4, R10
+	DECQ         CX
+	JNZ          q0rep16loop
+
+	VMOVUPS Z0, (BX)
+	VZEROUPPER
+	RET

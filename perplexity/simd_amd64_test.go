@@ -379,3 +379,46 @@ func TestExactKernelsSIMD(t *testing.T) {
 		}
 	}
 }
+
+// TestQ0Repack16 checks the repacked Q4_0 order's kernel (q0rep16, sixteen
+// rows per call) against mulTileQ0's portable loop, bit for bit: full and
+// short tiles, one and several blocks, token counts in and out of fours,
+// Q4_0 rows stored and Q8_0 rows expanded at load.
+func TestQ0Repack16(t *testing.T) {
+	requireSIMD(t)
+	if !useQ0VNNI {
+		t.Log("this CPU lacks AVX512_VNNI: q0rep16 is never selected here")
+		return
+	}
+	rng := rand.New(rand.NewPCG(23, 29))
+	for _, typ := range []graph.Type{graph.Q4_0, graph.Q8_0} {
+		for _, shape := range []struct{ rows, k, nTok int }{{16, 32, 1}, {16, 256, 9}, {24, 1024, 6}, {8, 4096, 5}, {40, 96, 17}} {
+			w := kquantWeight(t, rng, typ, shape.rows, shape.k)
+			x := make([]float32, shape.nTok*shape.k)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			var a q8Blocks
+			if !a.quantize(x, 2) || a.u == nil {
+				t.Fatal("no offset codes")
+			}
+			got := make([]float32, shape.nTok*shape.rows)
+			want := make([]float32, shape.nTok*shape.rows)
+			buf := make([]float32, rowTile*shape.k)
+			for tile := 0; tile*rowTile < shape.rows; tile++ {
+				mulTileQ0(got, w, &a, nil, shape.nTok, tile, buf, true)
+				useSIMD = false
+				mulTileQ0(want, w, &a, nil, shape.nTok, tile, buf, true)
+				useSIMD = true
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v: output %d (token %d, row %d): q0rep16 %v, portable %v", typ, shape, i, i/shape.rows, i%shape.rows, got[i], want[i])
+				}
+			}
+			if want[0] == 0 || want[len(want)-1] == 0 {
+				t.Fatalf("%v %v: zero outputs", typ, shape)
+			}
+		}
+	}
+}
