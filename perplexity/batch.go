@@ -1,5 +1,11 @@
 package perplexity
 
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
 // How llama-perplexity, llama-imatrix and their KL-divergence mode batch
 // the chunks of a text, which the llama.cpp emulation reproduces because
 // the batching decides part of the arithmetic.
@@ -70,4 +76,71 @@ func (b batchPlan) pieces(seqs, ctx int, fn func(p0, n int) error) error {
 		}
 	}
 	return nil
+}
+
+// groups runs fn over the chunks of tokens (nChunk chunks of nCtx tokens)
+// a group at a time, as llama-perplexity and llama-imatrix batch them: c0
+// is the group's first chunk, S its chunk count and group their tokens
+// (S·nCtx, bos over each chunk's first token when addBOS). It stops at
+// the first error, or when ctx is done.
+func (b batchPlan) groups(ctx context.Context, tokens []int, nCtx, nChunk int, addBOS bool, bos int, fn func(c0, S int, group []int) error) error {
+	group := make([]int, b.seqs*nCtx)
+	for c0 := 0; c0 < nChunk; c0 += b.seqs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		S := min(b.seqs, nChunk-c0)
+		g := group[:S*nCtx]
+		copy(g, tokens[c0*nCtx:(c0+S)*nCtx])
+		for s := 0; s < S && addBOS; s++ {
+			g[s*nCtx] = bos
+		}
+		if err := fn(c0, S, g); err != nil {
+			return fmt.Errorf("chunks %d-%d: %w", c0+1, c0+S, err)
+		}
+	}
+	return nil
+}
+
+// ubatchTokens returns in dst (reused) the tokens of a micro-batch:
+// positions p0..p0+n-1 of each of a group's sequences of nCtx tokens, one
+// sequence after another.
+func ubatchTokens(dst, group []int, nCtx, p0, n int) []int {
+	dst = dst[:0]
+	for s := 0; s+nCtx <= len(group); s += nCtx {
+		dst = append(dst, group[s+p0:s+p0+n]...)
+	}
+	return dst
+}
+
+// nllSums accumulates negative log-likelihoods in text order, as
+// llama-perplexity sums them (in float64).
+type nllSums struct {
+	sum, sum2 float64
+	n         int
+}
+
+func (a *nllSums) add(nlls []float64) {
+	for _, v := range nlls {
+		a.sum += v
+		a.sum2 += v * v
+		a.n++
+	}
+}
+
+// running is the perplexity so far (llama-perplexity's [i] value).
+func (a *nllSums) running() float64 { return math.Exp(a.sum / float64(a.n)) }
+
+// ppl is the final perplexity and its standard error, as llama-perplexity
+// prints them (0, 0 with nothing scored).
+func (a *nllSums) ppl() (ppl, stderr float64) {
+	if a.n == 0 {
+		return 0, 0
+	}
+	mean := a.sum / float64(a.n)
+	ppl = math.Exp(mean)
+	if v := a.sum2/float64(a.n) - mean*mean; v > 0 && a.n > 1 {
+		stderr = math.Sqrt(v/float64(a.n-1)) * ppl
+	}
+	return ppl, stderr
 }

@@ -445,7 +445,6 @@ func (r *runner) ropeTables(T int) {
 			r.sin[p*half+i] = float32(math.Sin(th)) * ms
 		}
 	}
-	r.ropeLen, r.ropeInv = T, inv
 }
 
 // rope rotates the first ropeDims of every head of rows t0..t1-1 of x

@@ -251,28 +251,15 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 	scoredAll := nCtx - 1 - first
 	logitsNeeded := !opt.NoPPL || opt.ProcessOutput // the hook sees output.weight's input
 	res := &ImatrixResult{Ctx: nCtx, Chunks: nChunk}
-	var nll, nll2 float64
-	count := 0
-	group := make([]int, plan.seqs*nCtx)
+	var sums nllSums
 	ub := make([]int, 0, plan.seqs*plan.ubatch)
 	nlls := make([]float64, plan.seqs*scoredAll)
 	V := fm.Vocab
 	start := time.Now()
-	for c0 := 0; c0 < nChunk; c0 += plan.seqs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		S := min(plan.seqs, nChunk-c0)
-		copy(group, tokens[c0*nCtx:(c0+S)*nCtx])
-		for s := 0; s < S && addBOS; s++ {
-			group[s*nCtx] = bos
-		}
+	err = plan.groups(ctx, tokens, nCtx, nChunk, addBOS, bos, func(c0, S int, group []int) error {
 		run.beginGroup(S, nCtx)
 		err := plan.pieces(S, nCtx, func(p0, n int) error {
-			ub = ub[:0]
-			for s := 0; s < S; s++ {
-				ub = append(ub, group[s*nCtx+p0:s*nCtx+p0+n]...)
-			}
+			ub = ubatchTokens(ub, group, nCtx, p0, n)
 			col.last, col.lastX = nil, nil
 			// Every position is an output of llama-imatrix's batches,
 			// so the last layer's FFN runs on all of them.
@@ -310,34 +297,25 @@ func Imatrix(ctx context.Context, m *graph.Model, tokens []int, addBOS bool, bos
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: chunk %d: %w", fm.source, c0+1, err)
-		}
-		if opt.NoPPL {
-			continue
+		if err != nil || opt.NoPPL {
+			return err
 		}
 		for s := 0; s < S; s++ {
-			for _, v := range nlls[s*scoredAll : (s+1)*scoredAll] {
-				nll += v
-				nll2 += v * v
-				count++
-			}
+			sums.add(nlls[s*scoredAll : (s+1)*scoredAll])
 			if opt.Progress != nil {
-				fmt.Fprintf(opt.Progress, "[%d]%.4f,", c0+s+1, math.Exp(nll/float64(count)))
+				fmt.Fprintf(opt.Progress, "[%d]%.4f,", c0+s+1, sums.running())
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fm.source, err)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	if opt.Progress != nil && !opt.NoPPL {
 		fmt.Fprintln(opt.Progress)
 	}
-	if count > 0 {
-		mean := nll / float64(count)
-		res.PPL = math.Exp(mean)
-		if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
-			res.PPLStderr = math.Sqrt(v/float64(count-1)) * res.PPL
-		}
-	}
+	res.PPL, res.PPLStderr = sums.ppl()
 	res.Matrix = col.matrix(nCtx, opt.Dataset)
 	return res, nil
 }

@@ -52,12 +52,6 @@ func newKLAccumulator(n int) *klAccumulator {
 	return &klAccumulator{klds: make([]float64, 0, n), dps: make([]float64, 0, n)}
 }
 
-// add accumulates one scored position: q are the model's logits, b the
-// base's, tok the correct next token.
-func (a *klAccumulator) add(q, b []float32, tok int) {
-	a.addTerm(klTermOf(q, b, tok))
-}
-
 // klTerm is one position's contribution to a klAccumulator, in the
 // precision llama-perplexity keeps it.
 type klTerm struct {

@@ -238,6 +238,10 @@ type q0Tile struct {
 	q    []int8
 	d, m []float32
 	mt   []float32 // the minimums transposed for q0mins16
+	// The rows laid out for q0rep16 (mulTileQ0Rep16).
+	rep     []int8
+	repCorr []int32
+	repD    []float32
 }
 
 // decode fills qt.rows[:r1-r0] with rows [r0, r1) of w (see

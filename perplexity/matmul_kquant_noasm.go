@@ -36,10 +36,6 @@ func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float
 	panic("perplexity: no SIMD kernels in this build")
 }
 
-func q80Codes(q *int8, x *float32, id float32) {
-	panic("perplexity: no SIMD kernels in this build")
-}
-
 func q80Block(q *int8, u *uint8, d *float32, x *float32) bool {
 	panic("perplexity: no SIMD kernels in this build")
 }

@@ -239,12 +239,9 @@ func (b *q8Blocks) quantize(x []float32, threads int) bool {
 			return false
 		}
 		b.d[i] = d
-		switch {
-		case d == 0:
+		if d == 0 {
 			clear(q)
-		case useAVX512:
-			q80Codes(&q[0], &blk[0], 127/amax)
-		default:
+		} else {
 			id := 127 / amax
 			for j, v := range blk {
 				q[j] = int8(math.RoundToEven(float64(v * id)))

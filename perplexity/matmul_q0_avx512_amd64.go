@@ -21,12 +21,6 @@ func q0dot2x4(w0, w1 *int8, dw0, dw1 *float32, xu *uint8, k int, dx *float32, nb
 //go:noescape
 func q0dot2x4raw(w0, w1 *byte, xu *uint8, k int, dx *float32, nb int, dst *float32, ldd int)
 
-// q80Codes sets q[i] = x[i]·id rounded to the nearest integer (ties to
-// even) for one block of 32.
-//
-//go:noescape
-func q80Codes(q *int8, x *float32, id float32)
-
 // q80Block makes one Q8_0 block of 32 activations x: its scale *d, codes q
 // and offset codes u (q8Blocks.u), as q8Blocks.quantize's Go loops do; it
 // reports false when amax or the scale is not finite.
@@ -66,7 +60,7 @@ func q0dot4x8raw(w *byte, ldw int, xu *uint8, k int, dx *float32, nb int, dst *f
 func q0mins16(dst *float32, ldd int, mt *float32, s *float32, nb, nt int, mask uint16)
 
 // q0rep16 multiplies one token (offset codes xu, scales dx, nb blocks) by
-// sixteen weight rows laid out for it (see q0Rep16Tile) in orderQ0Repack's
+// sixteen weight rows laid out for it (see mulTileQ0Rep16) in orderQ0Repack's
 // order, out[r] for r < 16.
 //
 //go:noescape

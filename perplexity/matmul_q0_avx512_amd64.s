@@ -153,25 +153,6 @@ q2x4rloop:
 	VZEROUPPER
 	RET
 
-// func q80Codes(q *int8, x *float32, id float32)
-//
-// q[i] = x[i]·id rounded to the nearest integer, ties to even (the
-// MXCSR default), for one block of 32 (|x[i]·id| <= 127.5 by the caller).
-TEXT ·q80Codes(SB), NOSPLIT, $0-20
-	MOVQ         q+0(FP), DI
-	MOVQ         x+8(FP), SI
-	VBROADCASTSS id+16(FP), Z1
-	VMULPS       (SI), Z1, Z0
-	VMULPS       64(SI), Z1, Z2
-	VCVTPS2DQ    Z0, Z0
-	VCVTPS2DQ    Z2, Z2
-	VPMOVSDB     Z0, X0
-	VPMOVSDB     Z2, X2
-	VMOVDQU      X0, (DI)
-	VMOVDQU      X2, 16(DI)
-	VZEROUPPER
-	RET
-
 // func q80Block(q *int8, u *uint8, d *float32, x *float32) bool
 //
 // One block of 32 activations as quantize_row_q8_0 makes it (see

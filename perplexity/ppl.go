@@ -376,22 +376,12 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 		terms = make([]klTerm, plan.seqs*scoredAll)
 	}
 	res := &Result{Ctx: nCtx, Chunks: nChunk}
-	var nll, nll2 float64
-	count := 0
-	group := make([]int, plan.seqs*nCtx)
+	var sums nllSums
 	ub := make([]int, 0, plan.seqs*plan.ubatch)
 	nlls := make([]float64, plan.seqs*scoredAll)
 	V := fm.Vocab
 	var elapsed time.Duration
-	for c0 := 0; c0 < nChunk; c0 += plan.seqs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		S := min(plan.seqs, nChunk-c0)
-		copy(group, tokens[c0*nCtx:(c0+S)*nCtx])
-		for s := 0; s < S && addBOS; s++ {
-			group[s*nCtx] = bos
-		}
+	err = plan.groups(ctx, tokens, nCtx, nChunk, addBOS, bos, func(c0, S int, group []int) error {
 		start := time.Now()
 		run.beginGroup(S, nCtx)
 		if baseRun != nil {
@@ -401,10 +391,7 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			ub = ub[:0]
-			for s := 0; s < S; s++ {
-				ub = append(ub, group[s*nCtx+p0:s*nCtx+p0+n]...)
-			}
+			ub = ubatchTokens(ub, group, nCtx, p0, n)
 			rows, err := run.ubatch(ub, p0, n, first)
 			if err != nil {
 				return err
@@ -451,36 +438,32 @@ func evaluate(ctx context.Context, fm, base *Model, tokens []int, addBOS bool, b
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", c0+1, err)
+			return err
 		}
 		elapsed += time.Since(start)
 		for s := 0; s < S; s++ {
-			for _, v := range nlls[s*scoredAll : (s+1)*scoredAll] {
-				nll += v
-				nll2 += v * v
-				count++
-			}
+			sums.add(nlls[s*scoredAll : (s+1)*scoredAll])
 			if kl != nil {
 				for _, t := range terms[s*scoredAll : (s+1)*scoredAll] {
 					kl.addTerm(t)
 				}
 			}
-			running := math.Exp(nll / float64(count))
+			running := sums.running()
 			res.Running = append(res.Running, running)
 			if opt.Progress != nil {
 				fmt.Fprintf(opt.Progress, "[%d]%.4f,", c0+s+1, running)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if opt.Progress != nil {
 		fmt.Fprintln(opt.Progress)
 	}
-	res.TokensScored = count
-	mean := nll / float64(count)
-	res.PPL = math.Exp(mean)
-	if v := nll2/float64(count) - mean*mean; v > 0 && count > 1 {
-		res.PPLStderr = math.Sqrt(v/float64(count-1)) * res.PPL
-	}
+	res.TokensScored = sums.n
+	res.PPL, res.PPLStderr = sums.ppl()
 	res.Seconds = elapsed.Seconds()
 	if res.Seconds > 0 {
 		res.TokensPerSecond = float64(nChunk*nCtx) / res.Seconds
