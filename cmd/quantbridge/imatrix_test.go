@@ -78,6 +78,9 @@ func TestImatrixCommand(t *testing.T) {
 		{[]string{"imatrix", "-c", "8192", "-o", filepath.Join(dir, "x.gguf"), "-f", text, hf}, "text too short"},
 		{[]string{"imatrix", "-f", filepath.Join(dir, "missing.txt"), hf}, "missing.txt"},
 		{[]string{"imatrix", "--output-format", "txt", "-f", text, hf}, "--output-format"},
+		{[]string{"imatrix", "-b", "0", "-o", filepath.Join(dir, "x.gguf"), "-f", text, hf}, "--batch-size 0"},
+		{[]string{"imatrix", "-ub", "-3", "-o", filepath.Join(dir, "x.gguf"), "-f", text, hf}, "--ubatch-size -3"},
+		{[]string{"ppl", "-b", "0", "-f", text, hf}, "--batch-size 0"},
 	} {
 		out, err := runApp(t, c.args...)
 		if err == nil || !strings.Contains(err.Error()+out, c.msg) {
